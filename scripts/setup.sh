@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs chaosctl's real components, skipping whatever is already there:
+#   etcd + etcdctl + Prometheus (Debian packages), Toxiproxy and Jaeger v2
+#   (Go, pinned, into .tools/bin), and the Python venv .venv with test extras.
+# Idempotent. Says which component could not be had, and why; exits non-zero then.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN="$ROOT/.tools/bin"
+mkdir -p "$BIN"
+failed=()
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+apt_pkgs=()
+command -v etcd >/dev/null 2>&1 || apt_pkgs+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || apt_pkgs+=(etcd-client)
+command -v prometheus >/dev/null 2>&1 || apt_pkgs+=(prometheus)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  say "installing Debian packages: ${apt_pkgs[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null; }; then
+    failed+=("apt packages ${apt_pkgs[*]}: apt-get install failed")
+  fi
+else
+  say "etcd, etcdctl, prometheus: already installed"
+fi
+
+TOXI_VERSION=v2.12.0
+if [ -x "$BIN/toxiproxy-server" ] && "$BIN/toxiproxy-server" --version 2>&1 | grep -q "${TOXI_VERSION#v}"; then
+  say "toxiproxy $TOXI_VERSION: already built"
+else
+  say "building toxiproxy $TOXI_VERSION (go install)"
+  tmp=$(mktemp -d)
+  if GOBIN="$tmp" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXI_VERSION" "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXI_VERSION"; then
+    mv "$tmp/server" "$BIN/toxiproxy-server" && mv "$tmp/cli" "$BIN/toxiproxy-cli"
+  else
+    failed+=("toxiproxy: go install github.com/Shopify/toxiproxy/v2/cmd/server@$TOXI_VERSION failed")
+  fi
+  rm -rf "$tmp"
+fi
+
+# Jaeger v2, built from the pinned tools module (tools/jaeger/go.mod); see that file for why.
+if [ -x "$BIN/jaeger" ] && [ "$BIN/jaeger" -nt tools/jaeger/go.mod ]; then
+  say "jaeger: already built"
+else
+  say "building jaeger v2 from tools/jaeger (first build takes several minutes)"
+  if ! (cd tools/jaeger && go build -o "$BIN/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger); then
+    failed+=("jaeger: go build in tools/jaeger failed")
+  fi
+fi
+
+if [ -x .venv/bin/chaosctl ] && [ .venv/.stamp -nt pyproject.toml ]; then
+  say "python venv: up to date"
+else
+  say "creating the python venv .venv"
+  if python3 -m venv .venv && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".[test]"; then
+    touch .venv/.stamp
+  else
+    failed+=("python venv: pip install -e .[test] failed")
+  fi
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  for f in "${failed[@]}"; do say "MISSING: $f"; done
+  say "run '.venv/bin/chaosctl doctor' for what is found and how to get the rest"
+  exit 1
+fi
+say "all components installed"

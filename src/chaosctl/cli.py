@@ -1,0 +1,147 @@
+"""The chaosctl command line. Thin on purpose: parse arguments, build one
+Settings, call one function, and map the error tree to exit codes (here, once).
+
+Heavy libraries (locust, docker, OTLP exporters, FastAPI) are imported inside
+the commands that need them, so `--help` and `validate` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from chaosctl.errors import ChaosctlError
+from chaosctl.settings import Settings, load_settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Chaos, observability and SLO testing for distributed AI serving stacks.",
+)
+
+StateDir = typer.Option(None, "--state-dir", help="State folder (env CHAOSCTL_STATE_DIR).")
+PortBase = typer.Option(None, "--port-base", help="First port of the stack (env CHAOSCTL_PORT_BASE).")
+BackendOpt = typer.Option(None, "--backend", help="local (default) or docker (env CHAOSCTL_BACKEND).")
+
+
+def _settings(state_dir: Optional[Path], port_base: Optional[int], backend: Optional[str] = None) -> Settings:
+    return load_settings(state_dir=state_dir, port_base=port_base, backend=backend)
+
+
+@app.command()
+def up(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = PortBase, backend: Optional[str] = BackendOpt) -> None:
+    """Start the reference stack and its observability backends; wait until all are ready."""
+    from chaosctl.stack import up as stack_up
+
+    stack_up(_settings(state_dir, port_base, backend))
+
+
+@app.command()
+def down(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = PortBase, backend: Optional[str] = BackendOpt) -> None:
+    """Stop every process the stack started (by pid) and free its ports."""
+    from chaosctl.stack import down as stack_down
+
+    stack_down(_settings(state_dir, port_base, backend))
+
+
+@app.command()
+def status(
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable status (DESIGN.md §6)."),
+    state_dir: Optional[Path] = StateDir,
+    port_base: Optional[int] = PortBase,
+    backend: Optional[str] = BackendOpt,
+) -> None:
+    """Show each component's state, pid and URL. Exits 3 when the stack is not up."""
+    from chaosctl.stack import show_status
+
+    show_status(_settings(state_dir, port_base, backend), json_out=json_out)
+
+
+@app.command()
+def doctor(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = PortBase) -> None:
+    """Say which external components are found (path, version) and how to get the missing ones."""
+    from chaosctl.stack.doctor import run_doctor
+
+    run_doctor(_settings(state_dir, port_base))
+
+
+@app.command()
+def validate(files: list[Path] = typer.Argument(..., help="Scenario files to check.")) -> None:
+    """Check scenario files without a running stack; errors as FILE:LINE:COL: message."""
+    from chaosctl.scenario import validate_files
+
+    validate_files(files)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the scenario format (for editors)."""
+    from chaosctl.scenario.schema import print_schema
+
+    print_schema()
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="Scenario file."),
+    report_dir: Optional[Path] = typer.Option(None, "--report-dir", help="Where report.json, junit.xml, report.html/md go."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the timeline; touch nothing."),
+    state_dir: Optional[Path] = StateDir,
+    port_base: Optional[int] = PortBase,
+    backend: Optional[str] = BackendOpt,
+) -> None:
+    """Run a scenario: baseline -> faults -> recovery under load, then the verdict and reports."""
+    from chaosctl.run import run_scenario
+
+    code = run_scenario(file, _settings(state_dir, port_base, backend), report_dir=report_dir, dry_run=dry_run)
+    raise typer.Exit(code)
+
+
+@app.command()
+def recover(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = PortBase, backend: Optional[str] = BackendOpt) -> None:
+    """Revert every fault that the journal says is still in place (after a crash or SIGKILL)."""
+    from chaosctl.run import recover as do_recover
+
+    raise typer.Exit(do_recover(_settings(state_dir, port_base, backend)))
+
+
+@app.command()
+def token(
+    subject: str = typer.Option("chaosctl", "--subject", help="The JWT subject (the rate-limited client)."),
+    ttl: str = typer.Option("1h", "--ttl", help="Lifetime, e.g. 30m, 1h."),
+) -> None:
+    """Print a JWT that the gateway accepts."""
+    from chaosctl.scenario.units import parse_duration
+    from chaosctl.services.gateway.auth import mint_token
+
+    settings = load_settings()
+    typer.echo(mint_token(settings.jwt_secret, subject=subject, ttl_s=parse_duration(ttl)))
+
+
+@app.command()
+def report(report_dir: Path = typer.Argument(..., help="A folder holding report.json.")) -> None:
+    """Re-render the reports (terminal, junit, html, md) from a report.json."""
+    from chaosctl.report import rerender
+
+    rerender(report_dir)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except ChaosctlError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"chaosctl: {line}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("chaosctl: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Settings, read once (argument > environment > default) and passed down.
+
+Nothing else in chaosctl reads the environment for its own configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT_BASE = 17000
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "chaosctl"
+
+
+def project_root() -> Path:
+    """The source checkout (holds `.tools/bin`), when chaosctl runs from one."""
+    return Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = field(default_factory=default_state_dir)
+    port_base: int = DEFAULT_PORT_BASE
+    backend: str = "local"
+    # Extra folders searched before PATH for etcd, prometheus, toxiproxy-server, jaeger.
+    tool_dirs: tuple[Path, ...] = ()
+    grafana_url: str | None = None
+    grafana_token: str | None = None
+    # Secret that the gateway uses to check JWTs and `chaosctl token` to sign them.
+    jwt_secret: str = "chaosctl-dev-secret-change-me-0123456789"
+    admin_token: str = "chaosctl-admin-dev-token"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_dir / "journal.jsonl"
+
+
+def _pick(arg, env_name: str, default, cast=str):
+    if arg is not None:
+        return arg
+    raw = os.environ.get(env_name)
+    if raw is not None and raw != "":
+        return cast(raw)
+    return default
+
+
+def load_settings(
+    *,
+    state_dir: Path | None = None,
+    port_base: int | None = None,
+    backend: str | None = None,
+    grafana_url: str | None = None,
+) -> Settings:
+    """Build the one Settings of a command: argument > environment > default."""
+    tools = [project_root() / ".tools" / "bin"]
+    extra = os.environ.get("CHAOSCTL_TOOL_DIRS", "")
+    tools += [Path(p) for p in extra.split(os.pathsep) if p]
+    return Settings(
+        state_dir=Path(_pick(state_dir, "CHAOSCTL_STATE_DIR", default_state_dir(), Path)),
+        port_base=int(_pick(port_base, "CHAOSCTL_PORT_BASE", DEFAULT_PORT_BASE, int)),
+        backend=_pick(backend, "CHAOSCTL_BACKEND", "local"),
+        tool_dirs=tuple(tools),
+        grafana_url=_pick(grafana_url, "CHAOSCTL_GRAFANA_URL", None),
+        grafana_token=os.environ.get("CHAOSCTL_GRAFANA_TOKEN") or None,
+        jwt_secret=os.environ.get("CHAOSCTL_JWT_SECRET") or Settings.jwt_secret,
+        admin_token=os.environ.get("CHAOSCTL_ADMIN_TOKEN") or Settings.admin_token,
+    )

@@ -1,0 +1,200 @@
+"""The reference stack's logical topology: component names, links and ports.
+
+Scenarios name targets by these logical names (`registry-store[0]`, `gateway`,
+`model-gpu-1`, `link:gateway->model-gpu-1`), never by pid or container, so one
+scenario runs on every backend. Every port is derived from one base port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HOST = "127.0.0.1"
+ETCD_MEMBERS = 3
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    version: str
+    capability: str
+
+
+@dataclass(frozen=True)
+class ModelServerSpec:
+    name: str
+    device: str  # "gpu" | "cpu"
+    region: str
+    models: tuple[ModelSpec, ...]
+    p99_ms: int
+
+
+FRAUD_STABLE = ModelSpec("fraud-detector", "2.3.1", "fraud-detection")
+FRAUD_CANARY = ModelSpec("fraud-detector", "2.4.0", "fraud-detection")
+IMAGE = ModelSpec("image-classifier", "1.2.0", "image-classification")
+
+MODEL_SERVERS: tuple[ModelServerSpec, ...] = (
+    ModelServerSpec("model-gpu-1", "gpu", "eu-west-1", (FRAUD_STABLE, IMAGE), 50),
+    ModelServerSpec("model-gpu-2", "gpu", "eu-west-1", (FRAUD_STABLE, FRAUD_CANARY, IMAGE), 50),
+    ModelServerSpec("model-cpu-1", "cpu", "eu-west-1", (FRAUD_STABLE, IMAGE), 250),
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A perturbable TCP link FROM->TO, carried by one Toxiproxy proxy."""
+
+    source: str
+    dest: str
+    listen_port: int  # the proxy's port: clients of `dest` dial this
+    upstream_port: int  # the real port of `dest`
+
+    @property
+    def name(self) -> str:
+        return f"link:{self.source}->{self.dest}"
+
+    @property
+    def proxy_name(self) -> str:
+        """Toxiproxy proxy names allow no ':' or '>'; this is the name it knows."""
+        return f"{self.source}__{self.dest}".replace("[", "_").replace("]", "")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Ports of every component, derived from `port_base`.
+
+    Layout (offsets from the base): etcd client 0-2, etcd peer 10-12,
+    registry 20, gateway 30, model servers 40+, prometheus 50,
+    jaeger OTLP gRPC 60 / OTLP HTTP 61 / query 62 / health 63 / metrics 64,
+    toxiproxy API 70, run phase-marker exporter 80, proxies 100+.
+    """
+
+    port_base: int = 17000
+
+    def etcd_client_port(self, i: int) -> int:
+        return self.port_base + i
+
+    def etcd_peer_port(self, i: int) -> int:
+        return self.port_base + 10 + i
+
+    @property
+    def registry_port(self) -> int:
+        return self.port_base + 20
+
+    @property
+    def gateway_port(self) -> int:
+        return self.port_base + 30
+
+    def model_server_port(self, name: str) -> int:
+        names = [m.name for m in MODEL_SERVERS]
+        return self.port_base + 40 + names.index(name)
+
+    @property
+    def prometheus_port(self) -> int:
+        return self.port_base + 50
+
+    @property
+    def jaeger_otlp_grpc_port(self) -> int:
+        return self.port_base + 60
+
+    @property
+    def jaeger_otlp_http_port(self) -> int:
+        return self.port_base + 61
+
+    @property
+    def jaeger_query_port(self) -> int:
+        return self.port_base + 62
+
+    @property
+    def jaeger_health_port(self) -> int:
+        return self.port_base + 63
+
+    @property
+    def jaeger_metrics_port(self) -> int:
+        return self.port_base + 64
+
+    @property
+    def toxiproxy_port(self) -> int:
+        return self.port_base + 70
+
+    @property
+    def run_marker_port(self) -> int:
+        return self.port_base + 80
+
+    # -- names -------------------------------------------------------------
+
+    @property
+    def etcd_members(self) -> tuple[str, ...]:
+        return tuple(f"registry-store[{i}]" for i in range(ETCD_MEMBERS))
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return ("registry", "gateway", *(m.name for m in MODEL_SERVERS))
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """Every process-level component, in start order."""
+        return (
+            *self.etcd_members,
+            "toxiproxy",
+            "jaeger",
+            "registry",
+            *(m.name for m in MODEL_SERVERS),
+            "gateway",
+            "prometheus",
+        )
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        out: list[Link] = []
+        port = self.port_base + 100
+        for i, member in enumerate(self.etcd_members):
+            out.append(Link("registry", member, port, self.etcd_client_port(i)))
+            port += 1
+        out.append(Link("gateway", "registry", port, self.registry_port))
+        port += 1
+        for m in MODEL_SERVERS:
+            out.append(Link("gateway", m.name, port, self.model_server_port(m.name)))
+            port += 1
+        return tuple(out)
+
+    def link(self, name: str) -> Link:
+        for link in self.links:
+            if link.name == name:
+                return link
+        raise KeyError(name)
+
+    def link_to(self, source: str, dest: str) -> Link:
+        return self.link(f"link:{source}->{dest}")
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every logical name that a scenario may target."""
+        return (*self.components, *(link.name for link in self.links))
+
+    def url(self, component: str) -> str:
+        ports = {
+            "registry": self.registry_port,
+            "gateway": self.gateway_port,
+            "prometheus": self.prometheus_port,
+            "jaeger": self.jaeger_query_port,
+            "toxiproxy": self.toxiproxy_port,
+        }
+        if component in ports:
+            return f"http://{HOST}:{ports[component]}"
+        if component in {m.name for m in MODEL_SERVERS}:
+            return f"http://{HOST}:{self.model_server_port(component)}"
+        if component in self.etcd_members:
+            return f"http://{HOST}:{self.etcd_client_port(self.etcd_members.index(component))}"
+        raise KeyError(component)
+
+    def via_proxy(self, source: str, dest: str) -> str:
+        """The URL that `source` uses to reach `dest`: through its Toxiproxy link."""
+        return f"http://{HOST}:{self.link_to(source, dest).listen_port}"
+
+
+def model_server(name: str) -> ModelServerSpec:
+    for m in MODEL_SERVERS:
+        if m.name == name:
+            return m
+    raise KeyError(name)
