@@ -1,0 +1,26 @@
+"""The one object every report writer takes (terminal, JSON, JUnit, HTML, Markdown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from chaosctl.verdict.model import BottleneckRow, Check, PhaseWindow, Series
+
+Verdict = Literal["pass", "fail", "aborted", "error"]
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunReport:
+    scenario: str
+    verdict: Verdict
+    started: float
+    ended: float
+    phases: tuple[PhaseWindow, ...]
+    checks: tuple[Check, ...]
+    bottlenecks: dict[str, tuple[BottleneckRow, ...]] = field(default_factory=dict)
+    # Findings in words, e.g. "under latency on link:gateway->model-gpu-1 ... went from 12% to 71%".
+    findings: tuple[str, ...] = ()
+    series: tuple[Series, ...] = ()  # latency p50/p99, error ratio over time, for charts
+    notes: tuple[str, ...] = ()  # e.g. load generator CPU, abort reason, missing components

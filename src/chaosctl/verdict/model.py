@@ -1,0 +1,63 @@
+"""Plain data shared by the verdict, the run and the reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+CheckKind = Literal["slo", "trace", "steady_state", "abort", "fault"]
+CheckStatus = Literal["pass", "fail"]
+
+
+@dataclass(frozen=True)
+class PhaseWindow:
+    """The exact wall-clock window of one phase (unix seconds)."""
+
+    name: str
+    start: float
+    end: float
+    faults: tuple[str, ...] = ()  # human-readable fault descriptions, e.g. "latency link:gateway->model-gpu-1"
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict line. `observed`/`objective` are human-readable strings."""
+
+    kind: CheckKind
+    name: str
+    phase: str
+    status: CheckStatus
+    observed: str = ""
+    objective: str = ""
+    reason: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+@dataclass(frozen=True)
+class BottleneckRow:
+    service: str
+    operation: str
+    critical_path_share: float  # 0..1
+    critical_path_ms: float
+    self_ms_p50: float
+    self_ms_p99: float
+    p99_ms: float
+    count: int
+    errors: int = 0
+    delta_share_vs_baseline: float | None = None
+    delta_p99_ms_vs_baseline: float | None = None
+
+
+@dataclass(frozen=True)
+class Series:
+    """A time series for charts: (unix seconds, value) points."""
+
+    name: str
+    points: tuple[tuple[float, float], ...] = field(default_factory=tuple)
