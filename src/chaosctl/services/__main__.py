@@ -1,0 +1,45 @@
+"""Entry point: `python -m chaosctl.services NAME --port-base N`.
+
+NAME is `registry`, `gateway` or a model server name of `topology.MODEL_SERVERS`.
+Dispatches to `chaosctl.services.<package>.app.serve(name, topology, settings)`;
+secrets (CHAOSCTL_JWT_SECRET, CHAOSCTL_ADMIN_TOKEN) reach the service through `Settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from chaosctl.settings import load_settings
+from chaosctl.stack.topology import MODEL_SERVERS, Topology
+
+
+def package_for(name: str) -> str | None:
+    """The service package that runs component `name`, or None if it is no service."""
+    if name in ("registry", "gateway"):
+        return name
+    if name in {m.name for m in MODEL_SERVERS}:
+        return "modelserver"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaosctl.services", description=__doc__)
+    parser.add_argument("name", help="registry, gateway or a model server name")
+    parser.add_argument("--port-base", type=int, default=None, help="topology port base")
+    args = parser.parse_args(argv)
+    package = package_for(args.name)
+    if package is None:
+        names = ", ".join(["registry", "gateway", *(m.name for m in MODEL_SERVERS)])
+        print(f"error: unknown service {args.name!r}; expected one of: {names}", file=sys.stderr)
+        return 2
+    settings = load_settings(port_base=args.port_base)
+    topology = Topology(settings.port_base)
+    module = importlib.import_module(f"chaosctl.services.{package}.app")
+    module.serve(args.name, topology, settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

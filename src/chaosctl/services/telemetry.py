@@ -1,0 +1,240 @@
+"""Telemetry shared by every chaosctl service: Prometheus RED metrics and OpenTelemetry traces.
+
+One `Telemetry` per service process, no global state: its own `CollectorRegistry`
+(so several services can live in one test process) and its own `TracerProvider`
+(never the global one). Traces go over OTLP/HTTP to Jaeger; an unreachable Jaeger
+never crashes or blocks the host (exporter errors are swallowed, timeouts short).
+
+Usage in a service::
+
+    tel = Telemetry("registry", topology)
+    app = FastAPI(lifespan=...)
+    tel.install(app)                   # RED middleware + server span per request + GET /metrics
+    with tel.tracer.start_as_current_span("etcd range"): ...
+    headers = tel.inject({})           # W3C traceparent for an outgoing httpx call
+    tel.shutdown()                     # flush spans (in the lifespan's exit)
+
+Heavy imports (OTel SDK, exporter, prometheus_client, starlette) happen in the
+constructor / functions, never at import of this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from chaosctl.stack.topology import Topology
+
+HTTP_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+HTTP_LABELS = ("service", "route", "method", "code")
+SPAN_SCHEDULE_DELAY_MS = 200
+EXPORT_TIMEOUT_S = 2.0
+_QUIET_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http",
+    "opentelemetry.sdk.trace.export",
+    "opentelemetry.sdk._shared_internal",
+)
+
+
+def otlp_traces_url(topology: Topology) -> str:
+    return f"http://127.0.0.1:{topology.jaeger_otlp_http_port}/v1/traces"
+
+
+def _safe_exporter(inner: SpanExporter) -> SpanExporter:
+    """Wrap an exporter so that any exception becomes a FAILURE result (never raised)."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class SafeExporter(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            try:
+                return inner.export(spans)
+            except Exception:  # noqa: BLE001 - telemetry must never take the host down
+                return SpanExportResult.FAILURE
+
+        def shutdown(self) -> None:
+            try:
+                inner.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    return SafeExporter()
+
+
+class Telemetry:
+    """Metrics registry, HTTP RED metrics, tracer and propagation helpers of one service."""
+
+    def __init__(
+        self,
+        service_name: str,
+        topology: Topology | None,
+        *,
+        exporter: SpanExporter | None = None,
+        export: bool = True,
+    ) -> None:
+        """`topology=None` or `export=False` gives a tracer that exports nowhere (unit tests).
+
+        `exporter` overrides the OTLP exporter (e.g. an in-memory one in tests).
+        """
+        from opentelemetry.propagators.textmap import TextMapPropagator  # noqa: F401
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.service_name = service_name
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_duration = Histogram(
+            "chaosctl_http_request_duration_seconds",
+            "HTTP request duration by route template",
+            HTTP_LABELS,
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.http_requests = Counter(
+            "chaosctl_http_requests_total",
+            "HTTP requests by route template and status code",
+            HTTP_LABELS,
+            registry=self.registry,
+        )
+        self.tracer_provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        if exporter is not None:
+            self.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        elif export and topology is not None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            for name in _QUIET_LOGGERS:  # a down Jaeger must not flood the service's log
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+            otlp = OTLPSpanExporter(endpoint=otlp_traces_url(topology), timeout=EXPORT_TIMEOUT_S)
+            self.tracer_provider.add_span_processor(
+                BatchSpanProcessor(_safe_exporter(otlp), schedule_delay_millis=SPAN_SCHEDULE_DELAY_MS)
+            )
+        self.tracer = self.tracer_provider.get_tracer(f"chaosctl.{service_name}")
+        self._propagator = TraceContextTextMapPropagator()
+
+    # -- propagation ---------------------------------------------------------
+
+    def extract(self, headers: Mapping[str, str]) -> Context:
+        """The trace context carried by incoming W3C `traceparent` headers (or an empty one)."""
+        return self._propagator.extract(carrier={k.lower(): v for k, v in headers.items()})
+
+    def inject(self, headers: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
+        """Add `traceparent` for the current span to `headers` (for an outgoing httpx call)."""
+        carrier: MutableMapping[str, str] = {} if headers is None else headers
+        self._propagator.inject(carrier)
+        return carrier
+
+    # -- metrics -------------------------------------------------------------
+
+    def observe_http(self, route: str, method: str, code: int, seconds: float) -> None:
+        labels = (self.service_name, route, method, str(code))
+        self.http_duration.labels(*labels).observe(seconds)
+        self.http_requests.labels(*labels).inc()
+
+    def metrics_text(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def metrics_endpoint(self) -> Any:
+        """A Starlette endpoint serving this registry in Prometheus text format."""
+        from starlette.responses import Response
+
+        async def metrics(_request: Any) -> Response:
+            body, ctype = self.metrics_text()
+            return Response(body, media_type=ctype)
+
+        return metrics
+
+    def install(self, app: Any, *, trace_requests: bool = True) -> None:
+        """Add the RED middleware (and a server span per request) and `GET /metrics` to `app`."""
+        app.add_route("/metrics", self.metrics_endpoint(), methods=["GET"], include_in_schema=False)
+        app.add_middleware(_HttpTelemetryMiddleware, telemetry=self, trace_requests=trace_requests)
+
+    def shutdown(self) -> None:
+        """Flush and stop the tracer; never raises."""
+        try:
+            self.tracer_provider.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def route_template(scope: Mapping[str, Any]) -> str:
+    """The matched route's template (`/v1/services/{id}`), so labels stay low-cardinality."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    return "unmatched"
+
+
+class _HttpTelemetryMiddleware:
+    """Pure ASGI middleware: one server span per request (context extracted) + RED metrics."""
+
+    def __init__(self, app: Any, telemetry: Telemetry, trace_requests: bool = True) -> None:
+        self.app = app
+        self.tel = telemetry
+        self.trace_requests = trace_requests
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") == "/metrics":
+            await self.app(scope, receive, send)
+            return
+        from opentelemetry import trace
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        method = scope.get("method", "GET")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        status = {"code": 500}
+
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        start = time.perf_counter()
+        ctx = self.tel.extract(headers) if self.trace_requests else None
+        span_cm = (
+            self.tel.tracer.start_as_current_span(
+                f"{method} {scope.get('path', '')}", context=ctx, kind=SpanKind.SERVER
+            )
+            if self.trace_requests
+            else None
+        )
+        span = span_cm.__enter__() if span_cm is not None else trace.INVALID_SPAN
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = route_template(scope)
+            code = status["code"]
+            self.tel.observe_http(route, method, code, time.perf_counter() - start)
+            if span_cm is not None:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("http.response.status_code", code)
+                if code >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                span_cm.__exit__(None, None, None)
+
+
+def serve(app: Any, port: int) -> None:
+    """Run `app` with uvicorn on 127.0.0.1:`port` until SIGTERM/SIGINT (graceful: lifespan exit runs)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+    )
+    uvicorn.Server(config).run()  # uvicorn installs SIGTERM/SIGINT handlers that drain and exit
