@@ -1,0 +1,106 @@
+"""Registry API: register / heartbeat / deregister / discover service records, over etcd x3.
+
+The registry reaches each etcd member through its Toxiproxy link
+(`topology.via_proxy("registry", "registry-store[i]")`) so that link faults hit it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from chaosctl.services.registry.etcd import EtcdClient, EtcdError, EtcdUnavailable
+from chaosctl.services.registry.records import Heartbeat, Record, RecordIn, select, valid_range
+from chaosctl.services.registry.records import Query as Q
+from chaosctl.services.registry.store import RecordNotFound, RegistryStore
+from chaosctl.services.telemetry import Telemetry
+from chaosctl.settings import Settings
+from chaosctl.stack.topology import Topology
+
+
+def etcd_endpoints(topology: Topology) -> list[str]:
+    return [topology.via_proxy("registry", member) for member in topology.etcd_members]
+
+
+def create_app(telemetry: Telemetry, endpoints: list[str], transport: Any = None) -> FastAPI:
+    """The registry ASGI app; `transport` (an httpx transport) replaces the network in unit tests."""
+    etcd = EtcdClient(endpoints, tracer=telemetry.tracer, transport=transport)
+    store = RegistryStore(etcd)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await etcd.aclose()
+        telemetry.shutdown()
+
+    app = FastAPI(title="chaosctl registry", lifespan=lifespan)
+    telemetry.install(app)
+    app.state.store = store
+
+    @app.exception_handler(EtcdUnavailable)
+    async def _unavailable(_req: Any, exc: EtcdUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": f"registry store unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(EtcdError)
+    async def _etcd_error(_req: Any, exc: EtcdError) -> JSONResponse:
+        return JSONResponse({"detail": f"registry store error: {exc}"}, status_code=502)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        try:
+            await store.ping()
+        except EtcdError as exc:
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready", "etcd": etcd.current})
+
+    @app.post("/v1/services", status_code=201)
+    async def register(rec: RecordIn) -> dict[str, Any]:
+        reg = await store.register(rec)
+        return {"id": reg.id, "lease_id": str(reg.lease_id), "ttl": reg.ttl}
+
+    @app.put("/v1/services/{record_id}/heartbeat")
+    async def heartbeat(record_id: str, hb: Heartbeat | None = None) -> dict[str, Any]:
+        try:
+            ttl = await store.heartbeat(record_id, hb or Heartbeat())
+        except RecordNotFound:
+            raise HTTPException(404, f"no live record {record_id!r} (lease expired?)") from None
+        return {"id": record_id, "ttl": ttl}
+
+    @app.delete("/v1/services/{record_id}")
+    async def deregister(record_id: str) -> dict[str, Any]:
+        return {"id": record_id, "deleted": await store.deregister(record_id)}
+
+    @app.get("/v1/services")
+    async def discover(
+        capability: str | None = None,
+        model: str | None = None,
+        version: str | None = None,
+        device: str | None = None,
+        region: str | None = None,
+        max_p99_ms: float | None = None,
+        tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+        health: Annotated[list[str], Query()] = [],  # noqa: B006
+    ) -> dict[str, list[Record]]:
+        if version is not None and not valid_range(version):
+            raise HTTPException(422, f"version: {version!r} is no semver version or range")
+        healths = tuple(h for item in health for h in item.split(",") if h)
+        try:
+            q = Q(capability=capability, model=model, version=version, device=device, region=region,
+                  max_p99_ms=max_p99_ms, tags=tuple(tag), health=healths)  # fmt: skip
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"services": select(await store.records(), q)}
+
+    return app
+
+
+def serve(name: str, topology: Topology, settings: Settings) -> None:
+    """Run the registry on `topology.registry_port` until SIGTERM."""
+    from chaosctl.services.telemetry import serve as run
+
+    telemetry = Telemetry(name, topology)
+    run(create_app(telemetry, etcd_endpoints(topology)), topology.registry_port)
