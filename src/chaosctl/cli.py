@@ -131,6 +131,15 @@ def report(report_dir: Path = typer.Argument(..., help="A folder holding report.
     rerender(report_dir)
 
 
+@app.command()
+def dashboards(out: Optional[Path] = typer.Option(None, "--out", help="Folder for the JSON files (default: the checkout's dashboards/).")) -> None:
+    """Generate the Grafana dashboards (JSON) from code."""
+    from chaosctl.dashboards import default_out_dir, write_dashboards
+
+    for path in write_dashboards(out or default_out_dir()):
+        typer.echo(str(path))
+
+
 def main() -> None:
     try:
         app(standalone_mode=True)
