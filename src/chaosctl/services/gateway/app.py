@@ -1,0 +1,120 @@
+"""The gateway as an ASGI app (FastAPI) and its `serve` entry point.
+
+`python -m chaosctl.services gateway --port-base N` calls `serve`. The request
+logic lives in `core.Gateway`; this module maps it onto HTTP and OpenAPI.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at run time.
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Path
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, FiniteFloat
+from starlette.requests import Request
+
+from chaosctl.services.gateway.auth import Principal
+from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
+from chaosctl.services.gateway.routing import CanaryRule
+from chaosctl.services.telemetry import Telemetry
+from chaosctl.settings import Settings
+from chaosctl.stack.topology import FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, Topology
+
+PREDICT_ROUTE = "/v1/models/{model}/predict"
+MAX_ROWS = 1024
+MAX_FEATURES = 4096
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class PredictRequest(BaseModel):
+    inputs: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_FEATURES)]] = Field(
+        min_length=1, max_length=MAX_ROWS, description="Rows of numeric features."
+    )
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    breakers: dict[str, str]
+
+
+_ERRORS = {
+    401: {"model": ErrorBody, "description": "No, invalid, expired or forged token"},
+    404: {"model": ErrorBody, "description": "Unknown model, or no live version in the requested range"},
+    429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
+    502: {"model": ErrorBody, "description": "The model server failed the request"},
+    503: {"model": ErrorBody, "description": "No healthy backend (after fallback), or registry unavailable"},
+}
+
+
+def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
+    """The stack's gateway: dial the registry and every model server through its link."""
+    return GatewayConfig(
+        jwt_secret=settings.jwt_secret,
+        registry_url=topology.via_proxy("gateway", "registry"),
+        upstream_urls={m.name: topology.via_proxy("gateway", m.name) for m in MODEL_SERVERS},
+        canary=(CanaryRule(FRAUD_STABLE.name, FRAUD_STABLE.version, FRAUD_CANARY.version, 0.05),),
+    )
+
+
+def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = None) -> FastAPI:
+    gateway = Gateway(config, telemetry, deps or Deps())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+            telemetry.shutdown()
+
+    app = FastAPI(title="chaosctl gateway", version="1", lifespan=lifespan)
+    app.state.gateway = gateway
+    telemetry.install(app)
+    bearer = HTTPBearer(auto_error=False, description="A JWT from `chaosctl token`")
+
+    async def principal(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        # Auth and rate limit run as a dependency, so they answer before body validation.
+        header = f"{creds.scheme} {creds.credentials}" if creds is not None else None
+        who = gateway.authenticate(header)
+        gateway.admit(who)
+        return who
+
+    @app.post(PREDICT_ROUTE, response_model=PredictResponse, responses=_ERRORS)  # type: ignore[arg-type]
+    async def predict(
+        body: PredictRequest,
+        model: Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="Model name, e.g. fraud-detector")],
+        who: Annotated[Principal, Depends(principal)],
+        x_model_version: Annotated[
+            str | None, Header(max_length=64, description="Exact version (2.3.1) or range (2.x, ~2.3, >=2.1,<3)")
+        ] = None,
+    ) -> PredictResponse:
+        return await gateway.predict(model, body.inputs, x_model_version)
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        states = {name: state.name.lower() for name, state in gateway.breaker_states().items()}
+        return Health(status="ok", breakers=states)
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    return app
+
+
+def serve(name: str, topology: Topology, settings: Settings) -> None:
+    """Run the stack's gateway on its port until SIGTERM/SIGINT."""
+    from chaosctl.services.telemetry import serve as run
+
+    telemetry = Telemetry(name, topology)
+    app = create_app(default_config(topology, settings), telemetry)
+    run(app, topology.gateway_port)

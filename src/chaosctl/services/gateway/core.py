@@ -1,0 +1,312 @@
+"""The gateway's request path, free of FastAPI: auth, rate limit, registry lookup
+(cached), version routing, GPU-aware balancing, per-try timeouts, retries and
+breakers. Every collaborator (transport, clocks, RNG, sleep) is injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chaosctl.services.gateway.auth import AuthError, Principal, bearer_token, verify_token
+from chaosctl.services.gateway.balancer import Balancer, BalancerConfig, Candidate
+from chaosctl.services.gateway.breaker import BreakerBoard, BreakerConfig, BreakerState, CircuitBreaker
+from chaosctl.services.gateway.cache import CacheConfig, RegistryUnavailable, TTLCache
+from chaosctl.services.gateway.metrics import GatewayMetrics
+from chaosctl.services.gateway.ratelimit import RateLimitConfig, RateLimiter
+from chaosctl.services.gateway.records import ServiceRecord, parse_answer
+from chaosctl.services.gateway.retry import BREAKER_FAILURES, Outcome, RetryPolicy, outcome_for_status
+from chaosctl.services.gateway.routing import CanaryRule, NoVersion, choose_versions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chaosctl.services.telemetry import Telemetry
+
+REGISTRY = "registry"
+
+
+class GatewayError(Exception):
+    """An answer other than 200 (status, a message, extra headers)."""
+
+    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    model: str
+    version: str
+    device: str
+    server: str
+    outputs: list[Any]
+    confidence: list[float] | float
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    jwt_secret: str
+    registry_url: str
+    # Server name -> base URL the gateway dials (its Toxiproxy link); else the record's endpoint.
+    upstream_urls: Mapping[str, str] = field(default_factory=dict)
+    breaker: BreakerConfig = BreakerConfig()
+    registry_breaker: BreakerConfig = BreakerConfig(failure_threshold=3, cooldown_s=5.0)
+    cache: CacheConfig = CacheConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    retry: RetryPolicy = RetryPolicy()
+    balancer: BalancerConfig = BalancerConfig()
+    canary: tuple[CanaryRule, ...] = ()
+    registry_timeout_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What tests replace: the HTTP transport, clocks, randomness and sleeping."""
+
+    transport: httpx.AsyncBaseTransport | None = None
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+@dataclass(frozen=True)
+class TryResult:
+    outcome: Outcome
+    status: int | None = None
+    detail: str = ""
+    body: PredictResponse | None = None
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, telemetry: Telemetry, deps: Deps = Deps()) -> None:
+        self.config = config
+        self.tel = telemetry
+        self.deps = deps
+        self.metrics = GatewayMetrics(telemetry.registry)
+        self.client = httpx.AsyncClient(
+            transport=deps.transport,
+            timeout=httpx.Timeout(config.retry.per_try_timeout_s),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+        self.breakers = BreakerBoard(config.breaker, deps.clock)
+        self.registry_breaker = BreakerBoard(config.registry_breaker, deps.clock).get(REGISTRY)
+        self.metrics.watch_breaker(REGISTRY, lambda: int(self.registry_breaker.state))
+        self.cache: TTLCache[tuple[ServiceRecord, ...]] = TTLCache(self._fetch, config.cache, deps.clock)
+        self.limiter = RateLimiter(config.rate_limit, deps.clock)
+        self.balancer = Balancer(config.balancer)
+        self.inflight: dict[str, int] = defaultdict(int)
+        self._watched: set[str] = set()  # breakers already exported as gauges
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # -- admission -------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        try:
+            return verify_token(self.config.jwt_secret, bearer_token(authorization), clock=self.deps.wall_clock)
+        except AuthError as exc:
+            raise GatewayError(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
+
+    def admit(self, principal: Principal) -> None:
+        decision = self.limiter.check(principal.subject, principal.rate_per_s, principal.burst)
+        if not decision.allowed:
+            self.metrics.rate_limited.inc()
+            detail = f"rate limit exceeded for client {principal.subject!r}"
+            raise GatewayError(429, detail, {"Retry-After": decision.retry_after_header})
+
+    # -- the request path --------------------------------------------------------
+
+    async def predict(self, model: str, inputs: list[list[float]], requested: str | None) -> PredictResponse:
+        records = await self._lookup(model)
+        try:
+            versions = choose_versions(
+                model, (r.version for r in records), requested, self.config.canary, self.deps.rng
+            )
+        except NoVersion as exc:
+            raise GatewayError(404, str(exc)) from None
+        candidates, skipped = self._candidates(records, versions)
+        if not candidates:
+            raise GatewayError(503, f"no healthy backend for {model!r} (skipped: {skipped or 'none'})")
+        return await self._call_with_retries(model, inputs, candidates, has_gpu=any(r.is_gpu for r in records))
+
+    async def _lookup(self, model: str) -> tuple[ServiceRecord, ...]:
+        with self.tel.tracer.start_as_current_span("registry lookup") as span:
+            span.set_attribute("model", model)
+            try:
+                cached = await self.cache.get(model)
+            except RegistryUnavailable as exc:
+                span.set_attribute("cache.result", "unavailable")
+                raise GatewayError(503, str(exc)) from None
+            self.metrics.cache.labels(cached.result).inc()
+            self.metrics.cache_age.set(cached.age_s)
+            span.set_attribute("cache.result", cached.result)
+            span.set_attribute("cache.age_s", cached.age_s)
+            return tuple(r for r in cached.value if r.model == model)
+
+    async def _fetch(self, model: str) -> tuple[ServiceRecord, ...]:
+        """Ask the registry (through its link); its breaker fails fast during an outage."""
+        if not self.registry_breaker.try_acquire():
+            raise RegistryUnavailable("registry breaker open")
+        try:
+            async with asyncio.timeout(self.config.registry_timeout_s):
+                resp = await self.client.get(
+                    f"{self.config.registry_url}/v1/services",
+                    params={"model": model},
+                    headers=dict(self.tel.inject({})),
+                    timeout=self.config.registry_timeout_s,
+                )
+            resp.raise_for_status()
+            records = parse_answer(resp.json())
+        except asyncio.CancelledError:
+            self.registry_breaker.release()
+            raise
+        except Exception:
+            self.registry_breaker.record_failure()
+            raise
+        self.registry_breaker.record_success()
+        return records
+
+    def _candidates(
+        self, records: tuple[ServiceRecord, ...], versions: list[str]
+    ) -> tuple[list[Candidate], list[str]]:
+        out: list[Candidate] = []
+        skipped: list[str] = []
+        for version in versions:
+            plan = self.balancer.plan(
+                (r for r in records if r.version == version), self.inflight, self._breaker_blocks
+            )
+            out.extend(plan.ordered)
+            skipped.extend(f"{s.name}@{version}: {s.reason}" for s in plan.skipped)
+        return out, skipped
+
+    def _breaker_blocks(self, name: str) -> bool:
+        return not self._breaker(name).available()
+
+    def _breaker(self, name: str) -> CircuitBreaker:
+        breaker = self.breakers.get(name)
+        if name not in self._watched:
+            self._watched.add(name)
+            self.metrics.watch_breaker(name, lambda: int(breaker.state))
+        return breaker
+
+    async def _call_with_retries(
+        self, model: str, inputs: list[list[float]], candidates: list[Candidate], has_gpu: bool
+    ) -> PredictResponse:
+        policy = self.config.retry
+        tried: set[str] = set()
+        last: TryResult | None = None
+        fell_back = False
+        for attempt in range(1, policy.max_attempts + 1):
+            cand = self._pick(candidates, tried)
+            if cand is None:
+                break
+            if has_gpu and not cand.is_gpu and not fell_back:
+                fell_back = True
+                self.metrics.fallbacks.inc()
+            last = await self._try(cand, model, inputs, attempt)
+            if last.outcome is Outcome.OK and last.body is not None:
+                return last.body
+            tried.add(cand.name)
+            if not policy.should_retry(last.outcome, attempt):
+                break
+            self.metrics.retries.labels(cand.name).inc()
+            await self.deps.sleep(policy.backoff_s(attempt, self.deps.rng))
+        raise self._failure(model, last)
+
+    def _pick(self, candidates: list[Candidate], tried: set[str]) -> Candidate | None:
+        """The best candidate not yet tried whose breaker lets a call through; else
+        the best one already tried (a retry on the only server left)."""
+        for pool in ([c for c in candidates if c.name not in tried], candidates):
+            for cand in pool:
+                if self._breaker(cand.name).try_acquire():
+                    return cand
+        return None
+
+    async def _try(self, cand: Candidate, model: str, inputs: list[list[float]], attempt: int) -> TryResult:
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        name = cand.name
+        breaker = self._breaker(name)
+        with self.tel.tracer.start_as_current_span(f"upstream {name}", kind=SpanKind.CLIENT) as span:
+            for key, value in (("attempt", attempt), ("server", name), ("model", model),
+                               ("version", cand.record.version), ("device", cand.record.device)):  # fmt: skip
+                span.set_attribute(key, value)
+            self.inflight[name] += 1
+            self.metrics.inflight.labels(name).inc()
+            start = time.perf_counter()
+            try:
+                result = await self._send(cand, model, inputs)
+            except BaseException:
+                breaker.release()
+                raise
+            finally:
+                self.inflight[name] -= 1
+                self.metrics.inflight.labels(name).dec()
+                self.metrics.upstream_duration.labels(name).observe(time.perf_counter() - start)
+            self.metrics.upstream_requests.labels(name, result.outcome.value).inc()
+            span.set_attribute("outcome", result.outcome.value)
+            if result.status is not None:
+                span.set_attribute("http.response.status_code", result.status)
+            if result.outcome in BREAKER_FAILURES:
+                breaker.record_failure()
+                span.set_status(Status(StatusCode.ERROR, result.detail[:200]))
+            else:
+                breaker.record_success()
+            return result
+
+    async def _send(self, cand: Candidate, model: str, inputs: list[list[float]]) -> TryResult:
+        url = f"{self.config.upstream_urls.get(cand.name, cand.record.endpoint)}/v1/models/{model}/predict"
+        timeout = self.config.retry.per_try_timeout_s
+        try:
+            async with asyncio.timeout(timeout):  # the whole try, not only each socket read
+                resp = await self.client.post(
+                    url,
+                    json={"inputs": inputs, "version": cand.record.version},
+                    headers=dict(self.tel.inject({})),
+                    timeout=timeout,
+                )
+        except (TimeoutError, httpx.TimeoutException):
+            return TryResult(Outcome.TIMEOUT, detail=f"{cand.name}: no answer within {timeout:g}s")
+        except httpx.TransportError as exc:
+            return TryResult(Outcome.CONNECT_ERROR, detail=f"{cand.name}: {type(exc).__name__}: {exc}")
+        outcome = outcome_for_status(resp.status_code)
+        if outcome is not Outcome.OK:
+            return TryResult(outcome, resp.status_code, f"{cand.name}: {_detail(resp)}")
+        try:
+            return TryResult(Outcome.OK, resp.status_code, body=PredictResponse.model_validate_json(resp.content))
+        except ValidationError:
+            return TryResult(Outcome.SERVER_ERROR, resp.status_code, f"{cand.name}: malformed prediction")
+
+    def _failure(self, model: str, last: TryResult | None) -> GatewayError:
+        if last is None:
+            return GatewayError(503, f"no healthy backend for {model!r}: every breaker is open")
+        if last.outcome is Outcome.CLIENT_ERROR and last.status in (404, 422):
+            return GatewayError(last.status, last.detail)
+        if last.outcome is Outcome.SERVER_ERROR or last.outcome is Outcome.CLIENT_ERROR:
+            return GatewayError(502, f"upstream failed: {last.detail}")
+        return GatewayError(503, f"no healthy backend for {model!r} after fallback: {last.detail}")
+
+    def breaker_states(self) -> dict[str, BreakerState]:
+        return {**self.breakers.states(), REGISTRY: self.registry_breaker.state}
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        payload = resp.json()
+    except ValueError:
+        return f"HTTP {resp.status_code}"
+    if isinstance(payload, dict) and isinstance(payload.get("detail"), str):
+        return f"HTTP {resp.status_code}: {payload['detail']}"
+    return f"HTTP {resp.status_code}"

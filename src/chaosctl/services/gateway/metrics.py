@@ -1,0 +1,44 @@
+"""The gateway's own Prometheus metrics (names fixed in docs/contracts.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+UPSTREAM_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+
+
+class GatewayMetrics:
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.upstream_requests = Counter(
+            "chaosctl_gateway_upstream_requests_total", "Upstream tries by outcome", ("upstream", "outcome"), registry=registry
+        )
+        self.upstream_duration = Histogram(
+            "chaosctl_gateway_upstream_duration_seconds", "Duration of one upstream try", ("upstream",),
+            buckets=UPSTREAM_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.retries = Counter("chaosctl_gateway_retries_total", "Retries by upstream retried", ("upstream",), registry=registry)
+        self.breaker_state = Gauge(
+            "chaosctl_gateway_breaker_state", "Breaker state: 0 closed, 1 half-open, 2 open", ("upstream",), registry=registry
+        )
+        self.cache = Counter(
+            "chaosctl_gateway_registry_cache_total", "Registry lookups by cache result", ("result",), registry=registry
+        )
+        self.cache_age = Gauge(
+            "chaosctl_gateway_registry_cache_age_seconds", "Age of the registry answer last served", registry=registry
+        )
+        self.fallbacks = Counter("chaosctl_gateway_fallbacks_total", "Requests sent to the CPU pool", registry=registry)
+        self.rate_limited = Counter("chaosctl_gateway_rate_limited_total", "Requests refused with 429", registry=registry)
+        self.inflight = Gauge("chaosctl_gateway_upstream_inflight", "Tries in flight per upstream", ("upstream",), registry=registry)
+        for result in ("hit", "miss", "stale"):
+            self.cache.labels(result)  # exported at 0 from the start, so rate() works at once
+        self.fallbacks.inc(0)
+        self.rate_limited.inc(0)
+
+    def watch_breaker(self, upstream: str, state: Callable[[], int]) -> None:
+        """Export a breaker's state as read at scrape time (open -> half-open happens by time)."""
+        self.breaker_state.labels(upstream).set_function(lambda: float(state()))
