@@ -1,0 +1,56 @@
+"""The locustfile shipped with chaosctl: one user type that calls the gateway's
+predict route with the scenario's request mix.
+
+Configuration comes from the environment (set by chaosctl.load.locust_run):
+  CHAOSCTL_LOAD_PLAN   path of the LoadPlan JSON (request mix, think time, shape)
+  CHAOSCTL_JWT_SECRET  the gateway's JWT secret; each user mints its own token
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+from locust import HttpUser, LoadTestShape, between, task
+
+from chaosctl.load.plan import LoadPlan
+
+PLAN = LoadPlan.read(os.environ["CHAOSCTL_LOAD_PLAN"])
+_WEIGHTS = [r.weight for r in PLAN.requests]
+
+
+def _token() -> str:
+    from chaosctl.services.gateway.auth import mint_token  # lazy: the gateway's module, not needed at import
+
+    secret = os.environ.get("CHAOSCTL_JWT_SECRET", "")
+    return mint_token(secret, subject=PLAN.subject, ttl_s=PLAN.token_ttl_s, rate_per_s=PLAN.rate_per_s,
+                      burst=PLAN.rate_per_s)
+
+
+class ModelUser(HttpUser):
+    wait_time = between(PLAN.wait_min_s, PLAN.wait_max_s)
+
+    def on_start(self) -> None:
+        self.auth = f"Bearer {_token()}"
+
+    @task
+    def predict(self) -> None:
+        req = random.choices(PLAN.requests, weights=_WEIGHTS)[0]
+        headers = {"Authorization": self.auth}
+        if req.version:
+            headers["X-Model-Version"] = req.version
+        inputs = [[random.uniform(-1.0, 1.0) for _ in range(req.features)] for _ in range(req.batch)]
+        self.client.post(f"/v1/models/{req.model}/predict", json={"inputs": inputs}, headers=headers,
+                         name=f"predict {req.model}")
+
+
+if PLAN.stages:  # Locust uses a shape class when the locustfile defines one
+
+    class PlanShape(LoadTestShape):
+        def tick(self) -> tuple[int, float] | None:
+            elapsed = self.get_run_time()
+            for stage in PLAN.stages:
+                if elapsed < stage.end_s:
+                    return stage.users, stage.spawn_rate
+            last = PLAN.stages[-1]
+            return last.users, last.spawn_rate  # hold the last stage; the run stops Locust itself
