@@ -118,8 +118,8 @@ def toxic_for(record: FaultRecord) -> Toxic:
     if kind in ("latency", "jitter"):
         ttype = "latency"
         attrs = {"latency": _ms(p, "latency", default=0.0), "jitter": _ms(p, "jitter", default=0.0)}
-    elif kind == "bandwidth":  # Toxiproxy's rate is KB/s; the scenario gives bytes/s
-        ttype, attrs = "bandwidth", {"rate": max(1.0, _first(p, "rate", "bandwidth", "bytes_per_second") / 1000.0)}
+    elif kind == "bandwidth":  # KB/s, Toxiproxy's unit (the scenario loader converts)
+        ttype, attrs = "bandwidth", {"rate": max(1.0, _first(p, "rate"))}
     elif kind == "timeout":
         ttype, attrs = "timeout", {"timeout": _ms(p, "timeout", default=0.0)}
     elif kind == "reset-peer":

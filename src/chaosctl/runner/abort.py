@@ -18,29 +18,22 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 POLL_S = 0.5
-RATE_WINDOW = "3s"  # shortest window that holds >= 2 samples at a 1 s scrape
+RATE_WINDOW_S = 3.0  # shortest window that holds >= 2 samples at a 1 s scrape
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
 }
 
-_GATEWAY = 'service="gateway",route!~"/healthz|/metrics"'
-# Built-in SLIs over a short window, for continuous evaluation.
-BUILTIN_SLIS: dict[str, str] = {
-    "error_ratio": (
-        f'(sum(rate(chaosctl_http_requests_total{{{_GATEWAY},code=~"5.."}}[{RATE_WINDOW}])) or vector(0))'
-        f" / sum(rate(chaosctl_http_requests_total{{{_GATEWAY}}}[{RATE_WINDOW}]))"
-    ),
-    "success_ratio": (
-        f'(sum(rate(chaosctl_http_requests_total{{{_GATEWAY},code!~"5.."}}[{RATE_WINDOW}])) or vector(0))'
-        f" / sum(rate(chaosctl_http_requests_total{{{_GATEWAY}}}[{RATE_WINDOW}]))"
-    ),
-    "latency_p99": (
-        "histogram_quantile(0.99, sum by (le) "
-        f"(rate(chaosctl_http_request_duration_seconds_bucket{{{_GATEWAY}}}[{RATE_WINDOW}])))"
-    ),
-}
-BUILTIN_SLIS["latency_p99_ms"] = f"1000 * {BUILTIN_SLIS['latency_p99']}"
+
+
+def sli_expr(sli: str) -> str:
+    """A built-in SLI (verdict.slo's definition: gateway predict route, errors = 5xx)
+    over a short trailing window, for continuous evaluation."""
+    from chaosctl.scenario.objective import AbsoluteObjective
+    from chaosctl.verdict.slo import SloSpec, build_expr
+
+    spec = SloSpec(name=sli, phase="*", objective=AbsoluteObjective(op="<", value=0.0, unit="number"), sli=sli)
+    return build_expr(spec, RATE_WINDOW_S)
 
 
 class InstantQuery(Protocol):
@@ -123,6 +116,7 @@ def parse_when(when: str) -> tuple[str, str, float]:
     raise ValueError(f"cannot read abort condition {when!r}: expected 'EXPR OP NUMBER'")
 
 
-def condition(name: str, expr: str, op: str, threshold: float, for_s: float) -> AbortCondition:
-    promql = BUILTIN_SLIS.get(expr.strip(), expr)
+def condition(name: str, expr: str, op: str, threshold: float, for_s: float, builtin: tuple[str, ...] = ()) -> AbortCondition:
+    """`expr` is a built-in SLI name (listed in `builtin`) or raw PromQL."""
+    promql = sli_expr(expr.strip()) if expr.strip() in builtin else expr
     return AbortCondition(name=name, promql=promql, op=op, threshold=threshold, for_s=for_s)
