@@ -1,0 +1,235 @@
+"""Registry API against a real 3-member etcd cluster, reached through real Toxiproxy links.
+
+The fixture starts etcd x3, toxiproxy-server (one proxy per registry->etcd link) and the
+registry service (`python -m chaosctl.services registry`) on CHAOSCTL_TEST_PORT_BASE
+(default 22500), and stops every one of them by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chaosctl.settings import project_root
+from chaosctl.stack.topology import Topology
+
+pytestmark = pytest.mark.integration
+
+PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "22500"))
+ADMIN_TOKEN = "test-admin-token"
+
+
+def _which(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path=str(project_root() / ".tools" / "bin"))
+    if path is None:
+        pytest.fail(f"{name} not found on PATH or in .tools/bin (run `make setup`)")
+    return path
+
+
+def _wait(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready within {timeout}s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@dataclass
+class Cluster:
+    topo: Topology
+    workdir: Path
+    etcd: dict[int, subprocess.Popen] = field(default_factory=dict)
+    others: list[subprocess.Popen] = field(default_factory=list)
+
+    def start_member(self, i: int, state: str = "new") -> None:
+        t = self.topo
+        peers = ",".join(f"e{j}=http://127.0.0.1:{t.etcd_peer_port(j)}" for j in range(3))
+        cmd = [
+            _which("etcd"), "--name", f"e{i}", "--data-dir", str(self.workdir / f"etcd{i}"),
+            "--listen-client-urls", f"http://127.0.0.1:{t.etcd_client_port(i)}",
+            "--advertise-client-urls", f"http://127.0.0.1:{t.etcd_client_port(i)}",
+            "--listen-peer-urls", f"http://127.0.0.1:{t.etcd_peer_port(i)}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{t.etcd_peer_port(i)}",
+            "--initial-cluster", peers, "--initial-cluster-state", state,
+            "--initial-cluster-token", "chaosctl-registry-test", "--pre-vote=true",
+            "--heartbeat-interval", "100", "--election-timeout", "1000",
+        ]  # fmt: skip
+        log = open(self.workdir / f"etcd{i}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.etcd[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+    def leader(self) -> int:
+        for i in range(3):
+            try:
+                st = httpx.post(f"{self.topo.url(f'registry-store[{i}]')}/v3/maintenance/status", json={}).json()
+            except httpx.HTTPError:
+                continue
+            if st.get("leader") == st["header"]["member_id"]:
+                return i
+        raise RuntimeError("no etcd leader")
+
+    def spawn(self, args: list[str], log: str) -> subprocess.Popen:
+        env = {**os.environ, "CHAOSCTL_ADMIN_TOKEN": ADMIN_TOKEN}
+        out = open(self.workdir / log, "ab")  # noqa: SIM115
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.others.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in [*reversed(self.others), *self.etcd.values()]:
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    topo = Topology(PORT_BASE)
+    c = Cluster(topo, tmp_path_factory.mktemp("registry-cluster"))
+    try:
+        for i in range(3):
+            c.start_member(i)
+        for i in range(3):
+            _wait(f"{topo.url(f'registry-store[{i}]')}/health")
+        tox = c.spawn([_which("toxiproxy-server"), "-host", "127.0.0.1", "-port", str(topo.toxiproxy_port)],
+                      "toxiproxy.log")  # fmt: skip
+        _wait(f"{topo.url('toxiproxy')}/version", proc=tox)
+        for link in topo.links:
+            if link.source == "registry":
+                body = {"name": link.proxy_name, "listen": f"127.0.0.1:{link.listen_port}",
+                        "upstream": f"127.0.0.1:{link.upstream_port}"}  # fmt: skip
+                httpx.post(f"{topo.url('toxiproxy')}/proxies", json=body).raise_for_status()
+        reg = c.spawn([sys.executable, "-m", "chaosctl.services", "registry", "--port-base", str(PORT_BASE)],
+                      "registry.log")  # fmt: skip
+        _wait(f"{topo.url('registry')}/healthz", proc=reg)
+        yield c
+    finally:
+        c.stop()
+
+
+def record(name: str, model: str, version: str, device: str, **kw: object) -> dict[str, object]:
+    cap = "fraud-detection" if model == "fraud-detector" else "image-classification"
+    rec: dict[str, object] = {
+        "name": name, "capability": cap, "model": model, "version": version, "device": device,
+        "region": "eu-west-1", "p99_ms": 50 if device == "gpu" else 250, "accuracy": 0.93,
+        "tags": ["pci-dss"], "health": "ready", "endpoint": "http://127.0.0.1:9", "ttl": 10,
+    }  # fmt: skip
+    rec.update(kw)
+    return rec
+
+
+def test_discovery_returns_only_matching_records_with_full_metadata(cluster: Cluster) -> None:
+    api = cluster.topo.url("registry")
+    recs = [
+        record("t-gpu-1", "fraud-detector", "2.3.1", "gpu"),
+        record("t-gpu-2", "fraud-detector", "2.4.0", "gpu"),
+        record("t-cpu-1", "fraud-detector", "2.3.1", "cpu"),
+        record("t-gpu-3", "fraud-detector", "3.0.0", "gpu"),
+        record("t-gpu-1", "image-classifier", "1.2.0", "gpu"),
+    ]
+    ids = [httpx.post(f"{api}/v1/services", json=r).raise_for_status().json()["id"] for r in recs]
+    try:
+        q = {"capability": "fraud-detection", "version": "2.x", "device": "gpu"}
+        found = httpx.get(f"{api}/v1/services", params=q).raise_for_status().json()["services"]
+        assert sorted((r["name"], r["version"]) for r in found) == [("t-gpu-1", "2.3.1"), ("t-gpu-2", "2.4.0")]
+        keys = {"id", "name", "capability", "model", "version", "device", "region", "p99_ms", "accuracy",
+                "tags", "health", "endpoint", "load"}  # fmt: skip
+        assert all(set(r) == keys for r in found)
+        assert found[0]["tags"] == ["pci-dss"] and found[0]["accuracy"] == 0.93
+        q2 = {"model": "fraud-detector", "version": ">=2.1,<3", "max_p99_ms": "100"}
+        assert len(httpx.get(f"{api}/v1/services", params=q2).json()["services"]) == 2
+    finally:
+        for i in ids:
+            httpx.delete(f"{api}/v1/services/{i}")
+
+
+def test_record_without_heartbeat_expires_within_ttl(cluster: Cluster) -> None:
+    api = cluster.topo.url("registry")
+    rid = httpx.post(f"{api}/v1/services", json=record("t-ttl", "fraud-detector", "2.3.1", "gpu", ttl=2)).json()["id"]
+    q = {"model": "fraud-detector"}
+
+    def present() -> bool:
+        return any(r["id"] == rid for r in httpx.get(f"{api}/v1/services", params=q).json()["services"])
+
+    for _ in range(4):  # heartbeats keep it alive past its TTL
+        assert httpx.put(f"{api}/v1/services/{rid}/heartbeat", json={"health": "saturated"}).status_code == 200
+        time.sleep(1.0)
+    assert present()
+    start = time.monotonic()
+    while present() and time.monotonic() - start < 8:
+        time.sleep(0.25)
+    elapsed = time.monotonic() - start
+    assert not present(), "record outlived its lease"
+    assert elapsed < 4.0, f"expired after {elapsed:.1f}s for a 2s TTL"
+    assert httpx.put(f"{api}/v1/services/{rid}/heartbeat", json={}).status_code == 404
+
+
+def _current_member(cluster: Cluster) -> int:
+    """The member the registry talks to now (its /healthz names the proxy URL it used last)."""
+    url = httpx.get(f"{cluster.topo.url('registry')}/healthz").json()["etcd"]
+    members = cluster.topo.etcd_members
+    return next(i for i, m in enumerate(members) if cluster.topo.via_proxy("registry", m) == url)
+
+
+@pytest.mark.parametrize("which", ["current", "leader"])
+def test_losing_one_etcd_member_under_concurrent_queries_fails_no_request(cluster: Cluster, which: str) -> None:
+    api = cluster.topo.url("registry")
+    rid = httpx.post(f"{api}/v1/services", json=record("t-kill", "fraud-detector", "2.3.1", "gpu", ttl=30)).json()["id"]
+    results: list[int | str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(timeout=10.0) as client:
+            while not stop.is_set():
+                try:
+                    resp = client.get(f"{api}/v1/services", params={"model": "fraud-detector"})
+                    ok = resp.status_code == 200 and any(r["id"] == rid for r in resp.json()["services"])
+                    results.append(200 if ok else resp.status_code)
+                except httpx.HTTPError as exc:
+                    results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    victim = cluster.leader() if which == "leader" else _current_member(cluster)
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        before = len(results)
+        cluster.etcd[victim].kill()
+        cluster.etcd[victim].wait(5)
+        time.sleep(5.0)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        failed = [r for r in results if r != 200]
+        assert len(results) - before > 20, "too few requests during the member loss to prove anything"
+        assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
+    finally:
+        stop.set()
+        cluster.start_member(victim, state="existing")
+        _wait(f"{cluster.topo.url(f'registry-store[{victim}]')}/health")
+        httpx.delete(f"{api}/v1/services/{rid}")
