@@ -1,0 +1,168 @@
+"""Checks that need the whole scenario: names that refer to phases, units that
+must fit the SLI, objectives the latency histogram can resolve, fault timing,
+models and versions that the stack serves.
+
+Each check yields `(path, message)`; load.py turns paths into file positions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from chaosctl.stack.topology import MODEL_SERVERS, Topology
+
+from .model import LATENCY_QUANTILES, SLO, AbsoluteObjective, RelativeObjective, Scenario
+from .types import closest
+from .units import format_duration
+
+# The buckets of chaosctl_http_request_duration_seconds (contracts.md; services/telemetry.HTTP_BUCKETS).
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+
+Problem = tuple[tuple[Any, ...], str]
+
+
+def _unknown(kind: str, word: str, choices: list[str]) -> str:
+    guess = closest(word, choices)
+    hint = f" (did you mean {guess!r}?)" if guess else ""
+    return f"unknown {kind} {word!r}{hint}; {kind}s: {', '.join(choices)}"
+
+
+def bucket_problem(threshold: float) -> str | None:
+    """Why a latency threshold cannot be judged from the histogram, or None.
+
+    histogram_quantile interpolates linearly inside a bucket, so a threshold
+    between two boundaries compares against an invented number; above the
+    largest boundary the quantile lands in +Inf and is unknown.
+    """
+    if any(math.isclose(threshold, b, rel_tol=1e-9, abs_tol=1e-12) for b in LATENCY_BUCKETS):
+        return None
+    shown = ", ".join(format_duration(b) for b in LATENCY_BUCKETS)
+    if threshold > LATENCY_BUCKETS[-1]:
+        return f"{format_duration(threshold)} is above the largest latency bucket ({format_duration(LATENCY_BUCKETS[-1])}): the histogram cannot resolve it"
+    lower = max((b for b in LATENCY_BUCKETS if b < threshold), default=0.0)
+    upper = min(b for b in LATENCY_BUCKETS if b > threshold)
+    return (
+        f"the latency histogram cannot resolve {format_duration(threshold)} (it falls between the buckets "
+        f"{format_duration(lower)} and {format_duration(upper)}); use a bucket boundary: {shown}"
+    )
+
+
+def _objective_units(slo: SLO) -> str | None:
+    """A unit that does not fit the SLI, e.g. `p99 < 300` without ms."""
+    obj, sli = slo.objective, slo.sli
+    if sli is None or sli == "burn_rate":
+        return None
+    if isinstance(obj, AbsoluteObjective):
+        unit, value = obj.unit, obj.value
+    elif isinstance(obj, RelativeObjective) and obj.offset:
+        unit, value = obj.unit, obj.offset
+    else:
+        return None
+    if sli in LATENCY_QUANTILES and unit != "seconds":
+        return f"{sli} is a latency: give the objective a time unit, e.g. '< 300ms' (got {obj.describe()!r})"
+    if sli in ("success_ratio", "error_ratio") and (unit == "seconds" or abs(value) > 1):
+        return f"{sli} is a ratio: use a percentage such as '>= 99.5%' or a fraction <= 1 (got {obj.describe()!r})"
+    if sli == "throughput" and unit != "number":
+        return f"throughput is in requests per second: use a number, e.g. '> 20' (got {obj.describe()!r})"
+    return None
+
+
+def _slo_problems(scenario: Scenario, phases: list[str]) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, slo in enumerate(scenario.slos):
+        if slo.name in seen:
+            yield ("slos", i, "name"), f"duplicate SLO name {slo.name!r}"
+        seen.add(slo.name)
+        if slo.phase != "*" and slo.phase not in phases:
+            yield ("slos", i, "phase"), _unknown("phase", slo.phase, phases + ["*"])
+        obj = slo.objective
+        if isinstance(obj, RelativeObjective) and obj.phase not in phases:
+            yield ("slos", i, "objective"), "relative objective names a missing " + _unknown("phase", obj.phase, phases)
+        if problem := _objective_units(slo):
+            yield ("slos", i, "objective"), problem
+        elif slo.sli in LATENCY_QUANTILES and isinstance(obj, AbsoluteObjective) and (why := bucket_problem(obj.value)):
+            yield ("slos", i, "objective"), why
+
+
+def _trace_problems(scenario: Scenario, phases: list[str], topology: Topology) -> Iterator[Problem]:
+    services = list(topology.services)
+    for i, exp in enumerate(scenario.traces):
+        if exp.phase != "*" and exp.phase not in phases:
+            yield ("traces", i, "phase"), _unknown("phase", exp.phase, phases + ["*"])
+        for key in ("expect_bottleneck", "max_critical_path_share", "must_appear", "must_not_appear"):
+            ref = getattr(exp, key)
+            if ref is not None and ref.service not in services:
+                yield ("traces", i, key, "service"), _unknown("service", ref.service, services)
+
+
+def _phase_problems(scenario: Scenario) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, phase in enumerate(scenario.phases):
+        if phase.name in seen:
+            yield ("phases", i, "name"), f"duplicate phase name {phase.name!r}"
+        seen.add(phase.name)
+        for j, fault in enumerate(phase.faults):
+            where = ("phases", i, "faults", j)
+            if fault.after >= phase.duration:
+                yield (*where, "after"), (
+                    f"fault starts at {format_duration(fault.after)}, not before the end of its "
+                    f"{format_duration(phase.duration)} phase {phase.name!r}"
+                )
+            elif fault.duration is not None and fault.after + fault.duration > phase.duration + 1e-9:
+                yield (*where, "duration"), (
+                    f"fault lasts past the end of phase {phase.name!r} ({format_duration(fault.after)} + "
+                    f"{format_duration(fault.duration)} > {format_duration(phase.duration)})"
+                )
+
+
+def _version_matches(version: str, served: list[str]) -> bool:
+    if version in served:
+        return True
+    if not any(ch in version for ch in "x*~^<>=| -"):
+        return False  # an exact version the stack does not serve
+    import nodesemver  # only for ranges; kept out of the import of chaosctl.scenario
+
+    try:
+        return nodesemver.max_satisfying(served, version, loose=True) is not None
+    except Exception:  # a malformed range: nodesemver raises plain errors
+        return False
+
+
+def _load_problems(scenario: Scenario) -> Iterator[Problem]:
+    served: dict[str, list[str]] = {}
+    for server in MODEL_SERVERS:
+        for m in server.models:
+            served.setdefault(m.name, []).append(m.version)
+    models = sorted(served)
+    for i, req in enumerate(scenario.load.requests):
+        where = ("load", "requests", i)
+        if req.model not in served:
+            yield (*where, "model"), _unknown("model", req.model, models)
+        elif req.version is not None and not _version_matches(req.version, sorted(set(served[req.model]))):
+            versions = ", ".join(sorted(set(served[req.model])))
+            yield (*where, "version"), f"no version of {req.model} matches {req.version!r}; served: {versions}"
+    shape = scenario.load.shape
+    if shape is not None and shape.type == "spike" and shape.at + shape.duration > scenario.total_seconds:
+        yield ("load", "shape", "at"), f"the spike ends after the scenario ({format_duration(scenario.total_seconds)})"
+
+
+def _abort_problems(scenario: Scenario) -> Iterator[Problem]:
+    for i, cond in enumerate(scenario.abort):
+        if cond.when is not None and cond.when.sli in LATENCY_QUANTILES and cond.when.threshold.unit != "seconds":
+            yield ("abort", i, "when"), f"{cond.when.sli} is a latency: give the threshold a time unit, e.g. '> 2s'"
+
+
+def problems(scenario: Scenario, topology: Topology) -> list[Problem]:
+    """Every cross-field problem of a scenario that passed field validation."""
+    phases = [p.name for p in scenario.phases]
+    return [
+        *_phase_problems(scenario),
+        *_load_problems(scenario),
+        *_slo_problems(scenario, phases),
+        *_trace_problems(scenario, phases, topology),
+        *_abort_problems(scenario),
+    ]

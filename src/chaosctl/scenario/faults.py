@@ -1,0 +1,202 @@
+"""Fault specs: a discriminated union on `type`.
+
+A spec is only data (what, where, how much, when within its phase); the
+`chaosctl.faults` package turns it into something that injects and reverts.
+Every field is a scalar so that `model_dump()` is the journal's params.
+
+Timing within the phase: a fault goes in `after` seconds into its phase
+(default 0) and comes out after `duration` (default: at the end of the phase).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from chaosctl.stack.topology import MODEL_SERVERS
+
+from .types import ByteSize, Duration, Fraction, Frozen, RateKBps, topology_of, unknown_name
+from .units import format_duration, format_percent
+
+Direction = Literal["upstream", "downstream"]
+
+
+class _FaultBase(Frozen):
+    target: str = Field(description="a logical target from the topology, e.g. registry-store[0] or link:gateway->model-gpu-1")
+    after: Duration = Field(0.0, description="when the fault goes in, from the start of its phase (default 0s)")
+    duration: Optional[Duration] = Field(None, description="how long it stays (default: until the end of its phase)")
+
+    @property
+    def label(self) -> str:
+        return f"{self.type} {self.target}"  # type: ignore[attr-defined]
+
+    def describe(self) -> str:
+        detail = self._detail()
+        return f"{self.label} ({detail})" if detail else self.label
+
+    def _detail(self) -> str:
+        return ""
+
+
+class _ProcessFault(_FaultBase):
+    @field_validator("target")
+    @classmethod
+    def _known_component(cls, value: str, info: ValidationInfo) -> str:
+        components = topology_of(info).components
+        if value not in components:
+            raise ValueError(unknown_name("target", value, components))
+        return value
+
+
+class ProcessKill(_ProcessFault):
+    """SIGKILL the component; revert restarts it and waits until it is ready."""
+
+    type: Literal["process-kill"]
+
+
+class ProcessPause(_ProcessFault):
+    """SIGSTOP the component; revert sends SIGCONT."""
+
+    type: Literal["process-pause"]
+
+
+class ProcessRestart(_ProcessFault):
+    """Kill and immediately restart the component (a node bounce)."""
+
+    type: Literal["process-restart"]
+
+
+class _LinkFault(_FaultBase):
+    toxicity: Fraction = Field(1.0, description="share of connections affected (0..1 or 0%..100%)")
+    direction: Direction = Field("downstream", description="downstream: responses; upstream: requests")
+
+    @field_validator("target")
+    @classmethod
+    def _known_link(cls, value: str, info: ValidationInfo) -> str:
+        links = tuple(link.name for link in topology_of(info).links)
+        if value not in links:
+            raise ValueError(unknown_name("link target", value, links))
+        return value
+
+    def _detail(self) -> str:
+        return f"{self.direction}, toxicity {format_percent(self.toxicity)}"
+
+
+class Latency(_LinkFault):
+    type: Literal["latency"]
+    latency: Duration
+    jitter: Duration = 0.0
+
+    def _detail(self) -> str:
+        jitter = f" ±{format_duration(self.jitter)}" if self.jitter else ""
+        return f"+{format_duration(self.latency)}{jitter}, {super()._detail()}"
+
+
+class Jitter(_LinkFault):
+    """Jitter only (latency 0 +/- jitter)."""
+
+    type: Literal["jitter"]
+    jitter: Duration
+    latency: Duration = 0.0
+
+    def _detail(self) -> str:
+        return f"±{format_duration(self.jitter)}, {super()._detail()}"
+
+
+class Bandwidth(_LinkFault):
+    type: Literal["bandwidth"]
+    rate: RateKBps = Field(description="KB/s")
+
+    def _detail(self) -> str:
+        return f"{self.rate} KB/s, {super()._detail()}"
+
+
+class Timeout(_LinkFault):
+    """Stop all data and close the connection after `timeout` (0: never close)."""
+
+    type: Literal["timeout"]
+    timeout: Duration
+
+    def _detail(self) -> str:
+        return f"after {format_duration(self.timeout)}, {super()._detail()}"
+
+
+class ResetPeer(_LinkFault):
+    """TCP RST after `timeout` (0: at once)."""
+
+    type: Literal["reset-peer"]
+    timeout: Duration = 0.0
+
+
+class SlowClose(_LinkFault):
+    type: Literal["slow-close"]
+    delay: Duration
+
+
+class LimitData(_LinkFault):
+    """Close the connection after `bytes` bytes went through."""
+
+    type: Literal["limit-data"]
+    bytes: ByteSize
+
+
+class GpuExhaustion(_FaultBase):
+    """Occupy device memory (`memory` as a fraction, or `bytes`) and/or saturate compute."""
+
+    type: Literal["gpu-exhaustion"]
+    memory: Optional[Fraction] = Field(None, description="fraction of device memory, e.g. 95% (or a size: 14GiB)")
+    bytes: Optional[ByteSize] = Field(None, description="device memory to occupy, e.g. 14GiB")
+    compute: Optional[Fraction] = Field(None, description="compute saturation, e.g. 100%")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _memory_as_size(cls, data: object) -> object:
+        """`memory: 14GiB` means bytes: move it so each field keeps one unit."""
+        if isinstance(data, dict) and isinstance(data.get("memory"), str) and "bytes" not in data:
+            text = data["memory"].strip()
+            if text and text[-1].lower() == "b":
+                data = {k: v for k, v in data.items() if k != "memory"} | {"bytes": text}
+        return data
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> "GpuExhaustion":
+        if self.memory is None and self.bytes is None and self.compute is None:
+            raise ValueError("gpu-exhaustion needs memory (e.g. 95% or 14GiB), bytes, or compute")
+        if self.memory is not None and self.bytes is not None:
+            raise ValueError("give memory as a fraction or as bytes, not both")
+        return self
+
+    @field_validator("target")
+    @classmethod
+    def _gpu_server(cls, value: str, info: ValidationInfo) -> str:
+        gpus = tuple(m.name for m in MODEL_SERVERS if m.device == "gpu")
+        if value not in gpus:
+            raise ValueError(unknown_name("GPU server target", value, gpus))
+        return value
+
+    def _detail(self) -> str:
+        parts = []
+        if self.memory is not None:
+            parts.append(f"memory {format_percent(self.memory)}")
+        if self.bytes is not None:
+            parts.append(f"memory {self.bytes} bytes")
+        if self.compute is not None:
+            parts.append(f"compute {format_percent(self.compute)}")
+        return ", ".join(parts)
+
+
+FaultSpec = Annotated[
+    Union[
+        ProcessKill, ProcessPause, ProcessRestart,
+        Latency, Jitter, Bandwidth, Timeout, ResetPeer, SlowClose, LimitData,
+        GpuExhaustion,
+    ],
+    Field(discriminator="type"),
+]  # fmt: skip
+
+FAULT_TYPES: tuple[str, ...] = (
+    "process-kill", "process-pause", "process-restart",
+    "latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data",
+    "gpu-exhaustion",
+)  # fmt: skip

@@ -1,0 +1,186 @@
+"""Objectives and thresholds, parsed from the short strings scenarios use.
+
+    "< 300ms"              absolute, seconds
+    ">= 99.5%"             absolute, ratio (0.995)
+    "< 50"                 absolute, plain number
+    "<= 2x baseline"       relative: observed <= 2 * value in phase `baseline`
+    "<= baseline + 50ms"   relative: observed <= value in `baseline` + 0.05 s
+    "burn_rate < 14.4"     error-budget burn rate (the SLO's `target` gives the budget)
+
+The verdict code takes these typed objects; `holds()` never passes on NaN or
+a missing baseline, so "no data" can never turn into a pass.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .units import UnitError, format_duration, format_percent, parse_duration, parse_percent
+
+Op = Literal["<", "<=", ">", ">="]
+Unit = Literal["seconds", "ratio", "number"]
+
+_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_QTY = rf"{_NUM}\s*(?:ms|us|µs|ns|h|m|s|%|/s|rps)?(?:{_NUM}(?:ms|us|µs|ns|h|m|s))*"
+_PHASE = r"[A-Za-z_][A-Za-z0-9_.-]*"
+_OP = r"<=|>=|<|>"
+_ABSOLUTE = re.compile(rf"(?P<op>{_OP})\s*(?P<qty>{_QTY})")
+_FACTOR = re.compile(rf"(?P<op>{_OP})\s*(?P<factor>{_NUM})\s*[x×*]\s*(?P<phase>{_PHASE})")
+_OFFSET = re.compile(rf"(?P<op>{_OP})\s*(?P<phase>{_PHASE})(?:\s*(?P<sign>[+-])\s*(?P<qty>{_QTY}))?")
+_BURN = re.compile(rf"burn_rate\s*(?P<op>{_OP})\s*(?P<qty>{_NUM})")
+_CONDITION = re.compile(rf"(?P<lhs>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<rest>(?:{_OP}).*)")
+
+_FORMS = "'< 300ms', '>= 99.5%', '< 50', '<= 2x baseline', '<= baseline + 50ms' or 'burn_rate < 14.4'"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def compare(op: Op, observed: float, bound: float) -> bool:
+    """`observed OP bound`; NaN on either side is never true."""
+    if math.isnan(observed) or math.isnan(bound):
+        return False
+    return {"<": observed < bound, "<=": observed <= bound, ">": observed > bound, ">=": observed >= bound}[op]
+
+
+def parse_quantity(text: str) -> tuple[float, Unit]:
+    """`300ms` -> (0.3, seconds); `99.5%` -> (0.995, ratio); `50` / `20/s` -> (50, number)."""
+    text = text.strip().replace(" ", "")
+    if text.endswith("%"):
+        return parse_percent(text), "ratio"
+    for suffix in ("/s", "rps"):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]), "number"
+    try:
+        return float(text), "number"
+    except ValueError:
+        return parse_duration(text), "seconds"
+
+
+def _show(value: float, unit: Unit) -> str:
+    if unit == "seconds":
+        return format_duration(value)
+    if unit == "ratio":
+        return format_percent(value)
+    return f"{value:g}"
+
+
+class AbsoluteObjective(_Frozen):
+    kind: Literal["absolute"] = "absolute"
+    op: Op
+    value: float  # seconds, fraction or plain number, per `unit`
+    unit: Unit
+
+    def holds(self, observed: float | None, baseline: float | None = None) -> bool:
+        return observed is not None and compare(self.op, observed, self.value)
+
+    def describe(self) -> str:
+        return f"{self.op} {_show(self.value, self.unit)}"
+
+
+class RelativeObjective(_Frozen):
+    """observed OP factor * phase_value + offset."""
+
+    kind: Literal["relative"] = "relative"
+    op: Op
+    phase: str
+    factor: float = 1.0
+    offset: float = 0.0
+    unit: Unit = "number"  # the unit of `offset`
+
+    def bound(self, baseline: float | None) -> float | None:
+        if baseline is None or math.isnan(baseline):
+            return None
+        return self.factor * baseline + self.offset
+
+    def holds(self, observed: float | None, baseline: float | None = None) -> bool:
+        bound = self.bound(baseline)
+        return observed is not None and bound is not None and compare(self.op, observed, bound)
+
+    def describe(self) -> str:
+        if self.offset:
+            sign = "+" if self.offset > 0 else "-"
+            return f"{self.op} {self.phase} {sign} {_show(abs(self.offset), self.unit)}"
+        if self.factor == 1.0:
+            return f"{self.op} {self.phase}"
+        return f"{self.op} {self.factor:g}x {self.phase}"
+
+
+class BurnRateObjective(_Frozen):
+    """Error-budget burn rate (SRE workbook): error_ratio / (1 - target) OP value."""
+
+    kind: Literal["burn_rate"] = "burn_rate"
+    op: Op
+    value: float
+
+    def holds(self, observed: float | None, baseline: float | None = None) -> bool:
+        return observed is not None and compare(self.op, observed, self.value)
+
+    def describe(self) -> str:
+        return f"burn_rate {self.op} {self.value:g}"
+
+
+Objective = Annotated[Union[AbsoluteObjective, RelativeObjective, BurnRateObjective], Field(discriminator="kind")]
+
+
+class SliCondition(_Frozen):
+    """`error_ratio > 0.5`: a built-in SLI and a threshold (abort conditions)."""
+
+    sli: str
+    threshold: AbsoluteObjective
+
+    def describe(self) -> str:
+        return f"{self.sli} {self.threshold.describe()}"
+
+
+def parse_threshold(text: object) -> AbsoluteObjective:
+    """`> 0.5`, `< 300ms`, `>= 99%` -> AbsoluteObjective."""
+    if not isinstance(text, str):
+        raise UnitError(f"expected a condition like '> 0.5' or '< 300ms', got {text!r}")
+    match = _ABSOLUTE.fullmatch(text.strip())
+    if not match:
+        raise UnitError(f"bad condition {text!r}: expected an operator and a value, e.g. '> 0.5', '< 300ms', '>= 99%'")
+    value, unit = parse_quantity(match["qty"])
+    return AbsoluteObjective(op=match["op"], value=value, unit=unit)
+
+
+def parse_objective(text: object, burn_rate: bool = False) -> AbsoluteObjective | RelativeObjective | BurnRateObjective:
+    """Parse an objective string (see the module doc). `burn_rate` makes `< 14.4` a burn-rate objective."""
+    if isinstance(text, (AbsoluteObjective, RelativeObjective, BurnRateObjective)):
+        return text
+    if not isinstance(text, str):
+        raise UnitError(f"expected an objective string such as {_FORMS}, got {text!r}")
+    s = text.strip()
+    if match := _BURN.fullmatch(s):
+        return BurnRateObjective(op=match["op"], value=float(match["qty"]))
+    if match := _ABSOLUTE.fullmatch(s):
+        if burn_rate:
+            return BurnRateObjective(op=match["op"], value=float(parse_quantity(match["qty"])[0]))
+        value, unit = parse_quantity(match["qty"])
+        return AbsoluteObjective(op=match["op"], value=value, unit=unit)
+    if match := _FACTOR.fullmatch(s):
+        return RelativeObjective(op=match["op"], phase=match["phase"], factor=float(match["factor"]))
+    if match := _OFFSET.fullmatch(s):
+        offset, unit = (0.0, "number")
+        if match["qty"]:
+            offset, unit = parse_quantity(match["qty"])
+            offset = -offset if match["sign"] == "-" else offset
+        return RelativeObjective(op=match["op"], phase=match["phase"], offset=offset, unit=unit)
+    raise UnitError(f"bad objective {text!r}: expected {_FORMS}")
+
+
+def parse_sli_condition(text: object, known_slis: tuple[str, ...]) -> SliCondition:
+    """`error_ratio > 0.5` -> SliCondition; the SLI must be a built-in one."""
+    if isinstance(text, SliCondition):
+        return text
+    match = _CONDITION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise UnitError(f"bad condition {text!r}: expected '<sli> <op> <value>', e.g. 'error_ratio > 0.5'")
+    if match["lhs"] not in known_slis:
+        raise UnitError(f"unknown SLI {match['lhs']!r} in {text!r} (known: {', '.join(known_slis)})")
+    return SliCondition(sli=match["lhs"], threshold=parse_threshold(match["rest"]))

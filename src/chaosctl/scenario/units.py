@@ -1,0 +1,120 @@
+"""Units of the scenario format: durations, percentages, byte sizes, rates.
+
+Durations always carry a unit (`200ms`, `30s`, `1m30s`, `1h`): a bare `200`
+could mean milliseconds (Toxiproxy's unit) or seconds, and in a chaos tool a
+100x misunderstanding is a real outage, so it is refused (0 alone is allowed).
+Everything is normalised to float seconds, fractions (0.995) and int bytes.
+
+`UnitError` is both a `ValueError` (pydantic turns it into a located
+validation error) and a `UsageError` (the CLI maps it to exit 2 without a
+traceback when a command-line option such as `--ttl` is wrong).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from chaosctl.errors import UsageError
+
+_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_DURATION_PART = re.compile(rf"({_NUM})(ms|us|µs|ns|h|m|s)")
+_DURATION_FULL = re.compile(rf"(?:{_NUM}(?:ms|us|µs|ns|h|m|s))+")
+_BYTE_UNITS = {
+    "b": 1,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+}  # fmt: skip
+_BYTES_RE = re.compile(rf"({_NUM})\s*([kmgt]i?b|b)", re.IGNORECASE)
+_PERCENT_RE = re.compile(rf"([+-]?{_NUM})\s*%")
+
+
+class UnitError(UsageError, ValueError):
+    """A value with a missing or unknown unit."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def parse_duration(value: str | int | float) -> float:
+    """`30s`, `1m30s`, `200ms`, `1.5s`, `1h` -> seconds. A bare number must be 0."""
+    if _is_number(value):
+        if value == 0:
+            return 0.0
+        raise UnitError(f"duration {value!r} needs a unit, e.g. '{value}s' or '{value}ms'")
+    if not isinstance(value, str):
+        raise UnitError(f"expected a duration like '30s' or '200ms', got {value!r}")
+    text = value.strip().replace(" ", "")
+    if text in {"0", "0.0"}:
+        return 0.0
+    if not _DURATION_FULL.fullmatch(text):
+        raise UnitError(
+            f"bad duration {value!r}: use a number with a unit among h, m, s, ms, us (e.g. '30s', '1m30s', '200ms')"
+        )
+    seconds = sum(float(num) * _DURATION_UNITS[unit] for num, unit in _DURATION_PART.findall(text))
+    return seconds
+
+
+def parse_percent(value: str | int | float) -> float:
+    """`99.5%` -> 0.995; a bare number is taken as a fraction in [0, 1]."""
+    if _is_number(value):
+        fraction = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        match = _PERCENT_RE.fullmatch(text)
+        if match:
+            fraction = float(match.group(1)) / 100.0
+        else:
+            try:
+                fraction = float(text)
+            except ValueError:
+                raise UnitError(f"bad percentage {value!r}: use e.g. '95%' or a fraction like 0.95") from None
+    else:
+        raise UnitError(f"expected a percentage like '95%' or a fraction like 0.95, got {value!r}")
+    if math.isnan(fraction) or not 0.0 <= fraction <= 1.0:
+        raise UnitError(f"percentage {value!r} is out of range: must be between 0% and 100% (0..1 as a fraction)")
+    return fraction
+
+
+def parse_bytes(value: str | int | float) -> int:
+    """`14GiB` -> 15032385536, `512MB` -> 512000000; a bare integer is bytes."""
+    if _is_number(value):
+        if value < 0 or float(value) != int(value):
+            raise UnitError(f"byte size {value!r} must be a whole, non-negative number of bytes")
+        return int(value)
+    if not isinstance(value, str):
+        raise UnitError(f"expected a byte size like '14GiB' or '512MB', got {value!r}")
+    match = _BYTES_RE.fullmatch(value.strip())
+    if not match:
+        raise UnitError(f"bad byte size {value!r}: use e.g. '14GiB', '512MiB', '100KB' or a number of bytes")
+    return int(round(float(match.group(1)) * _BYTE_UNITS[match.group(2).lower()]))
+
+
+def parse_rate_kbps(value: str | int | float) -> int:
+    """Bandwidth in Toxiproxy's unit, KB/s (1000 bytes): `100KB/s`, `1MB/s`, `64KiB/s`, or a bare KB/s number."""
+    if _is_number(value):
+        if value < 0:
+            raise UnitError(f"rate {value!r} must not be negative")
+        return int(value)
+    if isinstance(value, str) and value.strip().endswith("/s"):
+        return max(0, int(round(parse_bytes(value.strip()[:-2]) / 1000)))
+    raise UnitError(f"bad rate {value!r}: use e.g. '100KB/s', '1MB/s' or a number of KB/s")
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> the shortest readable form: 0.2 -> '200ms', 90 -> '1m30s'."""
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        ms = seconds * 1000
+        return f"{ms:g}ms" if ms >= 1 else f"{seconds * 1e6:g}us"
+    whole_minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(whole_minutes), 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{rest:g}s" if rest else ""]
+    return "".join(parts)
+
+
+def format_percent(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
