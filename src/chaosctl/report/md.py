@@ -1,0 +1,69 @@
+"""report.md: the same content as the HTML page for places that render Markdown (PR comments,
+CI summaries). Charts are text: a sparkline per series per phase and a bar per service share."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from chaosctl.report.charts import service_shares
+from chaosctl.report.model import RunReport
+
+FILENAME = "report.md"
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ") or "-"
+
+
+def sparkline(values: list[float], top: float) -> str:
+    if not values:
+        return "(no data)"
+    top = top if top > 0 else 1.0
+    return "".join(BLOCKS[min(len(BLOCKS) - 1, int(v / top * (len(BLOCKS) - 1)))] if math.isfinite(v) else " " for v in values)
+
+
+def _series_lines(report: RunReport) -> list[str]:
+    lines = []
+    for s in report.series:
+        top = max((v for _, v in s.points if math.isfinite(v)), default=0.0)
+        for p in report.phases:
+            vals = [v for t, v in s.points if p.start <= t <= p.end]
+            finite = [v for v in vals if math.isfinite(v)]
+            peak = f"max {max(finite):.4g}" if finite else "no data"
+            lines.append(f"| {_cell(s.name)} | {_cell(p.name)} | `{sparkline(vals, top)}` | {peak} |")
+    return ["| series | phase | over time | |", "|---|---|---|---|", *lines] if lines else ["(no time series)"]
+
+
+def render(report: RunReport) -> str:
+    failed = sum(1 for c in report.checks if not c.passed)
+    out = [f"# chaosctl report: {report.scenario}", "", f"**Verdict: {report.verdict.upper()}** "
+           f"({len(report.checks) - failed} checks passed, {failed} failed)", "", "## Phases", "",
+           "| phase | start | duration | faults |", "|---|---|---|---|"]
+    out += [f"| {_cell(p.name)} | +{p.start - report.started:.1f} s | {p.seconds:.1f} s | {_cell('; '.join(p.faults))} |" for p in report.phases]
+    out += ["", "## Checks", "", "| status | kind | phase | check | observed | objective | reason |", "|---|---|---|---|---|---|---|"]
+    out += [f"| {'PASS' if c.passed else '**FAIL**'} | {c.kind} | {_cell(c.phase)} | {_cell(c.name)} | {_cell(c.observed)} | "
+            f"{_cell(c.objective)} | {_cell(c.reason)} |" for c in report.checks]
+    out += ["", "## Over time", "", *_series_lines(report), "", "## Where the time went", ""]
+    for phase, rows in report.bottlenecks.items():
+        out.append(f"**{phase}**: " + ", ".join(
+            f"{svc} {'█' * round(share * 20)} {share:.0%}" for svc, share in sorted(service_shares(rows).items(), key=lambda kv: -kv[1])))
+        out += ["", "| service | operation | crit share | Δ share | crit ms | self p50 | p99 ms | Δ p99 | spans | errors |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rows[:10]:
+            ds = "-" if r.delta_share_vs_baseline is None else f"{r.delta_share_vs_baseline * 100:+.1f} pts"
+            dp = "-" if r.delta_p99_ms_vs_baseline is None else f"{r.delta_p99_ms_vs_baseline:+.1f}"
+            out.append(f"| {_cell(r.service)} | `{_cell(r.operation)}` | {r.critical_path_share:.1%} | {ds} | {r.critical_path_ms:.1f} | "
+                       f"{r.self_ms_p50:.1f} | {r.p99_ms:.1f} | {dp} | {r.count} | {r.errors} |")
+        out.append("")
+    out += [f"- {f}" for f in report.findings]
+    if report.notes:
+        out += ["", "## Notes", "", *[f"- {n}" for n in report.notes]]
+    return "\n".join(out) + "\n"
+
+
+def write(report: RunReport, directory: Path) -> Path:
+    path = Path(directory) / FILENAME
+    path.write_text(render(report), encoding="utf-8")
+    return path
