@@ -1,0 +1,84 @@
+"""The stack commands behind `chaosctl up`, `down` and `status`.
+
+The backend does the work; this module only shows it (rich) and times it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from chaosctl.errors import StackUnavailable
+from chaosctl.settings import Settings
+from chaosctl.stack.backend import READY, StackStatus, get_backend
+from chaosctl.stack.display import ProgressReporter
+
+
+def _backend(settings: Settings, reporter: ProgressReporter | None = None):  # noqa: ANN202
+    if settings.backend == "local":
+        from chaosctl.stack.local import LocalBackend
+
+        return LocalBackend(settings, reporter=reporter)
+    return get_backend(settings)
+
+
+def up(settings: Settings) -> StackStatus:
+    """Start the stack (idempotent) and wait until every component is ready."""
+    console = Console(stderr=True)
+    began = time.monotonic()
+    with ProgressReporter(console, title="chaosctl up") as reporter:
+        status = _backend(settings, reporter).up()
+        already = reporter.all_already_running
+    elapsed = time.monotonic() - began
+    if already:
+        console.print(f"[green]stack already up[/] ({len(status.components)} components ready); nothing to do")
+    else:
+        console.print(f"[green]stack ready[/] in {elapsed:.1f} s (port base {settings.port_base})")
+    _print_endpoints(console, status)
+    return status
+
+
+def down(settings: Settings) -> None:
+    """Stop every process of the stack (by pid) and check that no port listens."""
+    console = Console(stderr=True)
+    began = time.monotonic()
+    with ProgressReporter(console, title="chaosctl down") as reporter:
+        _backend(settings, reporter).down()
+        stopped = reporter.count("stopped")
+    elapsed = time.monotonic() - began
+    if stopped:
+        console.print(f"[green]stack stopped[/] ({stopped} processes) in {elapsed:.1f} s; no port listens")
+    else:
+        console.print("nothing was running; no port of the stack listens")
+
+
+def show_status(settings: Settings, json_out: bool = False) -> StackStatus:
+    """Print the status (DESIGN.md §6 shape with --json); StackUnavailable unless all ready."""
+    status = _backend(settings).status()
+    if json_out:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        _print_table(Console(), status)
+    if not status.all_ready:
+        bad = [f"{c.name} ({c.state})" for c in status.components if c.state != READY]
+        raise StackUnavailable("stack not up: " + ", ".join(bad))
+    return status
+
+
+def _print_table(console: Console, status: StackStatus) -> None:
+    table = Table(title=f"chaosctl stack ({status.backend})")
+    for col in ("component", "state", "pid", "url"):
+        table.add_column(col)
+    colors = {"ready": "green", "starting": "yellow", "paused": "cyan", "stopped": "red"}
+    for c in status.components:
+        state = f"[{colors.get(c.state, 'white')}]{c.state}[/]"
+        table.add_row(c.name, state, str(c.pid or "-"), c.url)
+    console.print(table)
+
+
+def _print_endpoints(console: Console, status: StackStatus) -> None:
+    for name, url in status.endpoints.items():
+        console.print(f"  {name:<11} {url}")

@@ -65,7 +65,8 @@ class Topology:
 
     Layout (offsets from the base): etcd client 0-2, etcd peer 10-12,
     registry 20, gateway 30, model servers 40+, prometheus 50,
-    jaeger OTLP gRPC 60 / OTLP HTTP 61 / query 62 / health 63 / metrics 64,
+    jaeger OTLP gRPC 60 / OTLP HTTP 61 / query 62 / health 63 / metrics 64 /
+    query gRPC 65,
     toxiproxy API 70, run phase-marker exporter 80, proxies 100+.
     """
 
@@ -112,6 +113,12 @@ class Topology:
     @property
     def jaeger_metrics_port(self) -> int:
         return self.port_base + 64
+
+    @property
+    def jaeger_query_grpc_port(self) -> int:
+        # Jaeger's query extension always opens a gRPC API too; pin it so it never
+        # lands on its default 16685 (shared by every stack on the machine).
+        return self.port_base + 65
 
     @property
     def toxiproxy_port(self) -> int:

@@ -1,0 +1,150 @@
+"""What each component of the local stack is: its ports, its command line, its
+readiness probe, and the stages in which `up` starts them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from chaosctl.settings import Settings
+from chaosctl.stack import configs, health
+from chaosctl.stack.tools import require_tool
+from chaosctl.stack.topology import HOST, MODEL_SERVERS, Topology
+
+# Seconds a component may take from spawn to ready. Model servers train and
+# warm up their models at start-up, on a shared 2-core machine.
+READY_TIMEOUT = {"etcd": 40.0, "toxiproxy": 20.0, "jaeger": 40.0, "service": 90.0, "prometheus": 40.0}
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: tuple[str, ...]
+    env: dict[str, str] | None = None
+
+
+def kind(name: str) -> str:
+    if name.startswith("registry-store["):
+        return "etcd"
+    if name in ("toxiproxy", "jaeger", "prometheus"):
+        return name
+    return "service"
+
+
+def etcd_index(name: str) -> int:
+    return int(name[len("registry-store[") : -1])
+
+
+def file_name(name: str) -> str:
+    """`registry-store[0]` -> `registry-store-0` (logs, data dirs, Prometheus jobs)."""
+    return name.replace("[", "-").replace("]", "")
+
+
+def stages(topo: Topology) -> tuple[tuple[str, ...], ...]:
+    """Start order: each stage is started together and must be ready before the next."""
+    return (
+        (*topo.etcd_members, "toxiproxy", "jaeger"),
+        ("registry",),
+        tuple(m.name for m in MODEL_SERVERS),
+        ("gateway",),
+        ("prometheus",),
+    )
+
+
+def ports(topo: Topology, name: str) -> tuple[int, ...]:
+    """Every port that component `name` listens on."""
+    k = kind(name)
+    if k == "etcd":
+        i = etcd_index(name)
+        return (topo.etcd_client_port(i), topo.etcd_peer_port(i))
+    if k == "toxiproxy":
+        return (topo.toxiproxy_port, *(link.listen_port for link in topo.links))
+    if k == "jaeger":
+        return (topo.jaeger_otlp_grpc_port, topo.jaeger_otlp_http_port, topo.jaeger_query_port,
+                topo.jaeger_health_port, topo.jaeger_metrics_port, topo.jaeger_query_grpc_port)
+    return (int(topo.url(name).rsplit(":", 1)[1]),)
+
+
+def all_ports(topo: Topology) -> tuple[int, ...]:
+    return tuple(p for name in topo.components for p in ports(topo, name))
+
+
+# -- command lines -------------------------------------------------------------
+
+
+def etcd_data_dir(settings: Settings, name: str) -> Path:
+    return settings.state_dir / "etcd" / file_name(name)
+
+
+def config_dir(settings: Settings) -> Path:
+    return settings.state_dir / "config"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def launch(name: str, settings: Settings, topo: Topology, components: tuple[str, ...]) -> Launch:
+    """The command line (and environment) of `name`; writes its config file first."""
+    k = kind(name)
+    if k == "etcd":
+        data = etcd_data_dir(settings, name)
+        existing = (data / "member").is_dir()  # rejoin with the kept data instead of bootstrapping
+        args = configs.etcd_args(topo, etcd_index(name), data, existing)
+        return Launch((str(require_tool("etcd", settings)), *args))
+    if k == "toxiproxy":
+        exe = require_tool("toxiproxy-server", settings)
+        return Launch((str(exe), "-host", HOST, "-port", str(topo.toxiproxy_port), "-proxy-metrics", "-runtime-metrics"))
+    if k == "jaeger":
+        cfg = _write(config_dir(settings) / "jaeger.yaml", configs.to_yaml(configs.jaeger_config(topo)))
+        return Launch((str(require_tool("jaeger", settings)), "--config", str(cfg)))
+    if k == "prometheus":
+        return _prometheus(settings, topo, components)
+    return _service(name, settings, topo)
+
+
+def _prometheus(settings: Settings, topo: Topology, components: tuple[str, ...]) -> Launch:
+    text = configs.to_yaml(configs.prometheus_config(topo, components))
+    cfg = _write(config_dir(settings) / "prometheus.yml", text)
+    return Launch((
+        str(require_tool("prometheus", settings)),
+        f"--config.file={cfg}",
+        f"--web.listen-address={HOST}:{topo.prometheus_port}",
+        f"--storage.tsdb.path={settings.state_dir / 'prometheus'}",
+        "--storage.tsdb.retention.time=1d",
+        "--web.enable-lifecycle",
+    ))
+
+
+def _service(name: str, settings: Settings, topo: Topology) -> Launch:
+    env = dict(os.environ)
+    env.update(
+        CHAOSCTL_JWT_SECRET=settings.jwt_secret,
+        CHAOSCTL_ADMIN_TOKEN=settings.admin_token,
+        PYTHONUNBUFFERED="1",
+    )
+    argv = (sys.executable, "-m", "chaosctl.services", name, "--port-base", str(topo.port_base))
+    return Launch(argv, env)
+
+
+# -- readiness -----------------------------------------------------------------
+
+
+def probe(name: str, client: httpx.Client, topo: Topology) -> health.Probe:
+    """Is component `name` ready (its own health only, not the whole stack's)?"""
+    k = kind(name)
+    if k == "etcd":
+        return health.etcd_member(client, topo.url(name))
+    if k == "toxiproxy":
+        return health.http_ok(client, f"{topo.url(name)}/version")
+    if k == "jaeger":
+        return health.jaeger(client, topo)
+    if k == "prometheus":
+        return health.http_ok(client, f"{topo.url(name)}/-/ready")
+    return health.http_ok(client, f"{topo.url(name)}/healthz")

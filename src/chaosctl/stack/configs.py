@@ -1,0 +1,144 @@
+"""Generated configuration of the external components (pure functions of the topology).
+
+etcd gets command-line flags, Jaeger v2 and Prometheus get YAML files, Toxiproxy
+gets its proxy list over its HTTP API (`/populate`).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from chaosctl.stack.topology import HOST, Topology
+
+# Raft timing: a bit slower than etcd's defaults (100 ms / 1 s) so that a busy
+# 2-core machine does not trigger spurious elections, still fast enough that a
+# lost leader is replaced within a few seconds.
+ETCD_HEARTBEAT_MS = 200
+ETCD_ELECTION_MS = 2000
+
+
+def to_yaml(data: object) -> str:
+    out = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def etcd_member_name(i: int) -> str:
+    """etcd's own member name, also the Prometheus job (`registry-store-0`)."""
+    return f"registry-store-{i}"
+
+
+def etcd_args(topo: Topology, i: int, data_dir: Path, existing: bool) -> list[str]:
+    """Flags of etcd member `i`; `existing` rejoins the cluster with the kept data dir."""
+    peers = ",".join(
+        f"{etcd_member_name(j)}=http://{HOST}:{topo.etcd_peer_port(j)}" for j in range(len(topo.etcd_members))
+    )
+    client = f"http://{HOST}:{topo.etcd_client_port(i)}"
+    peer = f"http://{HOST}:{topo.etcd_peer_port(i)}"
+    return [
+        f"--name={etcd_member_name(i)}",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster={peers}",
+        f"--initial-cluster-token=chaosctl-{topo.port_base}",
+        f"--initial-cluster-state={'existing' if existing else 'new'}",
+        "--pre-vote=true",
+        f"--heartbeat-interval={ETCD_HEARTBEAT_MS}",
+        f"--election-timeout={ETCD_ELECTION_MS}",
+        "--logger=zap",
+        "--log-outputs=stderr",
+    ]
+
+
+def jaeger_config(topo: Topology) -> dict[str, object]:
+    """Jaeger v2 all-in-one: OTLP in, memory storage, query API, health, own metrics."""
+    def addr(port: int) -> str:
+        return f"{HOST}:{port}"
+
+    return {
+        "service": {
+            "extensions": ["jaeger_storage", "jaeger_query", "healthcheckv2"],
+            "pipelines": {
+                "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["jaeger_storage_exporter"]}
+            },
+            "telemetry": {
+                "resource": {"service.name": "jaeger"},
+                "metrics": {
+                    "level": "detailed",
+                    "readers": [{"pull": {"exporter": {"prometheus": {"host": HOST, "port": topo.jaeger_metrics_port}}}}],
+                },
+                "logs": {"level": "info"},
+            },
+        },
+        "extensions": {
+            "jaeger_query": {
+                "storage": {"traces": "memstore"},
+                "enable_tracing": False,  # Jaeger must not trace itself into our data
+                "http": {"endpoint": addr(topo.jaeger_query_port)},
+                "grpc": {"endpoint": addr(topo.jaeger_query_grpc_port)},
+            },
+            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 100000}}}},
+            "healthcheckv2": {"use_v2": True, "http": {"endpoint": addr(topo.jaeger_health_port)}},
+        },
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": addr(topo.jaeger_otlp_grpc_port)},
+                    "http": {"endpoint": addr(topo.jaeger_otlp_http_port)},
+                }
+            }
+        },
+        "processors": {"batch": {}},
+        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
+    }
+
+
+def scrape_target(topo: Topology, name: str) -> tuple[str, str]:
+    """(Prometheus job, host:port) of component `name`; the job is the component name."""
+    if name in topo.etcd_members:
+        i = topo.etcd_members.index(name)
+        return etcd_member_name(i), f"{HOST}:{topo.etcd_client_port(i)}"
+    if name == "jaeger":
+        return "jaeger", f"{HOST}:{topo.jaeger_metrics_port}"
+    return name, topo.url(name).removeprefix("http://")
+
+
+def scrape_targets(topo: Topology, components: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Prometheus job name -> host:port of every (or each given) stack component."""
+    return dict(scrape_target(topo, name) for name in (topo.components if components is None else components))
+
+
+RUN_MARKER_JOB = "chaosctl-run"
+
+
+def prometheus_config(topo: Topology, components: tuple[str, ...] | None = None) -> dict[str, object]:
+    """Scrape every component at 1 s, plus the run's phase marker (down between runs)."""
+    jobs = scrape_targets(topo, components)
+    jobs[RUN_MARKER_JOB] = f"{HOST}:{topo.run_marker_port}"
+    return {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in jobs.items()
+        ],
+    }
+
+
+def toxiproxy_proxies(topo: Topology) -> list[dict[str, object]]:
+    """The body of Toxiproxy's `POST /populate`: one proxy per perturbable link."""
+    return [
+        {
+            "name": link.proxy_name,
+            "listen": f"{HOST}:{link.listen_port}",
+            "upstream": f"{HOST}:{link.upstream_port}",
+            "enabled": True,
+        }
+        for link in topo.links
+    ]

@@ -1,0 +1,73 @@
+"""Readiness probes of the components, one cheap HTTP check each.
+
+A probe returns a `Probe(ok, reason)`; it never raises for a connection error,
+because "not listening yet" is the normal state while a component starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from chaosctl.stack.configs import RUN_MARKER_JOB
+from chaosctl.stack.topology import HOST, Topology
+
+TIMEOUT = httpx.Timeout(2.0)
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    reason: str = ""
+
+
+def _get(client: httpx.Client, url: str) -> httpx.Response | Probe:
+    try:
+        return client.get(url, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        return Probe(False, f"{url}: {type(exc).__name__}")
+
+
+def http_ok(client: httpx.Client, url: str) -> Probe:
+    resp = _get(client, url)
+    if isinstance(resp, Probe):
+        return resp
+    if resp.status_code != 200:
+        return Probe(False, f"{url}: HTTP {resp.status_code} {resp.text[:200]}")
+    return Probe(True)
+
+
+def etcd_member(client: httpx.Client, url: str) -> Probe:
+    """`/health` is true only when the member is up and sees a leader (quorum)."""
+    resp = _get(client, f"{url}/health")
+    if isinstance(resp, Probe):
+        return resp
+    try:
+        healthy = resp.status_code == 200 and resp.json().get("health") == "true"
+    except ValueError:
+        healthy = False
+    return Probe(True) if healthy else Probe(False, f"{url}/health: {resp.text[:200]}")
+
+
+def jaeger(client: httpx.Client, topo: Topology) -> Probe:
+    health = http_ok(client, f"http://{HOST}:{topo.jaeger_health_port}/status")
+    if not health.ok:
+        return health
+    return http_ok(client, f"http://{HOST}:{topo.jaeger_query_port}/api/v3/services")
+
+
+def prometheus_targets(client: httpx.Client, url: str, jobs: tuple[str, ...]) -> Probe:
+    """Every job in `jobs` has all its targets up (the run marker is not required)."""
+    resp = _get(client, f"{url}/api/v1/targets?state=active")
+    if isinstance(resp, Probe):
+        return resp
+    try:
+        targets = resp.json()["data"]["activeTargets"]
+    except (ValueError, KeyError, TypeError):
+        return Probe(False, f"{url}/api/v1/targets: unexpected answer {resp.text[:200]}")
+    health = {t["labels"]["job"]: t["health"] for t in targets if t["labels"].get("job") != RUN_MARKER_JOB}
+    down = [job for job in jobs if health.get(job) != "up"]
+    if down:
+        return Probe(False, "Prometheus targets not up yet: " + ", ".join(down))
+    return Probe(True)

@@ -1,0 +1,307 @@
+"""The local backend: every component a supervised process on 127.0.0.1.
+
+State (pids, port base) lives in `state_dir/stack.json`, logs in
+`state_dir/logs/<component>.log`. Every process runs in its own process group
+and is stopped by pid (TERM to the group, KILL after a timeout), never by name.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterable
+
+import httpx
+
+from chaosctl.errors import StackUnavailable
+from chaosctl.settings import Settings
+from chaosctl.stack import components as comps
+from chaosctl.stack import configs, health, procs, state
+from chaosctl.stack.backend import (
+    ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, StackStatus,
+)
+from chaosctl.stack.topology import Topology
+
+# (component, event, detail); events: starting, ready, running, failed, stopping, stopped.
+Reporter = Callable[[str, str, str], None]
+STOP_TIMEOUT = 10.0
+POLL = 0.25
+LOG_TAIL_LINES = 25
+
+
+def _quiet(component: str, event: str, detail: str) -> None:
+    del component, event, detail
+
+
+class LocalBackend:
+    """Backend over local processes. `components` restricts the stack (tests)."""
+
+    def __init__(self, settings: Settings, reporter: Reporter | None = None,
+                 components: Iterable[str] | None = None) -> None:
+        self.settings = settings
+        self.topology = Topology(settings.port_base)
+        wanted = set(components) if components is not None else set(self.topology.components)
+        self.components = tuple(c for c in self.topology.components if c in wanted)
+        self.report: Reporter = reporter or _quiet
+
+    # -- whole stack ---------------------------------------------------------
+
+    def up(self) -> StackStatus:
+        with state.locked(self.settings.state_dir):
+            st = self._load_checked()
+            running = {n for n in self.components if n in st.procs and procs.process(st.procs[n])}
+            if running == set(self.components) and self._all_ready(running):
+                for name in self.components:
+                    self.report(name, "running", "already running")
+                return self.status()
+            self._start_stages(st, running)
+        return self.status()
+
+    def down(self) -> None:
+        with state.locked(self.settings.state_dir):
+            st = state.load(self.settings.state_dir, self.settings.port_base)
+            recs = [st.procs[n] for n in reversed(self.topology.components)
+                    if n in st.procs and procs.process(st.procs[n]) is not None]
+            for rec in recs:
+                self.report(rec.name, "stopping", f"pid {rec.pid}")
+            left = self._stop_all(recs)
+            if left:
+                raise StackUnavailable("still running after SIGKILL: " + ", ".join(procs.describe(p.pid) for p in left))
+            for rec in recs:
+                self.report(rec.name, "stopped", "")
+            state.save(self.settings.state_dir, state.StackState(st.port_base))
+            self._remove_data()
+            self._verify_ports_free(Topology(st.port_base))
+
+    def status(self) -> StackStatus:
+        st = state.load(self.settings.state_dir, self.settings.port_base)
+        with httpx.Client() as client:
+            items = tuple(self._component_status(name, st, client) for name in self.components)
+        endpoints = {n: self.topology.url(n) for n in ENDPOINT_COMPONENTS if n in self.components}
+        return StackStatus("local", items, endpoints)
+
+    # -- one component (faults) ----------------------------------------------
+
+    def kill(self, component: str) -> None:
+        procs.kill(self._running(component))
+
+    def pause(self, component: str) -> None:
+        rec = self._running(component)
+        procs.signal_group(rec, signal.SIGSTOP)
+        if not procs.wait_paused(rec, True):
+            raise StackUnavailable(f"{component} (pid {rec.pid}) did not stop on SIGSTOP")
+
+    def resume(self, component: str) -> None:
+        rec = self._running(component)
+        procs.signal_group(rec, signal.SIGCONT)
+        if not procs.wait_paused(rec, False):
+            raise StackUnavailable(f"{component} (pid {rec.pid}) did not continue on SIGCONT")
+
+    def start(self, component: str) -> None:
+        """(Re)start `component` if it is not running, resume it if paused; wait until ready."""
+        self._known(component)
+        with state.locked(self.settings.state_dir):
+            st = self._load_checked()
+            rec = st.procs.get(component)
+            if rec is not None and procs.process(rec) is not None:
+                if procs.is_paused(rec):
+                    procs.signal_group(rec, signal.SIGCONT)
+                self._wait_ready([component], st)
+                return
+            self._check_ports_free([component])
+            st = self._spawn(component, st)
+            self._wait_ready([component], st)
+
+    def is_running(self, component: str) -> bool:
+        rec = self._record(component)
+        return rec is not None and procs.process(rec) is not None
+
+    def is_paused(self, component: str) -> bool:
+        rec = self._record(component)
+        return rec is not None and procs.is_paused(rec)
+
+    def pid(self, component: str) -> int | None:
+        rec = self._record(component)
+        return rec.pid if rec is not None and procs.process(rec) is not None else None
+
+    # -- starting ------------------------------------------------------------
+
+    def _start_stages(self, st: state.StackState, running: set[str]) -> None:
+        """Start what is missing, stage by stage; on any failure stop what this call started."""
+        started: list[str] = []
+        if not running & set(self.topology.etcd_members):
+            self._reset_partial_etcd()
+        try:
+            for stage in comps.stages(self.topology):
+                names = [n for n in stage if n in self.components]
+                todo = [n for n in names if n not in running]
+                self._check_ports_free(todo)
+                for name in todo:
+                    st = self._spawn(name, st)
+                    started.append(name)
+                for name in names:
+                    if name in running:
+                        self.report(name, "running", "already running")
+                self._wait_ready(names, st)
+            self._wait_targets()
+        except BaseException:
+            self._stop_started(started)
+            if not running:
+                self._remove_data()  # nothing ran before: leave no half-bootstrapped cluster
+            raise
+
+    def _spawn(self, name: str, st: state.StackState) -> state.StackState:
+        launch = comps.launch(name, self.settings, self.topology, self.components)
+        log = self.settings.state_dir / "logs" / f"{comps.file_name(name)}.log"
+        rec = procs.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
+        self.report(name, "starting", f"pid {rec.pid}")
+        st = st.with_proc(rec)
+        state.save(self.settings.state_dir, st)
+        return st
+
+    def _wait_ready(self, names: list[str], st: state.StackState) -> None:
+        """Poll every component in `names` until ready; fail fast when one exits."""
+        pending = {n: time.monotonic() + comps.READY_TIMEOUT[comps.kind(n)] for n in names}
+        with httpx.Client() as client:
+            while pending:
+                for name, deadline in list(pending.items()):
+                    rec = st.procs[name]
+                    if procs.process(rec) is None:
+                        self._fail(name, rec, f"exited ({procs.exit_status(rec)})")
+                    result = comps.probe(name, client, self.topology)
+                    if result.ok:
+                        self._after_ready(name, client)
+                        self.report(name, "ready", "")
+                        del pending[name]
+                    elif time.monotonic() > deadline:
+                        self._fail(name, rec, f"not ready after {comps.READY_TIMEOUT[comps.kind(name)]:.0f} s: {result.reason}")
+                if pending:
+                    time.sleep(POLL)
+
+    def _after_ready(self, name: str, client: httpx.Client) -> None:
+        if name != "toxiproxy":
+            return
+        # Proxies must exist before any service dials through them.
+        url = f"{self.topology.url('toxiproxy')}/populate"
+        try:
+            resp = client.post(url, json=configs.toxiproxy_proxies(self.topology), timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise StackUnavailable(f"toxiproxy: creating the proxies failed: {exc}") from exc
+        if resp.status_code not in (200, 201):
+            raise StackUnavailable(f"toxiproxy: creating the proxies failed: HTTP {resp.status_code} {resp.text[:300]}")
+
+    def _wait_targets(self) -> None:
+        """Prometheus sees every stack target up (the run marker excepted)."""
+        if "prometheus" not in self.components:
+            return
+        jobs = tuple(configs.scrape_targets(self.topology, self.components))
+        deadline = time.monotonic() + comps.READY_TIMEOUT["prometheus"]
+        with httpx.Client() as client:
+            while True:
+                result = health.prometheus_targets(client, self.topology.url("prometheus"), jobs)
+                if result.ok:
+                    self.report("prometheus", "ready", "every target up")
+                    return
+                if time.monotonic() > deadline:
+                    raise StackUnavailable(f"prometheus: {result.reason}")
+                time.sleep(POLL)
+
+    def _fail(self, name: str, rec: procs.ProcRecord, reason: str) -> None:
+        self.report(name, "failed", reason)
+        tail = procs.tail(rec.log, LOG_TAIL_LINES)
+        raise StackUnavailable(f"{name} failed to start: {reason}\n--- last lines of {rec.log} ---\n{tail}")
+
+    def _stop_all(self, recs: list[procs.ProcRecord]) -> list[procs.psutil.Process]:
+        """Everything but etcd together, then etcd one member at a time: a leader told to
+        stop hands leadership over first, which stalls for seconds when every peer is
+        going away too."""
+        members = set(self.topology.etcd_members)
+        left = procs.stop([r for r in recs if r.name not in members], timeout=STOP_TIMEOUT)
+        for rec in (r for r in recs if r.name in members):
+            left += procs.stop([rec], timeout=STOP_TIMEOUT)
+        return left
+
+    def _stop_started(self, started: list[str]) -> None:
+        st = state.load(self.settings.state_dir, self.settings.port_base)
+        recs = [st.procs[n] for n in reversed(started) if n in st.procs]
+        self._stop_all(recs)
+        for rec in recs:
+            st = st.without(rec.name)
+            self.report(rec.name, "stopped", "stopped after the failure")
+        state.save(self.settings.state_dir, st)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _all_ready(self, names: Iterable[str]) -> bool:
+        with httpx.Client() as client:
+            if not all(comps.probe(n, client, self.topology).ok for n in names):
+                return False
+        if "prometheus" not in self.components:
+            return True
+        jobs = tuple(configs.scrape_targets(self.topology, self.components))
+        with httpx.Client() as client:
+            return health.prometheus_targets(client, self.topology.url("prometheus"), jobs).ok
+
+    def _component_status(self, name: str, st: state.StackState, client: httpx.Client) -> ComponentStatus:
+        url = self.topology.url(name)
+        rec = st.procs.get(name)
+        proc = procs.process(rec) if rec is not None else None
+        if rec is None or proc is None:
+            return ComponentStatus(name, STOPPED, url, None)
+        if procs.is_paused(rec):
+            return ComponentStatus(name, PAUSED, url, rec.pid)
+        ready = comps.probe(name, client, self.topology).ok
+        return ComponentStatus(name, READY if ready else STARTING, url, rec.pid)
+
+    def _load_checked(self) -> state.StackState:
+        st = state.load(self.settings.state_dir, self.settings.port_base)
+        alive = [n for n, rec in st.procs.items() if procs.process(rec) is not None]
+        if st.port_base != self.settings.port_base and alive:
+            raise StackUnavailable(
+                f"a stack with port base {st.port_base} runs from {self.settings.state_dir} "
+                f"({', '.join(alive)}); run `chaosctl down --state-dir {self.settings.state_dir}` first"
+            )
+        return st if st.port_base == self.settings.port_base else state.StackState(self.settings.port_base)
+
+    def _known(self, component: str) -> None:
+        if component not in self.components:
+            raise StackUnavailable(f"unknown component {component!r}; known: {', '.join(self.components)}")
+
+    def _record(self, component: str) -> procs.ProcRecord | None:
+        self._known(component)
+        return state.load(self.settings.state_dir, self.settings.port_base).procs.get(component)
+
+    def _running(self, component: str) -> procs.ProcRecord:
+        rec = self._record(component)
+        if rec is None or procs.process(rec) is None:
+            raise StackUnavailable(f"{component} is not running")
+        return rec
+
+    def _check_ports_free(self, names: Iterable[str]) -> None:
+        wanted = {p: n for n in names for p in comps.ports(self.topology, n)}
+        busy = procs.listeners(wanted)
+        if busy:
+            lines = [f"port {p} ({wanted[p]}) is in use by {procs.describe(pid)}" for p, pid in sorted(busy.items())]
+            raise StackUnavailable("cannot start the stack: " + "; ".join(lines))
+
+    def _verify_ports_free(self, topo: Topology) -> None:
+        deadline = time.monotonic() + 5.0
+        while busy := procs.listeners(comps.all_ports(topo)):
+            if time.monotonic() > deadline:
+                lines = [f"port {p} still listens ({procs.describe(pid)})" for p, pid in sorted(busy.items())]
+                raise StackUnavailable("after down: " + "; ".join(lines))
+            time.sleep(POLL)
+
+    def _reset_partial_etcd(self) -> None:
+        """With no member running, a cluster can only restart from all data dirs or none."""
+        dirs = [comps.etcd_data_dir(self.settings, n) for n in self.topology.etcd_members]
+        have = [(d / "member").is_dir() for d in dirs]
+        if any(have) and not all(have):
+            for d in dirs:
+                shutil.rmtree(d, ignore_errors=True)
+
+    def _remove_data(self) -> None:
+        """A stopped stack keeps its logs; the next `up` starts from a fresh cluster and TSDB."""
+        shutil.rmtree(self.settings.state_dir / "etcd", ignore_errors=True)
+        shutil.rmtree(self.settings.state_dir / "prometheus", ignore_errors=True)

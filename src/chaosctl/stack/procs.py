@@ -1,0 +1,226 @@
+"""Process supervision: spawn a component in its own process group, signal it,
+stop it (TERM, then KILL after a timeout, children included), read its log.
+
+A process is identified by (pid, create_time), so a recycled pid is never
+mistaken for ours and never signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+# Popen handles of the children this process started, so that they are reaped
+# (no zombies while a long-lived parent, such as a test session, runs on).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class ProcRecord:
+    name: str
+    pid: int
+    create_time: float
+    log: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "pid": self.pid, "create_time": self.create_time, "log": self.log}
+
+    @staticmethod
+    def from_json(raw: Mapping[str, object]) -> ProcRecord:
+        return ProcRecord(str(raw["name"]), int(raw["pid"]), float(raw["create_time"]), str(raw["log"]))  # type: ignore[arg-type]
+
+
+def spawn(name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> ProcRecord:
+    """Start `argv` detached in its own session, stdout+stderr appended to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n--- chaosctl: starting {name}: {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True, close_fds=True,
+        )
+    _children[proc.pid] = proc
+    return ProcRecord(name, proc.pid, psutil.Process(proc.pid).create_time(), str(log_path))
+
+
+def _reap(pid: int) -> None:
+    # Poll (reaps the zombie) but keep the handle, so exit_status() can still tell.
+    proc = _children.get(pid)
+    if proc is not None:
+        proc.poll()
+
+
+def process(rec: ProcRecord) -> psutil.Process | None:
+    """The live process of `rec`, or None when it exited (zombies count as exited)."""
+    _reap(rec.pid)
+    try:
+        proc = psutil.Process(rec.pid)
+        if abs(proc.create_time() - rec.create_time) > 0.05:
+            return None  # the pid was recycled by another process
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+def exit_status(rec: ProcRecord) -> str:
+    """How a child of this process ended ('exit code 1', 'signal 9'), when known."""
+    proc = _children.get(rec.pid)
+    code = proc.poll() if proc is not None else None
+    if code is None:
+        return "exit status unknown"
+    return f"signal {-code}" if code < 0 else f"exit code {code}"
+
+
+def is_paused(rec: ProcRecord) -> bool:
+    proc = process(rec)
+    try:
+        return proc is not None and proc.status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return False
+
+
+def wait_paused(rec: ProcRecord, paused: bool, timeout: float = 3.0) -> bool:
+    """Wait until the kernel shows `rec` stopped (or not): signals are asynchronous."""
+    deadline = time.monotonic() + timeout
+    while is_paused(rec) != paused:
+        if time.monotonic() > deadline or process(rec) is None:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def signal_group(rec: ProcRecord, sig: signal.Signals) -> bool:
+    """Send `sig` to the process group of `rec` (its own session). False if gone."""
+    proc = process(rec)
+    if proc is None:
+        return False
+    try:
+        os.killpg(rec.pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        proc.send_signal(sig)
+    return True
+
+
+def _group(rec: ProcRecord) -> list[psutil.Process]:
+    """Members of the process group that `rec` leads, even after the leader died."""
+    out = []
+    for proc in psutil.process_iter(["create_time"]):
+        try:
+            if os.getpgid(proc.pid) == rec.pid and proc.info["create_time"] >= rec.create_time - 0.05:
+                out.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return out
+
+
+def _tree(recs: Iterable[ProcRecord]) -> list[psutil.Process]:
+    """Live processes of `recs`: group members and every descendant (a child may leave the group)."""
+    found: dict[int, psutil.Process] = {}
+    for rec in recs:
+        roots = _group(rec)
+        for proc in roots:
+            found[proc.pid] = proc
+            try:
+                found.update((c.pid, c) for c in proc.children(recursive=True))
+            except psutil.Error:
+                pass
+    return [p for p in found.values() if not _gone(p)]
+
+
+def _signal_all(recs: Sequence[ProcRecord], procs: Sequence[psutil.Process], sig: signal.Signals) -> None:
+    for rec in recs:
+        signal_group(rec, sig)
+    for proc in procs:
+        try:
+            proc.send_signal(sig)
+            if sig == signal.SIGTERM:
+                proc.send_signal(signal.SIGCONT)  # a paused process cannot act on TERM
+        except psutil.Error:
+            pass
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def wait_gone(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process exited; a zombie counts as exited (its parent, maybe
+    an init that reaps lazily, is not ours to wait for). Returns the survivors."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for proc in procs:
+            _reap(proc.pid)
+        alive = [p for p in procs if not _gone(p)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def stop(recs: Sequence[ProcRecord], timeout: float = 10.0) -> list[psutil.Process]:
+    """TERM every group (and stray descendants), KILL what is left after `timeout`.
+
+    Returns the processes still alive afterwards (empty on success).
+    """
+    procs = _tree(recs)
+    if not procs:
+        return []
+    _signal_all(recs, procs, signal.SIGTERM)
+    alive = wait_gone(procs, timeout)
+    if alive:
+        _signal_all(recs, alive, signal.SIGKILL)
+        alive = wait_gone(alive, 5.0)
+    return alive
+
+
+def kill(rec: ProcRecord) -> None:
+    """SIGKILL the group of `rec` and wait until it is gone (a fault, not a shutdown)."""
+    procs = _tree([rec])
+    _signal_all([rec], procs, signal.SIGKILL)
+    wait_gone(procs, 5.0)
+
+
+def tail(log_path: str | Path, lines: int = 25) -> str:
+    """The last `lines` lines of a log file ('' when it does not exist)."""
+    try:
+        with open(log_path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def listeners(ports: Iterable[int]) -> dict[int, int | None]:
+    """Which of `ports` have a TCP socket in LISTEN state, and the owning pid."""
+    wanted = set(ports)
+    out: dict[int, int | None] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in wanted:
+            out[conn.laddr.port] = conn.pid
+    return out
+
+
+def describe(pid: int | None) -> str:
+    if pid is None:
+        return "unknown process"
+    try:
+        return f"pid {pid} ({' '.join(psutil.Process(pid).cmdline()[:3])})"
+    except psutil.Error:
+        return f"pid {pid}"
