@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, FiniteFloat
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
 from chaosctl.services.gateway.auth import Principal
@@ -107,6 +109,19 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
     @app.exception_handler(GatewayError)
     async def gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Not echoing the input: it may hold NaN/inf, which JSON cannot carry (and it is the client's).
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]  # fmt: skip
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # A body that is not even JSON is a malformed body too: 422, as for a wrong shape.
+        code = 422 if exc.status_code == 400 else exc.status_code
+        return JSONResponse({"detail": str(exc.detail)}, status_code=code, headers=exc.headers)
 
     return app
 

@@ -1,0 +1,77 @@
+"""The gateway over HTTP: 422 on malformed bodies, health, metrics, spans and trace propagation."""
+
+from __future__ import annotations
+
+import pytest
+
+from _gateway_fakes import FakeStack, make_harness, record
+
+
+def _h():  # noqa: ANN202
+    return make_harness(FakeStack(records=[record("model-gpu-1"), record("model-cpu-1", device="cpu")]))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"inputs": []}, {"inputs": "x"}, {"inputs": [[]]}, {"inputs": [["a"]]}, {"inputs": [1, 2]},
+     [1, 2], {"input": [[1.0]]}],  # fmt: skip
+)
+def test_malformed_body_is_422(body: object) -> None:
+    h = _h()
+    resp = h.predict(body=body)
+    assert resp.status_code == 422, resp.text
+    assert h.stack.calls == []
+
+
+@pytest.mark.parametrize("raw", [b"\xff\x00garbage", b'{"inputs": [[1e400]]}', b'{"inputs": [[NaN]]}', b"{", b""])
+def test_non_json_or_non_finite_body_is_422(raw: bytes) -> None:
+    h = _h()
+    resp = h.client.post("/v1/models/fraud-detector/predict", content=raw,
+                         headers={"Authorization": f"Bearer {h.token()}", "Content-Type": "application/json"})  # fmt: skip
+    assert resp.status_code == 422
+
+
+def test_bad_model_name_is_422_and_unknown_model_404() -> None:
+    h = _h()
+    assert h.predict("bad name!").status_code == 422
+    assert h.predict("unknown-model").status_code == 404
+
+
+def test_healthz_and_metrics() -> None:
+    h = _h()
+    assert h.predict().status_code == 200
+    assert h.client.get("/healthz").json()["status"] == "ok"
+    text = h.client.get("/metrics").text
+    for name in (
+        'chaosctl_http_requests_total{code="200",method="POST",route="/v1/models/{model}/predict",service="gateway"} 1.0',
+        'chaosctl_gateway_upstream_requests_total{outcome="ok",upstream="model-gpu-1"} 1.0',
+        'chaosctl_gateway_registry_cache_total{result="miss"} 1.0',
+        'chaosctl_gateway_breaker_state{upstream="model-gpu-1"} 0.0',
+        "chaosctl_gateway_upstream_duration_seconds_bucket",
+        "chaosctl_gateway_fallbacks_total 0.0",
+        "chaosctl_gateway_rate_limited_total 0.0",
+    ):
+        assert name in text, name
+
+
+def test_spans_nest_and_context_reaches_registry_and_model_server() -> None:
+    h = _h()
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    resp = h.client.post("/v1/models/fraud-detector/predict", json={"inputs": [[1.0]]},
+                         headers={"Authorization": f"Bearer {h.token()}", "traceparent": incoming})  # fmt: skip
+    assert resp.status_code == 200
+    spans = {s.name: s for s in h.spans.get_finished_spans()}
+    route = spans["POST /v1/models/{model}/predict"]
+    lookup, upstream = spans["registry lookup"], spans["upstream model-gpu-1"]
+    assert format(route.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert lookup.parent.span_id == route.context.span_id and upstream.parent.span_id == route.context.span_id
+    sent = [hdr["traceparent"] for hdr in h.stack.seen_headers]
+    assert sent[0].split("-")[1:3] == ["0af7651916cd43dd8448eb211c80319c", format(lookup.context.span_id, "016x")]
+    assert sent[1].split("-")[1:3] == ["0af7651916cd43dd8448eb211c80319c", format(upstream.context.span_id, "016x")]
+    assert upstream.attributes["attempt"] == 1 and upstream.attributes["version"] == "2.3.1"
+
+
+def test_openapi_documents_the_predict_route() -> None:
+    spec = _h().client.get("/openapi.json").json()
+    op = spec["paths"]["/v1/models/{model}/predict"]["post"]
+    assert {"200", "401", "404", "422", "429", "503"} <= set(op["responses"])

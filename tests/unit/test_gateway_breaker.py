@@ -1,0 +1,55 @@
+"""Circuit breaker: state machine on a fake clock, and the gateway moving traffic away."""
+
+from __future__ import annotations
+
+from _gateway_fakes import FakeClock, FakeStack, make_harness, ok, record, status
+from chaosctl.services.gateway.breaker import BreakerConfig, BreakerState, CircuitBreaker
+
+
+def test_opens_after_threshold_consecutive_failures_only() -> None:
+    b = CircuitBreaker(BreakerConfig(failure_threshold=3, cooldown_s=30), FakeClock())
+    b.record_failure()
+    b.record_failure()
+    b.record_success()  # the streak is broken
+    b.record_failure()
+    b.record_failure()
+    assert b.state is BreakerState.CLOSED
+    b.record_failure()
+    assert b.state is BreakerState.OPEN
+    assert not b.try_acquire()
+
+
+def test_half_open_after_cooldown_allows_one_probe_then_closes_or_reopens() -> None:
+    clock = FakeClock()
+    b = CircuitBreaker(BreakerConfig(3, 30), clock)
+    for _ in range(3):
+        b.record_failure()
+    clock.advance(29.9)
+    assert b.state is BreakerState.OPEN
+    clock.advance(0.2)
+    assert b.state is BreakerState.HALF_OPEN
+    assert b.try_acquire()
+    assert not b.try_acquire()  # one probe at a time
+    b.record_failure()
+    assert b.state is BreakerState.OPEN  # a failed probe reopens at once
+    clock.advance(30)
+    assert b.try_acquire()
+    b.record_success()
+    assert b.state is BreakerState.CLOSED
+
+
+def test_gateway_breaker_moves_traffic_away_and_closes_after_recovery() -> None:
+    stack = FakeStack(records=[record("model-gpu-1"), record("model-gpu-2", queue=3)],
+                      servers={"model-gpu-1": status(500)})  # fmt: skip
+    h = make_harness(stack)
+    # 500 is not retried (not idempotent-safe), so each request costs gpu-1 one failure.
+    assert [h.predict().status_code for _ in range(3)] == [502, 502, 502]
+    assert h.metric("chaosctl_gateway_breaker_state", {"upstream": "model-gpu-1"}) == 2
+    stack.calls.clear()
+    assert all(h.predict().json()["server"] == "model-gpu-2" for _ in range(5))
+    assert "model-gpu-1" not in stack.upstream_calls()
+    stack.servers["model-gpu-1"] = ok  # recovery
+    h.clock.advance(30.0)
+    assert h.metric("chaosctl_gateway_breaker_state", {"upstream": "model-gpu-1"}) == 1
+    assert h.predict().json()["server"] == "model-gpu-1"  # the half-open probe
+    assert h.metric("chaosctl_gateway_breaker_state", {"upstream": "model-gpu-1"}) == 0
