@@ -32,7 +32,7 @@ if [ -x "$BIN/toxiproxy-server" ] && "$BIN/toxiproxy-server" --version 2>&1 | gr
 else
   say "building toxiproxy $TOXI_VERSION (go install)"
   tmp=$(mktemp -d)
-  if GOBIN="$tmp" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXI_VERSION" "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXI_VERSION"; then
+  if GOBIN="$tmp" go install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXI_VERSION#v}" "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXI_VERSION" "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXI_VERSION"; then
     mv "$tmp/server" "$BIN/toxiproxy-server" && mv "$tmp/cli" "$BIN/toxiproxy-cli"
   else
     failed+=("toxiproxy: go install github.com/Shopify/toxiproxy/v2/cmd/server@$TOXI_VERSION failed")
@@ -41,11 +41,13 @@ else
 fi
 
 # Jaeger v2, built from the pinned tools module (tools/jaeger/go.mod); see that file for why.
-if [ -x "$BIN/jaeger" ] && [ "$BIN/jaeger" -nt tools/jaeger/go.mod ]; then
-  say "jaeger: already built"
+JAEGER_VERSION=v2.13.0  # Go module tag v1.76.0, pinned in tools/jaeger/go.mod
+if [ -x "$BIN/jaeger" ] && "$BIN/jaeger" version 2>/dev/null | grep -q "\"$JAEGER_VERSION\""; then
+  say "jaeger $JAEGER_VERSION: already built"
 else
-  say "building jaeger v2 from tools/jaeger (first build takes several minutes)"
-  if ! (cd tools/jaeger && go build -o "$BIN/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger); then
+  say "building jaeger $JAEGER_VERSION from tools/jaeger (first build takes several minutes)"
+  if ! (cd tools/jaeger && go build -ldflags "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" \
+        -o "$BIN/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger); then
     failed+=("jaeger: go build in tools/jaeger failed")
   fi
 fi
