@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Header, Path
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, FiniteFloat
+from pydantic import BaseModel, Field, FiniteFloat, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
@@ -33,8 +33,15 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 class PredictRequest(BaseModel):
     inputs: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_FEATURES)]] = Field(
-        min_length=1, max_length=MAX_ROWS, description="Rows of numeric features."
+        min_length=1, max_length=MAX_ROWS, description="Rows of numeric features, all of one width."
     )
+
+    @field_validator("inputs")
+    @classmethod
+    def _rectangular(cls, rows: list[list[float]]) -> list[list[float]]:
+        if any(len(row) != len(rows[0]) for row in rows):
+            raise ValueError("every row of inputs must have the same number of features")
+        return rows
 
 
 class ErrorBody(BaseModel):
@@ -108,7 +115,11 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+        if exc.status == 422:  # the model server refused the inputs: same shape as our own 422s
+            detail: object = [{"loc": ["body", "inputs"], "msg": exc.detail, "type": "upstream_rejected"}]
+        else:
+            detail = exc.detail
+        return JSONResponse({"detail": detail}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -120,8 +131,10 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # A body that is not even JSON is a malformed body too: 422, as for a wrong shape.
-        code = 422 if exc.status_code == 400 else exc.status_code
-        return JSONResponse({"detail": str(exc.detail)}, status_code=code, headers=exc.headers)
+        if exc.status_code == 400:
+            error = {"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}
+            return JSONResponse({"detail": [error]}, status_code=422)
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     return app
 
