@@ -1,0 +1,94 @@
+"""After the run: SLOs over each phase's exact window, traces per phase ->
+critical paths -> bottlenecks (diffed against the first phase), chart series.
+
+Glue only: the judging lives in chaosctl.verdict (slo, critical_path,
+bottleneck, traces), the fetching in chaosctl.observe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from chaosctl.verdict.model import BottleneckRow, Check, PhaseWindow, Series
+
+if TYPE_CHECKING:
+    from chaosctl.observe.jaeger import Jaeger
+    from chaosctl.observe.prometheus import Prometheus
+    from chaosctl.scenario.model import Scenario
+
+TRACE_SERVICE = "gateway"  # every request's trace starts at the gateway
+
+
+@dataclass(frozen=True)
+class Analysis:
+    checks: tuple[Check, ...]
+    bottlenecks: dict[str, tuple[BottleneckRow, ...]]
+    findings: tuple[str, ...]
+    series: tuple[Series, ...]
+    notes: tuple[str, ...]
+
+
+def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[PhaseWindow]) -> list[Check]:
+    from chaosctl.verdict.slo import SloSpec, evaluate
+
+    specs = [SloSpec(name=s.name, phase=s.phase, objective=s.objective, sli=s.sli, promql=s.promql, target=s.target)
+             for s in scenario.slos]
+    return evaluate(prom, specs, windows)
+
+
+def _expectation(e: Any) -> Any:
+    from chaosctl.verdict.traces import TraceExpectation
+
+    for field, kind in (("expect_bottleneck", "expect_bottleneck"), ("max_critical_path_share", "max_critical_path_share"),
+                        ("must_appear", "span_present"), ("must_not_appear", "span_absent")):
+        ref = getattr(e, field)
+        if ref is not None:
+            share = getattr(ref, "share", None)
+            return TraceExpectation(phase=e.phase, kind=kind, service=ref.service, operation=ref.operation,
+                                    share=share, name=e.label)
+    raise ValueError(f"trace expectation without a kind: {e!r}")
+
+
+def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[PhaseWindow]
+                   ) -> tuple[list[Check], dict[str, tuple[BottleneckRow, ...]], tuple[str, ...], list[str]]:
+    from chaosctl.verdict import bottleneck, critical_path
+    from chaosctl.verdict.traces import check_expectation
+
+    per_phase: dict[str, Any] = {}
+    notes: list[str] = []
+    for w in windows:
+        fetched = jaeger.fetch(TRACE_SERVICE, w.start, w.end)
+        if fetched.saturated_slices:
+            notes.append(f"phase {w.name}: Jaeger returned full pages for {fetched.saturated_slices} slice(s); some traces may be missing")
+        per_phase[w.name] = bottleneck.aggregate(critical_path.analyze(fetched.spans))
+    base = windows[0].name if windows else None
+    rows: dict[str, tuple[BottleneckRow, ...]] = {}
+    found: list[str] = []
+    for w in windows:
+        agg = per_phase[w.name]
+        if base is None or w.name == base:
+            rows[w.name] = agg.rows
+            continue
+        rows[w.name] = bottleneck.diff(agg.rows, per_phase[base].rows)
+        found.extend(bottleneck.findings(bottleneck.fault_context(w), agg.rows, per_phase[base].rows))
+    checks = [check_expectation(_expectation(e), per_phase.get(e.phase), e.min_traces) for e in scenario.traces]
+    return checks, rows, tuple(found), notes
+
+
+def chart_series(prom: "Prometheus", start: float, end: float) -> tuple[Series, ...]:
+    from .abort import sli_expr
+
+    out = []
+    for name, sli in (("latency p99 (s)", "latency_p99"), ("latency p50 (s)", "latency_p50"), ("error ratio", "error_ratio")):
+        points = prom.query_range(sli_expr(sli), start, end, step=1.0)
+        out.append(Series(name, tuple((t, v) for t, v in points if v == v)))  # drop NaN (no traffic)
+    return tuple(out)
+
+
+def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometheus", jaeger: "Jaeger",
+            run_start: float, run_end: float) -> Analysis:
+    checks = slo_checks(prom, scenario, windows)
+    trace_checks, rows, found, notes = trace_analysis(jaeger, scenario, windows)
+    series = chart_series(prom, run_start, run_end)
+    return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(notes))

@@ -1,0 +1,203 @@
+"""The run of DESIGN.md §4, step by step:
+
+stack ready -> steady state (before) -> load on -> phases (journal, inject,
+verify, watch abort, revert in reverse order) -> load off -> steady state
+(after) -> SLOs, traces -> RunReport.
+
+Every fault comes out on every path: each phase reverts in its own `finally`
+(shielded from signals), load stops in the run's `finally`; a SIGINT/SIGTERM
+becomes `Interrupted` (exit 130) only after that.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from chaosctl.errors import ChaosctlError, Interrupted
+from chaosctl.faults.base import FaultContext
+from chaosctl.faults.journal import Journal
+from chaosctl.report.model import RunReport
+from chaosctl.settings import Settings
+from chaosctl.verdict.model import Check, PhaseWindow
+
+from .abort import AbortWatcher
+from .phase import PhaseEnv, run_phase
+from .scenario_glue import abort_conditions, load_plan, warmup_seconds
+from .signals import RunInterrupted, SignalGuard
+from .steady import check_steady_state, preflight
+
+if TYPE_CHECKING:
+    from chaosctl.load.locust_run import LocustRun
+    from chaosctl.observe.prometheus import Prometheus
+    from chaosctl.scenario.model import Scenario
+
+    from .telemetry import RunTelemetry
+
+STEADY_BEFORE_WAIT_S = 5.0
+STEADY_AFTER_WAIT_S = 30.0  # the system may still be recovering from the last revert
+
+
+@dataclass
+class RunState:
+    """What the run has gathered so far (the report is built from it)."""
+
+    started: float = field(default_factory=time.time)
+    windows: list[PhaseWindow] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    aborted: bool = False
+    revert_failed: bool = False
+    phase_seconds: float = 0.0
+
+
+class Run:
+    def __init__(self, scenario: "Scenario", settings: Settings, echo: Callable[[str], None] = print,
+                 fault_ctx: FaultContext | None = None) -> None:
+        self.scenario = scenario
+        self.settings = settings
+        self.echo = echo
+        self.ctx = fault_ctx or FaultContext.for_settings(settings)
+        self.topology = self.ctx.topology
+        self.journal = Journal(settings.journal_path)
+        self.state = RunState()
+
+    # -- the whole run ---------------------------------------------------------------
+
+    def execute(self) -> RunReport:
+        from chaosctl.observe.prometheus import Prometheus
+
+        preflight(self.ctx.backend, self.topology)
+        self._refuse_leftovers()
+        prom = Prometheus(self.topology.url("prometheus"))
+        tel = self._telemetry()
+        try:
+            with SignalGuard() as guard:
+                try:
+                    self._experiment(prom, tel, guard)
+                    ended = time.time()
+                    return self._report(prom, ended)
+                except RunInterrupted as exc:
+                    raise Interrupted(f"interrupted by {exc}; every fault was reverted") from None
+        finally:
+            tel.close()
+            self.journal.clear_if_done()
+            self.ctx.close()
+
+    def _refuse_leftovers(self) -> None:
+        left = self.journal.pending()
+        if left:
+            names = ", ".join(r.label for r in left)
+            raise ChaosctlError(f"the fault journal {self.journal.path} says these may still be in place: {names}; "
+                                "run `chaosctl recover` first")
+
+    def _telemetry(self) -> "RunTelemetry":
+        from .telemetry import RunTelemetry
+
+        tel = RunTelemetry(self.scenario.name, self.topology)
+        tel.start()
+        self.state.notes.extend(tel.notes)
+        return tel
+
+    def _experiment(self, prom: "Prometheus", tel: "RunTelemetry", guard: SignalGuard) -> None:
+        probes = self.scenario.steady_state
+        before = check_steady_state(probes, "before", self.topology, prom.query, STEADY_BEFORE_WAIT_S)
+        self.state.checks.extend(before)
+        if not all(c.passed for c in before):
+            self.echo("steady state does not hold before the run: no fault injected")
+            return
+        load = None
+        try:
+            load = self._start_load()
+            self._phases(prom, tel, guard)
+        finally:
+            if load is not None:
+                with guard.shield():
+                    load.stop()
+                    result = load.result()
+                    self.state.notes.append(result.describe())
+                    self.echo(result.describe())
+        self.state.checks.extend(check_steady_state(probes, "after", self.topology, prom.query, STEADY_AFTER_WAIT_S))
+
+    def _start_load(self) -> "LocustRun":
+        from chaosctl.load.locust_run import LocustRun
+
+        warmup = warmup_seconds(self.scenario)
+        margin = 120.0 + 30.0 * sum(len(p.faults) for p in self.scenario.phases)
+        run_dir = self.settings.run_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}"
+        load = LocustRun(load_plan(self.scenario, warmup), self.topology.url("gateway"),
+                         warmup + self.scenario.total_seconds + margin, run_dir / "load", self.settings.jwt_secret)
+        load.start()
+        self.echo(f"load: {self.scenario.load.users} users, warming up {warmup:.0f}s")
+        deadline = time.monotonic() + warmup
+        while time.monotonic() < deadline:
+            load.check_alive()
+            time.sleep(0.25)
+        return load
+
+    def _phases(self, prom: "Prometheus", tel: "RunTelemetry", guard: SignalGuard) -> None:
+        watcher = AbortWatcher(abort_conditions(self.scenario), query=_instant(prom, self.state.notes))
+        env = PhaseEnv(self.ctx, self.journal, guard, watcher, tel, self.echo)
+        for phase in self.scenario.phases:
+            with tel.phase(phase.name):
+                outcome = run_phase(phase, env)
+            self.state.windows.append(outcome.window)
+            self.state.checks.extend(outcome.checks)
+            self.state.notes.extend(outcome.revert_errors)
+            self.state.phase_seconds += phase.duration
+            self.state.revert_failed |= bool(outcome.revert_errors)
+            if outcome.trip is not None:
+                self.state.aborted = True
+                self.state.notes.append(outcome.trip.reason)
+            if outcome.stop_run:
+                break
+
+    # -- after the run -----------------------------------------------------------------
+
+    def _report(self, prom: "Prometheus", ended: float) -> RunReport:
+        from chaosctl.observe.jaeger import Jaeger
+
+        from .analysis import Analysis, analyse
+
+        st = self.state
+        analysis = Analysis((), {}, (), (), ())
+        if st.windows:
+            jaeger = Jaeger(self.topology.url("jaeger"))
+            try:
+                analysis = analyse(self.scenario, st.windows, prom, jaeger, st.started, ended)
+            finally:
+                jaeger.close()
+        checks = tuple(st.checks) + analysis.checks
+        overhead = (ended - st.started) - sum(w.seconds for w in st.windows)
+        notes = (*st.notes, *analysis.notes, f"run overhead: {overhead:.1f}s beyond the phases' {sum(w.seconds for w in st.windows):.1f}s")
+        return RunReport(scenario=self.scenario.name, verdict=self._verdict(checks), started=st.started, ended=ended,
+                         phases=tuple(st.windows), checks=checks, bottlenecks=analysis.bottlenecks,
+                         findings=analysis.findings, series=analysis.series, notes=notes)
+
+    def _verdict(self, checks: tuple[Check, ...]) -> str:
+        if self.state.revert_failed:
+            return "error"
+        if self.state.aborted:
+            return "aborted"
+        if any(not c.passed for c in checks):
+            return "fail"
+        return "pass"
+
+
+def _instant(prom: "Prometheus", notes: list[str]) -> Callable[[str], "float | None"]:
+    """Instant query for the abort watcher; a query Prometheus rejects counts as no data (noted once)."""
+    def query(expr: str) -> float | None:
+        try:
+            return prom.query(expr, time.time())
+        except ValueError as exc:  # QueryRejected / MultipleSeries
+            msg = f"abort condition query not usable: {exc}"
+            if msg not in notes:
+                notes.append(msg)
+            return None
+    return query
+
+
+def report_dir_for(settings: Settings, scenario: "Scenario", report_dir: Path | None) -> Path:
+    return report_dir or (Path("reports") / scenario.name)

@@ -1,0 +1,139 @@
+"""One phase: its faults go in at `after` and come out after `duration` (or at
+the phase end); abort conditions are watched while any fault is in place; at
+the end every fault still in place is reverted in reverse order, on every path."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from chaosctl.errors import ChaosctlError
+from chaosctl.faults.base import Fault, FaultContext, build_fault
+from chaosctl.faults.journal import Journal
+from chaosctl.verdict.model import Check, PhaseWindow
+
+from .abort import AbortTrip, AbortWatcher
+from .active import ActiveFaults, Injected
+from .signals import SignalGuard
+
+if TYPE_CHECKING:
+    from .telemetry import RunTelemetry
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class PhaseEnv:
+    """What a phase needs from the run (built once per run)."""
+
+    fault_ctx: FaultContext
+    journal: Journal
+    guard: SignalGuard
+    watcher: AbortWatcher
+    telemetry: "RunTelemetry | None" = None
+    echo: Echo = print
+    build: Callable[[Any, FaultContext], Fault] = build_fault
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass
+class PhaseOutcome:
+    window: PhaseWindow
+    injected: list[Injected] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    trip: AbortTrip | None = None
+    failure: str | None = None  # a fault that did not land
+    revert_errors: list[str] = field(default_factory=list)
+
+    @property
+    def stop_run(self) -> bool:
+        return self.trip is not None or self.failure is not None
+
+
+@dataclass
+class _Planned:
+    at: float  # seconds from phase start
+    spec: Any
+    fault: Fault | None = None
+    out_at: float | None = None
+
+
+def run_phase(phase: Any, env: PhaseEnv) -> PhaseOutcome:
+    env.watcher.reset()
+    active = ActiveFaults(env.journal, env.guard, observer=env.telemetry)
+    planned = sorted((_Planned(spec.after, spec) for spec in phase.faults), key=lambda p: p.at)
+    started, t0 = time.time(), env.clock()
+    outcome = PhaseOutcome(PhaseWindow(phase.name, started, started))
+    env.echo(f"phase {phase.name} ({phase.duration:g}s)")
+    try:
+        _loop(phase, env, active, planned, t0, outcome)
+    finally:
+        ended = time.time()  # the window closes when faults start coming out
+        active.revert_all()
+        outcome.revert_errors = list(active.revert_errors)
+        labels = tuple(p.spec.label for p in planned if p.fault is not None)
+        outcome.window = PhaseWindow(phase.name, started, ended, labels)
+    return outcome
+
+
+def _loop(phase: Any, env: PhaseEnv, active: ActiveFaults, planned: Sequence[_Planned], t0: float,
+          outcome: PhaseOutcome) -> None:
+    while True:
+        now = env.clock() - t0
+        for p in planned:
+            if p.fault is None and p.at <= now:
+                if not _inject(p, env, active, outcome, now):
+                    return
+            elif p.fault is not None and p.out_at is not None and p.out_at <= now and p.fault in active.faults:
+                _revert_one(p.fault, active)
+        if now >= phase.duration:
+            return
+        upcoming = [p.at for p in planned if p.fault is None] + [
+            p.out_at for p in planned if p.fault in active.faults and p.out_at is not None]
+        until = t0 + min([phase.duration, *[u for u in upcoming if u > now]])
+        if active.faults and env.watcher.conditions:
+            trip = env.watcher.watch(until, sleep=env.sleep)
+            if trip is not None:
+                outcome.trip = trip
+                outcome.checks.append(Check("abort", trip.condition.name, phase.name, "fail",
+                                            f"{trip.value:.4g}", trip.condition.name, trip.reason))
+                env.echo(f"  ABORT {trip.reason}; reverting")
+                return
+        else:
+            env.sleep(max(0.0, min(0.5, until - env.clock())))
+
+
+def _inject(p: _Planned, env: PhaseEnv, active: ActiveFaults, outcome: PhaseOutcome, now: float) -> bool:
+    """Inject one planned fault; False when it did not land (the run stops)."""
+    label = p.spec.describe()
+    try:
+        p.fault = env.build(p.spec, env.fault_ctx)
+        done = active.inject(p.fault)
+    except ChaosctlError as exc:  # FaultError, or the backend refusing (StackUnavailable)
+        if p.fault is None:
+            p.fault = _Unbuilt()
+        outcome.failure = f"{label}: did not land: {exc}"
+        outcome.checks.append(Check("fault", label, outcome.window.name, "fail", "", "in effect", outcome.failure))
+        env.echo(f"  FAULT DID NOT LAND {outcome.failure}")
+        return False
+    if p.spec.duration is not None:
+        p.out_at = p.at + p.spec.duration
+    outcome.injected.append(done)
+    outcome.checks.append(Check("fault", label, outcome.window.name, "pass", done.evidence, "in effect"))
+    env.echo(f"  + {label}: {done.evidence} ({(done.verified_at - done.decided_at) * 1000:.0f} ms)")
+    if env.telemetry:
+        env.telemetry.event("fault injected", fault=label)
+    return True
+
+
+def _revert_one(fault: Fault, active: ActiveFaults) -> None:
+    """A fault whose own `duration` is over comes out before the phase ends."""
+    active.faults.remove(fault)
+    single = ActiveFaults(active.journal, active.guard, observer=active.observer, faults=[fault])
+    active.revert_errors.extend(single.revert_all())
+
+
+class _Unbuilt:
+    """Marks a planned fault whose build failed (nothing to revert)."""

@@ -1,0 +1,50 @@
+"""`chaosctl recover`: revert whatever the journal says may still be in place.
+
+Newest first (reverse injection order, as the run would have), each revert
+idempotent, each success journaled, so running it twice is harmless. Exit 0
+when nothing is left, 1 when a revert failed (what failed is printed; run it
+again once the component answers). Signals are shielded while reverting.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from chaosctl.errors import Interrupted
+from chaosctl.faults.base import FaultContext, fault_from_record
+from chaosctl.faults.journal import Journal
+from chaosctl.settings import Settings
+
+from .signals import RunInterrupted, SignalGuard
+
+
+def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx: FaultContext | None = None) -> int:
+    journal = Journal(settings.journal_path)
+    pending = journal.pending()
+    if not pending:
+        journal.clear_if_done()
+        echo(f"nothing to recover: the journal {journal.path} has no fault in place")
+        return 0
+    ctx = ctx or FaultContext.for_settings(settings)
+    failed = 0
+    try:
+        with SignalGuard() as guard, guard.shield():
+            for record in reversed(pending):
+                try:
+                    fault_from_record(record, ctx).revert()
+                except Exception as exc:  # noqa: BLE001 - report and go on with the others
+                    failed += 1
+                    echo(f"FAILED to revert {record.label} (id {record.id}): {exc}")
+                    continue
+                journal.record_reverted(record.id)
+                echo(f"reverted {record.label} (id {record.id})")
+    except RunInterrupted:
+        raise Interrupted("recover interrupted (after the reverts it had started)") from None
+    finally:
+        ctx.close()
+    journal.clear_if_done()
+    if failed:
+        echo(f"{failed} fault(s) could not be reverted; they stay in the journal, run `chaosctl recover` again")
+        return 1
+    echo(f"recovered {len(pending)} fault(s); nothing is left in place")
+    return 0

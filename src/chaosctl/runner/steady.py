@@ -1,0 +1,76 @@
+"""Steady-state probes (before the first phase, after the last) and the
+preflight check that the stack and its observability backends answer."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import httpx
+
+from chaosctl.errors import StackUnavailable
+from chaosctl.stack.topology import Topology
+from chaosctl.verdict.model import Check
+
+if TYPE_CHECKING:
+    from chaosctl.scenario.model import HttpProbe, PromqlProbe
+    from chaosctl.stack.backend import Backend
+
+    Probe = HttpProbe | PromqlProbe
+
+InstantAt = Callable[[str, float], "float | None"]
+
+
+def preflight(backend: "Backend", topology: Topology) -> None:
+    """StackUnavailable (exit 3) naming every component or backend that does not answer."""
+    from chaosctl.stack import health
+
+    status = backend.status()
+    problems = [f"{c.name} ({c.state}, {c.url})" for c in status.components if c.state != "ready"]
+    with httpx.Client() as client:
+        prom = health.http_ok(client, topology.url("prometheus") + "/-/ready")
+        if not prom.ok and not any(p.startswith("prometheus ") for p in problems):
+            problems.append(f"prometheus ({prom.reason})")
+        jaeger = health.jaeger(client, topology)
+        if not jaeger.ok and not any(p.startswith("jaeger ") for p in problems):
+            problems.append(f"jaeger ({jaeger.reason})")
+    if problems:
+        raise StackUnavailable("the stack is not ready; unreachable or not ready: " + "; ".join(problems)
+                               + " (start it with `chaosctl up`)")
+
+
+def probe_once(probe: "Probe", topology: Topology, query: InstantAt, client: httpx.Client) -> tuple[bool, str]:
+    """(holds, what was observed)."""
+    if probe.probe == "http":
+        url = topology.url(probe.target) + probe.path
+        try:
+            code = client.get(url, timeout=probe.timeout).status_code
+        except httpx.HTTPError as exc:
+            return False, f"{url}: {type(exc).__name__}"
+        return code == probe.expect_status, f"HTTP {code}"
+    value = query(probe.query, time.time())
+    return probe.condition.holds(value), "no data" if value is None else f"{value:.4g}"
+
+
+def objective_text(probe: "Probe") -> str:
+    if probe.probe == "http":
+        return f"HTTP {probe.expect_status} from {probe.target}{probe.path}"
+    return f"{probe.query} {probe.condition.describe()}"
+
+
+def check_steady_state(probes: Sequence["Probe"], phase: str, topology: Topology, query: InstantAt,
+                       wait_s: float, sleep: Callable[[float], None] = time.sleep) -> list[Check]:
+    """Probe until every probe holds or `wait_s` passes (the system may still be
+    recovering after the last revert); one Check per probe, with the last observation."""
+    deadline = time.monotonic() + wait_s
+    with httpx.Client() as client:
+        while True:
+            results = [probe_once(p, topology, query, client) for p in probes]
+            if all(ok for ok, _ in results) or time.monotonic() >= deadline:
+                break
+            sleep(0.5)
+    return [
+        Check("steady_state", p.name, phase, "pass" if ok else "fail", observed, objective_text(p),
+              "" if ok else f"steady state does not hold {phase} the run (waited {wait_s:.0f}s)")
+        for p, (ok, observed) in zip(probes, results)
+    ]
