@@ -14,7 +14,7 @@ from chaosctl.faults.journal import Journal
 from chaosctl.verdict.model import Check, PhaseWindow
 
 from .abort import AbortTrip, AbortWatcher
-from .active import ActiveFaults, Injected
+from .active import VERIFY_DEADLINE_S, ActiveFaults, Injected
 from .signals import SignalGuard
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class PhaseEnv:
     build: Callable[[Any, FaultContext], Fault] = build_fault
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    verify_deadline_s: float = VERIFY_DEADLINE_S
 
 
 @dataclass
@@ -62,7 +63,7 @@ class _Planned:
 
 def run_phase(phase: Any, env: PhaseEnv) -> PhaseOutcome:
     env.watcher.reset()
-    active = ActiveFaults(env.journal, env.guard, observer=env.telemetry)
+    active = ActiveFaults(env.journal, env.guard, observer=env.telemetry, verify_deadline_s=env.verify_deadline_s)
     planned = sorted((_Planned(spec.after, spec) for spec in phase.faults), key=lambda p: p.at)
     started, t0 = time.time(), env.clock()
     outcome = PhaseOutcome(PhaseWindow(phase.name, started, started))
