@@ -12,14 +12,32 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
 from chaosctl.stack.topology import MODEL_SERVERS
 
-from .types import ByteSize, Duration, Fraction, Frozen, RateKBps, topology_of, unknown_name
+from .types import (
+    BYTES_PATTERN,
+    PERCENT_PATTERN,
+    ByteSize,
+    Duration,
+    Fraction,
+    Frozen,
+    RateKBps,
+    topology_of,
+    unknown_name,
+)
 from .units import format_duration, format_percent
 
 Direction = Literal["upstream", "downstream"]
+_MEMORY_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": PERCENT_PATTERN},
+        {"type": "string", "pattern": BYTES_PATTERN},
+        {"type": "number", "minimum": 0, "maximum": 1},
+    ],
+    "description": "a fraction of device memory (95%, 0.95) or a size (14GiB)",
+}
 
 
 class _FaultBase(Frozen):
@@ -145,7 +163,9 @@ class GpuExhaustion(_FaultBase):
     """Occupy device memory (`memory` as a fraction, or `bytes`) and/or saturate compute."""
 
     type: Literal["gpu-exhaustion"]
-    memory: Optional[Fraction] = Field(None, description="fraction of device memory, e.g. 95% (or a size: 14GiB)")
+    memory: Optional[Annotated[Fraction, WithJsonSchema(_MEMORY_SCHEMA)]] = Field(
+        None, description="fraction of device memory, e.g. 95% (or a size: 14GiB)"
+    )
     bytes: Optional[ByteSize] = Field(None, description="device memory to occupy, e.g. 14GiB")
     compute: Optional[Fraction] = Field(None, description="compute saturation, e.g. 100%")
 

@@ -75,7 +75,7 @@ class RequestMix(Frozen):
     model: str
     version: Optional[str] = Field(None, description="exact (2.3.1) or range (2.x, ~2.3): sent as X-Model-Version")
     weight: float = Field(1.0, gt=0)
-    rows: int = Field(1, ge=1, le=4096, description="payload size: input rows per request")
+    batch: int = Field(1, ge=1, le=4096, description="payload size: input rows per request")
 
 
 class Step(Frozen):

@@ -1,0 +1,132 @@
+"""The dry-run timeline: when each phase runs and when each fault goes in and out.
+
+`build_timeline` is plain data (offsets in seconds from the start of the
+first phase); `render_timeline` prints it with rich. `chaosctl run --dry-run`
+uses both and touches nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from .model import Scenario
+from .units import format_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EventKind = Literal["phase-start", "fault-in", "fault-out", "phase-end"]
+_ORDER = {"fault-out": 0, "phase-end": 1, "phase-start": 2, "fault-in": 3}  # at equal offsets: faults out, then the phase ends
+
+
+@dataclass(frozen=True)
+class FaultSlot:
+    label: str  # "latency link:gateway->model-gpu-1"
+    description: str  # with its parameters
+    type: str
+    target: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class PhaseSlot:
+    name: str
+    start: float
+    end: float
+    faults: tuple[FaultSlot, ...]
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: float
+    kind: EventKind
+    phase: str
+    what: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    scenario: str
+    phases: tuple[PhaseSlot, ...]
+    steady_state: tuple[str, ...]  # probe names, checked before the first and after the last phase
+    abort: tuple[str, ...]
+
+    @property
+    def total(self) -> float:
+        return self.phases[-1].end if self.phases else 0.0
+
+    def events(self) -> list[TimelineEvent]:
+        out: list[TimelineEvent] = []
+        for phase in self.phases:
+            out.append(TimelineEvent(phase.start, "phase-start", phase.name, phase.name))
+            out.append(TimelineEvent(phase.end, "phase-end", phase.name, phase.name))
+            for fault in phase.faults:
+                out.append(TimelineEvent(fault.start, "fault-in", phase.name, fault.description))
+                out.append(TimelineEvent(fault.end, "fault-out", phase.name, fault.label))
+        return sorted(out, key=lambda e: (e.at, _ORDER[e.kind]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "total": self.total,
+            "phases": [
+                {
+                    "name": p.name,
+                    "start": p.start,
+                    "end": p.end,
+                    "faults": [{"label": f.label, "description": f.description, "start": f.start, "end": f.end} for f in p.faults],
+                }
+                for p in self.phases
+            ],
+            "steady_state": list(self.steady_state),
+            "abort": list(self.abort),
+        }
+
+
+def build_timeline(scenario: Scenario) -> Timeline:
+    phases: list[PhaseSlot] = []
+    offset = 0.0
+    for phase in scenario.phases:
+        end = offset + phase.duration
+        faults = []
+        for spec in phase.faults:
+            start = offset + spec.after
+            stop = min(end, start + spec.duration) if spec.duration is not None else end
+            faults.append(FaultSlot(spec.label, spec.describe(), spec.type, spec.target, start, stop))
+        phases.append(PhaseSlot(phase.name, offset, end, tuple(faults)))
+        offset = end
+    return Timeline(
+        scenario=scenario.name,
+        phases=tuple(phases),
+        steady_state=tuple(p.name for p in scenario.steady_state),
+        abort=tuple(a.label for a in scenario.abort),
+    )
+
+
+def _at(seconds: float) -> str:
+    return "+" + format_duration(seconds)
+
+
+def render_timeline(timeline: Timeline, console: "Console | None" = None) -> None:
+    """A rich table: one row per phase, its faults with their in/out offsets."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"{timeline.scenario}: dry run, {format_duration(timeline.total)} of phases", title_justify="left")
+    for column in ("phase", "start", "end", "duration"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("faults (in -> out)")
+    for phase in timeline.phases:
+        faults = "\n".join(f"{_at(f.start)} -> {_at(f.end)}  {f.description}" for f in phase.faults) or "-"
+        table.add_row(phase.name, _at(phase.start), _at(phase.end), format_duration(phase.duration), faults)
+    console.print(table)
+    probes = ", ".join(timeline.steady_state) or "none"
+    console.print(f"steady state (before the first and after the last phase): {probes}")
+    console.print(f"abort conditions (while faults are in place): {', '.join(timeline.abort) or 'none'}")
