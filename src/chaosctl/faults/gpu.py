@@ -92,9 +92,9 @@ class GpuExhaustion:
     def revert(self) -> None:
         if self.allocation_id:
             self._call("DELETE", f"/admin/gpu/allocations/{self.allocation_id}")
-        else:  # recovering without the id: free every fault allocation on this server
+        else:  # recovering without the id: free every *fault* allocation (never weights or batches)
             for alloc in self.state().get("allocations", []):
-                aid = alloc.get("allocation_id", alloc.get("id")) if isinstance(alloc, dict) else alloc
-                self._call("DELETE", f"/admin/gpu/allocations/{aid}")
+                if isinstance(alloc, dict) and alloc.get("kind", "fault") == "fault":
+                    self._call("DELETE", f"/admin/gpu/allocations/{alloc.get('allocation_id', alloc.get('id'))}")
         # Idempotent, and only faults saturate compute: always clear it.
         self._call("DELETE", "/admin/gpu/compute")
