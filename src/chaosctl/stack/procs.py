@@ -8,6 +8,7 @@ mistaken for ours and never signalled.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -42,7 +43,8 @@ def spawn(name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str]
     """Start `argv` detached in its own session, stdout+stderr appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        log.write(f"\n--- chaosctl: starting {name}: {' '.join(argv)}\n".encode())
+        command = shlex.join(argv).replace("\n", "\\n")  # one header line, even for `python -c` code
+        log.write(f"\n--- chaosctl: starting {name}: {command}\n".encode())
         log.flush()
         proc = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
