@@ -73,7 +73,7 @@ class ToxiproxyClient:
 
     def add_toxic(self, proxy: str, toxic: Toxic) -> None:
         body = {"name": toxic.name, "type": toxic.type, "stream": toxic.stream, "toxicity": toxic.toxicity,
-                "attributes": dict(toxic.attributes)}
+                "attributes": {k: int(v) for k, v in toxic.attributes.items()}}  # Go int64 fields
         resp = self._call("POST", f"/proxies/{proxy}/toxics", json=body)
         if resp.status_code == 409:  # already there (a retried inject): fine, verify() checks it
             return
@@ -130,7 +130,7 @@ def toxic_for(record: FaultRecord) -> Toxic:
         ttype, attrs = "limit_data", {"bytes": _first(p, "bytes", "limit")}
     else:
         raise FaultError(f"not a link fault: {kind}")
-    attrs = {k: float(int(round(v))) for k, v in attrs.items()}  # Toxiproxy wants integers
+    attrs = {k: float(round(v)) for k, v in attrs.items()}  # Toxiproxy takes whole numbers
     stream = str(p.get("direction") or p.get("stream") or "downstream")
     toxicity = float(p.get("toxicity", 1.0) if p.get("toxicity") is not None else 1.0)
     return Toxic(TOXIC_PREFIX + record.id, ttype, stream, toxicity, attrs)
