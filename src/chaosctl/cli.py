@@ -132,6 +132,26 @@ def report(report_dir: Path = typer.Argument(..., help="A folder holding report.
 
 
 @app.command()
+def bottlenecks(
+    jaeger: Optional[str] = typer.Option(None, "--jaeger", help="Jaeger query URL, e.g. http://127.0.0.1:16686."),
+    service: Optional[str] = typer.Option(None, "--service", help="The service whose traces to read (with --jaeger)."),
+    since: Optional[str] = typer.Option(None, "--since", help="Window ending now, e.g. 15m (default 15m)."),
+    window: Optional[str] = typer.Option(None, "--window", help="START..END (ISO 8601 or unix seconds)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="A second window START..END to diff against."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Offline OTLP JSON traces (as /api/v3/traces returns)."),
+    baseline_file: Optional[Path] = typer.Option(None, "--baseline-file", help="Offline baseline traces to diff against."),
+    root_operation: Optional[str] = typer.Option(None, "--root-operation", help="Only traces whose root operation matches this glob."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    per_trace: bool = typer.Option(False, "--per-trace", help="Also give each trace's critical path."),
+    top: int = typer.Option(15, "--top", help="Rows in the table."),
+) -> None:
+    """Where the time goes: critical paths and bottlenecks of any system's traces (Jaeger or a file)."""
+    from chaosctl.report.bottlenecks import BottleneckOptions, run_bottlenecks
+
+    run_bottlenecks(BottleneckOptions(jaeger, service, since, window, baseline, file, baseline_file, root_operation, json_out, per_trace, top))
+
+
+@app.command()
 def dashboards(out: Optional[Path] = typer.Option(None, "--out", help="Folder for the JSON files (default: the checkout's dashboards/).")) -> None:
     """Generate the Grafana dashboards (JSON) from code."""
     from chaosctl.dashboards import default_out_dir, write_dashboards

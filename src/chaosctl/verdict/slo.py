@@ -12,37 +12,24 @@ client's quota as designed, not the service failing; rate limiting stays visible
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from chaosctl.scenario.objective import AbsoluteObjective, BurnRateObjective, Objective, RelativeObjective, compare
+from chaosctl.scenario.checks import LATENCY_BUCKETS
+from chaosctl.scenario.model import LATENCY_QUANTILES, SLIS, SLO
+from chaosctl.scenario.objective import BurnRateObjective, RelativeObjective, compare
 from chaosctl.verdict.model import Check, PhaseWindow
 
-# contracts.md: the buckets of chaosctl_http_request_duration_seconds.
-LATENCY_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10,
-)
-LATENCY_SLIS = {"latency_p50": 0.5, "latency_p90": 0.9, "latency_p95": 0.95, "latency_p99": 0.99}
-BUILTIN_SLIS = (*LATENCY_SLIS, "success_ratio", "error_ratio", "throughput", "burn_rate")
+LATENCY_SLIS = LATENCY_QUANTILES
+# The built-in SLIs measure what clients of the AI stack see: the gateway's predict route.
+SERVICE, ROUTE = "gateway", "/v1/models/.*"
 REQUESTS = "chaosctl_http_requests_total"
 DURATION_BUCKET = "chaosctl_http_request_duration_seconds_bucket"
 
+
 class PromQuery(Protocol):
     def query(self, expr: str, at: float) -> float | None: ...
-
-
-@dataclass(frozen=True)
-class SloSpec:
-    name: str
-    phase: str  # a phase name or "*" for every phase
-    objective: Objective
-    sli: str | None = None  # one of BUILTIN_SLIS, or None with promql
-    promql: str | None = None  # raw PromQL; `$window` becomes the phase window
-    target: float | None = None  # burn_rate: the SLO target, e.g. 0.999
-    service: str = "gateway"
-    route: str = "/v1/models/.*"
 
 
 @dataclass(frozen=True)
@@ -50,26 +37,6 @@ class Measurement:
     value: float | None  # None when there is no usable value; `reason` says why
     expr: str
     reason: str = ""
-
-
-# ---------------------------------------------------------------- objectives
-
-def latency_resolution_problem(sli: str, objective: Objective, buckets: Sequence[float] = LATENCY_BUCKETS) -> str | None:
-    """Validate-time: why the histogram's buckets cannot resolve this latency objective (None if they can)."""
-    if sli not in LATENCY_SLIS or not isinstance(objective, AbsoluteObjective):
-        return None  # relative objectives compare two estimates from the same buckets
-    t, top, text = objective.value, max(buckets), objective.describe()
-    if t > top:
-        return f"{sli} {text}: above the largest finite bucket ({_fmt_s(top)}); a quantile there is reported as +Inf"
-    if any(math.isclose(t, b, rel_tol=1e-9) for b in buckets):
-        return None
-    lo = max((b for b in buckets if b < t), default=0.0)
-    hi = min(b for b in buckets if b > t)
-    return (
-        f"{sli} {text}: {_fmt_s(t)} falls inside the bucket ({_fmt_s(lo)}, {_fmt_s(hi)}]; "
-        f"the quantile is interpolated there, so the verdict near the threshold is a guess; "
-        f"use a bucket bound ({', '.join(_fmt_s(b) for b in buckets)})"
-    )
 
 
 # ---------------------------------------------------------------- PromQL
@@ -80,11 +47,11 @@ def window_literal(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def build_expr(spec: SloSpec, window_s: float) -> str:
+def build_expr(spec: SLO, window_s: float) -> str:
     w = window_literal(window_s)
     if spec.promql is not None:
         return spec.promql.replace("${window}", w).replace("$window", w)
-    sel = f'service="{spec.service}",route=~"{spec.route}"'
+    sel = f'service="{SERVICE}",route=~"{ROUTE}"'
     total = f"sum(rate({REQUESTS}{{{sel}}}[{w}]))"
     errors = f'(sum(rate({REQUESTS}{{{sel},code=~"5.."}}[{w}])) or vector(0))'
     if spec.sli in LATENCY_SLIS:
@@ -99,13 +66,13 @@ def build_expr(spec: SloSpec, window_s: float) -> str:
         if spec.target is None or not 0 < spec.target < 1:
             raise ValueError(f"SLO {spec.name!r}: burn_rate needs a target between 0 and 1 (e.g. 99.9%)")
         return f"({errors} / {total}) / {1 - spec.target:.10g}"
-    raise ValueError(f"SLO {spec.name!r}: unknown SLI {spec.sli!r}; known: {', '.join(BUILTIN_SLIS)} or promql")
+    raise ValueError(f"SLO {spec.name!r}: unknown SLI {spec.sli!r}; known: {', '.join(SLIS)} or promql")
 
 
 # ---------------------------------------------------------------- measuring and judging
 
 
-def measure(prom: PromQuery, spec: SloSpec, window: PhaseWindow) -> Measurement:
+def measure(prom: PromQuery, spec: SLO, window: PhaseWindow) -> Measurement:
     """The SLI over the phase's exact window, evaluated at the phase end; no usable value -> reason."""
     from chaosctl.observe.prometheus import MultipleSeries, QueryRejected
 
@@ -129,7 +96,7 @@ def measure(prom: PromQuery, spec: SloSpec, window: PhaseWindow) -> Measurement:
     return Measurement(value, expr)
 
 
-def evaluate(prom: PromQuery, specs: Sequence[SloSpec], windows: Sequence[PhaseWindow]) -> list[Check]:
+def evaluate(prom: PromQuery, specs: Sequence[SLO], windows: Sequence[PhaseWindow]) -> list[Check]:
     """One Check per (SLO, phase); phase "*" means every phase of the run."""
     by_name = {w.name: w for w in windows}
     checks: list[Check] = []
@@ -142,7 +109,7 @@ def evaluate(prom: PromQuery, specs: Sequence[SloSpec], windows: Sequence[PhaseW
     return checks
 
 
-def evaluate_one(prom: PromQuery, spec: SloSpec, window: PhaseWindow, by_name: dict[str, PhaseWindow]) -> Check:
+def evaluate_one(prom: PromQuery, spec: SLO, window: PhaseWindow, by_name: dict[str, PhaseWindow]) -> Check:
     m = measure(prom, spec, window)
     if m.value is None:
         return _fail(spec, window.name, "no data", m.reason)
@@ -155,7 +122,7 @@ def evaluate_one(prom: PromQuery, spec: SloSpec, window: PhaseWindow, by_name: d
     return Check("slo", spec.name, window.name, "pass" if ok else "fail", observed, objective, reason)
 
 
-def _threshold(prom: PromQuery, spec: SloSpec, by_name: dict[str, PhaseWindow]) -> tuple[float | None, str, str]:
+def _threshold(prom: PromQuery, spec: SLO, by_name: dict[str, PhaseWindow]) -> tuple[float | None, str, str]:
     """(threshold in SLI units, objective text for the report, why there is none)."""
     obj = spec.objective
     text = obj.describe()
@@ -173,11 +140,11 @@ def _threshold(prom: PromQuery, spec: SloSpec, by_name: dict[str, PhaseWindow]) 
     return threshold, f"{text} (= {format_value(spec, threshold)}; {obj.phase} {format_value(spec, base.value)})", ""
 
 
-def _fail(spec: SloSpec, phase: str, observed: str, reason: str, objective: str = "") -> Check:
+def _fail(spec: SLO, phase: str, observed: str, reason: str, objective: str = "") -> Check:
     return Check("slo", spec.name, phase, "fail", observed, objective or spec.objective.describe(), reason)
 
 
-def format_value(spec: SloSpec, value: float) -> str:
+def format_value(spec: SLO, value: float) -> str:
     if spec.sli in LATENCY_SLIS:
         return _fmt_s(value)
     if spec.sli in ("success_ratio", "error_ratio"):

@@ -1,0 +1,178 @@
+"""`chaosctl bottlenecks`: the trace analysis outside a scenario, on any Jaeger or on a file.
+
+    chaosctl bottlenecks --jaeger http://127.0.0.1:16686 --service gateway --since 15m
+    chaosctl bottlenecks --jaeger URL --service S --window A..B --baseline C..D
+    chaosctl bottlenecks --file traces.json [--baseline-file before.json] [--json] [--per-trace]
+
+Times in windows are ISO 8601 (`2026-11-25T10:00:00Z`) or unix seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from chaosctl.errors import UsageError
+from chaosctl.verdict.bottleneck import Aggregate, aggregate, diff, findings
+from chaosctl.verdict.critical_path import TraceAnalysis, analyze
+from chaosctl.verdict.spans import Span, TraceFormatError, parse_otlp_text
+
+
+@dataclass(frozen=True)
+class BottleneckOptions:
+    jaeger: str | None = None
+    service: str | None = None
+    since: str | None = None
+    window: str | None = None
+    baseline: str | None = None
+    file: Path | None = None
+    baseline_file: Path | None = None
+    root_operation: str | None = None  # glob on the root span's operation, e.g. "POST /v1/*"
+    as_json: bool = False
+    per_trace: bool = False
+    top: int = 15
+
+
+def parse_instant(text: str, what: str) -> float:
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is neither ISO 8601 (2026-11-25T10:00:00Z) nor unix seconds") from None
+
+
+def parse_window(text: str, what: str) -> tuple[float, float]:
+    a, sep, b = text.partition("..")
+    if not sep:
+        raise UsageError(f"{what}: expected START..END, got {text!r}")
+    start, end = parse_instant(a, what), parse_instant(b, what)
+    if end <= start:
+        raise UsageError(f"{what}: the end {b!r} is not after the start {a!r}")
+    return start, end
+
+
+def read_file(path: Path) -> list[Span]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    try:
+        return parse_otlp_text(text, str(path))
+    except TraceFormatError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _fetch(opts: BottleneckOptions, window: tuple[float, float]) -> list[Span]:
+    from chaosctl.observe.jaeger import Jaeger
+
+    if not opts.service:
+        raise UsageError("--jaeger needs --service (the service whose traces to read)")
+    client = Jaeger(opts.jaeger or "")
+    try:
+        return list(client.fetch(opts.service, *window).spans)
+    finally:
+        client.close()
+
+
+def _windows(opts: BottleneckOptions) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    from chaosctl.scenario.units import parse_duration
+
+    if opts.window and opts.since:
+        raise UsageError("give either --since or --window, not both")
+    if opts.window:
+        current = parse_window(opts.window, "--window")
+    else:
+        now = time.time()
+        try:
+            current = (now - parse_duration(opts.since or "15m"), now)
+        except Exception as exc:  # the units parser says what is wrong with the duration
+            raise UsageError(f"--since: {exc}") from None
+    base = parse_window(opts.baseline, "--baseline") if opts.baseline else None
+    return current, base
+
+
+def load_spans(opts: BottleneckOptions) -> tuple[list[Span], list[Span] | None]:
+    if opts.file and opts.jaeger:
+        raise UsageError("give either --file or --jaeger, not both")
+    if opts.file:
+        if opts.baseline:
+            raise UsageError("--baseline is a time window for --jaeger; with --file use --baseline-file")
+        return read_file(opts.file), (read_file(opts.baseline_file) if opts.baseline_file else None)
+    if not opts.jaeger:
+        raise UsageError("give --file F (OTLP JSON traces) or --jaeger URL --service S")
+    current, base = _windows(opts)
+    return _fetch(opts, current), (_fetch(opts, base) if base else None)
+
+
+def _analyses(spans: list[Span], root_glob: str | None) -> list[TraceAnalysis]:
+    out = analyze(spans)
+    if root_glob:
+        out = [t for t in out if fnmatchcase(t.root.operation, root_glob)]
+    return out
+
+
+def trace_json(t: TraceAnalysis) -> dict:
+    base = t.root.start_us
+    return {
+        "trace_id": t.trace_id,
+        "root": {"service": t.root.service, "operation": t.root.operation},
+        "duration_us": t.duration_us,
+        "orphans": t.orphans,
+        "skew_adjusted": t.skew_adjusted,
+        "critical_path": [
+            {"service": s.service, "operation": s.operation, "span_id": s.span_id, "start_us": s.start_us,
+             "end_us": s.end_us, "offset_us": s.start_us - base, "duration_us": s.duration_us}
+            for s in t.path
+        ],
+    }
+
+
+def to_json(agg: Aggregate, rows, found: tuple[str, ...], traces: list[TraceAnalysis] | None) -> dict:
+    out = {
+        "traces": agg.traces, "spans": agg.spans, "orphans": agg.orphans, "skew_adjusted": agg.skew_adjusted,
+        "operations": [asdict(r) for r in rows], "findings": list(found),
+    }
+    if traces is not None:
+        out["per_trace"] = [trace_json(t) for t in traces]
+    return out
+
+
+def run_bottlenecks(opts: BottleneckOptions) -> dict:
+    spans, base_spans = load_spans(opts)
+    traces = _analyses(spans, opts.root_operation)
+    agg = aggregate(traces)
+    rows, found = agg.rows, ()
+    if base_spans is not None:
+        base = aggregate(_analyses(base_spans, opts.root_operation))
+        rows = diff(agg.rows, base.rows)
+        found = findings("against the baseline,", agg.rows, base.rows)
+    result = to_json(agg, rows, found, traces if opts.per_trace else None)
+    if opts.as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print(agg, rows, found, traces if opts.per_trace else None, opts.top)
+    return result
+
+
+def _print(agg: Aggregate, rows, found, traces, top: int) -> None:
+    from rich.console import Console
+
+    from chaosctl.report.console import bottleneck_table
+
+    console = Console()
+    console.print(bottleneck_table(f"Bottlenecks over {agg.traces} traces ({agg.spans} spans)", rows, top=top))
+    console.print(f"orphan spans attached to their trace root: {agg.orphans}; clock-skew adjusted: {agg.skew_adjusted}",
+                  markup=False, highlight=False)
+    for line in found:
+        console.print(f"• {line}", markup=False, highlight=False)
+    for t in traces or ():
+        path = " → ".join(f"{s.service}:{s.operation} {s.duration_us}µs" for s in t.path)
+        console.print(f"{t.trace_id} {t.duration_us}µs: {path}", markup=False, highlight=False)

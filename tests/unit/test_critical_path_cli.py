@@ -1,0 +1,125 @@
+"""`chaosctl bottlenecks --file` on hand-built OTLP JSON: hand-computed results to the microsecond,
+and exit 2 naming what is wrong and where for malformed or truncated files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from otlp_build import MISSING_PARENT, OUTLIVES, PARALLEL, SEQUENTIAL, SKEWED, T0_US, resource_spans, trace_id
+
+from chaosctl import cli
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["chaosctl", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+@pytest.fixture
+def traces_file(tmp_path: Path) -> Path:
+    """Two documents in one file: a Jaeger `{"result": ...}` answer, then a bare resourceSpans document."""
+    first = {"result": {"resourceSpans": resource_spans("seq", SEQUENTIAL) + resource_spans("par", PARALLEL) + resource_spans("out", OUTLIVES)}}
+    second = {"resourceSpans": resource_spans("skew", SKEWED) + resource_spans("miss", MISSING_PARENT)}
+    path = tmp_path / "traces.json"
+    path.write_text(json.dumps(first, indent=1) + "\n" + json.dumps(second) + "\n")
+    return path
+
+
+def test_per_trace_critical_paths_to_the_microsecond(traces_file, capsys, monkeypatch) -> None:
+    code, out, err = run_cli(["bottlenecks", "--file", str(traces_file), "--json", "--per-trace"], capsys, monkeypatch)
+    assert code == 0, err
+    result = json.loads(out)
+    paths = {t["trace_id"]: [(s["operation"], s["start_us"] - T0_US, s["end_us"] - T0_US) for s in t["critical_path"]] for t in result["per_trace"]}
+    assert paths[trace_id("seq")] == [
+        ("POST /predict", 0, 100), ("registry lookup", 100, 300), ("POST /predict", 300, 350),
+        ("upstream model-gpu-1", 350, 400), ("predict", 400, 850), ("upstream model-gpu-1", 850, 900), ("POST /predict", 900, 1000),
+    ]
+    assert paths[trace_id("par")] == [("POST /predict", 0, 50), ("c3", 50, 250), ("POST /predict", 250, 300), ("c2", 300, 900), ("POST /predict", 900, 1000)]
+    assert paths[trace_id("out")] == [("POST /predict", 0, 200), ("upstream model-gpu-1", 200, 300), ("predict", 300, 800), ("POST /predict", 800, 1000)]
+    assert paths[trace_id("skew")] == [
+        ("POST /predict", 1000, 1100), ("upstream model-gpu-1", 1100, 1200), ("predict", 1200, 1300), ("infer", 1300, 1700),
+        ("predict", 1700, 1800), ("upstream model-gpu-1", 1800, 1900), ("POST /predict", 1900, 2000),
+    ]
+    assert paths[trace_id("miss")] == [("POST /predict", 0, 100), ("GET /v1/services", 100, 400), ("POST /predict", 400, 500), ("y", 500, 700), ("POST /predict", 700, 1000)]
+    skew = next(t for t in result["per_trace"] if t["trace_id"] == trace_id("skew"))
+    assert skew["critical_path"][0]["offset_us"] == 0 and skew["duration_us"] == 1000
+
+
+def test_aggregate_over_the_five_traces(traces_file, capsys, monkeypatch) -> None:
+    code, out, _ = run_cli(["bottlenecks", "--file", str(traces_file), "--json"], capsys, monkeypatch)
+    result = json.loads(out)
+    assert (result["traces"], result["spans"], result["orphans"], result["skew_adjusted"]) == (5, 18, 1, 1)
+    ops = {(r["service"], r["operation"]): r for r in result["operations"]}
+    root = ops[("gateway", "POST /predict")]
+    # critical µs per trace: 250 + 200 + 400 + 200 + 500 = 1550 of 5000
+    assert root["critical_path_share"] == pytest.approx(0.31, abs=1e-12)
+    assert root["critical_path_ms"] == pytest.approx(0.31, abs=1e-12)
+    # self times sorted 150, 200, 250, 400, 500: p50 = 250, p99 = 400 + 0.96 * 100 = 496 µs
+    assert (root["self_ms_p50"], root["self_ms_p99"]) == (pytest.approx(0.25), pytest.approx(0.496))
+    assert root["count"] == 5 and root["errors"] == 0
+    up = ops[("gateway", "upstream model-gpu-1")]
+    # critical 100 + 100 + 200 = 400 µs; durations 550, 600, 800 -> p99 = 600 + 0.98 * 200 = 796 µs
+    assert up["critical_path_share"] == pytest.approx(0.08, abs=1e-12)
+    assert up["p99_ms"] == pytest.approx(0.796, abs=1e-12)
+    assert (up["count"], up["errors"]) == (3, 1)
+    assert ops[("registry", "GET /v1/services")]["critical_path_ms"] == pytest.approx(0.06)  # 300 µs / 5 traces
+    assert sum(r["critical_path_share"] for r in result["operations"]) == pytest.approx(1.0)
+
+
+def test_baseline_file_gives_deltas_and_findings(tmp_path, capsys, monkeypatch) -> None:
+    base, cur = tmp_path / "base.json", tmp_path / "cur.json"
+    base.write_text(json.dumps({"resourceSpans": resource_spans("b", SEQUENTIAL)}))
+    cur.write_text(json.dumps({"resourceSpans": resource_spans("c", OUTLIVES)}))
+    code, out, _ = run_cli(["bottlenecks", "--file", str(cur), "--baseline-file", str(base), "--json"], capsys, monkeypatch)
+    result = json.loads(out)
+    ops = {r["operation"]: r for r in result["operations"]}
+    # predict: 450 of 1000 on the baseline path, 500 of 1000 now
+    assert ops["predict"]["delta_share_vs_baseline"] == pytest.approx(0.05)
+    assert ops["predict"]["delta_p99_ms_vs_baseline"] == pytest.approx(1.2 - 0.45)
+    assert any("registry lookup` went from 20% to 0%" in f for f in result["findings"])
+
+
+def test_table_output_names_orphans(traces_file, capsys, monkeypatch) -> None:
+    code, out, _ = run_cli(["bottlenecks", "--file", str(traces_file), "--per-trace"], capsys, monkeypatch)
+    assert code == 0
+    assert "orphan spans attached to their trace root: 1" in out
+    assert "upstream model-gpu-1" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"resourceSpans": [{"scopeSpans": [{"spans": [', "bad.json:1:"),  # truncated
+        ("", "no JSON document"),
+        ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "0102030405060708"}]}]}]}', "spans[0]: missing or non-string 'traceId'"),
+        ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", '
+         '"startTimeUnixNano": "soon", "endTimeUnixNano": "1"}]}]}]}', "'startTimeUnixNano' is not an integer"),
+        ('{"resourceSpans": {}}', "missing list 'resourceSpans'"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"result": {"resourceSpans": []}}\n{"resourceSpans": [}', "bad.json:2:"),
+    ],
+)
+def test_malformed_files_exit_2_with_what_and_where(tmp_path, capsys, monkeypatch, content: str, expected: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    code, out, err = run_cli(["bottlenecks", "--file", str(bad)], capsys, monkeypatch)
+    assert code == 2
+    assert expected in err and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys, monkeypatch) -> None:
+    assert run_cli(["bottlenecks"], capsys, monkeypatch)[0] == 2
+    assert run_cli(["bottlenecks", "--jaeger", "http://127.0.0.1:9", "--window", "5..3", "--service", "g"], capsys, monkeypatch)[0] == 2
+    code, _, err = run_cli(["bottlenecks", "--file", "/nonexistent/traces.json"], capsys, monkeypatch)
+    assert code == 2 and "/nonexistent/traces.json" in err
+
+
+def test_unreachable_jaeger_exits_3(capsys, monkeypatch) -> None:
+    code, _, err = run_cli(["bottlenecks", "--jaeger", "http://127.0.0.1:9", "--service", "gateway", "--since", "5m"], capsys, monkeypatch)
+    assert code == 3 and "unreachable" in err
