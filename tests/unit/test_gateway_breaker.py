@@ -53,3 +53,18 @@ def test_gateway_breaker_moves_traffic_away_and_closes_after_recovery() -> None:
     assert h.metric("chaosctl_gateway_breaker_state", {"upstream": "model-gpu-1"}) == 1
     assert h.predict().json()["server"] == "model-gpu-1"  # the half-open probe
     assert h.metric("chaosctl_gateway_breaker_state", {"upstream": "model-gpu-1"}) == 0
+
+
+def test_half_open_server_is_probed_even_when_ranked_below_a_healthy_one() -> None:
+    stack = FakeStack(records=[record("model-gpu-1", queue=5), record("model-gpu-2")],
+                      servers={"model-gpu-1": status(503), "model-gpu-2": status(503)})  # fmt: skip
+    h = make_harness(stack)
+    for _ in range(3):
+        h.predict()  # both trip: each request tries gpu-2 then gpu-1 (503 is retried)
+    assert h.metric("chaosctl_gateway_breaker_state", {"upstream": "model-gpu-1"}) == 2
+    stack.servers.clear()  # both recover
+    h.clock.advance(31)
+    # Both are half-open: the first request probes the better-ranked gpu-2, the next one
+    # probes gpu-1 although the now-closed gpu-2 ranks above it.
+    assert [h.predict().json()["server"] for _ in range(2)] == ["model-gpu-2", "model-gpu-1"]
+    assert h.metric("chaosctl_gateway_breaker_state", {"upstream": "model-gpu-1"}) == 0

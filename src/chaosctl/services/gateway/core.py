@@ -226,9 +226,13 @@ class Gateway:
         raise self._failure(model, last)
 
     def _pick(self, candidates: list[Candidate], tried: set[str]) -> Candidate | None:
-        """The best candidate not yet tried whose breaker lets a call through; else
-        the best one already tried (a retry on the only server left)."""
-        for pool in ([c for c in candidates if c.name not in tried], candidates):
+        """A half-open server's probe first (else a recovered server ranked below a
+        healthy one would never be probed and stay half-open); then the best candidate
+        not yet tried whose breaker lets a call through; else the best one already
+        tried (a retry on the only server left)."""
+        fresh = [c for c in candidates if c.name not in tried]
+        probing = [c for c in fresh if self._breaker(c.name).state is BreakerState.HALF_OPEN]
+        for pool in (probing, fresh, candidates):
             for cand in pool:
                 if self._breaker(cand.name).try_acquire():
                     return cand
