@@ -1,0 +1,175 @@
+"""Model server: predict, load figures, health, and the token-protected GPU admin API (faults use it)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from opentelemetry import context as otel_context
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaosctl.services.modelserver.agent import RegistryAgent
+from chaosctl.services.modelserver.device import DeviceOOM
+from chaosctl.services.modelserver.engine import Engine, ModelServerConfig, ServeError
+from chaosctl.services.modelserver.metrics import install_metrics
+from chaosctl.services.telemetry import Telemetry
+from chaosctl.settings import Settings
+from chaosctl.stack.topology import Topology, model_server
+
+
+class PredictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[list[float]] = Field(min_length=1)
+    version: str | None = None
+
+
+class AllocateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bytes: int | None = Field(default=None, ge=0)
+    fraction: float | None = Field(default=None, ge=0, le=1)
+
+
+class ComputeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    saturation: float = Field(ge=0, le=1)
+
+
+class ErrorsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(ge=0, le=1)
+
+
+def create_app(
+    engine: Engine,
+    telemetry: Telemetry,
+    admin_token: str,
+    agent: RegistryAgent | None = None,
+    trainer: Any = None,
+) -> FastAPI:
+    """The model-server app. `trainer` replaces model training in unit tests."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async def start() -> None:
+            await (engine.load(trainer) if trainer else engine.load())
+            if agent is not None:
+                await agent.run()
+
+        task = asyncio.create_task(start())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            if agent is not None:
+                await agent.deregister()
+                await agent.aclose()
+            await engine.close()
+            telemetry.shutdown()
+
+    app = FastAPI(title=f"chaosctl model server {engine.spec.name}", lifespan=lifespan)
+    telemetry.install(app)
+    install_metrics(engine, telemetry.registry)
+    app.state.engine = engine
+
+    def admin(x_admin_token: Annotated[str | None, Header()] = None) -> None:
+        if x_admin_token is None or not hmac.compare_digest(x_admin_token.encode(), admin_token.encode()):
+            raise HTTPException(401, "admin token missing or wrong (header X-Admin-Token)")
+
+    def device() -> Any:
+        if engine.device is None:
+            raise HTTPException(409, f"{engine.spec.name} has no GPU device")
+        return engine.device
+
+    @app.exception_handler(ServeError)
+    async def _serve_error(_req: Request, exc: ServeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        health = engine.health()
+        body = {"status": health, "server": engine.spec.name, "device_kind": engine.device_kind}
+        if engine.load_error:
+            body["reason"] = engine.load_error
+        return JSONResponse(body, status_code=200 if health in ("ready", "saturated") else 503)
+
+    @app.post("/v1/models/{model}/predict")
+    async def predict(model: str, body: PredictBody) -> dict[str, Any]:
+        # The telemetry middleware made the request's server span current (incoming context
+        # extracted); the inference spans, created in the batch task, hang under it.
+        pred = await engine.predict(model, body.version, body.inputs, otel_context.get_current())
+        return {"model": pred.model, "version": pred.version, "device": engine.spec.device,
+                "server": engine.spec.name, "outputs": pred.outputs, "confidence": pred.confidence}  # fmt: skip
+
+    @app.get("/v1/load")
+    async def load() -> dict[str, Any]:
+        return engine.load_report()
+
+    @app.get("/admin/gpu", dependencies=[Depends(admin)])
+    async def gpu_state() -> dict[str, Any]:
+        dev = device()
+        return {"memory_used_bytes": dev.used_bytes, "memory_total_bytes": dev.total_bytes,
+                "fault_bytes": dev.fault_bytes, "compute_saturation": dev.compute_saturation,
+                "kind": dev.kind, "allocations": [a.__dict__ for a in dev.allocations()]}  # fmt: skip
+
+    @app.post("/admin/gpu/allocate", dependencies=[Depends(admin)])
+    async def allocate(body: AllocateBody) -> dict[str, Any]:
+        dev = device()
+        if (body.bytes is None) == (body.fraction is None):
+            raise HTTPException(422, "give exactly one of 'bytes' or 'fraction'")
+        try:
+            if body.bytes is not None:
+                alloc = dev.allocate(body.bytes, "fault", "admin")
+            else:
+                alloc = dev.allocate_fraction(body.fraction, "admin")
+        except DeviceOOM as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"allocation_id": alloc.id, "bytes": alloc.bytes}
+
+    @app.delete("/admin/gpu/allocations/{allocation_id}", dependencies=[Depends(admin)])
+    async def release(allocation_id: str) -> dict[str, Any]:
+        dev = device()
+        fault_ids = {a.id for a in dev.allocations("fault")}
+        released = allocation_id in fault_ids and dev.release(allocation_id)
+        return {"allocation_id": allocation_id, "released": released}
+
+    @app.post("/admin/gpu/compute", dependencies=[Depends(admin)])
+    async def saturate(body: ComputeBody) -> dict[str, Any]:
+        device().compute_saturation = body.saturation
+        return {"compute_saturation": body.saturation}
+
+    @app.delete("/admin/gpu/compute", dependencies=[Depends(admin)])
+    async def unsaturate() -> dict[str, Any]:
+        device().compute_saturation = 0.0
+        return {"compute_saturation": 0.0}
+
+    @app.post("/admin/errors", dependencies=[Depends(admin)])
+    async def errors(body: ErrorsBody) -> dict[str, Any]:
+        engine.error_rate = body.rate
+        return {"rate": body.rate}
+
+    @app.delete("/admin/errors", dependencies=[Depends(admin)])
+    async def no_errors() -> dict[str, Any]:
+        engine.error_rate = 0.0
+        return {"rate": 0.0}
+
+    return app
+
+
+def serve(name: str, topology: Topology, settings: Settings, config: ModelServerConfig | None = None) -> None:
+    """Run model server `name` on its topology port until SIGTERM."""
+    from chaosctl.services.telemetry import serve as run
+
+    telemetry = Telemetry(name, topology)
+    engine = Engine(model_server(name), config or ModelServerConfig(), tracer=telemetry.tracer)
+    agent = RegistryAgent(engine, topology.url("registry"), topology.url(name))
+    run(create_app(engine, telemetry, settings.admin_token, agent), topology.model_server_port(name))

@@ -1,0 +1,270 @@
+"""The inference engine of one model server: models, device, batching, health and load figures.
+
+GPU servers run each batch on the (simulated) device: a concurrency slot, activation
+memory for the batch from the pool, then the real predict in a worker thread. CPU
+servers run each request on a small thread pool, with no device pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chaosctl.services.modelserver.batcher import DynamicBatcher, Pending
+from chaosctl.services.modelserver.device import GiB, SimulatedGpu
+from chaosctl.services.modelserver.models import MiB, LoadedModel, train
+from chaosctl.stack.topology import ModelServerSpec
+
+
+@dataclass(frozen=True)
+class ModelServerConfig:
+    memory_total_bytes: int = 16 * GiB
+    max_concurrency: int = 2  # device streams (GPU) / worker threads (CPU)
+    batching: bool = True
+    max_batch_rows: int = 32
+    batch_window_s: float = 0.010
+    warmup_s: float = 3.0
+    activation_bytes_per_row: int = 16 * MiB
+    saturation_delay_s: float = 0.2  # extra time per batch at compute saturation 1.0
+    queue_saturated: int = 64  # queue depth from which the server calls itself saturated
+    memory_saturated: float = 0.9
+    max_rows_per_request: int = 1024
+    heartbeat_s: float = 2.0
+    ttl_s: int = 10
+
+
+class ServeError(Exception):
+    """A request the engine refuses; `status` is the HTTP status to answer."""
+
+    status = 500
+
+
+class UnknownModel(ServeError):
+    status = 404
+
+
+class BadInputs(ServeError):
+    status = 422
+
+
+class NotReady(ServeError):
+    status = 503
+
+
+class InjectedError(ServeError):
+    status = 500
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model: str
+    version: str
+    outputs: list[Any]
+    confidence: list[float]
+    batch_size: int
+
+
+# observer(model, version, device, batch_rows, seconds, confidences) - metrics hook
+Observer = Callable[[LoadedModel, int, float, np.ndarray], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        spec: ModelServerSpec,
+        config: ModelServerConfig = ModelServerConfig(),
+        *,
+        tracer: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.tracer = tracer
+        self.gpu = spec.device == "gpu"
+        self.device = SimulatedGpu(config.memory_total_bytes, config.max_concurrency, clock) if self.gpu else None
+        self.device_kind = self.device.kind if self.device else "cpu"
+        self.models: dict[tuple[str, str], LoadedModel] = {}
+        self.loaded = False
+        self.load_error: str | None = None
+        self.error_rate = 0.0
+        self.observers: list[Observer] = []
+        self._executor = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="inference")
+        self._slots: asyncio.Semaphore | None = None
+        self._batchers: dict[tuple[str, str], DynamicBatcher] = {}
+        self._cpu_busy = 0
+        self._waiting = 0  # requests waiting for a slot outside the batchers
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def load(self, trainer: Callable[[str, str, str], LoadedModel] = train) -> None:
+        """Train every model (in a thread: the server answers /healthz meanwhile), then warm up."""
+        self._slots = asyncio.Semaphore(self.config.max_concurrency)
+        try:
+            for m in self.spec.models:
+                model = await asyncio.to_thread(trainer, m.name, m.version, m.capability)
+                if self.device is not None:
+                    self.device.load_weights(f"{m.name}:{m.version}", model.weight_bytes, self.config.warmup_s)
+                self.models[(m.name, m.version)] = model
+        except Exception as exc:  # noqa: BLE001 - reported by /healthz as unhealthy, not a crash
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            return
+        if self.device is not None and self.config.batching:
+            for key, model in self.models.items():
+                self._batchers[key] = DynamicBatcher(
+                    functools.partial(self._run_batch, model=model),
+                    self.config.max_batch_rows, self.config.batch_window_s, self._slots,
+                )  # fmt: skip
+        self.loaded = True
+
+    async def close(self) -> None:
+        for b in self._batchers.values():
+            await b.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- state --------------------------------------------------------------------
+
+    @property
+    def warming(self) -> bool:
+        return not self.loaded or (self.device is not None and self.device.warming())
+
+    @property
+    def queue_depth(self) -> int:
+        return sum(b.waiting for b in self._batchers.values()) + self._waiting
+
+    def health(self) -> str:
+        if self.load_error is not None:
+            return "unhealthy"
+        if self.warming:
+            return "warming"
+        dev = self.device
+        if self.queue_depth >= self.config.queue_saturated or (
+            dev is not None
+            and (dev.memory_ratio() > self.config.memory_saturated or dev.compute_saturation >= 0.9)
+        ):
+            return "saturated"
+        return "ready"
+
+    def utilization(self) -> float:
+        if self.device is not None:
+            return self.device.utilization()
+        return min(1.0, self._cpu_busy / self.config.max_concurrency)
+
+    def load_report(self) -> dict[str, Any]:
+        dev = self.device
+        return {
+            "queue_depth": self.queue_depth,
+            "memory_used_bytes": dev.used_bytes if dev else 0,
+            "memory_total_bytes": dev.total_bytes if dev else 0,
+            "utilization": round(self.utilization(), 4),
+            "warming": self.warming,
+            "device": self.spec.device,
+            "device_kind": self.device_kind,
+            "health": self.health(),
+        }
+
+    # -- inference ----------------------------------------------------------------
+
+    def resolve(self, name: str, version: str | None) -> LoadedModel:
+        """The exact version asked for, else the server's first-listed (stable) one."""
+        candidates = [m for (n, _v), m in self.models.items() if n == name]
+        if not candidates and not self.loaded and any(m.name == name for m in self.spec.models):
+            raise NotReady("loading")
+        if version is None and candidates:
+            return candidates[0]
+        for m in candidates:
+            if m.version == version:
+                return m
+        served = ", ".join(f"{k[0]} {k[1]}" for k in self.models)
+        raise UnknownModel(f"model {name!r} version {version!r} not served here (serves: {served})")
+
+    def _validate(self, model: LoadedModel, inputs: list[list[float]]) -> np.ndarray:
+        if not inputs or len(inputs) > self.config.max_rows_per_request:
+            raise BadInputs(f"inputs: 1 to {self.config.max_rows_per_request} rows expected")
+        bad = next((i for i, row in enumerate(inputs) if len(row) != model.n_features), None)
+        if bad is not None:
+            raise BadInputs(f"inputs[{bad}]: {model.n_features} features expected, got {len(inputs[bad])}")
+        rows = np.asarray(inputs, dtype=np.float64)
+        if not np.isfinite(rows).all():
+            raise BadInputs("inputs: every value must be a finite number")
+        return rows
+
+    async def predict(self, name: str, version: str | None, inputs: list[list[float]], context: Any = None) -> Prediction:
+        model = self.resolve(name, version)
+        rows = self._validate(model, inputs)
+        if self.warming or (self.device is not None and self.device.warming(f"{model.name}:{model.version}")):
+            raise NotReady("warming")
+        if self.error_rate > 0 and random.random() < self.error_rate:
+            raise InjectedError("injected failure (admin /admin/errors)")
+        batcher = self._batchers.get((model.name, model.version))
+        if batcher is not None:
+            result: Prediction = await batcher.submit(rows, context)
+            return result
+        assert self._slots is not None
+        pending = Pending(rows, context, 0.0)
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            (result,) = await self._run_batch(rows, [pending], model)
+        finally:
+            self._slots.release()
+        return result
+
+    async def _run_batch(self, rows: np.ndarray, batch: list[Pending], model: LoadedModel) -> list[Prediction]:
+        from chaosctl.services.modelserver.device import DeviceOOM
+
+        alloc = None
+        if self.device is not None:
+            try:
+                alloc = self.device.allocate(len(rows) * self.config.activation_bytes_per_row, "batch", model.name)
+            except DeviceOOM as exc:
+                raise NotReady(str(exc)) from None
+            self.device.meter.change(+1)
+        else:
+            self._cpu_busy += 1
+        start_ns, t0 = time.time_ns(), time.perf_counter()
+        try:
+            classes, conf = await asyncio.get_running_loop().run_in_executor(self._executor, model.predict, rows)
+            if self.device is not None and self.device.compute_saturation > 0:
+                await asyncio.sleep(self.device.compute_saturation * self.config.saturation_delay_s)
+        finally:
+            if self.device is not None and alloc is not None:
+                self.device.release(alloc.id)
+                self.device.meter.change(-1)
+            else:
+                self._cpu_busy -= 1
+        seconds = time.perf_counter() - t0
+        for observe in self.observers:
+            observe(model, len(rows), seconds, conf)
+        self._spans(model, batch, len(rows), start_ns, time.time_ns())
+        return self._split(model, batch, classes, conf)
+
+    def _split(self, model: LoadedModel, batch: list[Pending], classes: np.ndarray, conf: np.ndarray) -> list[Prediction]:
+        out, i = [], 0
+        for p in batch:
+            n = len(p.rows)
+            out.append(Prediction(model.name, model.version, classes[i : i + n].tolist(),
+                                  [round(float(c), 6) for c in conf[i : i + n]], len(classes)))  # fmt: skip
+            i += n
+        return out
+
+    def _spans(self, model: LoadedModel, batch: list[Pending], size: int, start_ns: int, end_ns: int) -> None:
+        if self.tracer is None:
+            return
+        attrs = {"model": model.name, "version": model.version, "device": self.spec.device,
+                 "device.kind": self.device_kind, "batch.size": size, "server": self.spec.name}  # fmt: skip
+        for p in batch:
+            if p.enqueued_ns < start_ns - 100_000:  # waited > 0.1 ms: show the queueing
+                self.tracer.start_span("queue", context=p.context, start_time=p.enqueued_ns).end(end_time=start_ns)
+            span = self.tracer.start_span("inference", context=p.context, start_time=start_ns, attributes=attrs)
+            span.end(end_time=end_ns)

@@ -1,0 +1,55 @@
+"""The AI metrics of a model server (names in docs/contracts.md), on the service's own registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chaosctl.services.modelserver.engine import Engine
+from chaosctl.services.modelserver.models import LoadedModel
+
+INFERENCE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def install_metrics(engine: Engine, registry: Any) -> None:
+    """Register the model-server metrics; gauges read the engine's state at scrape time."""
+    from prometheus_client import Gauge, Histogram
+
+    device = engine.spec.device
+    inference = Histogram("chaosctl_model_inference_duration_seconds", "Inference time of one batch",
+                          ("model", "version", "device"), buckets=INFERENCE_BUCKETS, registry=registry)  # fmt: skip
+    batch = Histogram("chaosctl_model_batch_size", "Rows per executed batch", ("model", "version"),
+                      buckets=BATCH_BUCKETS, registry=registry)  # fmt: skip
+    confidence = Histogram("chaosctl_model_confidence", "Prediction confidence (top class probability)",
+                           ("model", "version"), buckets=CONFIDENCE_BUCKETS, registry=registry)  # fmt: skip
+    Gauge("chaosctl_model_queue_depth", "Requests waiting for the device", registry=registry).set_function(
+        lambda: engine.queue_depth
+    )
+    dev = engine.device
+    Gauge("chaosctl_gpu_memory_used_bytes", "Device memory in use (weights, batches, faults)",
+          registry=registry).set_function(lambda: dev.used_bytes if dev else 0)  # fmt: skip
+    Gauge("chaosctl_gpu_memory_total_bytes", "Device memory pool size",
+          registry=registry).set_function(lambda: dev.total_bytes if dev else 0)  # fmt: skip
+    Gauge("chaosctl_gpu_utilization_ratio", "Busy fraction of the device (or CPU workers) over ~5 s",
+          registry=registry).set_function(engine.utilization)  # fmt: skip
+    Gauge("chaosctl_model_warming", "1 while models load or warm up",
+          registry=registry).set_function(lambda: 1.0 if engine.warming else 0.0)  # fmt: skip
+    kind = Gauge("chaosctl_gpu_device_info", "Device kind: simulated, cuda or cpu", ("device", "kind"),
+                 registry=registry)  # fmt: skip
+    kind.labels(device, engine.device_kind).set(1)
+    version_info = Gauge("chaosctl_model_version_info", "Model versions served (1 per served version)",
+                         ("model", "version"), registry=registry)  # fmt: skip
+    for m in engine.spec.models:
+        version_info.labels(m.name, m.version).set(1)
+
+    def observe(model: LoadedModel, rows: int, seconds: float, conf: np.ndarray) -> None:
+        inference.labels(model.name, model.version, device).observe(seconds)
+        batch.labels(model.name, model.version).observe(rows)
+        hist = confidence.labels(model.name, model.version)
+        for c in conf:
+            hist.observe(float(c))
+
+    engine.observers.append(observe)
