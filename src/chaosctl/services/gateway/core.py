@@ -94,11 +94,7 @@ class Gateway:
         self.tel = telemetry
         self.deps = deps
         self.metrics = GatewayMetrics(telemetry.registry)
-        self.client = httpx.AsyncClient(
-            transport=deps.transport,
-            timeout=httpx.Timeout(config.retry.per_try_timeout_s),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
+        self._client: httpx.AsyncClient | None = None
         self.breakers = BreakerBoard(config.breaker, deps.clock)
         self.registry_breaker = BreakerBoard(config.registry_breaker, deps.clock).get(REGISTRY)
         self.metrics.watch_breaker(REGISTRY, lambda: int(self.registry_breaker.state))
@@ -108,8 +104,21 @@ class Gateway:
         self.inflight: dict[str, int] = defaultdict(int)
         self._watched: set[str] = set()  # breakers already exported as gauges
 
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The pooled HTTP client, (re)opened on first use after start or after aclose()."""
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient(
+                transport=self.deps.transport,
+                timeout=httpx.Timeout(self.config.retry.per_try_timeout_s),
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            )
+        return self._client
+
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     # -- admission -------------------------------------------------------------
 
