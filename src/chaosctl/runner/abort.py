@@ -29,10 +29,10 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 def sli_expr(sli: str) -> str:
     """A built-in SLI (verdict.slo's definition: gateway predict route, errors = 5xx)
     over a short trailing window, for continuous evaluation."""
-    from chaosctl.scenario.objective import AbsoluteObjective
-    from chaosctl.verdict.slo import SloSpec, build_expr
+    from chaosctl.scenario.model import SLO
+    from chaosctl.verdict.slo import build_expr
 
-    spec = SloSpec(name=sli, phase="*", objective=AbsoluteObjective(op="<", value=0.0, unit="number"), sli=sli)
+    spec = SLO.model_validate({"name": sli, "sli": sli, "objective": "> 0"})
     return build_expr(spec, RATE_WINDOW_S)
 
 

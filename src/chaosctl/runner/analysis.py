@@ -30,30 +30,15 @@ class Analysis:
 
 
 def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[PhaseWindow]) -> list[Check]:
-    from chaosctl.verdict.slo import SloSpec, evaluate
+    from chaosctl.verdict.slo import evaluate
 
-    specs = [SloSpec(name=s.name, phase=s.phase, objective=s.objective, sli=s.sli, promql=s.promql, target=s.target)
-             for s in scenario.slos]
-    return evaluate(prom, specs, windows)
-
-
-def _expectation(e: Any) -> Any:
-    from chaosctl.verdict.traces import TraceExpectation
-
-    for field, kind in (("expect_bottleneck", "expect_bottleneck"), ("max_critical_path_share", "max_critical_path_share"),
-                        ("must_appear", "span_present"), ("must_not_appear", "span_absent")):
-        ref = getattr(e, field)
-        if ref is not None:
-            share = getattr(ref, "share", None)
-            return TraceExpectation(phase=e.phase, kind=kind, service=ref.service, operation=ref.operation,
-                                    share=share, name=e.label)
-    raise ValueError(f"trace expectation without a kind: {e!r}")
+    return evaluate(prom, scenario.slos, windows)
 
 
 def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[PhaseWindow]
                    ) -> tuple[list[Check], dict[str, tuple[BottleneckRow, ...]], tuple[str, ...], list[str]]:
     from chaosctl.verdict import bottleneck, critical_path
-    from chaosctl.verdict.traces import check_expectation
+    from chaosctl.verdict.traces import trace_checks
 
     per_phase: dict[str, Any] = {}
     notes: list[str] = []
@@ -72,8 +57,7 @@ def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[Pha
             continue
         rows[w.name] = bottleneck.diff(agg.rows, per_phase[base].rows)
         found.extend(bottleneck.findings(bottleneck.fault_context(w), agg.rows, per_phase[base].rows))
-    checks = [check_expectation(_expectation(e), per_phase.get(e.phase), e.min_traces) for e in scenario.traces]
-    return checks, rows, tuple(found), notes
+    return trace_checks(scenario.traces, per_phase), rows, tuple(found), notes
 
 
 def chart_series(prom: "Prometheus", start: float, end: float) -> tuple[Series, ...]:

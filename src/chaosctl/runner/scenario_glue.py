@@ -43,7 +43,7 @@ def _stages(scenario: "Scenario", warmup: float) -> tuple[ShapeStage, ...]:
 
 def load_plan(scenario: "Scenario", warmup: float) -> LoadPlan:
     load = scenario.load
-    requests = tuple(RequestMix(model=r.model, weight=r.weight, version=r.version, batch=r.rows) for r in load.requests)
+    requests = tuple(RequestMix(model=r.model, weight=r.weight, version=r.version, batch=r.batch) for r in load.requests)
     return LoadPlan(users=load.users, spawn_rate=load.spawn_rate, requests=requests, workers=load.workers,
                     stages=_stages(scenario, warmup))
 
