@@ -16,6 +16,8 @@ apt_pkgs=()
 command -v etcd >/dev/null 2>&1 || apt_pkgs+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || apt_pkgs+=(etcd-client)
 command -v prometheus >/dev/null 2>&1 || apt_pkgs+=(prometheus)
+# Headless Chromium: the report tests open report.html in it and check the screenshot.
+command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   say "installing Debian packages: ${apt_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
