@@ -33,8 +33,6 @@ from chaosctl.stack.topology import Topology
 
 REQUIRED_BINARIES = ("etcd", "etcdctl", "prometheus", "toxiproxy-server", "jaeger")
 PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000"))
-# Ports a test may open around its port base (the stack uses base..base+~110).
-PORT_WINDOW = 1000
 LEAK_GRACE_S = 5.0
 
 # Backends of session-scoped stacks: their processes are not leaks of a test.
@@ -80,6 +78,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             _session_backends.remove(backend)
 
 
+@pytest.fixture
+def own_stack_settings(tmp_path: Path):
+    """Factory of Settings for a test's own stack at `PORT_BASE + offset` (skips when a binary is missing)."""
+
+    def make(offset: int) -> Settings:
+        settings = stack_settings(tmp_path / f"stack-{offset}", PORT_BASE + offset)
+        skip_unless_binaries(settings)
+        return settings
+
+    return make
+
+
 # -- leak check ------------------------------------------------------------------
 
 
@@ -123,14 +133,14 @@ def _processes() -> dict[int, str]:
 
 
 def _listening(pids: set[int]) -> set[tuple[int, int | None]]:
-    """Listening TCP ports owned by `pids` or inside the test port window."""
+    """Listening TCP ports owned by `pids` (the test process and its descendants).
+
+    Ownership, not a port range: other stacks on a shared machine listen nearby.
+    """
     skip = _session_pids()
     out: set[tuple[int, int | None]] = set()
     for conn in psutil.net_connections(kind="tcp"):
-        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.pid in skip:
-            continue
-        in_window = PORT_BASE <= conn.laddr.port < PORT_BASE + PORT_WINDOW
-        if conn.pid in pids or in_window:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.pid in pids and conn.pid not in skip:
             out.add((conn.laddr.port, conn.pid))
     return out
 
