@@ -100,6 +100,10 @@ def create_app(
         body = {"status": health, "server": engine.spec.name, "device_kind": engine.device_kind}
         if engine.load_error:
             body["reason"] = engine.load_error
+        elif not engine.loaded:
+            body["reason"] = "loading models"
+        elif health == "warming":
+            body["reason"] = "warming up after model load"
         return JSONResponse(body, status_code=200 if health in ("ready", "saturated") else 503)
 
     @app.post("/v1/models/{model}/predict")
