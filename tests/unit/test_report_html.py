@@ -73,3 +73,13 @@ def test_report_opens_in_headless_chromium_and_is_not_blank(tmp_path: Path) -> N
     assert non_white > 0.05 * image.size[0] * image.size[1]
     assert colors.get(P99_RED, 0) > 200  # the p99 line was drawn
     assert colors.get(PHASE_BLUE, 0) > 10_000  # phases are shaded
+
+
+def test_series_named_for_people_are_charted() -> None:
+    from dataclasses import replace
+
+    report = sample_report()
+    renamed = tuple(replace(s, name={"latency_p99": "latency p99 (s)", "latency_p50": "latency p50 (s)",
+                                     "error_ratio": "error ratio"}[s.name]) for s in report.series)
+    page = html.render(replace(report, series=renamed))
+    assert page.count("<polyline") == 3 and "no data</text>" not in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 
@@ -26,8 +27,14 @@ svg{display:block;margin:8px 0;max-width:100%;height:auto}
 """
 
 
+def series_key(name: str) -> str:
+    """'latency p99 (s)' and 'latency_p99' alike -> 'latency_p99' (the run names series for people)."""
+    words = re.sub(r"\(.*?\)", "", name.lower())
+    return re.sub(r"[^a-z0-9]+", "_", words).strip("_")
+
+
 def _series(report: RunReport, spec: tuple[tuple[str, str, str], ...]) -> list[Line]:
-    by_name = {s.name: s for s in report.series}
+    by_name = {series_key(s.name): s for s in report.series}
     return [Line(label, color, by_name[name].points) for name, label, color in spec if name in by_name]
 
 
