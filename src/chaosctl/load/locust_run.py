@@ -92,6 +92,7 @@ class LocustRun:
     run_time_s: float
     out_dir: Path
     jwt_secret: str
+    pidfile: Path | None = None  # where `chaosctl recover` finds a Locust orphaned by a SIGKILL of the run
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _cpu_samples: list[tuple[float, float]] = field(default_factory=list)  # (sum %, max single %)
     _stop_sampling: threading.Event = field(default_factory=threading.Event)
@@ -109,6 +110,8 @@ class LocustRun:
                                                    start_new_session=True))
         finally:
             log.close()
+            if self.pidfile is not None:
+                write_pidfile(self.pidfile, [p.pid for p in self.procs])
         self._started_at = time.monotonic()
         threading.Thread(target=self._sample_cpu, name="locust-cpu", daemon=True).start()
 
@@ -152,6 +155,8 @@ class LocustRun:
                 p.wait(timeout=5)
         for p in self.procs:  # children that Locust may have forked
             _signal_group(p.pid, signal.SIGKILL)
+        if self.pidfile is not None:
+            self.pidfile.unlink(missing_ok=True)
 
     def result(self) -> LoadResult:
         stats = _read_json_stats(self.out_dir / "locust.json")
@@ -161,6 +166,42 @@ class LocustRun:
             requests=stats.get("requests", 0), failures=stats.get("failures", 0),
             rps=stats.get("rps", 0.0), p50_ms=stats.get("p50_ms"), p99_ms=stats.get("p99_ms"),
             cpu_mean=sum(cpu_sum) / len(cpu_sum), cpu_max_process=max(cpu_max), processes=len(self.procs))
+
+
+def write_pidfile(path: Path, pids: list[int]) -> None:
+    """pid + start time of each Locust process (the start time guards against pid reuse)."""
+    import psutil
+
+    entries = []
+    for pid in pids:
+        try:
+            entries.append({"pid": pid, "create_time": psutil.Process(pid).create_time()})
+        except psutil.NoSuchProcess:
+            continue
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries))
+
+
+def stop_orphans(path: Path) -> list[int]:
+    """Stop (SIGKILL, by process group) the Locust processes a killed run left behind."""
+    import psutil
+
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+    stopped = []
+    for e in entries:
+        try:
+            proc = psutil.Process(int(e["pid"]))
+            if abs(proc.create_time() - float(e["create_time"])) > 0.01:
+                continue  # the pid now belongs to someone else
+        except (psutil.NoSuchProcess, KeyError, ValueError):
+            continue
+        _signal_group(proc.pid, signal.SIGKILL)
+        stopped.append(proc.pid)
+    path.unlink(missing_ok=True)
+    return stopped
 
 
 def _signal_group(pid: int, sig: int) -> None:

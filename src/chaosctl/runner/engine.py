@@ -87,6 +87,10 @@ class Run:
             self.ctx.close()
 
     def _refuse_leftovers(self) -> None:
+        from chaosctl.load.locust_run import stop_orphans
+
+        for pid in stop_orphans(load_pidfile(self.settings)):
+            self.echo(f"stopped Locust process group {pid} left by an interrupted run")
         left = self.journal.pending()
         if left:
             names = ", ".join(r.label for r in left)
@@ -128,7 +132,8 @@ class Run:
         margin = 120.0 + 30.0 * sum(len(p.faults) for p in self.scenario.phases)
         run_dir = self.settings.run_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}"
         load = LocustRun(load_plan(self.scenario, warmup), self.topology.url("gateway"),
-                         warmup + self.scenario.total_seconds + margin, run_dir / "load", self.settings.jwt_secret)
+                         warmup + self.scenario.total_seconds + margin, run_dir / "load", self.settings.jwt_secret,
+                         pidfile=load_pidfile(self.settings))
         load.start()
         self.echo(f"load: {self.scenario.load.users} users, warming up {warmup:.0f}s")
         deadline = time.monotonic() + warmup
@@ -199,5 +204,5 @@ def _instant(prom: "Prometheus", notes: list[str]) -> Callable[[str], "float | N
     return query
 
 
-def report_dir_for(settings: Settings, scenario: "Scenario", report_dir: Path | None) -> Path:
-    return report_dir or (Path("reports") / scenario.name)
+def load_pidfile(settings: Settings) -> Path:
+    return settings.state_dir / "load.pids"

@@ -19,6 +19,12 @@ from .signals import RunInterrupted, SignalGuard
 
 
 def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx: FaultContext | None = None) -> int:
+    from chaosctl.load.locust_run import stop_orphans
+
+    from .engine import load_pidfile
+
+    for pid in stop_orphans(load_pidfile(settings)):
+        echo(f"stopped Locust process group {pid} left by an interrupted run")
     journal = Journal(settings.journal_path)
     pending = journal.pending()
     if not pending:
