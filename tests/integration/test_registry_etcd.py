@@ -233,3 +233,32 @@ def test_losing_one_etcd_member_under_concurrent_queries_fails_no_request(cluste
         cluster.start_member(victim, state="existing")
         _wait(f"{cluster.topo.url(f'registry-store[{victim}]')}/health")
         httpx.delete(f"{api}/v1/services/{rid}")
+
+
+def test_model_server_registers_warming_then_ready_and_deregisters_on_sigterm(cluster: Cluster) -> None:
+    api = cluster.topo.url("registry")
+    proc = cluster.spawn([sys.executable, "-m", "chaosctl.services", "model-gpu-2", "--port-base", str(PORT_BASE)],
+                         "model-gpu-2.log")  # fmt: skip
+    health_seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "ready" not in health_seen:
+            assert proc.poll() is None, "model server exited"
+            found = httpx.get(f"{api}/v1/services", params={"capability": "fraud-detection", "version": "~2.4",
+                                                             "device": "gpu"}).json()["services"]  # fmt: skip
+            mine = [r for r in found if r["name"] == "model-gpu-2"]
+            if mine:
+                health_seen.append(mine[0]["health"])
+                rec = mine[0]
+            time.sleep(0.2)
+        assert health_seen and health_seen[0] == "warming" and health_seen[-1] == "ready", health_seen
+        assert rec["version"] == "2.4.0" and rec["endpoint"] == cluster.topo.url("model-gpu-2")
+        assert rec["load"]["memory_total_bytes"] > 0 and 0.5 < rec["accuracy"] <= 1
+        everything = httpx.get(f"{api}/v1/services").json()["services"]
+        assert {(r["model"], r["version"]) for r in everything if r["name"] == "model-gpu-2"} == {
+            ("fraud-detector", "2.3.1"), ("fraud-detector", "2.4.0"), ("image-classifier", "1.2.0")}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    left = [r for r in httpx.get(f"{api}/v1/services").json()["services"] if r["name"] == "model-gpu-2"]
+    assert left == [], "records survived the server's graceful shutdown"
