@@ -13,7 +13,7 @@ from typing import Any
 
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
 
-from .model import LATENCY_QUANTILES, SLO, AbsoluteObjective, RelativeObjective, Scenario
+from .model import LATENCY_QUANTILES, SLO, AbsoluteObjective, RelativeObjective, Scenario, parse_objective
 from .types import closest
 from .units import format_duration
 
@@ -77,11 +77,7 @@ def _slo_problems(scenario: Scenario, phases: list[str]) -> Iterator[Problem]:
         if slo.name in seen:
             yield ("slos", i, "name"), f"duplicate SLO name {slo.name!r}"
         seen.add(slo.name)
-        if slo.phase != "*" and slo.phase not in phases:
-            yield ("slos", i, "phase"), _unknown("phase", slo.phase, phases + ["*"])
         obj = slo.objective
-        if isinstance(obj, RelativeObjective) and obj.phase not in phases:
-            yield ("slos", i, "objective"), "relative objective names a missing " + _unknown("phase", obj.phase, phases)
         if problem := _objective_units(slo):
             yield ("slos", i, "objective"), problem
         elif slo.sli in LATENCY_QUANTILES and isinstance(obj, AbsoluteObjective) and (why := bucket_problem(obj.value)):
@@ -91,8 +87,6 @@ def _slo_problems(scenario: Scenario, phases: list[str]) -> Iterator[Problem]:
 def _trace_problems(scenario: Scenario, phases: list[str], topology: Topology) -> Iterator[Problem]:
     services = list(topology.services)
     for i, exp in enumerate(scenario.traces):
-        if exp.phase != "*" and exp.phase not in phases:
-            yield ("traces", i, "phase"), _unknown("phase", exp.phase, phases + ["*"])
         for key in ("expect_bottleneck", "max_critical_path_share", "must_appear", "must_not_appear"):
             ref = getattr(exp, key)
             if ref is not None and ref.service not in services:
@@ -157,7 +151,8 @@ def _abort_problems(scenario: Scenario) -> Iterator[Problem]:
 
 
 def problems(scenario: Scenario, topology: Topology) -> list[Problem]:
-    """Every cross-field problem of a scenario that passed field validation."""
+    """Every cross-field problem of a scenario that passed field validation
+    (phase references are checked on the raw data: `reference_problems`)."""
     phases = [p.name for p in scenario.phases]
     return [
         *_phase_problems(scenario),
@@ -166,3 +161,34 @@ def problems(scenario: Scenario, topology: Topology) -> list[Problem]:
         *_trace_problems(scenario, phases, topology),
         *_abort_problems(scenario),
     ]
+
+
+def _items(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    value = data.get(key)
+    return [(i, x) for i, x in enumerate(value) if isinstance(x, dict)] if isinstance(value, list) else []
+
+
+def reference_problems(data: dict[str, Any]) -> list[Problem]:
+    """Phases named by SLOs, relative objectives and trace expectations that do not exist.
+
+    Works on the raw data, so these are reported together with field errors
+    elsewhere in the file (one `validate` shows every problem).
+    """
+    phases = [str(p["name"]) for _, p in _items(data, "phases") if isinstance(p.get("name"), str)]
+    out: list[Problem] = []
+    for key in ("slos", "traces"):
+        for i, item in _items(data, key):
+            phase = item.get("phase")
+            if isinstance(phase, str) and phase != "*" and phase not in phases:
+                out.append(((key, i, "phase"), _unknown("phase", phase, phases + ["*"])))
+    for i, slo in _items(data, "slos"):
+        try:
+            obj = parse_objective(slo.get("objective"))
+        except ValueError:
+            continue  # reported by field validation
+        if isinstance(obj, RelativeObjective) and obj.phase not in phases:
+            guess = closest(obj.phase, phases)
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            message = f"relative objective names phase {obj.phase!r}, which does not exist{hint}; phases: {', '.join(phases)}"
+            out.append((("slos", i, "objective"), message))
+    return out

@@ -17,7 +17,7 @@ from chaosctl.errors import ScenarioInvalid
 from chaosctl.stack.topology import Topology
 
 from . import checks
-from .messages import error_lines, show_path
+from .messages import Located, error_lines, in_file_order, located
 from .model import API_VERSION, KIND, Scenario
 from .yamlsrc import Positions, read_yaml
 
@@ -37,13 +37,8 @@ def _header_problems(data: Any, positions: Positions, source: str) -> list[str]:
     return [f"{source}:{line + 1}:{col + 1}: apiVersion: unsupported apiVersion {version!r}; this chaosctl reads {API_VERSION!r}"]
 
 
-def _problem_lines(problems: list[checks.Problem], positions: Positions, source: str) -> list[str]:
-    out = []
-    for path, message in problems:
-        line, col = positions.of(path)
-        out.append(((line, col), f"{source}:{line + 1}:{col + 1}: {show_path(path)}: {message}"))
-    out.sort(key=lambda item: item[0])
-    return [text for _, text in out]
+def _problem_lines(problems: list[checks.Problem], positions: Positions, source: str) -> list[Located]:
+    return [located(path, message, positions, source) for path, message in problems]
 
 
 def parse_scenario(data: Any, positions: Positions, source: str, topology: Topology | None = None) -> Scenario:
@@ -55,13 +50,15 @@ def parse_scenario(data: Any, positions: Positions, source: str, topology: Topol
     if data.get("kind") != KIND:
         line, col = positions.of(("kind",))
         raise ScenarioInvalid([f"{source}:{line + 1}:{col + 1}: kind: expected {KIND!r}, found {data.get('kind')!r}"])
+    references = checks.reference_problems(data)
     try:
         scenario = Scenario.model_validate(data, context={"topology": topology})
     except ValidationError as exc:
-        raise ScenarioInvalid(error_lines(exc.errors(), data, positions, source)) from None
-    problems = checks.problems(scenario, topology)
+        lines = error_lines(exc.errors(), data, positions, source) + _problem_lines(references, positions, source)
+        raise ScenarioInvalid(in_file_order(lines)) from None
+    problems = references + checks.problems(scenario, topology)
     if problems:
-        raise ScenarioInvalid(_problem_lines(problems, positions, source))
+        raise ScenarioInvalid(in_file_order(_problem_lines(problems, positions, source)))
     return scenario
 
 

@@ -133,15 +133,26 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
-def error_lines(errors: list[dict[str, Any]], data: Any, positions: Positions, source: str) -> list[str]:
-    """One `FILE:LINE:COL: path: message` line per pydantic error, in file order."""
-    out: list[tuple[tuple[int, int], str]] = []
+Located = tuple[tuple[int, int], str]  # ((line, col) 0-based, "FILE:LINE:COL: path: message")
+
+
+def located(path: tuple[Any, ...], message: str, positions: Positions, source: str, key: bool = False) -> Located:
+    line, col = positions.of(path, key=key)
+    return (line, col), f"{source}:{line + 1}:{col + 1}: {show_path(path)}: {message}"
+
+
+def in_file_order(items: list[Located]) -> list[str]:
+    return [text for _, text in sorted(dict.fromkeys(items), key=lambda item: item[0])]
+
+
+def error_lines(errors: list[dict[str, Any]], data: Any, positions: Positions, source: str) -> list[Located]:
+    """One located `FILE:LINE:COL: path: message` line per pydantic error."""
+    out: list[Located] = []
+    failed_inside = {tuple(e["loc"][:n]) for e in errors for n in range(1, len(e["loc"]))}
     for err in errors:
         loc = tuple(err["loc"])
+        if err["type"] == "too_short" and loc in failed_inside:
+            continue  # "at least 1 item" only because every item failed: the item errors say why
         path = data_path(loc, data)
-        at_key = err["type"] == "extra_forbidden"
-        line, col = positions.of(path, key=at_key)
-        where = show_path(path)
-        out.append(((line, col), f"{source}:{line + 1}:{col + 1}: {where}: {_message(err)}"))
-    out.sort(key=lambda item: item[0])
-    return [text for _, text in dict.fromkeys(out)]
+        out.append(located(path, _message(err), positions, source, key=err["type"] == "extra_forbidden"))
+    return out

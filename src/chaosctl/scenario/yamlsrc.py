@@ -1,8 +1,8 @@
 """Read a YAML file safely into plain data plus the position of every value.
 
 Safety, in order: a size cap; strict UTF-8 (binary garbage is reported at its
-byte); ruamel.yaml's round-trip loader, which keeps line/column positions and
-refuses duplicate keys; a walk over the composed node graph that refuses any
+byte); ruamel.yaml's safe loader (core schema only, duplicate keys refused),
+whose composed node graph keeps the line/column of every node; a walk over the composed node graph that refuses any
 tag outside YAML's core schema (`!!python/object...` is never constructed, it
 is an error) and caps the size of the document *after* alias expansion (a
 billion-laughs document is a few hundred bytes that expand to 10^9 nodes;
@@ -69,8 +69,9 @@ def _yaml_error(exc: Exception, text: str, source: str) -> ScenarioInvalid:
         pos = min(int(getattr(exc, "position", 0) or 0), len(text))
         line = text.count("\n", 0, pos)
         col = pos - (text.rfind("\n", 0, pos) + 1)
-        reason = getattr(exc, "reason", "") or "unreadable character"
-        problem = f"{reason}: is this a YAML scenario?"
+        char = getattr(exc, "character", None)
+        shown = f" #x{ord(char):04x}" if isinstance(char, str) and len(char) == 1 else ""
+        problem = f"unacceptable character{shown}: is this a YAML scenario?"
     if "\t" in problem or "'\\t'" in problem:
         problem += " (YAML indentation must use spaces, not tabs)"
     if "duplicate key" in problem:
@@ -117,35 +118,45 @@ def _children(node: Any) -> list[Any]:
     return out
 
 
-def _plain(value: Any, path: Path_, pos: Positions) -> Any:
-    """ruamel's commented containers and scalar subclasses -> plain Python, recording positions."""
+def _positions(node: Any, path: Path_, pos: Positions, merged: bool = False) -> None:
+    """Record where each value (and each mapping key) of the composed graph starts.
+
+    Keys brought in by a merge (`<<: *defaults`) point at their definition,
+    unless the mapping sets them itself. Bounded: `_check_nodes` capped the
+    size of the graph after alias expansion.
+    """
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if str(getattr(key_node.tag, "value", key_node.tag)).endswith(":merge"):
+                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                for source in sources:
+                    _positions(source, path, pos, merged=True)
+                continue
+            sub = (*path, str(key_node.value))
+            if merged and sub in pos.keys:
+                continue
+            pos.keys[sub] = (key_node.start_mark.line, key_node.start_mark.column)
+            pos.values[sub] = (value_node.start_mark.line, value_node.start_mark.column)
+            _positions(value_node, sub, pos)
+    elif isinstance(node, SequenceNode):
+        for i, item in enumerate(node.value):
+            pos.values[(*path, i)] = (item.start_mark.line, item.start_mark.column)
+            _positions(item, (*path, i), pos)
+
+
+def _plain(value: Any) -> Any:
+    """Constructed data -> JSON-like plain data (dates become ISO strings, keys strings)."""
     if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        lc = getattr(value, "lc", None)
-        for key, item in value.items():
-            sub = (*path, str(key))
-            if lc is not None and key in (lc.data or {}):
-                pos.keys[sub] = lc.key(key)
-                pos.values[sub] = lc.value(key)
-            out[str(key) if isinstance(key, (str, int, float)) else key] = _plain(item, sub, pos)
-        return out
+        return {str(k) if isinstance(k, (int, float, bool)) else k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        lc = getattr(value, "lc", None)
-        items = []
-        for i, item in enumerate(value):
-            if lc is not None and i in (lc.data or {}):
-                pos.values[(*path, i)] = lc.item(i)
-            items.append(_plain(item, (*path, i), pos))
-        return items
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
+        return [_plain(v) for v in value]
     if isinstance(value, (date, datetime)):
         return value.isoformat()
-    return None if value is None else str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
 
 
 def read_yaml(path: Path) -> tuple[Any, Positions]:
@@ -164,18 +175,21 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
     text = _decode(raw, source)
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         raise _fail(source, 0, 0, "empty file: a scenario needs apiVersion, kind, metadata, load and phases")
+    # The pure-Python "safe" parser: core-schema constructors only, every node
+    # keeps its start mark, and it is faster than the round-trip parser that
+    # also gathers comments. One parse: compose, check the graph, construct.
+    yaml = YAML(typ="safe", pure=True)
+    yaml.allow_duplicate_keys = False
     try:
-        node = YAML(typ="rt").compose(text)
-        if node is not None:
-            _check_nodes(node, source)
-        loader = YAML(typ="rt")
-        loader.allow_duplicate_keys = False
-        data = loader.load(text)
+        node = yaml.compose(text)
+        if node is None:
+            return None, Positions(values={(): (0, 0)})
+        _check_nodes(node, source)
+        data = yaml.constructor.construct_document(node)
     except ScenarioInvalid:
         raise
     except (MarkedYAMLError, YAMLError) as exc:
         raise _yaml_error(exc, text, source) from None
-    positions = Positions()
-    lc = getattr(data, "lc", None)
-    positions.values[()] = (lc.line, lc.col) if lc is not None else (0, 0)
-    return _plain(data, (), positions), positions
+    positions = Positions(values={(): (node.start_mark.line, node.start_mark.column)})
+    _positions(node, (), positions)
+    return _plain(data), positions
