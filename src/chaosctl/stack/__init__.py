@@ -5,8 +5,12 @@ The backend does the work; this module only shows it (rich) and times it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
 
 from rich.console import Console
 from rich.table import Table
@@ -25,11 +29,28 @@ def _backend(settings: Settings, reporter: ProgressReporter | None = None):  # n
     return get_backend(settings)
 
 
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM during `up` unwinds like Ctrl-C, so that what was started gets stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def up(settings: Settings) -> StackStatus:
     """Start the stack (idempotent) and wait until every component is ready."""
     console = Console(stderr=True)
     began = time.monotonic()
-    with ProgressReporter(console, title="chaosctl up") as reporter:
+    with _term_as_interrupt(), ProgressReporter(console, title="chaosctl up") as reporter:
         status = _backend(settings, reporter).up()
         already = reporter.all_already_running
     elapsed = time.monotonic() - began

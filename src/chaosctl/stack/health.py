@@ -51,10 +51,19 @@ def etcd_member(client: httpx.Client, url: str) -> Probe:
 
 
 def jaeger(client: httpx.Client, topo: Topology) -> Probe:
+    """Healthy, answering queries, and receiving OTLP (an empty export is accepted)."""
     health = http_ok(client, f"http://{HOST}:{topo.jaeger_health_port}/status")
     if not health.ok:
         return health
-    return http_ok(client, f"http://{HOST}:{topo.jaeger_query_port}/api/v3/services")
+    query = http_ok(client, f"http://{HOST}:{topo.jaeger_query_port}/api/v3/services")
+    if not query.ok:
+        return query
+    url = f"http://{HOST}:{topo.jaeger_otlp_http_port}/v1/traces"
+    try:
+        resp = client.post(url, json={}, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        return Probe(False, f"{url}: {type(exc).__name__}")
+    return Probe(True) if resp.status_code == 200 else Probe(False, f"{url}: HTTP {resp.status_code}")
 
 
 def prometheus_targets(client: httpx.Client, url: str, jobs: tuple[str, ...]) -> Probe:

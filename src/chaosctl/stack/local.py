@@ -228,7 +228,7 @@ class LocalBackend:
         self._stop_all(recs)
         for rec in recs:
             st = st.without(rec.name)
-            self.report(rec.name, "stopped", "stopped after the failure")
+            self.report(rec.name, "stopped", "(up did not complete)")
         state.save(self.settings.state_dir, st)
 
     # -- helpers -------------------------------------------------------------

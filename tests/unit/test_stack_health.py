@@ -1,0 +1,64 @@
+"""Readiness probes against in-memory HTTP answers (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import httpx
+
+from chaosctl.stack import health
+from chaosctl.stack.topology import Topology
+
+TOPO = Topology(21500)
+
+
+def _client(handler) -> httpx.Client:
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_etcd_member_is_ready_only_with_health_true():
+    answers = {"21500": {"health": "true"}, "21501": {"health": "false", "reason": "RAFT NO LEADER"}}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        body = answers[str(req.url.port)]
+        return httpx.Response(200 if body["health"] == "true" else 503, json=body)
+
+    with _client(handler) as client:
+        assert health.etcd_member(client, "http://127.0.0.1:21500").ok
+        probe = health.etcd_member(client, "http://127.0.0.1:21501")
+    assert not probe.ok and "RAFT NO LEADER" in probe.reason
+
+
+def test_a_connection_error_is_not_ready_not_an_exception():
+    def handler(req: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=req)
+
+    with _client(handler) as client:
+        probe = health.http_ok(client, "http://127.0.0.1:21530/healthz")
+    assert not probe.ok and "ConnectError" in probe.reason
+
+
+def _targets(jobs: dict[str, str]) -> dict:
+    return {"status": "success", "data": {"activeTargets": [
+        {"labels": {"job": job}, "health": h} for job, h in jobs.items()]}}
+
+
+def test_prometheus_targets_names_the_jobs_not_up_and_ignores_the_run_marker():
+    answer = _targets({"gateway": "up", "registry": "down", "chaosctl-run": "down"})
+    with _client(lambda req: httpx.Response(200, json=answer)) as client:
+        probe = health.prometheus_targets(client, "http://p", ("gateway", "registry", "jaeger"))
+        assert not probe.ok and probe.reason.endswith("registry, jaeger")
+        assert health.prometheus_targets(client, "http://p", ("gateway",)).ok
+
+
+def test_jaeger_needs_health_query_and_otlp():
+    seen: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(f"{req.method} {req.url.port}{req.url.path}")
+        if req.url.path == "/v1/traces":
+            return httpx.Response(503)
+        return httpx.Response(200, json={})
+
+    with _client(handler) as client:
+        probe = health.jaeger(client, TOPO)
+    assert not probe.ok and "HTTP 503" in probe.reason
+    assert seen == ["GET 21563/status", "GET 21562/api/v3/services", "POST 21561/v1/traces"]
