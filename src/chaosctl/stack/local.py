@@ -75,7 +75,7 @@ class LocalBackend:
             self._verify_ports_free(Topology(st.port_base))
 
     def status(self) -> StackStatus:
-        st = state.load(self.settings.state_dir, self.settings.port_base)
+        st = self._load_checked()  # a stack on another port base in this state dir is an error
         with httpx.Client() as client:
             items = tuple(self._component_status(name, st, client) for name in self.components)
         endpoints = {n: self.topology.url(n) for n in ENDPOINT_COMPONENTS if n in self.components}
@@ -114,6 +114,7 @@ class LocalBackend:
             self._wait_ready([component], st)
 
     def is_running(self, component: str) -> bool:
+        """True while its process exists, paused or not."""
         rec = self._record(component)
         return rec is not None and procs.process(rec) is not None
 
