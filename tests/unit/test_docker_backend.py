@@ -175,3 +175,106 @@ def unused_tcp_ports() -> tuple[int, int]:
     for s in socks:
         s.close()
     return ports  # type: ignore[return-value]
+
+
+# -- the backend's glue, over a hand-written fake of the SDK's client ------------------------
+
+
+class FakeContainer:
+    def __init__(self, name: str) -> None:
+        self.name, self.status, self.calls = name, "running", []
+        self.attrs = {"State": {"Pid": 4242}}
+
+    def kill(self, signal: str) -> None:
+        self.calls.append(("kill", signal))
+        self.status = "exited"
+
+    def pause(self) -> None:
+        self.calls.append(("pause",))
+        self.status = "paused"
+
+    def unpause(self) -> None:
+        self.calls.append(("unpause",))
+        self.status = "running"
+
+
+class FakeNetwork:
+    def __init__(self) -> None:
+        self.calls = []
+
+    def disconnect(self, container, force: bool) -> None:
+        self.calls.append(("disconnect", container.name, force))
+
+    def connect(self, container, aliases: list[str]) -> None:
+        self.calls.append(("connect", container.name, tuple(aliases)))
+
+
+class FakeClient:
+    def __init__(self, names: list[str]) -> None:
+        self.by_name = {n: FakeContainer(n) for n in names}
+        self.network = FakeNetwork()
+        self.containers = self
+        self.networks = self
+
+    def get(self, name: str):
+        from docker.errors import NotFound
+
+        if name.startswith("chaosctl-") and name in self.by_name:
+            return self.by_name[name]
+        if name == "chaosctl-25000":
+            return self.network
+        raise NotFound(name)
+
+
+@pytest.fixture
+def backend():
+    from chaosctl.settings import Settings
+    from chaosctl.stack.docker import DockerBackend
+
+    b = DockerBackend(Settings(backend="docker", port_base=25000))
+    b._client = FakeClient(["chaosctl-25000-registry-store-0", "chaosctl-25000-gateway"])
+    return b
+
+
+def test_kill_pause_resume_act_on_the_named_container(backend):
+    member = backend._client.by_name["chaosctl-25000-registry-store-0"]
+    backend.pause("registry-store[0]")
+    assert backend.is_paused("registry-store[0]") and backend.is_running("registry-store[0]")
+    backend.resume("registry-store[0]")
+    backend.kill("registry-store[0]")
+    assert member.calls == [("pause",), ("unpause",), ("kill", "SIGKILL")]
+    assert not backend.is_running("registry-store[0]")
+    assert backend.pid("gateway") == 4242 and backend.pid("registry") is None
+
+
+def test_disconnect_is_a_network_partition_and_reconnect_restores_the_alias(backend):
+    backend.disconnect("gateway")
+    backend.reconnect("gateway")
+    assert backend._client.network.calls == [
+        ("disconnect", "chaosctl-25000-gateway", True),
+        ("connect", "chaosctl-25000-gateway", ("gateway",)),
+    ]
+
+
+def test_missing_container_is_a_stack_error(backend):
+    from chaosctl.errors import StackUnavailable
+
+    with pytest.raises(StackUnavailable, match="registry-store\\[1\\]"):
+        backend.kill("registry-store[1]")
+
+
+def test_engine_status_names_the_engine_it_could_not_reach(monkeypatch, tmp_path):
+    from chaosctl.stack.docker import docker_engine_status
+
+    sock = tmp_path / "no-docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{sock}")
+    ok, why = docker_engine_status()
+    assert not ok and str(sock) in why
+
+
+def test_compose_env_publishes_on_the_port_base():
+    from chaosctl.stack.docker import compose_env
+
+    env = compose_env(25000)
+    assert env["CHAOSCTL_PROJECT"] == "chaosctl-25000"
+    assert env["CHAOSCTL_PROMETHEUS_PORT"] == "25050" and env["CHAOSCTL_GRAFANA_PORT"] == "25090"
