@@ -113,10 +113,13 @@ class FaultContext:
         return self._http
 
     def close(self) -> None:
+        """Close the HTTP handles; they are reopened if a fault is used again."""
         if self._http is not None:
             self._http.close()
+            self._http = None
         if self._toxiproxy is not None:
             self._toxiproxy.close()
+            self._toxiproxy = None
 
 
 def new_fault_id() -> str:
