@@ -18,7 +18,7 @@ from chaosctl.stack.topology import HOST, MODEL_SERVERS, Topology
 
 # Seconds a component may take from spawn to ready. Model servers train and
 # warm up their models at start-up, on a shared 2-core machine.
-READY_TIMEOUT = {"etcd": 40.0, "toxiproxy": 20.0, "jaeger": 40.0, "service": 90.0, "prometheus": 40.0}
+READY_TIMEOUT = {"etcd": 40.0, "toxiproxy": 20.0, "jaeger": 40.0, "service": 120.0, "prometheus": 40.0}
 
 
 @dataclass(frozen=True)
