@@ -99,3 +99,24 @@ def test_rerender_rebuilds_from_report_json(tmp_path: Path, capsys) -> None:
     rerender(tmp_path)
     assert (tmp_path / "junit.xml").exists() and (tmp_path / "report.html").exists() and (tmp_path / "report.md").exists()
     assert "verdict: FAIL" in capsys.readouterr().out
+
+
+def _main(args: list[str], monkeypatch) -> int:
+    import sys
+
+    from chaosctl import cli
+
+    monkeypatch.setattr(sys, "argv", ["chaosctl", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    return int(exc.value.code or 0)
+
+
+def test_report_command_rerenders_and_refuses_a_broken_json(tmp_path: Path, monkeypatch, capsys) -> None:
+    report_json.write(sample_report(), tmp_path)
+    assert _main(["report", str(tmp_path)], monkeypatch) == 0
+    assert (tmp_path / "report.html").exists() and "verdict: FAIL" in capsys.readouterr().out
+    (tmp_path / "report.json").write_text('{"schema_version": 1, "scenario": ')
+    assert _main(["report", str(tmp_path)], monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "report.json:1:" in err and "Traceback" not in err
