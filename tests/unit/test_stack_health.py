@@ -62,3 +62,11 @@ def test_jaeger_needs_health_query_and_otlp():
         probe = health.jaeger(client, TOPO)
     assert not probe.ok and "HTTP 503" in probe.reason
     assert seen == ["GET 21563/status", "GET 21562/api/v3/services", "POST 21561/v1/traces"]
+
+
+def test_registered_lists_the_model_servers_without_a_record():
+    answer = {"services": [{"name": "model-gpu-1", "model": "fraud-detector"}]}
+    with _client(lambda req: httpx.Response(200, json=answer)) as client:
+        probe = health.registered(client, "http://r", ("model-gpu-1", "model-cpu-1"))
+        assert not probe.ok and probe.reason == "not registered yet: model-cpu-1"
+        assert health.registered(client, "http://r", ("model-gpu-1",)).ok

@@ -79,4 +79,19 @@ def prometheus_targets(client: httpx.Client, url: str, jobs: tuple[str, ...]) ->
     down = [job for job in jobs if health.get(job) != "up"]
     if down:
         return Probe(False, "Prometheus targets not up yet: " + ", ".join(down))
-    return Probe(True)
+    return Probe(True, "every target up")
+
+
+def registered(client: httpx.Client, url: str, servers: tuple[str, ...]) -> Probe:
+    """The registry lists at least one record of each of `servers`."""
+    resp = _get(client, f"{url}/v1/services")
+    if isinstance(resp, Probe):
+        return resp
+    try:
+        names = {rec["name"] for rec in resp.json()["services"]}
+    except (ValueError, KeyError, TypeError):
+        return Probe(False, f"{url}/v1/services: unexpected answer {resp.text[:200]}")
+    missing = [s for s in servers if s not in names]
+    if missing:
+        return Probe(False, "not registered yet: " + ", ".join(missing))
+    return Probe(True, "every model server registered")

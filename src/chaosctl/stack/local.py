@@ -21,13 +21,14 @@ from chaosctl.stack import configs, health, procs, state
 from chaosctl.stack.backend import (
     ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, StackStatus,
 )
-from chaosctl.stack.topology import Topology
+from chaosctl.stack.topology import MODEL_SERVERS, Topology
 
 # (component, event, detail); events: starting, ready, running, failed, stopping, stopped.
 Reporter = Callable[[str, str, str], None]
 STOP_TIMEOUT = 10.0
 POLL = 0.25
 LOG_TAIL_LINES = 25
+STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
 
 
 def _quiet(component: str, event: str, detail: str) -> None:
@@ -145,7 +146,8 @@ class LocalBackend:
                     if name in running:
                         self.report(name, "running", "already running")
                 self._wait_ready(names, st)
-            self._wait_targets()
+            for name, check in self._stack_checks():
+                self._wait_for(name, check)
         except BaseException:
             self._stop_started(started)
             if not running:
@@ -192,21 +194,31 @@ class LocalBackend:
         if resp.status_code not in (200, 201):
             raise StackUnavailable(f"toxiproxy: creating the proxies failed: HTTP {resp.status_code} {resp.text[:300]}")
 
-    def _wait_targets(self) -> None:
-        """Prometheus sees every stack target up (the run marker excepted)."""
-        if "prometheus" not in self.components:
-            return
-        jobs = tuple(configs.scrape_targets(self.topology, self.components))
-        deadline = time.monotonic() + comps.READY_TIMEOUT["prometheus"]
+    def _stack_checks(self) -> list[tuple[str, Callable[[httpx.Client], health.Probe]]]:
+        """Stack-wide readiness beyond each component's own health:
+        every model server registered (the gateway can route at once), and
+        Prometheus seeing every stack target up (the run marker excepted)."""
+        checks: list[tuple[str, Callable[[httpx.Client], health.Probe]]] = []
+        servers = tuple(m.name for m in MODEL_SERVERS if m.name in self.components)
+        if "registry" in self.components and servers:
+            url = self.topology.url("registry")
+            checks.append(("registry", lambda c: health.registered(c, url, servers)))
+        if "prometheus" in self.components:
+            jobs = tuple(configs.scrape_targets(self.topology, self.components))
+            prom = self.topology.url("prometheus")
+            checks.append(("prometheus", lambda c: health.prometheus_targets(c, prom, jobs)))
+        return checks
+
+    def _wait_for(self, name: str, check: Callable[[httpx.Client], health.Probe]) -> None:
+        """Poll a stack-wide condition reported under component `name`."""
+        deadline = time.monotonic() + STACK_CHECK_TIMEOUT
         with httpx.Client() as client:
-            while True:
-                result = health.prometheus_targets(client, self.topology.url("prometheus"), jobs)
-                if result.ok:
-                    self.report("prometheus", "ready", "every target up")
-                    return
+            while not (result := check(client)).ok:
                 if time.monotonic() > deadline:
-                    raise StackUnavailable(f"prometheus: {result.reason}")
+                    self.report(name, "failed", result.reason)
+                    raise StackUnavailable(f"{name}: {result.reason} (after {STACK_CHECK_TIMEOUT:.0f} s)")
                 time.sleep(POLL)
+        self.report(name, "ready", result.reason)
 
     def _fail(self, name: str, rec: procs.ProcRecord, reason: str) -> None:
         self.report(name, "failed", reason)
@@ -238,11 +250,7 @@ class LocalBackend:
         with httpx.Client() as client:
             if not all(comps.probe(n, client, self.topology).ok for n in names):
                 return False
-        if "prometheus" not in self.components:
-            return True
-        jobs = tuple(configs.scrape_targets(self.topology, self.components))
-        with httpx.Client() as client:
-            return health.prometheus_targets(client, self.topology.url("prometheus"), jobs).ok
+            return all(check(client).ok for _, check in self._stack_checks())
 
     def _component_status(self, name: str, st: state.StackState, client: httpx.Client) -> ComponentStatus:
         url = self.topology.url(name)
