@@ -70,3 +70,9 @@ def test_gateway_503_when_nothing_can_serve() -> None:
     resp = h.predict()
     assert resp.status_code == 503
     assert "warming" in resp.json()["detail"]
+
+
+def test_gateway_pinned_to_a_server_list_routes_only_there() -> None:
+    stack = FakeStack(records=[record("model-gpu-1"), record("model-gpu-2", queue=9)])
+    h = make_harness(stack, servers=frozenset({"model-gpu-2"}))
+    assert {h.predict().json()["server"] for _ in range(3)} == {"model-gpu-2"}

@@ -67,6 +67,9 @@ class GatewayConfig:
     balancer: BalancerConfig = BalancerConfig()
     canary: tuple[CanaryRule, ...] = ()
     registry_timeout_s: float = 1.0
+    # Route only to these servers (None: every server the registry knows), e.g. to pin a
+    # gateway to one pool or, in the overhead benchmark, to the server measured directly.
+    servers: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,8 @@ class Gateway:
             self.metrics.cache_age.set(cached.age_s)
             span.set_attribute("cache.result", cached.result)
             span.set_attribute("cache.age_s", cached.age_s)
-            return tuple(r for r in cached.value if r.model == model)
+            allowed = self.config.servers
+            return tuple(r for r in cached.value if r.model == model and (allowed is None or r.name in allowed))
 
     async def _fetch(self, model: str) -> tuple[ServiceRecord, ...]:
         """Ask the registry (through its link); its breaker fails fast during an outage."""

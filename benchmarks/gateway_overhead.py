@@ -1,0 +1,246 @@
+"""Gateway hop overhead, side by side in one run: a model server called directly, through
+an nginx `proxy_pass` hop, and through the chaosctl gateway (JWT check, rate limit,
+registry cache, routing, balancing, breaker, spans to Jaeger).
+
+    chaosctl up                                   # the stack: registry, model servers, Jaeger
+    .venv/bin/python benchmarks/gateway_overhead.py [--port-base N] [--duration 8] [--connections 32]
+
+All three legs hit the same model server (model-gpu-1, fraud-detector 2.3.1) with the
+same body. The gateway under test is started by this script, pinned to that server and
+dialling it directly (not through Toxiproxy, which the stack's gateway uses for faults),
+so the only difference between the legs is the hop. nginx runs with one worker (the
+gateway is one process) and upstream keep-alive. Load comes from wrk (C, closed loop):
+1 connection for latency (p50/p99), N connections for maximum throughput.
+
+Needs `wrk` and `nginx` on PATH (Debian: apt-get install wrk nginx-light).
+Prints a table and the ratios; exits 3 when the stack or a tool is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from chaosctl.services.gateway.auth import mint_token
+from chaosctl.settings import load_settings
+from chaosctl.stack.topology import Topology
+
+SERVER = "model-gpu-1"
+MODEL, VERSION, WIDTH = "fraud-detector", "2.3.1", 20
+PATH = f"/v1/models/{MODEL}/predict"
+GATEWAY_OFFSET, NGINX_OFFSET = 90, 91  # free offsets of the topology's port layout
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.body = [==[%(body)s]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+wrk.headers["X-Model-Version"] = "%(version)s"
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "non2xx": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %(dir)s/body;
+  proxy_temp_path %(dir)s/proxy;
+  fastcgi_temp_path %(dir)s/fastcgi;
+  uwsgi_temp_path %(dir)s/uwsgi;
+  scgi_temp_path %(dir)s/scgi;
+  upstream model { server 127.0.0.1:%(upstream)d; keepalive 64; }
+  server {
+    listen 127.0.0.1:%(port)d;
+    location / {
+      proxy_pass http://model;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Result:
+    leg: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    non2xx: int
+    socket_errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+# -- processes -----------------------------------------------------------------------
+
+
+def wait_http(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"error: {url} did not come up within {timeout_s:g}s")
+
+
+@contextmanager
+def child(cmd: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A process of ours, in its own session, stopped by its pid (SIGTERM, then SIGKILL)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(ready_url)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+def serve_bench_gateway(port_base: int, port: int) -> None:
+    """The gateway under test (run in a child process): the stack's config, minus Toxiproxy."""
+    from chaosctl.services.gateway.app import create_app, default_config
+    from chaosctl.services.telemetry import Telemetry, serve
+    from dataclasses import replace
+
+    settings = load_settings(port_base=port_base)
+    topology = Topology(port_base)
+    config = replace(
+        default_config(topology, settings),
+        registry_url=topology.url("registry"),
+        upstream_urls={SERVER: topology.url(SERVER)},
+        servers=frozenset({SERVER}),
+    )
+    serve(create_app(config, Telemetry("gateway", topology)), port)
+
+
+# -- load ----------------------------------------------------------------------------
+
+
+def run_wrk(leg: str, url: str, script: Path, connections: int, seconds: float) -> Result:
+    threads = 1 if connections == 1 else 2
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "5s",
+           "-s", str(script), url]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("WRKJSON "))
+    data = json.loads(line.removeprefix("WRKJSON "))
+    return Result(leg, data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1e3, data["p99_us"] / 1e3,
+                  data["non2xx"], data["socket_errors"])  # fmt: skip
+
+
+def measure(legs: dict[str, str], script: Path, connections: int, seconds: float) -> list[Result]:
+    for url in legs.values():  # warm-up: connections, registry cache, batcher
+        run_wrk("warm-up", url, script, connections, 2)
+    return [run_wrk(leg, url, script, connections, seconds) for leg, url in legs.items()]
+
+
+# -- report --------------------------------------------------------------------------
+
+
+def table(title: str, results: list[Result]) -> str:
+    base = results[0]
+    rows = [f"{title}", f"  {'leg':<9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'req/s':>9} {'non-2xx':>8} {'sock err':>8}"]
+    for r in results:
+        rows.append(f"  {r.leg:<9} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p50_ms - base.p50_ms:8.2f} "
+                    f"{r.p99_ms - base.p99_ms:8.2f} {r.rps:9.0f} {r.non2xx:8d} {r.socket_errors:8d}")  # fmt: skip
+    return "\n".join(rows)
+
+
+def ratios(lat: dict[str, Result], thr: dict[str, Result]) -> str:
+    lines = ["ratios (latency: higher is slower; throughput: higher is better)"]
+    for a, b in (("gateway", "direct"), ("nginx", "direct"), ("gateway", "nginx")):
+        lines.append(
+            f"  {a}/{b}: p50 x{lat[a].p50_ms / lat[b].p50_ms:.2f}  p99 x{lat[a].p99_ms / lat[b].p99_ms:.2f}  "
+            f"max throughput x{thr[a].rps / thr[b].rps:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def preflight(topology: Topology) -> None:
+    missing = [t for t in ("wrk", "nginx") if shutil.which(t) is None]
+    if missing:
+        print(f"error: {', '.join(missing)} not on PATH (Debian: apt-get install wrk nginx-light)", file=sys.stderr)
+        raise SystemExit(3)
+    for name in ("registry", SERVER):
+        try:
+            httpx.get(f"{topology.url(name)}/healthz", timeout=2.0).raise_for_status()
+        except httpx.HTTPError as exc:
+            print(f"error: {name} at {topology.url(name)} is not ready ({exc}); run `chaosctl up` first", file=sys.stderr)
+            raise SystemExit(3) from None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port-base", type=int, default=None)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per leg and mode")
+    parser.add_argument("--connections", type=int, default=32, help="connections for the throughput mode")
+    parser.add_argument("--serve-gateway", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    settings = load_settings(port_base=args.port_base)
+    topology = Topology(settings.port_base)
+    if args.serve_gateway is not None:
+        serve_bench_gateway(settings.port_base, args.serve_gateway)
+        return 0
+    preflight(topology)
+    gw_port, nginx_port = settings.port_base + GATEWAY_OFFSET, settings.port_base + NGINX_OFFSET
+    with tempfile.TemporaryDirectory(prefix="chaosctl-bench-") as tmp:
+        d = Path(tmp)
+        token = mint_token(settings.jwt_secret, "benchmark", 3600, rate_per_s=1e9, burst=1e9)
+        body = json.dumps({"inputs": [[0.25] * WIDTH], "version": VERSION})
+        script = d / "post.lua"
+        script.write_text(WRK_LUA % {"body": body, "token": token, "version": VERSION})
+        (d / "nginx.conf").write_text(NGINX_CONF % {"dir": d, "upstream": topology.model_server_port(SERVER), "port": nginx_port})
+        gw_cmd = [sys.executable, __file__, "--port-base", str(settings.port_base), "--serve-gateway", str(gw_port)]
+        nginx_cmd = ["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")]
+        with child(gw_cmd, f"http://127.0.0.1:{gw_port}/healthz", d / "gateway.log"), \
+             child(nginx_cmd, f"http://127.0.0.1:{nginx_port}/healthz", d / "nginx.log"):  # fmt: skip
+            legs = {
+                "direct": f"{topology.url(SERVER)}{PATH}",
+                "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
+                "gateway": f"http://127.0.0.1:{gw_port}{PATH}",
+            }
+            lat = measure(legs, script, 1, args.duration)
+            thr = measure(legs, script, args.connections, args.duration)
+    print(f"gateway hop overhead: {SERVER} ({MODEL} {VERSION}), {args.duration:g}s per leg and mode, wrk")
+    print(table("latency, 1 connection (closed loop)", lat))
+    print(table(f"max throughput, {args.connections} connections", thr))
+    print(ratios({r.leg: r for r in lat}, {r.leg: r for r in thr}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
