@@ -1,6 +1,6 @@
 """A real model server process: trains at start-up, warms up, then predicts for real.
 
-Runs `python -m chaosctl.services model-gpu-1` on CHAOSCTL_TEST_PORT_BASE + 200 (no
+Runs `python -m chaosctl.services model-gpu-1` on CHAOSCTL_TEST_PORT_BASE + 1200 (no
 registry there: its agent retries quietly) and stops it by pid.
 """
 
@@ -20,7 +20,7 @@ from chaosctl.stack.topology import Topology
 
 pytestmark = pytest.mark.integration
 
-PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "22500")) + 200
+PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000")) + 1200
 TOKEN = "integration-admin-token"
 
 

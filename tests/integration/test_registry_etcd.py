@@ -1,8 +1,8 @@
 """Registry API against a real 3-member etcd cluster, reached through real Toxiproxy links.
 
 The fixture starts etcd x3, toxiproxy-server (one proxy per registry->etcd link) and the
-registry service (`python -m chaosctl.services registry`) on CHAOSCTL_TEST_PORT_BASE
-(default 22500), and stops every one of them by pid.
+registry service (`python -m chaosctl.services registry`) on CHAOSCTL_TEST_PORT_BASE + 1000
+(default 28000: away from the session stack at the base itself), and stops each by pid.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from chaosctl.stack.topology import Topology
 
 pytestmark = pytest.mark.integration
 
-PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "22500"))
+PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000")) + 1000
 ADMIN_TOKEN = "test-admin-token"
 
 

@@ -1,0 +1,74 @@
+"""Registry and model servers inside the real stack (session `stack` fixture): self-registration
+with full metadata, and trace context continuing into the registry, etcd calls and inference."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _jaeger_trace(stack, trace_id: str, services: set[str], timeout_s: float = 30.0) -> list[dict]:
+    """The trace's spans as {service, operation, parent, tags}, once every service in `services` has spans."""
+    url = f"{stack.topology.url('jaeger')}/api/traces/{trace_id}"
+    deadline = time.monotonic() + timeout_s
+    spans: list[dict] = []
+    while time.monotonic() < deadline:
+        resp = httpx.get(url, timeout=5)
+        if resp.status_code == 200 and resp.json().get("data"):
+            trace = resp.json()["data"][0]
+            procs = {k: v["serviceName"] for k, v in trace["processes"].items()}
+            spans = [{
+                "service": procs[s["processID"]], "operation": s["operationName"], "id": s["spanID"],
+                "parent": next((r["spanID"] for r in s.get("references", []) if r["refType"] == "CHILD_OF"), None),
+                "tags": {t["key"]: t["value"] for t in s["tags"]},
+            } for s in trace["spans"]]  # fmt: skip
+            if services <= {s["service"] for s in spans}:
+                return spans
+        time.sleep(0.5)
+    pytest.fail(f"trace {trace_id} never showed spans of {services}: {spans}")
+
+
+def _traceparent() -> tuple[str, str, str]:
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    return trace_id, parent, f"00-{trace_id}-{parent}-01"
+
+
+def test_model_servers_registered_themselves_with_full_metadata(stack) -> None:
+    q = {"capability": "fraud-detection", "version": "2.x", "device": "gpu"}
+    found = httpx.get(f"{stack.topology.url('registry')}/v1/services", params=q).raise_for_status().json()["services"]
+    assert sorted((r["name"], r["version"]) for r in found) == [
+        ("model-gpu-1", "2.3.1"), ("model-gpu-2", "2.3.1"), ("model-gpu-2", "2.4.0")]
+    for r in found:
+        assert r["endpoint"] == stack.topology.url(r["name"])
+        assert r["health"] in ("ready", "saturated") and r["load"]["memory_total_bytes"] > 0
+        assert r["region"] and r["p99_ms"] > 0 and 0.5 < r["accuracy"] <= 1 and r["tags"]
+
+
+def test_trace_continues_into_registry_and_its_etcd_calls(stack) -> None:
+    trace_id, parent, header = _traceparent()
+    resp = httpx.get(f"{stack.topology.url('registry')}/v1/services", params={"model": "fraud-detector"},
+                     headers={"traceparent": header})  # fmt: skip
+    assert resp.status_code == 200
+    spans = _jaeger_trace(stack, trace_id, {"registry"})
+    route = next(s for s in spans if s["operation"] == "GET /v1/services")
+    assert route["parent"] == parent
+    etcd = [s for s in spans if s["operation"] == "etcd kv/range"]
+    assert etcd and all(s["parent"] == route["id"] for s in etcd)
+
+
+def test_inference_span_carries_model_version_device_and_batch_size(stack) -> None:
+    trace_id, parent, header = _traceparent()
+    url = f"{stack.topology.url('model-gpu-2')}/v1/models/fraud-detector/predict"
+    resp = httpx.post(url, json={"inputs": [[0.5] * 20] * 3, "version": "2.4.0"}, headers={"traceparent": header})
+    assert resp.status_code == 200, resp.text
+    spans = _jaeger_trace(stack, trace_id, {"model-gpu-2"})
+    route = next(s for s in spans if s["operation"] == "POST /v1/models/{model}/predict")
+    inference = next(s for s in spans if s["operation"] == "inference")
+    assert route["parent"] == parent and inference["parent"] == route["id"]
+    tags = inference["tags"]
+    assert (tags["model"], tags["version"], tags["device"], tags["batch.size"]) == ("fraud-detector", "2.4.0", "gpu", 3)
