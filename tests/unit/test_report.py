@@ -90,7 +90,7 @@ def test_console_render_shows_checks_bottlenecks_and_verdict() -> None:
     con = Console(width=200, record=True)
     console.render(sample_report(), con)
     out = con.export_text()
-    assert "verdict: FAIL" in out and "upstream model-gpu-1" in out and "+59.0%" in out
+    assert "verdict: FAIL" in out and "upstream model-gpu-1" in out and "+59.0 pts" in out
     assert "[fault] " not in out  # names are data, not rich markup
 
 

@@ -163,11 +163,9 @@ def run_bottlenecks(opts: BottleneckOptions) -> dict:
 
 
 def _print(agg: Aggregate, rows, found, traces, top: int) -> None:
-    from rich.console import Console
+    from chaosctl.report.console import bottleneck_table, default_console
 
-    from chaosctl.report.console import bottleneck_table
-
-    console = Console()
+    console = default_console()
     console.print(bottleneck_table(f"Bottlenecks over {agg.traces} traces ({agg.spans} spans)", rows, top=top))
     console.print(f"orphan spans attached to their trace root: {agg.orphans}; clock-skew adjusted: {agg.skew_adjusted}",
                   markup=False, highlight=False)

@@ -17,7 +17,7 @@ VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "aborted": "bold red"
 def _pct(x: float | None, signed: bool = False) -> str:
     if x is None or x != x:
         return "-"
-    return f"{x * 100:+.1f}%" if signed else f"{x * 100:.1f}%"
+    return f"{x * 100:+.1f} pts" if signed else f"{x * 100:.1f}%"
 
 
 def _ms(x: float | None, signed: bool = False) -> str:
@@ -58,8 +58,14 @@ def bottleneck_table(title: str, rows: Sequence[BottleneckRow], top: int = 8) ->
     return t
 
 
+def default_console() -> Console:
+    """A terminal keeps its width; a CI log or a pipe gets 160 columns so that the tables are not cut to 80."""
+    con = Console()
+    return con if con.is_terminal else Console(width=160)
+
+
 def render(report: RunReport, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or default_console()
     console.print(phases_table(report))
     if report.checks:
         console.print(checks_table(report))
