@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,6 +27,7 @@ class FakeGrafana:
     url: str
     calls: list[Recorded] = field(default_factory=list)
     status: int = 200
+    delay_s: float = 0.0
 
 
 @pytest.fixture
@@ -34,6 +36,7 @@ def grafana():
 
     class Handler(BaseHTTPRequestHandler):
         def _record(self) -> None:
+            time.sleep(state.delay_s)
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             state.calls.append(Recorded(self.command, self.path, self.headers.get("Authorization"), body))
@@ -102,3 +105,47 @@ def test_only_built_when_a_grafana_url_is_set():
     assert annotator_from_settings(Settings()) is None
     annotator = annotator_from_settings(Settings(grafana_url="http://127.0.0.1:3000", grafana_token="tok"))
     assert annotator is not None and annotator.token == "tok"
+
+
+def test_run_annotations_open_and_close_phase_and_fault_regions(grafana):
+    from chaosctl.observe.grafana import RunAnnotations
+
+    run = RunAnnotations(GrafanaAnnotator(grafana.url, "tok"), "registry-node-loss")
+    run.phase_started("fault", at=100.0)
+    run.fault_injected("f1", "process-kill registry-store[0]", at=101.0)
+    run.fault_reverted("f1", at=130.0)
+    run.phase_ended("fault", at=160.0)
+    run.phase_ended("never-started", at=161.0)  # ignored, no call
+    run.finish()
+    calls = [(c.method, c.path, c.body) for c in grafana.calls]
+    assert calls == [
+        ("POST", "/api/annotations", {"time": 100000, "text": "registry-node-loss: phase fault",
+                                      "tags": ["chaosctl", "fault", "phase", "registry-node-loss"]}),
+        ("POST", "/api/annotations", {"time": 101000, "text": "registry-node-loss: fault process-kill registry-store[0]",
+                                      "tags": ["chaosctl", "fault", "registry-node-loss"]}),
+        ("PATCH", "/api/annotations/2", {"timeEnd": 130000}),
+        ("PATCH", "/api/annotations/1", {"timeEnd": 160000}),
+    ]
+
+
+def test_run_annotations_without_grafana_do_nothing():
+    from chaosctl.observe.grafana import RunAnnotations
+
+    run = RunAnnotations(None, "s")
+    run.phase_started("baseline", at=1.0)
+    run.fault_injected("f1", "latency link:gateway->registry", at=1.5)
+    assert run._open == {}  # nothing was posted, so nothing is left to close
+    run.phase_ended("baseline", at=2.0)
+
+
+def test_a_slow_grafana_never_delays_the_run(grafana):
+    from chaosctl.observe.grafana import RunAnnotations
+
+    grafana.delay_s = 1.0
+    run = RunAnnotations(GrafanaAnnotator(grafana.url, "tok", timeout_s=3.0), "s")
+    began = time.monotonic()
+    run.phase_started("fault", at=1.0)
+    run.phase_ended("fault", at=2.0)
+    assert time.monotonic() - began < 0.2  # the run's thread did not wait for Grafana
+    run.finish(timeout_s=0.1)  # gives up quickly, without raising
+    assert time.monotonic() - began < 0.8
