@@ -29,8 +29,9 @@ PortBase = typer.Option(None, "--port-base", help="First port of the stack (env 
 BackendOpt = typer.Option(None, "--backend", help="local (default) or docker (env CHAOSCTL_BACKEND).")
 
 
-def _settings(state_dir: Optional[Path], port_base: Optional[int], backend: Optional[str] = None) -> Settings:
-    return load_settings(state_dir=state_dir, port_base=port_base, backend=backend)
+def _settings(state_dir: Optional[Path], port_base: Optional[int], backend: Optional[str] = None,
+              grafana_url: Optional[str] = None) -> Settings:
+    return load_settings(state_dir=state_dir, port_base=port_base, backend=backend, grafana_url=grafana_url)
 
 
 @app.command()
@@ -94,11 +95,15 @@ def run(
     state_dir: Optional[Path] = StateDir,
     port_base: Optional[int] = PortBase,
     backend: Optional[str] = BackendOpt,
+    grafana_url: Optional[str] = typer.Option(
+        None, "--grafana-url", help="Post phase/fault annotations to this Grafana (env CHAOSCTL_GRAFANA_URL; token: CHAOSCTL_GRAFANA_TOKEN)."
+    ),
 ) -> None:
     """Run a scenario: baseline -> faults -> recovery under load, then the verdict and reports."""
     from chaosctl.run import run_scenario
 
-    code = run_scenario(file, _settings(state_dir, port_base, backend), report_dir=report_dir, dry_run=dry_run)
+    settings = _settings(state_dir, port_base, backend, grafana_url)
+    code = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run)
     raise typer.Exit(code)
 
 
