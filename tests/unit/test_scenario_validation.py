@@ -147,11 +147,11 @@ def test_unknown_process_target_lists_components(tmp_path: Path) -> None:
 
 
 def test_targets_come_from_the_topology(tmp_path: Path) -> None:
-    """The valid names are Topology().targets, not a copy: a process fault on a link is refused."""
+    """A process fault on a link is refused, saying what kind of target it needs."""
     text = BASE.replace("type: latency\n        target: link:gateway->model-gpu-1\n        latency: 200ms\n        jitter: 20ms\n        toxicity: 50%",
                         "type: process-pause\n        target: link:gateway->model-gpu-1")  # fmt: skip
     errors = errors_of(tmp_path, text)
-    assert "unknown target 'link:gateway->model-gpu-1'" in errors[0]
+    assert "'link:gateway->model-gpu-1' is a link: process faults target a component" in errors[0]
 
 
 def test_gpu_exhaustion_needs_a_gpu_server_and_takes_sizes(tmp_path: Path) -> None:
@@ -310,3 +310,21 @@ def test_a_custom_topology_is_used_for_targets(tmp_path: Path) -> None:
     path = write(tmp_path, BASE)
     with pytest.raises(ScenarioInvalid, match="unknown link target"):
         load_scenario(path, NoLinks())
+
+
+def test_enumerated_values_say_did_you_mean(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, BASE.replace("toxicity: 50%", "toxicity: 50%\n        direction: downstram"))
+    assert len(errors) == 1 and "'downstram' is not allowed here (did you mean 'downstream'?)" in errors[0]
+    errors = errors_of(tmp_path, BASE.replace("sli: success_ratio", "sli: sucess_ratio"))
+    assert "(did you mean 'success_ratio'?)" in errors[0]
+
+
+def test_a_target_of_the_wrong_kind_says_so(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, BASE.replace("target: link:gateway->model-gpu-1", "target: model-gpu-1"))
+    assert len(errors) == 1 and "'model-gpu-1' is a component: network faults target a link" in errors[0]
+
+
+def test_latency_abort_threshold_must_be_resolvable(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, BASE + "abort:\n  - {when: latency_p99 > 2.2s, for: 5s}\n")
+    assert len(errors) == 1 and "abort[0].when: the latency histogram cannot resolve 2.2s" in errors[0]
+    load_scenario(write(tmp_path, BASE + "abort:\n  - {when: latency_p99 > 2s, for: 5s}\n"))

@@ -146,8 +146,12 @@ def _load_problems(scenario: Scenario) -> Iterator[Problem]:
 
 def _abort_problems(scenario: Scenario) -> Iterator[Problem]:
     for i, cond in enumerate(scenario.abort):
-        if cond.when is not None and cond.when.sli in LATENCY_QUANTILES and cond.when.threshold.unit != "seconds":
+        if cond.when is None or cond.when.sli not in LATENCY_QUANTILES:
+            continue
+        if cond.when.threshold.unit != "seconds":
             yield ("abort", i, "when"), f"{cond.when.sli} is a latency: give the threshold a time unit, e.g. '> 2s'"
+        elif why := bucket_problem(cond.when.threshold.value):
+            yield ("abort", i, "when"), why
 
 
 def problems(scenario: Scenario, topology: Topology) -> list[Problem]:

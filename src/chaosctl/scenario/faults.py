@@ -61,9 +61,11 @@ class _ProcessFault(_FaultBase):
     @field_validator("target")
     @classmethod
     def _known_component(cls, value: str, info: ValidationInfo) -> str:
-        components = topology_of(info).components
-        if value not in components:
-            raise ValueError(unknown_name("target", value, components))
+        topology = topology_of(info)
+        if value not in topology.components:
+            if value in topology.targets:
+                raise ValueError(f"{value!r} is a link: process faults target a component ({', '.join(topology.components)})")
+            raise ValueError(unknown_name("target", value, topology.components))
         return value
 
 
@@ -92,8 +94,11 @@ class _LinkFault(_FaultBase):
     @field_validator("target")
     @classmethod
     def _known_link(cls, value: str, info: ValidationInfo) -> str:
-        links = tuple(link.name for link in topology_of(info).links)
+        topology = topology_of(info)
+        links = tuple(link.name for link in topology.links)
         if value not in links:
+            if value in topology.components:
+                raise ValueError(f"{value!r} is a component: network faults target a link ({', '.join(links)})")
             raise ValueError(unknown_name("link target", value, links))
         return value
 

@@ -8,6 +8,7 @@ model at that path to say "did you mean" for unknown fields.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Any, Union
@@ -126,7 +127,10 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "union_tag_not_found":
         return f"missing {ctx.get('discriminator', 'type')!r} field"
     if kind == "literal_error":
-        return f"{err['input']!r} is not allowed here; expected {ctx.get('expected')}"
+        allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        guess = closest(str(err["input"]), allowed)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        return f"{err['input']!r} is not allowed here{hint}; expected {ctx.get('expected')}"
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)

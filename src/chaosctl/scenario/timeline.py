@@ -114,18 +114,22 @@ def _at(seconds: float) -> str:
 
 
 def render_timeline(timeline: Timeline, console: "Console | None" = None) -> None:
-    """A rich table: one row per phase, its faults with their in/out offsets."""
+    """A rich table: each phase with its offsets, one row per fault with its in/out offsets."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
     table = Table(title=f"{timeline.scenario}: dry run, {format_duration(timeline.total)} of phases", title_justify="left")
-    for column in ("phase", "start", "end", "duration"):
+    for column in ("phase", "start", "end", "in", "out"):
         table.add_column(column, no_wrap=True)
-    table.add_column("faults (in -> out)")
+    table.add_column("fault")
     for phase in timeline.phases:
-        faults = "\n".join(f"{_at(f.start)} -> {_at(f.end)}  {f.description}" for f in phase.faults) or "-"
-        table.add_row(phase.name, _at(phase.start), _at(phase.end), format_duration(phase.duration), faults)
+        first = (phase.name, _at(phase.start), _at(phase.end))
+        if not phase.faults:
+            table.add_row(*first, "", "", "-")
+        for i, fault in enumerate(phase.faults):
+            table.add_row(*(first if i == 0 else ("", "", "")), _at(fault.start), _at(fault.end), fault.description)
+        table.add_section()
     console.print(table)
     probes = ", ".join(timeline.steady_state) or "none"
     console.print(f"steady state (before the first and after the last phase): {probes}")
