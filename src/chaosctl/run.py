@@ -16,7 +16,12 @@ from chaosctl.stack.topology import Topology
 
 
 def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None, dry_run: bool = False) -> int:
+    import signal
+
     from chaosctl.scenario import load_scenario
+
+    # Until the run installs its own guard, SIGTERM behaves like Ctrl-C (exit 130, not -15).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     scenario = load_scenario(path, Topology(settings.port_base))  # ScenarioInvalid -> exit 2
     if dry_run:

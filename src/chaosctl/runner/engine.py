@@ -67,6 +67,15 @@ class Run:
     # -- the whole run ---------------------------------------------------------------
 
     def execute(self) -> RunReport:
+        """The whole run under one SignalGuard, so that SIGINT/SIGTERM at any moment
+        (even before the first fault) ends in the same orderly way: exit 130."""
+        with SignalGuard() as guard:
+            try:
+                return self._execute(guard)
+            except RunInterrupted as exc:
+                raise Interrupted(f"interrupted by {exc}; every fault was reverted") from None
+
+    def _execute(self, guard: SignalGuard) -> RunReport:
         from chaosctl.observe.prometheus import Prometheus
 
         preflight(self.ctx.backend, self.topology)
@@ -74,17 +83,13 @@ class Run:
         prom = Prometheus(self.topology.url("prometheus"))
         tel = self._telemetry()
         try:
-            with SignalGuard() as guard:
-                try:
-                    self._experiment(prom, tel, guard)
-                    ended = time.time()
-                    return self._report(prom, ended)
-                except RunInterrupted as exc:
-                    raise Interrupted(f"interrupted by {exc}; every fault was reverted") from None
+            self._experiment(prom, tel, guard)
+            return self._report(prom, time.time())
         finally:
-            tel.close()
-            self.journal.clear_if_done()
-            self.ctx.close()
+            with guard.shield():  # closing telemetry and the journal must not be cut short either
+                tel.close()
+                self.journal.clear_if_done()
+                self.ctx.close()
 
     def _refuse_leftovers(self) -> None:
         from chaosctl.load.locust_run import stop_orphans
