@@ -127,3 +127,20 @@ def test_killed_etcd_member_restarts_and_rejoins_the_cluster(stack):
     members = _etcd(stack, 0, "cluster/member/list", {})
     assert members["header"]["cluster_id"] == cluster_id and len(members["members"]) == 3
     _etcd(stack, 1, "kv/deleterange", {"key": _b64("chaosctl-test/rejoin")})
+
+
+def test_up_recreates_a_deleted_proxy_and_keeps_the_others(stack):
+    toxi = stack.topology.url("toxiproxy")
+    gone, kept = stack.topology.link_to("gateway", "model-cpu-1"), stack.topology.link_to("gateway", "registry")
+    toxic = {"name": "probe-latency", "type": "latency", "attributes": {"latency": 1}}
+    httpx.post(f"{toxi}/proxies/{kept.proxy_name}/toxics", json=toxic, timeout=5).raise_for_status()
+    try:
+        httpx.delete(f"{toxi}/proxies/{gone.proxy_name}", timeout=5).raise_for_status()
+        before = _pids(stack)
+        stack.backend.up()
+        assert _pids(stack) == before
+        proxies = httpx.get(f"{toxi}/proxies", timeout=5).json()
+        assert gone.proxy_name in proxies
+        assert [t["name"] for t in proxies[kept.proxy_name]["toxics"]] == ["probe-latency"]
+    finally:
+        httpx.delete(f"{toxi}/proxies/{kept.proxy_name}/toxics/probe-latency", timeout=5)

@@ -70,3 +70,11 @@ def test_registered_lists_the_model_servers_without_a_record():
         probe = health.registered(client, "http://r", ("model-gpu-1", "model-cpu-1"))
         assert not probe.ok and probe.reason == "not registered yet: model-cpu-1"
         assert health.registered(client, "http://r", ("model-gpu-1",)).ok
+
+
+def test_proxies_names_the_missing_links():
+    answer = {"gateway__registry": {"name": "gateway__registry"}}
+    with _client(lambda req: httpx.Response(200, json=answer)) as client:
+        probe = health.proxies(client, "http://t", ("gateway__registry", "gateway__model-gpu-1"))
+        assert not probe.ok and probe.reason == "proxies missing: gateway__model-gpu-1"
+        assert health.proxies(client, "http://t", ("gateway__registry",)).ok

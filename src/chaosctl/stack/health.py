@@ -95,3 +95,16 @@ def registered(client: httpx.Client, url: str, servers: tuple[str, ...]) -> Prob
     if missing:
         return Probe(False, "not registered yet: " + ", ".join(missing))
     return Probe(True, "every model server registered")
+
+
+def proxies(client: httpx.Client, url: str, names: tuple[str, ...]) -> Probe:
+    """Toxiproxy holds a proxy for every link (a restarted one has none until populated)."""
+    resp = _get(client, f"{url}/proxies")
+    if isinstance(resp, Probe):
+        return resp
+    try:
+        have = set(resp.json())
+    except (ValueError, TypeError):
+        return Probe(False, f"{url}/proxies: unexpected answer {resp.text[:200]}")
+    missing = [n for n in names if n not in have]
+    return Probe(False, "proxies missing: " + ", ".join(missing)) if missing else Probe(True, "every link proxied")

@@ -195,10 +195,13 @@ class LocalBackend:
             raise StackUnavailable(f"toxiproxy: creating the proxies failed: HTTP {resp.status_code} {resp.text[:300]}")
 
     def _stack_checks(self) -> list[tuple[str, Callable[[httpx.Client], health.Probe]]]:
-        """Stack-wide readiness beyond each component's own health:
-        every model server registered (the gateway can route at once), and
+        """Stack-wide readiness beyond each component's own health: every link
+        proxied, every model server registered (the gateway can route at once), and
         Prometheus seeing every stack target up (the run marker excepted)."""
         checks: list[tuple[str, Callable[[httpx.Client], health.Probe]]] = []
+        if "toxiproxy" in self.components:
+            toxi, names = self.topology.url("toxiproxy"), tuple(link.proxy_name for link in self.topology.links)
+            checks.append(("toxiproxy", lambda c: health.proxies(c, toxi, names)))
         servers = tuple(m.name for m in MODEL_SERVERS if m.name in self.components)
         if "registry" in self.components and servers:
             url = self.topology.url("registry")
