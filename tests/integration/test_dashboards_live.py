@@ -97,6 +97,23 @@ def links_down(toxiproxy: str, proxies: list[str]):
             httpx.post(f"{toxiproxy}/proxies/{name}", json={"enabled": True}, timeout=5)
 
 
+def settle(gateway: str, token: str, limit_s: float = 60.0) -> dict[str, str]:
+    """Leave the gateway as found: trickle requests until every breaker is closed again
+    (open breakers cool down for 30 s, then a half-open probe closes them)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + limit_s
+    states: dict[str, str] = {}
+    with httpx.Client(base_url=gateway, headers=headers, timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            states = client.get("/healthz").json().get("breakers", {})
+            if all(state == "closed" for state in states.values()):
+                break
+            for model in INPUT_WIDTHS:  # both models, so every upstream gets its probe
+                client.post(f"/v1/models/{model}/predict", json={"inputs": [[0.1] * INPUT_WIDTHS[model]]})
+            time.sleep(0.5)
+    return states
+
+
 def instant(prometheus: str, expr: str) -> tuple[str, list[float]]:
     """(error or "", values) of an instant query at now."""
     resp = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
@@ -151,6 +168,8 @@ def test_every_panel_query_returns_data(stack):
     finally:
         marker.fault_reverted(fault)
         marker.close()
+        states = settle(topo.url("gateway"), token)
+    assert all(state == "closed" for state in states.values()), f"breakers did not close again: {states}"
 
 
 def test_a_broken_expression_is_caught(stack):
