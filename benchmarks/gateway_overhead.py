@@ -144,6 +144,9 @@ def serve_bench_gateway(port_base: int, port: int) -> None:
         registry_url=topology.url("registry"),
         upstream_urls={SERVER: topology.url(SERVER)},
         servers=frozenset({SERVER}),
+        # As patient as the load generator (wrk --timeout 5s): this measures the hop, not
+        # how the retry policy copes with a model server driven past its capacity.
+        retry=replace(default_config(topology, settings).retry, per_try_timeout_s=5.0),
     )
     serve(create_app(config, Telemetry("gateway", topology)), port)
 

@@ -99,3 +99,37 @@ def test_single_server_is_retried_in_place() -> None:
     h = make_harness(FakeStack(records=[record("model-gpu-1")], servers={"model-gpu-1": flaky}))
     assert h.predict().status_code == 200
     assert h.stack.upstream_calls() == ["model-gpu-1", "model-gpu-1"]
+
+
+def test_retry_budget_caps_retries_to_a_share_of_requests() -> None:
+    from _gateway_fakes import FakeClock
+    from chaosctl.services.gateway.retry import RetryBudget, RetryBudgetConfig
+
+    clock = FakeClock()
+    budget = RetryBudget(RetryBudgetConfig(ratio=0.2, min_per_s=0.0, window_s=10.0), clock)
+    for _ in range(100):
+        budget.record_request()
+    spent = sum(budget.try_spend() for _ in range(50))
+    assert spent == 20
+    clock.advance(25.0)  # two windows later the past is forgotten
+    assert not budget.try_spend()
+    budget.record_request()
+    budget.record_request()
+    budget.record_request()
+    budget.record_request()
+    budget.record_request()
+    assert budget.try_spend() and not budget.try_spend()
+
+
+def test_gateway_stops_retrying_when_the_budget_is_spent() -> None:
+    from chaosctl.services.gateway.retry import RetryBudgetConfig
+
+    stack = FakeStack(records=[record("model-gpu-1"), record("model-gpu-2", queue=2)],
+                      servers={"model-gpu-1": status(503), "model-gpu-2": status(503)})  # fmt: skip
+    h = make_harness(stack, retry_budget=RetryBudgetConfig(ratio=0.0, min_per_s=0.2, window_s=10.0))
+    h.predict()  # 2 retries allowed by the floor (0.2/s over 10 s)
+    assert len(stack.upstream_calls()) == 3
+    stack.calls.clear()
+    assert h.predict().status_code == 503
+    assert len(stack.upstream_calls()) == 1
+    assert h.metric("chaosctl_gateway_retry_budget_exhausted_total") == 1

@@ -23,7 +23,14 @@ from chaosctl.services.gateway.cache import CacheConfig, RegistryUnavailable, TT
 from chaosctl.services.gateway.metrics import GatewayMetrics
 from chaosctl.services.gateway.ratelimit import RateLimitConfig, RateLimiter
 from chaosctl.services.gateway.records import ServiceRecord, parse_answer
-from chaosctl.services.gateway.retry import BREAKER_FAILURES, Outcome, RetryPolicy, outcome_for_status
+from chaosctl.services.gateway.retry import (
+    BREAKER_FAILURES,
+    Outcome,
+    RetryBudget,
+    RetryBudgetConfig,
+    RetryPolicy,
+    outcome_for_status,
+)
 from chaosctl.services.gateway.routing import CanaryRule, NoVersion, choose_versions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +71,7 @@ class GatewayConfig:
     cache: CacheConfig = CacheConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     retry: RetryPolicy = RetryPolicy()
+    retry_budget: RetryBudgetConfig = RetryBudgetConfig()
     balancer: BalancerConfig = BalancerConfig()
     canary: tuple[CanaryRule, ...] = ()
     registry_timeout_s: float = 1.0
@@ -103,6 +111,7 @@ class Gateway:
         self.metrics.watch_breaker(REGISTRY, lambda: int(self.registry_breaker.state))
         self.cache: TTLCache[tuple[ServiceRecord, ...]] = TTLCache(self._fetch, config.cache, deps.clock)
         self.limiter = RateLimiter(config.rate_limit, deps.clock)
+        self.retry_budget = RetryBudget(config.retry_budget, deps.clock)
         self.balancer = Balancer(config.balancer)
         self.inflight: dict[str, int] = defaultdict(int)
         self._watched: set[str] = set()  # breakers already exported as gauges
@@ -221,6 +230,7 @@ class Gateway:
         tried: set[str] = set()
         last: TryResult | None = None
         fell_back = False
+        self.retry_budget.record_request()
         for attempt in range(1, policy.max_attempts + 1):
             cand = self._pick(candidates, tried)
             if cand is None:
@@ -233,6 +243,9 @@ class Gateway:
                 return last.body
             tried.add(cand.name)
             if not policy.should_retry(last.outcome, attempt):
+                break
+            if not self.retry_budget.try_spend():
+                self.metrics.retry_budget_exhausted.inc()
                 break
             self.metrics.retries.labels(cand.name).inc()
             await self.deps.sleep(policy.backoff_s(attempt, self.deps.rng))

@@ -22,6 +22,9 @@ class GatewayMetrics:
             buckets=UPSTREAM_BUCKETS, registry=registry,
         )  # fmt: skip
         self.retries = Counter("chaosctl_gateway_retries_total", "Retries by upstream retried", ("upstream",), registry=registry)
+        self.retry_budget_exhausted = Counter(
+            "chaosctl_gateway_retry_budget_exhausted_total", "Retries refused by the retry budget", registry=registry
+        )
         self.breaker_state = Gauge(
             "chaosctl_gateway_breaker_state", "Breaker state: 0 closed, 1 half-open, 2 open", ("upstream",), registry=registry
         )
@@ -37,6 +40,7 @@ class GatewayMetrics:
         for result in ("hit", "miss", "stale"):
             self.cache.labels(result)  # exported at 0 from the start, so rate() works at once
         self.fallbacks.inc(0)
+        self.retry_budget_exhausted.inc(0)
         self.rate_limited.inc(0)
 
     def watch_breaker(self, upstream: str, state: Callable[[], int]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -54,3 +56,48 @@ class RetryPolicy:
         """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
         ceiling = min(self.max_backoff_s, self.base_backoff_s * (2 ** max(0, attempt - 1)))
         return rng.uniform(0.0, ceiling)
+
+
+@dataclass(frozen=True)
+class RetryBudgetConfig:
+    """Retries may add at most `ratio` to the request rate (plus `min_per_s`), so that an
+    overloaded upstream is not hit by a retry storm (as in Envoy's retry budgets)."""
+
+    ratio: float = 0.2
+    min_per_s: float = 5.0
+    window_s: float = 10.0
+
+
+class RetryBudget:
+    def __init__(self, config: RetryBudgetConfig = RetryBudgetConfig(), clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._start = clock()
+        # Counts of the current and the previous window: a cheap sliding-window estimate.
+        self._requests = [0, 0]
+        self._retries = [0, 0]
+
+    def record_request(self) -> None:
+        self._roll()
+        self._requests[1] += 1
+
+    def try_spend(self) -> bool:
+        """Take one retry from the budget; False when retries already use their share."""
+        self._roll()
+        weight = 1.0 - (self._clock() - self._start) / self.config.window_s
+        requests = self._requests[0] * weight + self._requests[1]
+        retries = self._retries[0] * weight + self._retries[1]
+        if retries + 1 > self.config.min_per_s * self.config.window_s + self.config.ratio * requests:
+            return False
+        self._retries[1] += 1
+        return True
+
+    def _roll(self) -> None:
+        elapsed = self._clock() - self._start
+        if elapsed < self.config.window_s:
+            return
+        windows = int(elapsed // self.config.window_s)
+        keep_previous = windows == 1
+        self._requests = [self._requests[1] if keep_previous else 0, 0]
+        self._retries = [self._retries[1] if keep_previous else 0, 0]
+        self._start += windows * self.config.window_s
