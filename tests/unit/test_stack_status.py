@@ -51,7 +51,7 @@ def test_local_backend_satisfies_the_protocol(tmp_path):
 
 
 def test_status_of_a_stack_that_is_not_up_prints_json_and_raises_exit_3(tmp_path, capsys):
-    with pytest.raises(StackUnavailable, match="stack not up: registry-store\\[0\\] \\(stopped\\)") as err:
+    with pytest.raises(StackUnavailable, match="stack not up: nothing runs from .* on port base 21500") as err:
         show_status(_settings(tmp_path), json_out=True)
     assert err.value.exit_code == 3
     out = json.loads(capsys.readouterr().out)
@@ -112,3 +112,28 @@ def test_doctor_finds_tools_in_tool_dirs_first_and_reads_their_version(tmp_path,
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     finding = check_binary(BINARIES[0], _settings(tmp_path, tool_dirs=(tools,)))
     assert (finding.found, finding.where, finding.version) == (True, str(script), "9.8.7")
+
+
+def test_per_component_controls_on_a_recorded_process(tmp_path, capsys):
+    """A tiny real process recorded as `gateway`: pause/resume/kill through the backend."""
+    import sys
+
+    from chaosctl.stack import procs, state
+
+    settings = _settings(tmp_path)
+    rec = procs.spawn("gateway", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "gw.log")
+    state.save(settings.state_dir, state.StackState(BASE).with_proc(rec))
+    backend = LocalBackend(settings)
+    try:
+        assert backend.is_running("gateway") and backend.pid("gateway") == rec.pid
+        backend.pause("gateway")
+        assert backend.is_paused("gateway") and backend.is_running("gateway")
+        assert backend.status().component("gateway").state == "paused"
+        backend.resume("gateway")
+        assert not backend.is_paused("gateway")
+        with pytest.raises(StackUnavailable, match=r"stack not fully up: .*gateway \(starting\)"):
+            show_status(settings, json_out=True)  # running, but nothing answers /healthz
+        backend.kill("gateway")
+        assert not backend.is_running("gateway") and backend.pid("gateway") is None
+    finally:
+        assert procs.stop([rec], timeout=2.0) == []

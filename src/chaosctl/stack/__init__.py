@@ -83,9 +83,14 @@ def show_status(settings: Settings, json_out: bool = False) -> StackStatus:
         print(json.dumps(status.to_json(), indent=2))
     else:
         _print_table(Console(), status)
+    if not status.any_running:
+        raise StackUnavailable(
+            f"stack not up: nothing runs from {settings.state_dir} on port base {settings.port_base}; "
+            "start it with `chaosctl up`"
+        )
     if not status.all_ready:
         bad = [f"{c.name} ({c.state})" for c in status.components if c.state != READY]
-        raise StackUnavailable("stack not up: " + ", ".join(bad))
+        raise StackUnavailable("stack not fully up: " + ", ".join(bad))
     return status
 
 
