@@ -150,3 +150,9 @@ def test_unreachable_prometheus_raises_stack_unavailable_exit_3() -> None:
 def test_too_short_phase_fails() -> None:
     check = one(FakePrometheus({}), slo(sli="latency_p99", phase="blip", objective="< 300ms"), windows=(PhaseWindow("blip", 5.0, 5.2),))
     assert check.status == "fail" and "too short" in check.reason
+
+
+def test_raw_promql_nan_says_so() -> None:
+    spec = slo(promql="max(x[$window])", phase="fault", objective="< 50")
+    check = one(FakePrometheus({(1090.0, "other"): math.nan}), spec)
+    assert check.status == "fail" and "the query gave NaN" in check.reason

@@ -78,15 +78,17 @@ def measure(prom: PromQuery, spec: SLO, window: PhaseWindow) -> Measurement:
 
     if window.seconds < 1.0:
         return Measurement(None, "", f"phase {window.name!r} lasted {window.seconds:.3f}s; too short to measure")
+    expr = ""
     try:
         expr = build_expr(spec, window.seconds)
         value = prom.query(expr, window.end)
     except (MultipleSeries, QueryRejected, ValueError) as exc:
-        return Measurement(None, locals().get("expr", ""), str(exc))
+        return Measurement(None, expr, str(exc))
     if value is None:
         return Measurement(None, expr, f"no samples: the query returned no series over phase {window.name!r}")
     if math.isnan(value):
-        return Measurement(None, expr, f"NaN over phase {window.name!r}: no requests in the window (0/0)")
+        why = "no requests in the window (0/0)" if spec.sli else "the query gave NaN"
+        return Measurement(None, expr, f"NaN over phase {window.name!r}: {why}")
     if spec.sli in LATENCY_SLIS and value >= max(LATENCY_BUCKETS):
         return Measurement(
             None, expr, f"the quantile falls in the +Inf bucket: the true {spec.sli} is above {_fmt_s(max(LATENCY_BUCKETS))}"
