@@ -157,11 +157,23 @@ def bottlenecks(
 
 
 @app.command()
-def dashboards(out: Optional[Path] = typer.Option(None, "--out", help="Folder for the JSON files (default: the checkout's dashboards/).")) -> None:
-    """Generate the Grafana dashboards (JSON) from code."""
-    from chaosctl.dashboards import default_out_dir, write_dashboards
+def dashboards(
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the JSON files (default: the checkout's dashboards/)."),
+    preview_from: Optional[str] = typer.Option(
+        None, "--preview-from", help="Instead: draw each dashboard from this Prometheus URL into --out as HTML (no Grafana)."
+    ),
+    minutes: float = typer.Option(15.0, "--minutes", help="Preview window, ending now."),
+) -> None:
+    """Generate the Grafana dashboards (JSON) from code, or preview them from a live Prometheus."""
+    if preview_from:
+        from chaosctl.dashboards import write_previews
 
-    for path in write_dashboards(out or default_out_dir()):
+        paths = write_previews(out or Path("reports/dashboards"), preview_from, minutes * 60)
+    else:
+        from chaosctl.dashboards import default_out_dir, write_dashboards
+
+        paths = write_dashboards(out or default_out_dir())
+    for path in paths:
         typer.echo(str(path))
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from chaosctl.dashboards import PanelQuery, all_queries
+from chaosctl.dashboards import PanelQuery, all_queries, expand
 from chaosctl.faults.base import FaultRecord
 from chaosctl.load.plan import INPUT_WIDTHS
 from chaosctl.runner.telemetry import RunTelemetry
@@ -29,21 +29,15 @@ from chaosctl.services.gateway.auth import mint_token
 
 pytestmark = pytest.mark.integration
 
-# What Grafana substitutes, with values that fit a 1 s scrape interval and this short test.
-VARIABLES = {"$__rate_interval": "30s", "$__range": "5m", "$__interval": "5s"}
 MAX_REQUESTS = 4000  # bound on the load, whatever happens
 MAX_LOAD_S = 150.0
 SCENARIO = "dashboards-live"
 
 
 def substitute(expr: str) -> str:
-    for name, value in VARIABLES.items():
-        expr = expr.replace(name, value)
-    # Every other variable is a multi-select whose "All" is the regex `.*`.
-    for name in ("$service", "$upstream", "$server", "$model", "$scenario"):
-        expr = expr.replace(name, ".*")
-    assert "$" not in expr, f"unsubstituted variable in {expr}"
-    return expr
+    expanded = expand(expr)
+    assert "$" not in expanded, f"unsubstituted variable in {expr}"
+    return expanded
 
 
 @dataclass

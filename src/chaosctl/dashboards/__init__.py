@@ -58,6 +58,22 @@ def write_dashboards(out_dir: Path) -> list[Path]:
     return written
 
 
+def write_previews(out_dir: Path, prometheus: str, seconds: float) -> list[Path]:
+    """Draw every dashboard from `prometheus` over the last `seconds` into `out_dir/NAME.html`."""
+    import time
+
+    from chaosctl.dashboards.preview import render as render_preview
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    end = time.time()
+    written = []
+    for name, data in build_all().items():
+        path = out_dir / name.replace(".json", ".html")
+        path.write_text(render_preview(name, data, prometheus.rstrip("/"), end - seconds, end), encoding="utf-8")
+        written.append(path)
+    return written
+
+
 _LABEL_VALUES = re.compile(r"^label_values\((?P<metric>[^,]+),\s*(?P<label>\w+)\)$")
 
 
@@ -84,6 +100,20 @@ def panel_queries(name: str, data: dict) -> list[PanelQuery]:
         if var.get("type") == "query":
             found.append(PanelQuery(name, f"variable: {var['name']}", _variable_expr(str(var["query"]))))
     return found
+
+
+# What Grafana substitutes, with values that fit a 1 s scrape interval (live test, preview).
+BUILTINS = {"$__rate_interval": "30s", "$__range": "5m", "$__interval": "5s"}
+MULTI_VARIABLES = ("$datasource", "$service", "$upstream", "$server", "$model", "$scenario")
+
+
+def expand(expr: str, builtins: dict[str, str] | None = None) -> str:
+    """An expression as Prometheus would get it from Grafana with every variable on "All" (`.*`)."""
+    for name, value in (builtins or BUILTINS).items():
+        expr = expr.replace(name, value)
+    for name in MULTI_VARIABLES:
+        expr = expr.replace(name, ".*")
+    return expr
 
 
 def all_queries() -> list[PanelQuery]:
