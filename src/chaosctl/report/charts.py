@@ -119,7 +119,8 @@ def share_chart(bottlenecks: dict[str, Sequence[BottleneckRow]]) -> str:
     services = sorted({s for shares in per_phase.values() for s in shares})
     color = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(services)}
     bar_h, gap, left = 24, 12, 110
-    height = MT + len(per_phase) * (bar_h + gap) + 40
+    legend_rows = (len(services) + 5) // 6
+    height = MT + max(1, len(per_phase)) * (bar_h + gap) + 26 + 14 * legend_rows
     width = W - left - MR
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" aria-label="critical-path share">',
              f'<rect width="{W}" height="{height}" fill="#fff"/>',
@@ -137,7 +138,7 @@ def share_chart(bottlenecks: dict[str, Sequence[BottleneckRow]]) -> str:
                 parts.append(f'<text x="{x0 + w / 2:.1f}" y="{top + bar_h / 2 + 4}" text-anchor="middle" font-size="10" fill="#fff">{shares[s]:.0%}</text>')
             x0 += w
     for i, s in enumerate(services):
-        lx, ly = left + (i % 6) * 120, height - 24 + (i // 6) * 14
+        lx, ly = left + (i % 6) * 120, height - 14 * legend_rows + (i // 6) * 14
         parts.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{color[s]}"/><text x="{lx + 14}" y="{ly + 1}" font-size="11">{escape(s)}</text>')
     if not per_phase:
         parts.append(f'<text x="{W / 2}" y="{MT + 10}" text-anchor="middle" font-size="14" fill="#999">no traces</text>')
