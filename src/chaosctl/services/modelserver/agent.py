@@ -53,6 +53,7 @@ class RegistryAgent:
         self.registered: dict[str, RecordIn] = {}  # record id -> what was registered
         self.registrations = 0
         self.heartbeats = 0
+        self._failing = False  # log the registry going away and coming back, not every tick
 
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -71,25 +72,34 @@ class RegistryAgent:
             return
         body = self._heartbeat_body()
         for rec in records_for(self.engine, self.endpoint):
-            rid = rec.record_id()
             try:
-                if rid in self.registered:
-                    resp = await self._http.put(f"{self.registry_url}/v1/services/{rid}/heartbeat",
-                                                json=body, headers=self._headers())  # fmt: skip
-                    if resp.status_code == 404:  # lease expired: register again
-                        del self.registered[rid]
-                    else:
-                        resp.raise_for_status()
-                        self.heartbeats += 1
-                        continue
-                full = rec.model_copy(update={"health": body["health"], "load": Load(**body["load"])})
-                resp = await self._http.post(f"{self.registry_url}/v1/services",
-                                             json=full.model_dump(mode="json"), headers=self._headers())  # fmt: skip
-                resp.raise_for_status()
-                self.registered[rid] = rec
-                self.registrations += 1
+                await self._sync(rec, body)
             except httpx.HTTPError as exc:
-                log.warning("registry %s: %s: %s", self.registry_url, rid, exc)
+                if not self._failing:
+                    log.warning("registry %s failing (%s: %s); retrying every %.0fs", self.registry_url,
+                                rec.record_id(), exc, self.engine.config.heartbeat_s)  # fmt: skip
+                self._failing = True
+                continue
+            if self._failing:
+                log.warning("registry %s answering again", self.registry_url)
+                self._failing = False
+
+    async def _sync(self, rec: RecordIn, body: dict[str, Any]) -> None:
+        rid = rec.record_id()
+        if rid in self.registered:
+            resp = await self._http.put(f"{self.registry_url}/v1/services/{rid}/heartbeat",
+                                        json=body, headers=self._headers())  # fmt: skip
+            if resp.status_code != 404:
+                resp.raise_for_status()
+                self.heartbeats += 1
+                return
+            del self.registered[rid]  # the lease expired (registry or etcd outage): register again
+        full = rec.model_copy(update={"health": body["health"], "load": Load(**body["load"])})
+        resp = await self._http.post(f"{self.registry_url}/v1/services",
+                                     json=full.model_dump(mode="json"), headers=self._headers())  # fmt: skip
+        resp.raise_for_status()
+        self.registered[rid] = rec
+        self.registrations += 1
 
     async def run(self) -> None:
         while True:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from dataclasses import asdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import context as otel_context
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaosctl.services.modelserver.agent import RegistryAgent
-from chaosctl.services.modelserver.device import DeviceOOM
+from chaosctl.services.modelserver.device import DeviceOOM, SimulatedGpu
 from chaosctl.services.modelserver.engine import Engine, ModelServerConfig, ServeError
 from chaosctl.services.modelserver.metrics import install_metrics
 from chaosctl.services.telemetry import Telemetry
@@ -56,6 +57,23 @@ def create_app(
     trainer: Any = None,
 ) -> FastAPI:
     """The model-server app. `trainer` replaces model training in unit tests."""
+    app = FastAPI(title=f"chaosctl model server {engine.spec.name}",
+                  lifespan=_lifespan(engine, telemetry, agent, trainer))  # fmt: skip
+    telemetry.install(app)
+    install_metrics(engine, telemetry.registry)
+    app.state.engine = engine
+
+    @app.exception_handler(ServeError)
+    async def _serve_error(_req: Request, exc: ServeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    _public_routes(app, engine)
+    _admin_routes(app, engine, admin_token)
+    return app
+
+
+def _lifespan(engine: Engine, telemetry: Telemetry, agent: RegistryAgent | None, trainer: Any) -> Any:
+    """Train in the background (the port answers /healthz at once), then register and heartbeat."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -76,24 +94,10 @@ def create_app(
             await engine.close()
             telemetry.shutdown()
 
-    app = FastAPI(title=f"chaosctl model server {engine.spec.name}", lifespan=lifespan)
-    telemetry.install(app)
-    install_metrics(engine, telemetry.registry)
-    app.state.engine = engine
+    return lifespan
 
-    def admin(x_admin_token: Annotated[str | None, Header()] = None) -> None:
-        if x_admin_token is None or not hmac.compare_digest(x_admin_token.encode(), admin_token.encode()):
-            raise HTTPException(401, "admin token missing or wrong (header X-Admin-Token)")
 
-    def device() -> Any:
-        if engine.device is None:
-            raise HTTPException(409, f"{engine.spec.name} has no GPU device")
-        return engine.device
-
-    @app.exception_handler(ServeError)
-    async def _serve_error(_req: Request, exc: ServeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-
+def _public_routes(app: FastAPI, engine: Engine) -> None:
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         health = engine.health()
@@ -118,43 +122,13 @@ def create_app(
     async def load() -> dict[str, Any]:
         return engine.load_report()
 
-    @app.get("/admin/gpu", dependencies=[Depends(admin)])
-    async def gpu_state() -> dict[str, Any]:
-        dev = device()
-        return {"memory_used_bytes": dev.used_bytes, "memory_total_bytes": dev.total_bytes,
-                "fault_bytes": dev.fault_bytes, "compute_saturation": dev.compute_saturation,
-                "kind": dev.kind, "allocations": [a.__dict__ for a in dev.allocations()]}  # fmt: skip
 
-    @app.post("/admin/gpu/allocate", dependencies=[Depends(admin)])
-    async def allocate(body: AllocateBody) -> dict[str, Any]:
-        dev = device()
-        if (body.bytes is None) == (body.fraction is None):
-            raise HTTPException(422, "give exactly one of 'bytes' or 'fraction'")
-        try:
-            if body.bytes is not None:
-                alloc = dev.allocate(body.bytes, "fault", "admin")
-            else:
-                alloc = dev.allocate_fraction(body.fraction, "admin")
-        except DeviceOOM as exc:
-            raise HTTPException(409, str(exc)) from None
-        return {"allocation_id": alloc.id, "bytes": alloc.bytes}
+def _admin_routes(app: FastAPI, engine: Engine, admin_token: str) -> None:
+    def admin(x_admin_token: Annotated[str | None, Header()] = None) -> None:
+        if x_admin_token is None or not hmac.compare_digest(x_admin_token.encode(), admin_token.encode()):
+            raise HTTPException(401, "admin token missing or wrong (header X-Admin-Token)")
 
-    @app.delete("/admin/gpu/allocations/{allocation_id}", dependencies=[Depends(admin)])
-    async def release(allocation_id: str) -> dict[str, Any]:
-        dev = device()
-        fault_ids = {a.id for a in dev.allocations("fault")}
-        released = allocation_id in fault_ids and dev.release(allocation_id)
-        return {"allocation_id": allocation_id, "released": released}
-
-    @app.post("/admin/gpu/compute", dependencies=[Depends(admin)])
-    async def saturate(body: ComputeBody) -> dict[str, Any]:
-        device().compute_saturation = body.saturation
-        return {"compute_saturation": body.saturation}
-
-    @app.delete("/admin/gpu/compute", dependencies=[Depends(admin)])
-    async def unsaturate() -> dict[str, Any]:
-        device().compute_saturation = 0.0
-        return {"compute_saturation": 0.0}
+    app.include_router(_gpu_router(engine), dependencies=[Depends(admin)])
 
     @app.post("/admin/errors", dependencies=[Depends(admin)])
     async def errors(body: ErrorsBody) -> dict[str, Any]:
@@ -166,13 +140,62 @@ def create_app(
         engine.error_rate = 0.0
         return {"rate": 0.0}
 
-    return app
+
+def _gpu_router(engine: Engine) -> APIRouter:
+    """`/admin/gpu...`: what the `gpu-exhaustion` fault drives. 409 on a server without a GPU."""
+    router = APIRouter(prefix="/admin/gpu")
+
+    def device() -> SimulatedGpu:
+        if engine.device is None:
+            raise HTTPException(409, f"{engine.spec.name} has no GPU device")
+        return engine.device
+
+    @router.get("")
+    async def gpu_state(dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
+        return {"memory_used_bytes": dev.used_bytes, "memory_total_bytes": dev.total_bytes,
+                "fault_bytes": dev.fault_bytes, "compute_saturation": dev.compute_saturation,
+                "kind": dev.kind, "allocations": [asdict(a) for a in dev.allocations()]}  # fmt: skip
+
+    @router.post("/allocate")
+    async def allocate(body: AllocateBody, dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
+        if (body.bytes is None) == (body.fraction is None):
+            raise HTTPException(422, "give exactly one of 'bytes' or 'fraction'")
+        try:
+            if body.bytes is not None:
+                alloc = dev.allocate(body.bytes, "fault", "admin")
+            else:
+                alloc = dev.allocate_fraction(body.fraction or 0.0, "admin")
+        except DeviceOOM as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"allocation_id": alloc.id, "bytes": alloc.bytes}
+
+    @router.delete("/allocations/{allocation_id}")
+    async def release(allocation_id: str, dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
+        is_fault = any(a.id == allocation_id for a in dev.allocations("fault"))
+        return {"allocation_id": allocation_id, "released": is_fault and dev.release(allocation_id)}
+
+    @router.post("/compute")
+    async def saturate(body: ComputeBody, dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
+        dev.compute_saturation = body.saturation
+        return {"compute_saturation": body.saturation}
+
+    @router.delete("/compute")
+    async def unsaturate(dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
+        dev.compute_saturation = 0.0
+        return {"compute_saturation": 0.0}
+
+    return router
 
 
 def serve(name: str, topology: Topology, settings: Settings, config: ModelServerConfig | None = None) -> None:
     """Run model server `name` on its topology port until SIGTERM."""
+    from threadpoolctl import threadpool_limits
+
     from chaosctl.services.telemetry import serve as run
 
+    # One BLAS/OpenMP thread per call: the bounded worker pool is the concurrency, and
+    # several servers share few cores; oversubscribed BLAS threads only add contention.
+    threadpool_limits(1)
     telemetry = Telemetry(name, topology)
     engine = Engine(model_server(name), config or ModelServerConfig(), tracer=telemetry.tracer)
     agent = RegistryAgent(engine, topology.url("registry"), topology.url(name))

@@ -49,6 +49,11 @@ def create_app(telemetry: Telemetry, endpoints: list[str], transport: Any = None
     async def _etcd_error(_req: Any, exc: EtcdError) -> JSONResponse:
         return JSONResponse({"detail": f"registry store error: {exc}"}, status_code=502)
 
+    _routes(app, store, etcd)
+    return app
+
+
+def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient) -> None:
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         try:
@@ -94,8 +99,6 @@ def create_app(telemetry: Telemetry, endpoints: list[str], transport: Any = None
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return {"services": select(await store.records(), q)}
-
-    return app
 
 
 def serve(name: str, topology: Topology, settings: Settings) -> None:
