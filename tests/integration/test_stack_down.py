@@ -67,3 +67,11 @@ def test_failed_start_names_the_component_shows_its_log_and_stops_the_rest(infra
     assert "--- last lines of" in message and "registry-store-1.log" in message
     assert not infra.status().any_running
     assert procs.listeners(comps.all_ports(infra.topology)) == {}
+
+
+def test_up_resumes_a_component_left_paused(infra):
+    infra.up()
+    pid = infra.pid("jaeger")
+    infra.pause("jaeger")
+    status = infra.up()
+    assert status.all_ready and not infra.is_paused("jaeger") and infra.pid("jaeger") == pid

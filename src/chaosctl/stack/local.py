@@ -52,6 +52,7 @@ class LocalBackend:
         with state.locked(self.settings.state_dir):
             st = self._load_checked()
             running = {n for n in self.components if n in st.procs and procs.process(st.procs[n])}
+            self._resume_paused(st, running)
             if running == set(self.components) and self._all_ready(running):
                 for name in self.components:
                     self.report(name, "running", "already running")
@@ -112,7 +113,11 @@ class LocalBackend:
                 return
             self._check_ports_free([component])
             st = self._spawn(component, st)
-            self._wait_ready([component], st)
+            try:
+                self._wait_ready([component], st)
+            except BaseException:
+                self._stop_started([component])  # no half-started process behind a failed revert
+                raise
 
     def is_running(self, component: str) -> bool:
         """True while its process exists, paused or not."""
@@ -153,6 +158,14 @@ class LocalBackend:
             if not running:
                 self._remove_data()  # nothing ran before: leave no half-bootstrapped cluster
             raise
+
+    def _resume_paused(self, st: state.StackState, running: set[str]) -> None:
+        """A component left paused (say, by a run that died) is part of the stack: continue it."""
+        for name in sorted(running):
+            if procs.is_paused(st.procs[name]):
+                procs.signal_group(st.procs[name], signal.SIGCONT)
+                procs.wait_paused(st.procs[name], False)
+                self.report(name, "starting", "resumed (was paused)")
 
     def _spawn(self, name: str, st: state.StackState) -> state.StackState:
         launch = comps.launch(name, self.settings, self.topology, self.components)
