@@ -25,7 +25,7 @@ def test_page_is_self_contained() -> None:
     assert not re.search(r"""(src|href)\s*=|url\(|@import""", page)
     # the only URL is the SVG namespace, which is a name, not a fetch
     assert set(re.findall(r"https?://[^\s\"']+", page)) <= {"http://www.w3.org/2000/svg"}
-    assert page.count("<svg") == 3 and "verdict: FAIL" in page and "⚡ latency link:gateway-&gt;model-gpu-1" in page
+    assert page.count("<svg") == 4 and "verdict: FAIL" in page and "⚡ latency link:gateway-&gt;model-gpu-1" in page
 
 
 def test_page_escapes_data() -> None:

@@ -113,18 +113,42 @@ def service_shares(rows: Sequence[BottleneckRow]) -> dict[str, float]:
     return dict(shares)
 
 
-def share_chart(bottlenecks: dict[str, Sequence[BottleneckRow]]) -> str:
-    """One stacked horizontal bar per phase: each service's share of the critical path."""
-    per_phase = {phase: service_shares(rows) for phase, rows in bottlenecks.items()}
-    services = sorted({s for shares in per_phase.values() for s in shares})
+def operation_shares(rows: Sequence[BottleneckRow], keep: set[str]) -> dict[str, float]:
+    shares: dict[str, float] = defaultdict(float)
+    for r in rows:
+        key = f"{r.service}: {r.operation}"
+        shares[key if key in keep else "other"] += r.critical_path_share
+    return dict(shares)
+
+
+def top_operations(bottlenecks: dict[str, Sequence[BottleneckRow]], top: int = 7) -> set[str]:
+    best: dict[str, float] = defaultdict(float)
+    for rows in bottlenecks.values():
+        for r in rows:
+            key = f"{r.service}: {r.operation}"
+            best[key] = max(best[key], r.critical_path_share)
+    return set(sorted(best, key=lambda k: -best[k])[:top])
+
+
+def share_chart(bottlenecks: dict[str, Sequence[BottleneckRow]], by: str = "service") -> str:
+    """One stacked horizontal bar per phase: each service's (or top operation's) share of the critical path."""
+    if by == "service":
+        per_phase = {phase: service_shares(rows) for phase, rows in bottlenecks.items()}
+        title = "Critical-path share per service, per phase"
+    else:
+        keep = top_operations(bottlenecks)
+        per_phase = {phase: operation_shares(rows, keep) for phase, rows in bottlenecks.items()}
+        title = "Critical-path share per operation (top 7), per phase"
+    services = sorted({s for shares in per_phase.values() for s in shares}, key=lambda s: (s == "other", s))
     color = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(services)}
     bar_h, gap, left = 24, 12, 110
-    legend_rows = (len(services) + 5) // 6
+    per_row, col_w = (6, 120) if by == "service" else (3, 250)
+    legend_rows = (len(services) + per_row - 1) // per_row
     height = MT + max(1, len(per_phase)) * (bar_h + gap) + 26 + 14 * legend_rows
     width = W - left - MR
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" aria-label="critical-path share">',
              f'<rect width="{W}" height="{height}" fill="#fff"/>',
-             '<text x="8" y="14" font-size="13" font-weight="bold">Critical-path share per service, per phase</text>']
+             f'<text x="8" y="14" font-size="13" font-weight="bold">{title}</text>']
     for i, (phase, shares) in enumerate(per_phase.items()):
         top = MT + i * (bar_h + gap)
         parts.append(f'<text x="{left - 8}" y="{top + bar_h / 2 + 4}" text-anchor="end" font-size="11">{escape(phase)}</text>')
@@ -138,8 +162,8 @@ def share_chart(bottlenecks: dict[str, Sequence[BottleneckRow]]) -> str:
                 parts.append(f'<text x="{x0 + w / 2:.1f}" y="{top + bar_h / 2 + 4}" text-anchor="middle" font-size="10" fill="#fff">{shares[s]:.0%}</text>')
             x0 += w
     for i, s in enumerate(services):
-        lx, ly = left + (i % 6) * 120, height - 14 * legend_rows + (i // 6) * 14
-        parts.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{color[s]}"/><text x="{lx + 14}" y="{ly + 1}" font-size="11">{escape(s)}</text>')
+        lx, ly = left + (i % per_row) * col_w, height - 14 * legend_rows + (i // per_row) * 14
+        parts.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{color[s]}"/><text x="{lx + 14}" y="{ly + 1}" font-size="11">{escape(s if len(s) <= 36 else s[:35] + "…")}</text>')
     if not per_phase:
         parts.append(f'<text x="{W / 2}" y="{MT + 10}" text-anchor="middle" font-size="14" fill="#999">no traces</text>')
     parts.append("</svg>")

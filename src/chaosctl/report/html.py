@@ -84,6 +84,7 @@ def render(report: RunReport) -> str:
                  escape(c.observed), escape(c.objective), escape(c.reason)] for c in report.checks]),
         "<h2>Where the time went</h2>",
         share_chart(report.bottlenecks),
+        share_chart(report.bottlenecks, by="operation"),
     ]
     if report.findings:
         parts.append("<ul>" + "".join(f"<li>{escape(f)}</li>" for f in report.findings) + "</ul>")
