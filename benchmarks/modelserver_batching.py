@@ -158,7 +158,8 @@ def main() -> None:
     if args.serve:
         _serve(args.serve == "on")
         return
-    print(f"training models ... (concurrency {args.concurrency}, {args.seconds:.0f}s per cell, 1 row/request)")
+    print(f"training models ... (concurrency {args.concurrency}, {args.seconds:.0f}s per cell, 1 row/request, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start)")
     models: dict[tuple[str, str], LoadedModel] = {}
     for m in model_server("model-gpu-2").models:
         models[(m.name, m.version)] = train(m.name, m.version, m.capability)
@@ -182,6 +183,7 @@ def main() -> None:
     print(header)
     print("\n".join(lines))
     print("latencies in ms; b = mean rows per executed batch; rps = completed requests per second")
+    print(f"load average at end {os.getloadavg()[0]:.1f} (figures are only comparable within one run)")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,18 @@ class Allocation:
     label: str
 
 
+def cuda_visible() -> bool:
+    """Cheap check for an NVIDIA driver (no torch import)."""
+    return shutil.which("nvidia-smi") is not None
+
+
 def cuda_device_kind() -> str:
-    """'cuda' when an NVIDIA driver is visible (cheap check, no torch), else 'simulated'."""
-    return "cuda" if shutil.which("nvidia-smi") else "simulated"
+    """The device kind this server really uses: always 'simulated' for now.
+
+    The models are scikit-learn estimators, which have no CUDA path; claiming 'cuda'
+    because a driver is visible would be false. `cuda_visible()` is reported alongside.
+    """
+    return "simulated"
 
 
 class BusyMeter:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from chaosctl.services.modelserver.batcher import DynamicBatcher, Pending
-from chaosctl.services.modelserver.device import GiB, SimulatedGpu
+from chaosctl.services.modelserver.device import GiB, SimulatedGpu, cuda_visible
 from chaosctl.services.modelserver.models import MiB, LoadedModel, train
 from chaosctl.stack.topology import ModelServerSpec
 
@@ -91,6 +91,7 @@ class Engine:
         self.gpu = spec.device == "gpu"
         self.device = SimulatedGpu(config.memory_total_bytes, config.max_concurrency, clock) if self.gpu else None
         self.device_kind = self.device.kind if self.device else "cpu"
+        self.cuda_visible = self.gpu and cuda_visible()
         self.models: dict[tuple[str, str], LoadedModel] = {}
         self.loaded = False
         self.load_error: str | None = None
@@ -167,6 +168,7 @@ class Engine:
             "warming": self.warming,
             "device": self.spec.device,
             "device_kind": self.device_kind,
+            "cuda_visible": self.cuda_visible,
             "health": self.health(),
         }
 
