@@ -44,6 +44,7 @@ def test_server_span_continues_incoming_trace() -> None:
     exporter = InMemorySpanExporter()
     tel = Telemetry("svc", None, exporter=exporter)
     TestClient(_app(tel)).get("/items/3", headers={"traceparent": TRACEPARENT})
+    TestClient(_app(tel)).get("/healthz")  # probes: counted, not traced
     (span,) = exporter.get_finished_spans()
     assert span.name == "GET /items/{item_id}"
     assert format(span.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"

@@ -36,6 +36,7 @@ HTTP_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 HTTP_LABELS = ("service", "route", "method", "code")
 SPAN_SCHEDULE_DELAY_MS = 200
+UNTRACED_PATHS = frozenset({"/healthz", "/metrics"})
 EXPORT_TIMEOUT_S = 2.0
 _QUIET_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
@@ -196,6 +197,8 @@ class _HttpTelemetryMiddleware:
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         method = scope.get("method", "GET")
+        # Health probes arrive every second from the stack: metrics yes, traces no (noise in Jaeger).
+        trace_this = self.trace_requests and scope.get("path") not in UNTRACED_PATHS
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         status = {"code": 500}
 
@@ -205,12 +208,12 @@ class _HttpTelemetryMiddleware:
             await send(message)
 
         start = time.perf_counter()
-        ctx = self.tel.extract(headers) if self.trace_requests else None
+        ctx = self.tel.extract(headers) if trace_this else None
         span_cm = (
             self.tel.tracer.start_as_current_span(
                 f"{method} {scope.get('path', '')}", context=ctx, kind=SpanKind.SERVER
             )
-            if self.trace_requests
+            if trace_this
             else None
         )
         span = span_cm.__enter__() if span_cm is not None else trace.INVALID_SPAN
