@@ -186,10 +186,12 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
             return None, Positions(values={(): (0, 0)})
         _check_nodes(node, source)
         data = yaml.constructor.construct_document(node)
+        positions = Positions(values={(): (node.start_mark.line, node.start_mark.column)})
+        _positions(node, (), positions)
+        return _plain(data), positions
     except ScenarioInvalid:
         raise
     except (MarkedYAMLError, YAMLError) as exc:
         raise _yaml_error(exc, text, source) from None
-    positions = Positions(values={(): (node.start_mark.line, node.start_mark.column)})
-    _positions(node, (), positions)
-    return _plain(data), positions
+    except RecursionError:  # the parser and the walks recurse; a scenario is a few levels deep
+        raise _fail(source, 0, 0, "the document is nested too deeply to be a scenario (refused)") from None
