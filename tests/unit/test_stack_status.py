@@ -137,3 +137,12 @@ def test_per_component_controls_on_a_recorded_process(tmp_path, capsys):
         assert not backend.is_running("gateway") and backend.pid("gateway") is None
     finally:
         assert procs.stop([rec], timeout=2.0) == []
+
+
+def test_up_with_a_missing_binary_names_it_and_starts_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    settings = _settings(tmp_path)
+    with pytest.raises(StackUnavailable, match=r"missing: etcd \(get it with: make setup.*jaeger") as err:
+        LocalBackend(settings).up()
+    assert err.value.exit_code == 3
+    assert not (settings.state_dir / "stack.json").exists()

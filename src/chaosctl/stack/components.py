@@ -35,6 +35,18 @@ def kind(name: str) -> str:
     return "service"
 
 
+# The external binary behind each kind of component (services run on sys.executable).
+BINARY = {"etcd": "etcd", "toxiproxy": "toxiproxy-server", "jaeger": "jaeger", "prometheus": "prometheus"}
+
+
+def missing_binaries(names: tuple[str, ...] | list[str], settings: Settings) -> list[str]:
+    """Binaries that starting `names` needs and that cannot be found, with how to get them."""
+    from chaosctl.stack.tools import HOW_TO_GET, find_tool
+
+    needed = sorted({BINARY[kind(n)] for n in names if kind(n) in BINARY})
+    return [f"{b} (get it with: {HOW_TO_GET[b]})" for b in needed if find_tool(b, settings) is None]
+
+
 def etcd_index(name: str) -> int:
     return int(name[len("registry-store[") : -1])
 

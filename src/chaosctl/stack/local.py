@@ -137,13 +137,17 @@ class LocalBackend:
     def _start_stages(self, st: state.StackState, running: set[str]) -> None:
         """Start what is missing, stage by stage; on any failure stop what this call started."""
         started: list[str] = []
+        todo_all = [n for n in self.components if n not in running]
+        self._check_ports_free(todo_all)  # fail before starting anything
+        missing = comps.missing_binaries(todo_all, self.settings)
+        if missing:
+            raise StackUnavailable("cannot start the stack, missing: " + "; ".join(missing))
         if not running & set(self.topology.etcd_members):
             self._reset_partial_etcd()
         try:
             for stage in comps.stages(self.topology):
                 names = [n for n in stage if n in self.components]
                 todo = [n for n in names if n not in running]
-                self._check_ports_free(todo)
                 for name in todo:
                     st = self._spawn(name, st)
                     started.append(name)
