@@ -39,6 +39,16 @@ from .objective import (  # noqa: F401
 )
 from .types import Duration, Fraction, Frozen, topology_of, unknown_name
 
+__all__ = [
+    "API_VERSION", "KIND", "SLIS", "LATENCY_QUANTILES", "FAULT_TYPES",
+    "Scenario", "Metadata", "Load", "RequestMix", "Step", "StepsShape", "SpikeShape", "Phase",
+    "FaultSpec", "ProcessKill", "ProcessPause", "ProcessRestart", "Latency", "Jitter", "Bandwidth", "Timeout",
+    "ResetPeer", "SlowClose", "LimitData", "GpuExhaustion",
+    "HttpProbe", "PromqlProbe", "AbortCondition", "SLO", "SpanRef", "ShareLimit", "TraceExpectation",
+    "Objective", "AbsoluteObjective", "RelativeObjective", "BurnRateObjective", "SliCondition",
+    "parse_objective", "parse_sli_condition", "parse_threshold",
+]  # fmt: skip
+
 API_VERSION = "chaosctl/v1"
 KIND = "Scenario"
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
