@@ -8,6 +8,7 @@ process must be gone, a paused one must be in state T (stopped).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from chaosctl.errors import FaultError
@@ -37,12 +38,25 @@ class _ProcessFault:
     def component(self) -> str:
         return self.record.target
 
-    def _ensure_running(self) -> None:
+    def _ensure_running(self, retry_s: float = 10.0) -> None:
+        """Resume / restart the component (waiting until ready). Retried for a few
+        seconds: right after a SIGKILL the dying group may still hold its listening
+        port for a moment, and the backend then refuses to start ("port in use")."""
+        from chaosctl.errors import StackUnavailable
+
         backend = self.ctx.backend
-        if backend.is_paused(self.component):
-            backend.resume(self.component)
-        if not backend.is_running(self.component):
-            backend.start(self.component)  # waits until ready
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                if backend.is_paused(self.component):
+                    backend.resume(self.component)
+                if not backend.is_running(self.component):
+                    backend.start(self.component)  # waits until ready
+                return
+            except StackUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
 
 class ProcessKill(_ProcessFault):
