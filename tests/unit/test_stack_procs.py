@@ -148,3 +148,20 @@ def test_corrupt_state_is_a_stack_error_naming_the_file(tmp_path: Path):
     state.state_path(tmp_path).write_text("{not json")
     with pytest.raises(StackUnavailable, match="stack.json"):
         state.load(tmp_path, 1)
+
+
+def test_stop_finds_group_members_whose_leader_already_died(tmp_path):
+    orphaning = [sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(c.pid, flush=True)\n"
+        "time.sleep(0.5)\n"  # the leader exits, its child stays in the group
+    )]
+    rec = procs.spawn("orphaning", orphaning, tmp_path / "o.log")
+    deadline = time.monotonic() + 10
+    while procs.process(rec) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(procs.tail(rec.log).splitlines()[-1])
+    assert psutil.pid_exists(child) and os.getpgid(child) == rec.pid
+    assert procs.stop([rec], timeout=2.0) == []
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE

@@ -118,10 +118,15 @@ def signal_group(rec: ProcRecord, sig: signal.Signals) -> bool:
 
 def _group(rec: ProcRecord) -> list[psutil.Process]:
     """Members of the process group that `rec` leads, even after the leader died."""
-    out = []
+    leader = process(rec)
+    out = [leader] if leader is not None else []
     for proc in psutil.process_iter(["create_time"]):
         try:
-            if os.getpgid(proc.pid) == rec.pid and proc.info["create_time"] >= rec.create_time - 0.05:
+            if proc.pid == rec.pid or os.getpgid(proc.pid) != rec.pid:
+                continue
+            # Left-over members of our group were created after the leader and lead no session
+            # themselves (a recycled pid that started a new session would).
+            if proc.info["create_time"] >= rec.create_time - 0.05 and os.getsid(proc.pid) != proc.pid:
                 out.append(proc)
         except (OSError, psutil.Error):
             continue
