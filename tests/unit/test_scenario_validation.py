@@ -328,3 +328,8 @@ def test_latency_abort_threshold_must_be_resolvable(tmp_path: Path) -> None:
     errors = errors_of(tmp_path, BASE + "abort:\n  - {when: latency_p99 > 2.2s, for: 5s}\n")
     assert len(errors) == 1 and "abort[0].when: the latency histogram cannot resolve 2.2s" in errors[0]
     load_scenario(write(tmp_path, BASE + "abort:\n  - {when: latency_p99 > 2s, for: 5s}\n"))
+
+
+@pytest.mark.parametrize("spec", ["2.3", "~2.3", "2.x", ">=2.1,<3", "^2.0.0", "2.4.0"])
+def test_versions_follow_the_gateways_range_rules(tmp_path: Path, spec: str) -> None:
+    load_scenario(write(tmp_path, BASE.replace('version: "2.x"', f'version: "{spec}"')))

@@ -114,16 +114,19 @@ def _phase_problems(scenario: Scenario) -> Iterator[Problem]:
 
 
 def _version_matches(version: str, served: list[str]) -> bool:
+    """The gateway's rule (services/gateway/routing.py): node-semver, loose, ',' as AND."""
     if version in served:
         return True
-    if not any(ch in version for ch in "x*~^<>=| -"):
-        return False  # an exact version the stack does not serve
     import nodesemver  # only for ranges; kept out of the import of chaosctl.scenario
 
-    try:
-        return nodesemver.max_satisfying(served, version, loose=True) is not None
-    except Exception:  # a malformed range: nodesemver raises plain errors
-        return False
+    spec = " ".join(part.strip() for part in version.split(",") if part.strip())
+    for candidate in served:
+        try:
+            if nodesemver.satisfies(candidate, spec, loose=True):
+                return True
+        except Exception:  # noqa: BLE001 - a malformed range matches nothing, as in the gateway
+            return False
+    return False
 
 
 def _load_problems(scenario: Scenario) -> Iterator[Problem]:
