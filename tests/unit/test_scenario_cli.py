@@ -113,3 +113,12 @@ def test_cli_import_stays_light() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_bucket_check_uses_the_buckets_the_services_export() -> None:
+    from chaosctl.scenario.checks import LATENCY_BUCKETS, bucket_problem
+    from chaosctl.services.telemetry import HTTP_BUCKETS
+
+    assert LATENCY_BUCKETS == HTTP_BUCKETS
+    assert all(bucket_problem(b) is None for b in HTTP_BUCKETS)
+    assert bucket_problem(0.28) is not None

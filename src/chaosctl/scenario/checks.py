@@ -11,16 +11,16 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from chaosctl.services.telemetry import HTTP_BUCKETS
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
 
 from .model import LATENCY_QUANTILES, SLO, AbsoluteObjective, RelativeObjective, Scenario, parse_objective
 from .types import closest
 from .units import format_duration
 
-# The buckets of chaosctl_http_request_duration_seconds (contracts.md; services/telemetry.HTTP_BUCKETS).
-LATENCY_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
-)  # fmt: skip
+# The buckets of chaosctl_http_request_duration_seconds (contracts.md): one definition, in telemetry.
+# That module imports only the standard library at import time (OTel/prometheus_client lazily).
+LATENCY_BUCKETS: tuple[float, ...] = HTTP_BUCKETS
 
 Problem = tuple[tuple[Any, ...], str]
 
