@@ -46,9 +46,9 @@ class Toxic:
 class ToxiproxyClient:
     """The few Toxiproxy API calls chaosctl needs, with timeouts and clear errors."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 5.0, transport: httpx.BaseTransport | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, transport=transport)
 
     def close(self) -> None:
         self._http.close()

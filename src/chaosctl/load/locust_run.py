@@ -121,6 +121,31 @@ class LocustRun:
             tail = (self.out_dir / "locust.log").read_text(errors="replace")[-1500:]
             raise ChaosctlError(f"Locust exited early with code {self.procs[0].returncode}:\n{tail}")
 
+    def spawned_users(self) -> tuple[int, int]:
+        """(users, requests so far) from the last line of Locust's stats history CSV."""
+        import csv
+
+        try:
+            with open(self.out_dir / "locust_stats_history.csv", newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if r.get("Name") == "Aggregated"]
+        except OSError:
+            return 0, 0
+        if not rows:
+            return 0, 0
+        return int(rows[-1].get("User Count") or 0), int(rows[-1].get("Total Request Count") or 0)
+
+    def wait_spawned(self, users: int, timeout_s: float, sleep: float = 0.25) -> bool:
+        """Until every user runs and requests flow (distributed workers take a while to
+        connect); False after `timeout_s`. Raises if Locust dies meanwhile."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check_alive()
+            running, requests = self.spawned_users()
+            if running >= users and requests > 0:
+                return True
+            time.sleep(sleep)
+        return False
+
     def _sample_cpu(self) -> None:
         import psutil
 

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from .telemetry import RunTelemetry
 
 STEADY_BEFORE_WAIT_S = 5.0
-STEADY_AFTER_WAIT_S = 30.0  # the system may still be recovering from the last revert
+STEADY_AFTER_WAIT_S = 30.0
+SPAWN_TIMEOUT_S = 30.0  # distributed workers need a few seconds to connect to the master  # the system may still be recovering from the last revert
 
 
 @dataclass
@@ -117,35 +118,39 @@ class Run:
         if not all(c.passed for c in before):
             self.echo("steady state does not hold before the run: no fault injected")
             return
-        load = None
+        load = self._new_load()
         try:
-            load = self._start_load()
+            self._start_load(load)
             self._phases(prom, tel, guard)
         finally:
-            if load is not None:
-                with guard.shield():
-                    load.stop()
-                    result = load.result()
-                    self.state.notes.append(result.describe())
-                    self.echo(result.describe())
+            with guard.shield():  # stopping load is part of putting things back
+                load.stop()
+                result = load.result()
+                self.state.notes.append(result.describe())
+                self.echo(result.describe())
         self.state.checks.extend(check_steady_state(probes, "after", self.topology, prom.query, STEADY_AFTER_WAIT_S))
 
-    def _start_load(self) -> "LocustRun":
+    def _new_load(self) -> "LocustRun":
         from chaosctl.load.locust_run import LocustRun
 
         warmup = warmup_seconds(self.scenario)
         margin = 120.0 + 30.0 * sum(len(p.faults) for p in self.scenario.phases)
         run_dir = self.settings.run_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}"
-        load = LocustRun(load_plan(self.scenario, warmup), self.topology.url("gateway"),
+        return LocustRun(load_plan(self.scenario, warmup), self.topology.url("gateway"),
                          warmup + self.scenario.total_seconds + margin, run_dir / "load", self.settings.jwt_secret,
                          pidfile=load_pidfile(self.settings))
+
+    def _start_load(self, load: "LocustRun") -> None:
+        """Start Locust and wait until its users run, so the first phase is not a ramp."""
+        plan = load.plan
         load.start()
-        self.echo(f"load: {self.scenario.load.users} users, warming up {warmup:.0f}s")
-        deadline = time.monotonic() + warmup
-        while time.monotonic() < deadline:
-            load.check_alive()
-            time.sleep(0.25)
-        return load
+        target = plan.stages[0].users if plan.stages else plan.users
+        self.echo(f"load: {plan.users} users ({plan.workers} worker process(es)); waiting until they run")
+        t0, limit = time.monotonic(), SPAWN_TIMEOUT_S + warmup_seconds(self.scenario)
+        if not load.wait_spawned(target, timeout_s=limit):
+            self.state.notes.append(f"Locust did not reach {target} users within {limit:.0f}s")
+        time.sleep(1.0)  # one scrape of the running load before the first phase
+        self.echo(f"load: running after {time.monotonic() - t0:.1f}s")
 
     def _phases(self, prom: "Prometheus", tel: "RunTelemetry", guard: SignalGuard) -> None:
         watcher = AbortWatcher(abort_conditions(self.scenario), query=_instant(prom, self.state.notes))
