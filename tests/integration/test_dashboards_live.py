@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from chaosctl.dashboards import PanelQuery, all_queries, expand
+from chaosctl.dashboards.queries import RARE_EVENTS
 from chaosctl.faults.base import FaultRecord
 from chaosctl.load.plan import INPUT_WIDTHS
 from chaosctl.runner.telemetry import RunTelemetry
@@ -152,10 +153,13 @@ def test_every_panel_query_returns_data(stack):
                 with links_down(toxiproxy, [link["model-gpu-1"]]):
                     time.sleep(6)  # recovered elsewhere; scrapes catch up
                     queries = all_queries()
-                    problems = check_all(prometheus, queries)
+                    # Numerators that panels zero-fill must also have data on their own after the outage.
+                    rare = [PanelQuery("queries.py", "rare-event numerator", e) for e in RARE_EVENTS]
+                    problems = check_all(prometheus, queries + rare)
         assert len(queries) >= 50 and {pq.dashboard for pq in queries} == {
             "overview.json", "services.json", "ai-gpu.json", "chaos-run.json"}
-        print(f"{len(queries)} expressions checked; load: {load.sent} requests, codes {load.codes}")
+        assert len(rare) == 5
+        print(f"{len(queries)} + {len(rare)} expressions checked; load: {load.sent} requests, codes {load.codes}")
         assert load.sent > 100 and load.codes.get(200, 0) > 50, load.codes
         assert load.codes.get(503, 0) > 0, f"the outage should have produced 503s: {load.codes}"
         assert not problems, "panels without data:\n  " + "\n  ".join(problems)

@@ -129,3 +129,10 @@ def test_cli_writes_into_out_dir(tmp_path):
     result = CliRunner().invoke(app, ["dashboards", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(build_all())
+
+
+def test_rare_event_panels_show_zero_instead_of_no_data(boards):
+    panels = {p["title"]: p for p in boards["overview.json"]["panels"]}
+    expr = panels["Error ratio"]["targets"][0]["expr"]
+    assert q.RARE_EVENTS and all(num in " ".join(pq.expr for pq in all_queries()) for num in q.RARE_EVENTS)
+    assert " or 0 * " in expr and 'code=~"5.."' in expr

@@ -96,7 +96,7 @@ def render(name: str, data: dict, prometheus: str, start: float, end: float, ste
         f"<title>{escape(data.get('title', name))}</title>"
         "<style>body{font-family:sans-serif;margin:16px;background:#f4f5f5}"
         ".grid{display:grid;grid-template-columns:1fr 1fr;gap:10px}"
-        ".panel{background:#fff;border:1px solid #ddd;padding:4px}.panel svg{width:100%;height:auto}"
+        ".panel{background:#fff;border:1px solid #ddd;padding:4px}.panel svg{width:100%;height:auto}.wide svg{height:300px}"
         ".wide,.row{grid-column:1/3}.row{margin:8px 0 0;font-size:16px;color:#333}</style>"
         f"<h1>{escape(data.get('title', name))}</h1><p>preview from {escape(prometheus)}, "
         f"{(end - start) / 60:.0f} min; all variables on All</p>"

@@ -37,6 +37,23 @@ def ratio(num: str, den: str) -> str:
     return f"{num} / {den}"
 
 
+# Counters of rare events (5xx, retries, stale answers) have no series until the
+# first event, so a healthy run would show "No data" instead of 0. Each such
+# numerator falls back to `0 * denominator`: 0 wherever the denominator has data,
+# still nothing when the denominator's own metric is missing. The numerators are
+# collected in RARE_EVENTS so that the live test proves them on their own.
+RARE_EVENTS: list[str] = []
+
+
+def rare(num: str, den: str) -> str:
+    RARE_EVENTS.append(num)
+    return f"({num} or 0 * {den})"
+
+
+def zero_filled_ratio(num: str, den: str) -> str:
+    return f"{rare(num, den)} / {den}"
+
+
 def mean_of_histogram(metric: str, selector: str, by: str) -> str:
     return ratio(rate_sum(f"{metric}_sum", selector, by), rate_sum(f"{metric}_count", selector, by))
 
@@ -46,7 +63,7 @@ def mean_of_histogram(metric: str, selector: str, by: str) -> str:
 GATEWAY_RPS = rate_sum("chaosctl_http_requests_total", GW)
 GATEWAY_RPS_BY_CODE = rate_sum("chaosctl_http_requests_total", GW, "code")
 GATEWAY_SUCCESS = ratio(rate_sum("chaosctl_http_requests_total", GW_OK), GATEWAY_RPS)
-GATEWAY_ERROR_RATIO = ratio(rate_sum("chaosctl_http_requests_total", GW_ERR), GATEWAY_RPS)
+GATEWAY_ERROR_RATIO = zero_filled_ratio(rate_sum("chaosctl_http_requests_total", GW_ERR), GATEWAY_RPS)
 GATEWAY_P50 = quantile(0.5, "chaosctl_http_request_duration_seconds", GW)
 GATEWAY_P90 = quantile(0.9, "chaosctl_http_request_duration_seconds", GW)
 GATEWAY_P99 = quantile(0.99, "chaosctl_http_request_duration_seconds", GW)
@@ -68,7 +85,7 @@ TARGETS_UP = "min by (job) (up)"
 FALLBACKS = rate_sum("chaosctl_gateway_fallbacks_total")
 RATE_LIMITED = rate_sum("chaosctl_gateway_rate_limited_total")
 BREAKERS_OPEN = "sum(chaosctl_gateway_breaker_state == bool 2)"
-UPSTREAM_FAILURE_RATIO = ratio(
+UPSTREAM_FAILURE_RATIO = zero_filled_ratio(
     rate_sum("chaosctl_gateway_upstream_requests_total", 'outcome!="ok"'),
     rate_sum("chaosctl_gateway_upstream_requests_total"),
 )
@@ -79,7 +96,7 @@ SVC = f'service=~"$service",{API}'
 SERVICE_RPS = rate_sum("chaosctl_http_requests_total", SVC, "service, code")
 SERVICE_P50 = quantile(0.5, "chaosctl_http_request_duration_seconds", SVC, "service")
 SERVICE_P99 = quantile(0.99, "chaosctl_http_request_duration_seconds", SVC, "service")
-SERVICE_ERROR_RATIO = ratio(
+SERVICE_ERROR_RATIO = zero_filled_ratio(
     rate_sum("chaosctl_http_requests_total", f'{SVC},code=~"5.."', "service"),
     rate_sum("chaosctl_http_requests_total", SVC, "service"),
 )
@@ -87,14 +104,16 @@ UP = 'upstream=~"$upstream"'
 UPSTREAM_RPS = rate_sum("chaosctl_gateway_upstream_requests_total", UP, "upstream, outcome")
 UPSTREAM_P50 = quantile(0.5, "chaosctl_gateway_upstream_duration_seconds", UP, "upstream")
 UPSTREAM_P99 = quantile(0.99, "chaosctl_gateway_upstream_duration_seconds", UP, "upstream")
-RETRIES = rate_sum("chaosctl_gateway_retries_total", UP, "upstream")
+RETRIES = rare(rate_sum("chaosctl_gateway_retries_total", UP, "upstream"),
+              rate_sum("chaosctl_gateway_upstream_requests_total", UP, "upstream"))
 BREAKER_STATE = f"max by (upstream) (chaosctl_gateway_breaker_state{{{UP}}})"
 CACHE_BY_RESULT = rate_sum("chaosctl_gateway_registry_cache_total", "", "result")
 CACHE_HIT_RATIO = ratio(
     rate_sum("chaosctl_gateway_registry_cache_total", 'result="hit"'),
     rate_sum("chaosctl_gateway_registry_cache_total"),
 )
-CACHE_STALE = 'sum(increase(chaosctl_gateway_registry_cache_total{result="stale"}[$__range]))'
+CACHE_STALE = rare('sum(increase(chaosctl_gateway_registry_cache_total{result="stale"}[$__range]))',
+                   "sum(increase(chaosctl_gateway_registry_cache_total[$__range]))")
 ETCD_LEADER = 'max by (job) (etcd_server_has_leader{job=~"registry-store.*"})'
 
 # --- model servers and devices ---------------------------------------------------------
