@@ -333,3 +333,12 @@ def test_latency_abort_threshold_must_be_resolvable(tmp_path: Path) -> None:
 @pytest.mark.parametrize("spec", ["2.3", "~2.3", "2.x", ">=2.1,<3", "^2.0.0", "2.4.0"])
 def test_versions_follow_the_gateways_range_rules(tmp_path: Path, spec: str) -> None:
     load_scenario(write(tmp_path, BASE.replace('version: "2.x"', f'version: "{spec}"')))
+
+
+def test_promql_quantiles_over_our_histograms_get_the_bucket_check(tmp_path: Path) -> None:
+    q = "histogram_quantile(0.99, sum by (le) (rate(chaosctl_gateway_upstream_duration_seconds_bucket[$window])))"
+    errors = errors_of(tmp_path, BASE + f"  - {{name: up99, promql: '{q}', phase: fault, objective: '< 120ms'}}\n")
+    assert len(errors) == 1 and "cannot resolve 120ms" in errors[0]
+    load_scenario(write(tmp_path, BASE + f"  - {{name: up99, promql: '{q}', phase: fault, objective: '< 150ms'}}\n"))
+    other = "histogram_quantile(0.99, sum by (le) (rate(some_other_seconds_bucket[$window])))"
+    load_scenario(write(tmp_path, BASE + f"  - {{name: o99, promql: '{other}', phase: fault, objective: '< 120ms'}}\n"))

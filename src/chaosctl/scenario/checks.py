@@ -8,6 +8,7 @@ Each check yields `(path, message)`; load.py turns paths into file positions.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,24 +32,35 @@ def _unknown(kind: str, word: str, choices: list[str]) -> str:
     return f"unknown {kind} {word!r}{hint}; {kind}s: {', '.join(choices)}"
 
 
-def bucket_problem(threshold: float) -> str | None:
+def bucket_problem(threshold: float, buckets: tuple[float, ...] = HTTP_BUCKETS) -> str | None:
     """Why a latency threshold cannot be judged from the histogram, or None.
 
     histogram_quantile interpolates linearly inside a bucket, so a threshold
     between two boundaries compares against an invented number; above the
     largest boundary the quantile lands in +Inf and is unknown.
     """
-    if any(math.isclose(threshold, b, rel_tol=1e-9, abs_tol=1e-12) for b in LATENCY_BUCKETS):
+    if any(math.isclose(threshold, b, rel_tol=1e-9, abs_tol=1e-12) for b in buckets):
         return None
-    shown = ", ".join(format_duration(b) for b in LATENCY_BUCKETS)
-    if threshold > LATENCY_BUCKETS[-1]:
-        return f"{format_duration(threshold)} is above the largest latency bucket ({format_duration(LATENCY_BUCKETS[-1])}): the histogram cannot resolve it"
-    lower = max((b for b in LATENCY_BUCKETS if b < threshold), default=0.0)
-    upper = min(b for b in LATENCY_BUCKETS if b > threshold)
+    shown = ", ".join(format_duration(b) for b in buckets)
+    if threshold > buckets[-1]:
+        return f"{format_duration(threshold)} is above the largest latency bucket ({format_duration(buckets[-1])}): the histogram cannot resolve it"
+    lower = max((b for b in buckets if b < threshold), default=0.0)
+    upper = min(b for b in buckets if b > threshold)
     return (
         f"the latency histogram cannot resolve {format_duration(threshold)} (it falls between the buckets "
         f"{format_duration(lower)} and {format_duration(upper)}); use a bucket boundary: {shown}"
     )
+
+
+def _promql_buckets(expr: str) -> tuple[float, ...] | None:
+    """The buckets behind `histogram_quantile(q, ... <metric>_bucket ...)` when it is one of ours."""
+    if "histogram_quantile" not in expr:
+        return None
+    from chaosctl.services.gateway.metrics import UPSTREAM_BUCKETS  # plain constants, no heavy imports
+
+    known = {"chaosctl_http_request_duration_seconds": HTTP_BUCKETS, "chaosctl_gateway_upstream_duration_seconds": UPSTREAM_BUCKETS}
+    found = {known[m] for m in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)_bucket\b", expr) if m in known}
+    return found.pop() if len(found) == 1 else None
 
 
 def _objective_units(slo: SLO) -> str | None:
@@ -82,6 +94,9 @@ def _slo_problems(scenario: Scenario, phases: list[str]) -> Iterator[Problem]:
             yield ("slos", i, "objective"), problem
         elif slo.sli in LATENCY_QUANTILES and isinstance(obj, AbsoluteObjective) and (why := bucket_problem(obj.value)):
             yield ("slos", i, "objective"), why
+        elif slo.promql and isinstance(obj, AbsoluteObjective) and (buckets := _promql_buckets(slo.promql)):
+            if why := bucket_problem(obj.value, buckets):
+                yield ("slos", i, "objective"), why
 
 
 def _trace_problems(scenario: Scenario, phases: list[str], topology: Topology) -> Iterator[Problem]:
