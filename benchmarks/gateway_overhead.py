@@ -92,6 +92,8 @@ class Result:
     p99_ms: float
     non2xx: int
     socket_errors: int
+    hop_cpu_ms: float = 0.0  # CPU of the hop's processes (nginx / gateway) per request
+    server_cpu_ms: float = 0.0  # CPU of the model server per request
 
     @property
     def rps(self) -> float:
@@ -165,10 +167,52 @@ def run_wrk(leg: str, url: str, script: Path, connections: int, seconds: float) 
                   data["non2xx"], data["socket_errors"])  # fmt: skip
 
 
-def measure(legs: dict[str, str], script: Path, connections: int, seconds: float) -> list[Result]:
-    for url in legs.values():  # warm-up: connections, registry cache, batcher
-        run_wrk("warm-up", url, script, connections, 2)
-    return [run_wrk(leg, url, script, connections, seconds) for leg, url in legs.items()]
+def cpu_seconds(pids: list[int]) -> float:
+    """User+system CPU of processes and their children (nginx workers)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        proc = psutil.Process(pid)
+        for p in (proc, *proc.children(recursive=True)):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+@dataclass(frozen=True)
+class Leg:
+    name: str
+    url: str
+    hop_pids: tuple[int, ...]  # () for the direct leg
+
+
+def measure(legs: list[Leg], server_pid: int, script: Path, connections: int, seconds: float) -> list[Result]:
+    """One wrk run per leg, with the CPU that the hop and the model server spent on it.
+
+    CPU per request does not depend on how busy the (shared) machine is; latency and
+    throughput do."""
+    from dataclasses import replace
+
+    for leg in legs:  # warm-up: connections, registry cache, batcher
+        run_wrk("warm-up", leg.url, script, connections, 2)
+    out: list[Result] = []
+    for leg in legs:
+        hop0, srv0 = cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])
+        res = run_wrk(leg.name, leg.url, script, connections, seconds)
+        hop1, srv1 = cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])
+        n = max(1, res.requests)
+        out.append(replace(res, hop_cpu_ms=(hop1 - hop0) * 1e3 / n, server_cpu_ms=(srv1 - srv0) * 1e3 / n))
+    return out
+
+
+def listening_pid(port: int) -> int:
+    import psutil
+
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            return conn.pid
+    raise SystemExit(f"error: no process listens on 127.0.0.1:{port}")
 
 
 # -- report --------------------------------------------------------------------------
@@ -176,10 +220,12 @@ def measure(legs: dict[str, str], script: Path, connections: int, seconds: float
 
 def table(title: str, results: list[Result]) -> str:
     base = results[0]
-    rows = [f"{title}", f"  {'leg':<9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'req/s':>9} {'non-2xx':>8} {'sock err':>8}"]
+    rows = [f"{title}", f"  {'leg':<9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'req/s':>9} "
+                        f"{'non-2xx':>8} {'sock err':>8} {'hop cpu ms/req':>15} {'server cpu ms/req':>18}"]  # fmt: skip
     for r in results:
         rows.append(f"  {r.leg:<9} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p50_ms - base.p50_ms:8.2f} "
-                    f"{r.p99_ms - base.p99_ms:8.2f} {r.rps:9.0f} {r.non2xx:8d} {r.socket_errors:8d}")  # fmt: skip
+                    f"{r.p99_ms - base.p99_ms:8.2f} {r.rps:9.0f} {r.non2xx:8d} {r.socket_errors:8d} "
+                    f"{r.hop_cpu_ms:15.2f} {r.server_cpu_ms:18.2f}")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -190,6 +236,8 @@ def ratios(lat: dict[str, Result], thr: dict[str, Result]) -> str:
             f"  {a}/{b}: p50 x{lat[a].p50_ms / lat[b].p50_ms:.2f}  p99 x{lat[a].p99_ms / lat[b].p99_ms:.2f}  "
             f"max throughput x{thr[a].rps / thr[b].rps:.2f}"
         )
+    gw, ngx = thr["gateway"].hop_cpu_ms, thr["nginx"].hop_cpu_ms
+    lines.append(f"  hop CPU per request: gateway {gw:.2f} ms, nginx {ngx:.3f} ms (x{gw / ngx if ngx else float('inf'):.0f})")
     return "\n".join(lines)
 
 
@@ -229,15 +277,16 @@ def main() -> int:
         (d / "nginx.conf").write_text(NGINX_CONF % {"dir": d, "upstream": topology.model_server_port(SERVER), "port": nginx_port})
         gw_cmd = [sys.executable, __file__, "--port-base", str(settings.port_base), "--serve-gateway", str(gw_port)]
         nginx_cmd = ["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")]
-        with child(gw_cmd, f"http://127.0.0.1:{gw_port}/healthz", d / "gateway.log"), \
-             child(nginx_cmd, f"http://127.0.0.1:{nginx_port}/healthz", d / "nginx.log"):  # fmt: skip
-            legs = {
-                "direct": f"{topology.url(SERVER)}{PATH}",
-                "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
-                "gateway": f"http://127.0.0.1:{gw_port}{PATH}",
-            }
-            lat = measure(legs, script, 1, args.duration)
-            thr = measure(legs, script, args.connections, args.duration)
+        with child(gw_cmd, f"http://127.0.0.1:{gw_port}/healthz", d / "gateway.log") as gw, \
+             child(nginx_cmd, f"http://127.0.0.1:{nginx_port}/healthz", d / "nginx.log") as ngx:  # fmt: skip
+            legs = [
+                Leg("direct", f"{topology.url(SERVER)}{PATH}", ()),
+                Leg("nginx", f"http://127.0.0.1:{nginx_port}{PATH}", (ngx.pid,)),
+                Leg("gateway", f"http://127.0.0.1:{gw_port}{PATH}", (gw.pid,)),
+            ]
+            server_pid = listening_pid(topology.model_server_port(SERVER))
+            lat = measure(legs, server_pid, script, 1, args.duration)
+            thr = measure(legs, server_pid, script, args.connections, args.duration)
     print(f"gateway hop overhead: {SERVER} ({MODEL} {VERSION}), {args.duration:g}s per leg and mode, wrk")
     print(table("latency, 1 connection (closed loop)", lat))
     print(table(f"max throughput, {args.connections} connections", thr))
