@@ -36,6 +36,7 @@ HTTP_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 HTTP_LABELS = ("service", "route", "method", "code")
 SPAN_SCHEDULE_DELAY_MS = 200
+GRACEFUL_SHUTDOWN_S = 5
 UNTRACED_PATHS = frozenset({"/healthz", "/metrics"})
 EXPORT_TIMEOUT_S = 2.0
 _QUIET_LOGGERS = (
@@ -238,6 +239,7 @@ def serve(app: Any, port: int) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
-    )
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,  # a hung request must not block SIGTERM forever
+    )  # fmt: skip
     uvicorn.Server(config).run()  # uvicorn installs SIGTERM/SIGINT handlers that drain and exit
