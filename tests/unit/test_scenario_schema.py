@@ -65,3 +65,13 @@ def test_schema_shows_units_in_their_human_form() -> None:
     assert "200ms" in latency["description"]
     assert "link:gateway->model-gpu-1" in defs["Latency"]["properties"]["target"]["examples"]
     assert defs["AbortCondition"]["properties"]["for"]["description"]
+
+
+def test_committed_schema_file_is_up_to_date() -> None:
+    """schemas/scenario-v1.json is what editors load (the shipped scenarios point at it)."""
+    import json
+
+    committed = json.loads((ROOT / "schemas" / "scenario-v1.json").read_text())
+    assert committed == json_schema(), "regenerate: chaosctl schema > schemas/scenario-v1.json"
+    for path in SCENARIOS:
+        assert path.read_text().startswith("# yaml-language-server: $schema=../schemas/scenario-v1.json\n")
