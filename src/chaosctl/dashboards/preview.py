@@ -77,6 +77,8 @@ def panel_svg(prometheus: str, panel: dict, window: tuple[float, float, float], 
     shown = [Line(ln.label[:18], PALETTE[i % len(PALETTE)], ln.points) for i, ln in enumerate(lines[:MAX_SERIES])]
     unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "short")
     extra = f" (+{len(lines) - MAX_SERIES} more)" if len(lines) > MAX_SERIES else ""
+    # An invisible, last series spanning the window, so every panel shares one time axis.
+    shown.append(Line("", "none", ((start, math.nan), (end, math.nan))))
     return time_chart(panel.get("title", "") + extra, shown, shading, _fmt(unit))
 
 
