@@ -342,3 +342,8 @@ def test_promql_quantiles_over_our_histograms_get_the_bucket_check(tmp_path: Pat
     load_scenario(write(tmp_path, BASE + f"  - {{name: up99, promql: '{q}', phase: fault, objective: '< 150ms'}}\n"))
     other = "histogram_quantile(0.99, sum by (le) (rate(some_other_seconds_bucket[$window])))"
     load_scenario(write(tmp_path, BASE + f"  - {{name: o99, promql: '{other}', phase: fault, objective: '< 120ms'}}\n"))
+
+
+def test_python_names_of_aliased_fields_are_not_accepted_in_files(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, BASE + "abort:\n  - {when: error_ratio > 0.5, for_: 5s}\n")
+    assert len(errors) == 1 and "unknown field 'for_' (did you mean 'for'?)" in errors[0]

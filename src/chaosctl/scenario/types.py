@@ -23,7 +23,7 @@ BYTES_PATTERN = r"^\s*(\d+(\.\d*)?|\.\d+)\s*([kKmMgGtT]i?[bB]|[bB])\s*$"
 class Frozen(BaseModel):
     """Base of every scenario model: immutable, unknown fields refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 Duration = Annotated[
