@@ -278,3 +278,26 @@ def test_compose_env_publishes_on_the_port_base():
     env = compose_env(25000)
     assert env["CHAOSCTL_PROJECT"] == "chaosctl-25000"
     assert env["CHAOSCTL_PROMETHEUS_PORT"] == "25050" and env["CHAOSCTL_GRAFANA_PORT"] == "25090"
+
+
+def test_dockerfile_builds_the_stack_image_from_the_checkout():
+    text = (ROOT / "Dockerfile").read_text()
+    base = next(line.split()[1] for line in text.splitlines() if line.startswith("FROM "))
+    assert base.startswith("python:3.11.") and base.count(".") >= 2, f"base image not pinned: {base}"
+    assert "etcd-server" in text  # the etcd members run from the same image
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), f"Dockerfile copies a missing {source}"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
+
+
+def test_up_without_an_engine_is_a_stack_error_naming_it(monkeypatch, tmp_path):
+    from chaosctl.errors import StackUnavailable
+    from chaosctl.settings import Settings
+    from chaosctl.stack.docker import DockerBackend
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    with pytest.raises(StackUnavailable, match="no Docker engine answers"):
+        DockerBackend(Settings(backend="docker", port_base=25000)).up()
