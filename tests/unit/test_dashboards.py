@@ -114,6 +114,7 @@ def test_chaos_run_dashboard_shades_phases_and_faults(boards):
     annotations = {a["name"]: a for a in data["annotations"]["list"]}
     assert "chaosctl_run_phase" in annotations["phases"]["expr"]
     assert "chaosctl_run_fault_active" in annotations["faults"]["expr"]
+    assert annotations["faults"]["titleFormat"] == "{{fault}} {{target}}" and annotations["phases"]["step"] == "1s"
     assert annotations["chaosctl events"]["target"]["tags"] == ["chaosctl"]
     kinds = {p["title"]: p["type"] for p in data["panels"]}
     assert kinds["Phases"] == "state-timeline" and kinds["Faults"] == "state-timeline"

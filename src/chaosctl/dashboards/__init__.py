@@ -32,13 +32,15 @@ def build_all() -> dict[str, dict]:
     """File name -> dashboard JSON (as plain data), for every dashboard."""
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-    from chaosctl.dashboards.boards import DASHBOARDS
+    from chaosctl.dashboards.boards import ANNOTATION_EXTRAS, DASHBOARDS
 
     out: dict[str, dict] = {}
     for name, make in DASHBOARDS.items():
         data = json.loads(json.dumps(make().build(), cls=JSONEncoder))
         for i, panel in enumerate(data.get("panels", []), start=1):
             panel["id"] = i  # stable ids: Grafana needs them unique, the SDK leaves them unset
+        for ann in data.get("annotations", {}).get("list", []):
+            ann.update(ANNOTATION_EXTRAS.get(ann.get("name"), {}))
         out[name] = data
     return out
 
