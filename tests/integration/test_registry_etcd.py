@@ -247,9 +247,9 @@ def test_zz_losing_the_leader_member_in_use_under_concurrent_queries_fails_no_re
     would be a new process that the leak check rightly flags; the fixture stops the rest.
     """
     api = cluster.topo.url("registry")
-    rid = httpx.post(f"{api}/v1/services", json=record("t-kill", "fraud-detector", "2.3.1", "gpu", ttl=30)).json()["id"]
     victim = _current_member(cluster)
     _make_leader(cluster, victim)
+    rid = httpx.post(f"{api}/v1/services", json=record("t-kill", "fraud-detector", "2.3.1", "gpu", ttl=3)).json()["id"]
     results: list[int | str] = []
     stop = threading.Event()
 
@@ -263,7 +263,18 @@ def test_zz_losing_the_leader_member_in_use_under_concurrent_queries_fails_no_re
                 except httpx.HTTPError as exc:
                     results.append(type(exc).__name__)
 
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    beats: list[int | str] = []
+
+    def heartbeat() -> None:  # writes too: the short-TTL record must survive the loss
+        with httpx.Client(timeout=10.0) as client:
+            while not stop.is_set():
+                try:
+                    beats.append(client.put(f"{api}/v1/services/{rid}/heartbeat", json={"health": "ready"}).status_code)
+                except httpx.HTTPError as exc:
+                    beats.append(type(exc).__name__)
+                time.sleep(0.5)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)] + [threading.Thread(target=heartbeat)]
     try:
         for t in threads:
             t.start()
@@ -279,5 +290,6 @@ def test_zz_losing_the_leader_member_in_use_under_concurrent_queries_fails_no_re
     failed = [r for r in results if r != 200]
     assert len(results) - before > 20, "too few requests during the member loss to prove anything"
     assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
+    assert len(beats) >= 10 and set(beats) == {200}, f"heartbeats: {beats}"
     assert _current_member(cluster) != victim
     assert cluster.leader() != victim
