@@ -106,7 +106,9 @@ class Run:
     def _telemetry(self) -> "RunTelemetry":
         from .telemetry import RunTelemetry
 
-        tel = RunTelemetry(self.scenario.name, self.topology)
+        from chaosctl.observe.grafana import annotator_from_settings
+
+        tel = RunTelemetry(self.scenario.name, self.topology, grafana=annotator_from_settings(self.settings))
         tel.start()
         self.state.notes.extend(tel.notes)
         return tel

@@ -113,8 +113,6 @@ def _inject(p: _Planned, env: PhaseEnv, active: ActiveFaults, outcome: PhaseOutc
         p.fault = env.build(p.spec, env.fault_ctx)
         done = active.inject(p.fault)
     except ChaosctlError as exc:  # FaultError, or the backend refusing (StackUnavailable)
-        if p.fault is None:
-            p.fault = _Unbuilt()
         outcome.failure = f"{label}: did not land: {exc}"
         outcome.checks.append(Check("fault", label, outcome.window.name, "fail", "", "in effect", outcome.failure))
         env.echo(f"  FAULT DID NOT LAND {outcome.failure}")
@@ -134,7 +132,3 @@ def _revert_one(fault: Fault, active: ActiveFaults) -> None:
     active.faults.remove(fault)
     single = ActiveFaults(active.journal, active.guard, observer=active.observer, faults=[fault])
     active.revert_errors.extend(single.revert_all())
-
-
-class _Unbuilt:
-    """Marks a planned fault whose build failed (nothing to revert)."""

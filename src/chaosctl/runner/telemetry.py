@@ -8,7 +8,8 @@ Prometheus scrapes as job `chaosctl-run`:
 
 so dashboards can shade phases and faults. Both reuse the services' Telemetry
 (own CollectorRegistry, own TracerProvider, exporter errors swallowed): the run
-never fails because Jaeger is slow or the marker port is taken.
+never fails because Jaeger is slow or the marker port is taken. With a Grafana
+configured, phases and faults also become annotation regions (observe.grafana).
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ SERVICE = "chaosctl-run"
 
 
 class RunTelemetry:
-    def __init__(self, scenario: str, topology: Topology, *, export: bool = True, exporter: Any = None) -> None:
+    def __init__(self, scenario: str, topology: Topology, *, export: bool = True, exporter: Any = None,
+                 grafana: Any = None) -> None:
+        """`grafana`: an observe.grafana.GrafanaAnnotator (or None): phases and faults
+        also become Grafana annotation regions."""
         from opentelemetry import trace
         from prometheus_client import Gauge
 
+        from chaosctl.observe.grafana import RunAnnotations
         from chaosctl.services.telemetry import Telemetry
 
         self.scenario = scenario
@@ -45,6 +50,7 @@ class RunTelemetry:
         self._run_span: Span | None = None
         self._phase_span: Span | None = None
         self._fault_spans: dict[str, Span] = {}
+        self.annotations = RunAnnotations(grafana, scenario)
         self.notes: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------
@@ -72,6 +78,7 @@ class RunTelemetry:
             self._run_span.end()
             self._run_span = None
         self._tel.shutdown()
+        self.annotations.finish()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -88,10 +95,12 @@ class RunTelemetry:
         gauge = self.phase_gauge.labels(self.scenario, name)
         self._phase_span = self._child(self._run_span, f"phase {name}", **{"chaosctl.phase": name})
         gauge.set(1)
+        self.annotations.phase_started(name, time.time())
         try:
             yield
         finally:
             gauge.set(0)
+            self.annotations.phase_ended(name, time.time())
             self._phase_span.end()
             self._phase_span = None
 
@@ -102,6 +111,7 @@ class RunTelemetry:
 
     def fault_injected(self, record: FaultRecord, evidence: str) -> None:
         self.fault_gauge.labels(self.scenario, record.type, record.target).set(1)
+        self.annotations.fault_injected(record.id, record.label, time.time())
         self._fault_spans[record.id] = self._child(
             self._phase_span or self._run_span, f"fault {record.label}",
             **{"chaosctl.fault.type": record.type, "chaosctl.fault.target": record.target,
@@ -109,6 +119,7 @@ class RunTelemetry:
 
     def fault_reverted(self, record: FaultRecord) -> None:
         self.fault_gauge.labels(self.scenario, record.type, record.target).set(0)
+        self.annotations.fault_reverted(record.id, time.time())
         span = self._fault_spans.pop(record.id, None)
         if span is not None:
             span.end()
