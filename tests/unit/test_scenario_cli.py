@@ -35,7 +35,7 @@ MALFORMED: dict[str, tuple[bytes, int, str]] = {
     "billion-laughs": (_billion_laughs().encode(), 7, "alias"),
     "recursive-alias": ((HEADER + "metadata: &m [*m]\n").encode(), 3, "recursive"),
     "binary-garbage": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, 1, "UTF-8"),
-    "nul-bytes": (b"apiVersion: chaosctl/v1\n\x00\x01\x02\n", 2, "unacceptable character"),
+    "nul-bytes": (b"apiVersion: chaosctl/v1\n\x00\x01\x02\n", 2, "unacceptable character #x0000"),
     "deep-nesting": ((HEADER + "metadata: " + "[" * 5000 + "]" * 5000 + "\n").encode(), 1, "nested too deeply"),
     "empty": (b"", 1, "empty"),
     "only-comments": (b"# nothing here\n\n", 1, "empty"),

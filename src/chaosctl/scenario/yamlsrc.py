@@ -2,8 +2,9 @@
 
 Safety, in order: a size cap; strict UTF-8 (binary garbage is reported at its
 byte); ruamel.yaml's safe loader (core schema only, duplicate keys refused),
-whose composed node graph keeps the line/column of every node; a walk over the composed node graph that refuses any
-tag outside YAML's core schema (`!!python/object...` is never constructed, it
+whose composed node graph keeps the line/column of every node; a walk over
+that graph, before anything is constructed, that refuses any tag outside
+YAML's core schema (`!!python/object...` is never constructed, it
 is an error) and caps the size of the document *after* alias expansion (a
 billion-laughs document is a few hundred bytes that expand to 10^9 nodes;
 ruamel shares aliased nodes, but anything walking the data would expand them).
@@ -70,7 +71,8 @@ def _yaml_error(exc: Exception, text: str, source: str) -> ScenarioInvalid:
         line = text.count("\n", 0, pos)
         col = pos - (text.rfind("\n", 0, pos) + 1)
         char = getattr(exc, "character", None)
-        shown = f" #x{ord(char):04x}" if isinstance(char, str) and len(char) == 1 else ""
+        code = ord(char) if isinstance(char, str) and len(char) == 1 else char
+        shown = f" #x{code:04x}" if isinstance(code, int) else ""
         problem = f"unacceptable character{shown}: is this a YAML scenario?"
     if "\t" in problem or "'\\t'" in problem:
         problem += " (YAML indentation must use spaces, not tabs)"
