@@ -122,3 +122,17 @@ def test_bucket_check_uses_the_buckets_the_services_export() -> None:
     assert LATENCY_BUCKETS == HTTP_BUCKETS
     assert all(bucket_problem(b) is None for b in HTTP_BUCKETS)
     assert bucket_problem(0.28) is not None
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_dry_run_prints_the_timeline_and_touches_nothing(tmp_path: Path, path: Path) -> None:
+    from chaosctl.scenario import load_scenario
+
+    state = tmp_path / "state"
+    proc = run_cli("run", str(path), "--dry-run", "--state-dir", str(state), "--port-base", "29500")
+    assert proc.returncode == 0, proc.stderr
+    scenario = load_scenario(path)
+    assert f"{scenario.name}: dry run" in proc.stdout
+    for phase in scenario.phases:
+        assert phase.name in proc.stdout
+    assert not state.exists() or not any(state.iterdir()), "a dry run must not touch the state folder"
