@@ -19,6 +19,7 @@ import socket
 import sys
 
 CHUNK = 65536
+CONNECT_TIMEOUT_S = 5.0  # a partitioned peer drops SYNs: fail the client in seconds, not minutes
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -36,8 +37,10 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 def _handler(dest_host: str, dest_port: int):
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(dest_host, dest_port)
-        except OSError:  # destination down or partitioned: the client sees a reset, as without a relay
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(dest_host, dest_port), CONNECT_TIMEOUT_S
+            )
+        except (OSError, asyncio.TimeoutError):  # destination down or partitioned: the client sees the close
             writer.close()
             return
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
