@@ -149,3 +149,24 @@ def test_registry_outage_is_ridden_out_from_cache_within_ttl_then_surfaces(live:
         wait_until(lambda: live.predict().status_code == 503, 15, "the outage to surface after the TTL")
         assert "registry" in live.predict().json()["detail"]
     wait_until(lambda: live.predict().status_code == 200, 20, "the registry to be used again")
+
+
+def test_every_gpu_server_down_falls_back_to_cpu(live: Live, stack) -> None:  # noqa: ANN001
+    live.settle()
+    before = live.metric("chaosctl_gateway_fallbacks_total")
+    try:
+        for server in GPUS:
+            stack.backend.kill(server)
+        # Their registry records live on until the lease expires: the gateway still tries
+        # them, fails to connect, retries and falls back; then their breakers open.
+        answers = [live.predict() for _ in range(12)]
+        assert [a.status_code for a in answers] == [200] * 12
+        assert {a.json()["server"] for a in answers} == {"model-cpu-1"}
+        assert live.metric("chaosctl_gateway_fallbacks_total") >= before + 12
+        assert live.breakers()["model-gpu-1"] == "open" and live.breakers()["model-gpu-2"] == "open"
+    finally:
+        for server in GPUS:
+            if not stack.backend.is_running(server):
+                stack.backend.start(server)
+    live.settle(timeout_s=90)
+    wait_until(lambda: live.predict().json()["device"] == "gpu", 30, "GPU serving again")
