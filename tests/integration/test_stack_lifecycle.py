@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -102,11 +103,23 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _etcd(stack, member: int, path: str, body: dict) -> dict:
+def _etcd(stack, member: int, path: str, body: dict, until=lambda answer: True) -> dict:
+    """POST to etcd's v3 JSON gateway, retried for a while as a client would: a write right
+    after the leader died waits for the election; a restarted member catches up."""
     url = f"http://127.0.0.1:{stack.topology.etcd_client_port(member)}/v3/{path}"
-    resp = httpx.post(url, json=body, timeout=10)
-    resp.raise_for_status()
-    return resp.json()
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            resp = httpx.post(url, json=body, timeout=3)
+            resp.raise_for_status()
+            if until(resp.json()):
+                return resp.json()
+            problem = f"condition not met: {resp.text[:200]}"
+        except httpx.HTTPError as exc:
+            problem = repr(exc)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url}: {problem}")
+        time.sleep(0.5)
 
 
 def test_killed_etcd_member_restarts_and_rejoins_the_cluster(stack):
@@ -122,7 +135,8 @@ def test_killed_etcd_member_restarts_and_rejoins_the_cluster(stack):
         stack.backend.start(member)
     assert stack.backend.pid(member) not in (None, old_pid)
     # a serializable read is answered from member 0's own copy: it caught up with the cluster
-    got = _etcd(stack, 0, "kv/range", {"key": _b64("chaosctl-test/rejoin"), "serializable": True})
+    got = _etcd(stack, 0, "kv/range", {"key": _b64("chaosctl-test/rejoin"), "serializable": True},
+                until=lambda answer: bool(answer.get("kvs")))
     assert base64.b64decode(got["kvs"][0]["value"]).decode() == "written-while-down"
     members = _etcd(stack, 0, "cluster/member/list", {})
     assert members["header"]["cluster_id"] == cluster_id and len(members["members"]) == 3
