@@ -75,3 +75,19 @@ def test_up_resumes_a_component_left_paused(infra):
     infra.pause("jaeger")
     status = infra.up()
     assert status.all_ready and not infra.is_paused("jaeger") and infra.pid("jaeger") == pid
+
+
+def test_cli_up_without_etcd_on_path_exits_3_naming_it(own_stack_settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    settings = own_stack_settings(OWN_OFFSET)
+    env = dict(os.environ, PATH=str(tmp_path / "empty-bin"), CHAOSCTL_PORT_BASE=str(settings.port_base),
+               CHAOSCTL_STATE_DIR=str(settings.state_dir))
+    result = subprocess.run([sys.executable, "-m", "chaosctl.cli", "up"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert "chaosctl: cannot start the stack, missing: etcd (get it with: make setup" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (settings.state_dir / "stack.json").exists()
