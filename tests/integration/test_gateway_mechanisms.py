@@ -74,6 +74,28 @@ def test_version_header_exact_range_and_404(live: Live) -> None:
                             headers={"Authorization": f"Bearer {live.token()}"}).status_code == 404  # fmt: skip
 
 
+def test_one_trace_spans_gateway_registry_and_model_server(live: Live) -> None:
+    time.sleep(2.5)  # past the cache's refresh interval: this request asks the registry
+    trace_id, parent = new_traceparent()
+    resp = live.predict(traceparent=parent)
+    assert resp.status_code == 200
+    server = resp.json()["server"]
+
+    def complete(spans: list[dict[str, Any]]) -> bool:
+        return {"gateway", "registry", server} <= {s["service"] for s in spans} and any(
+            s["operationName"] == "POST /v1/models/{model}/predict" and s["service"] == "gateway" for s in spans
+        )
+
+    spans = live.jaeger_trace(trace_id, complete)
+    by_id = {s["spanID"]: s for s in spans}
+    lookup = next(s for s in spans if s["operationName"] == "registry lookup")
+    assert lookup["tags"]["cache.result"] == "miss"
+    registry_root = next(s for s in spans if s["service"] == "registry" and s["operationName"].startswith("GET "))
+    assert by_id[registry_root["references"][0]["spanID"]]["operationName"] == "registry lookup"
+    server_root = next(s for s in spans if s["service"] == server and s["operationName"].startswith("POST "))
+    assert by_id[server_root["references"][0]["spanID"]]["operationName"] == f"upstream {server}"
+
+
 def test_saturated_gpu_is_skipped(live: Live) -> None:
     # Only model-gpu-2 serves the canary 2.4.0; with its memory full the gateway must not send it there.
     assert live.predict(version="2.4.0").json()["server"] == "model-gpu-2"
