@@ -3,7 +3,7 @@ worker processes when one core is not enough.
 
 Each process starts in its own session (so a Ctrl-C on the terminal reaches
 chaosctl, which stops load in order, not Locust directly) and is stopped by its
-pid: SIGTERM to its process group (Locust then writes its results), SIGKILL
+pid: SIGINT to its process group (Locust then writes its results), SIGKILL
 after a grace period. `--run-time` is set a little past the run's length, so
 a Locust orphaned by a SIGKILL of chaosctl still stops by itself.
 
@@ -167,12 +167,16 @@ class LocustRun:
                 self._cpu_samples.append((sum(values), max(values)))
 
     def stop(self) -> None:
-        """SIGTERM each process group (by our pid), then SIGKILL what is left."""
+        """SIGINT the master's process group (by our pid), then the workers; SIGKILL what is left.
+
+        SIGINT, not SIGTERM: Locust 2.47 writes its --json-file reliably on SIGINT
+        only (on SIGTERM the file was missing with a load shape; checked by hand).
+        The master tells its workers to quit; stragglers get SIGINT, then SIGKILL."""
         self._stop_sampling.set()
-        for p in reversed(self.procs):  # workers first, then the master (which then writes results)
-            _signal_group(p.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        for p in self.procs:
+        for p in self.procs:  # the master first: it tells its workers to quit
+            if p.poll() is None:
+                _signal_group(p.pid, signal.SIGINT)
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
