@@ -54,12 +54,16 @@ class ActiveFaults:
     def inject(self, fault: Fault) -> Injected:
         """Journal, inject, verify. A FaultError here means the fault did not land."""
         decided = time.monotonic()
-        self.journal.record_inject(fault.record)  # before inject: a crash now still leaves a trace
-        self.faults.append(fault)
-        fault.inject()
-        state = getattr(fault, "journal_state", None)
-        if state is not None:
-            self.journal.record_update(fault.record.id, state())
+        # Shielded: a signal in the middle of inject() (e.g. a restart between spawning the
+        # process and recording it) would leave something the revert cannot see. The signal
+        # is acted on right after, and the revert then runs.
+        with self.guard.shield():
+            self.journal.record_inject(fault.record)  # before inject: a crash now still leaves a trace
+            self.faults.append(fault)
+            fault.inject()
+            state = getattr(fault, "journal_state", None)
+            if state is not None:
+                self.journal.record_update(fault.record.id, state())
         evidence = verify_until(fault, self.verify_deadline_s)
         verified = time.monotonic()
         if self.observer:
