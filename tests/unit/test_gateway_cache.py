@@ -95,3 +95,41 @@ def test_connect_errors_to_registry_are_an_outage_too() -> None:
     h.clock.advance(10)
     assert h.predict().status_code == 200
     assert h.metric("chaosctl_gateway_registry_cache_total", {"result": "stale"}) == 1
+
+
+def test_one_registry_call_per_key_at_a_time() -> None:
+    clock = FakeClock()
+    calls: list[str] = []
+    release = None
+
+    async def fetch(key: str) -> str:
+        calls.append(key)
+        await release.wait()
+        return f"{key}:{len(calls)}"
+
+    cache: TTLCache[str] = TTLCache(fetch, CacheConfig(refresh_s=2, ttl_s=30), clock)
+
+    async def scenario() -> list[tuple[str, str]]:
+        nonlocal release
+        release = asyncio.Event()
+        # Nothing cached: concurrent requests share one fetch.
+        first = [asyncio.create_task(cache.get("m")) for _ in range(5)]
+        await asyncio.sleep(0)
+        release.set()
+        cold = [(c.value, c.result) for c in await asyncio.gather(*first)]
+        # Cached but due for refresh while the registry is slow: one request waits for it,
+        # the others are answered from the cache at once.
+        clock.advance(3)
+        release = asyncio.Event()
+        slow = asyncio.create_task(cache.get("m"))
+        await asyncio.sleep(0)
+        quick = [await cache.get("m") for _ in range(3)]
+        assert not slow.done()
+        release.set()
+        warm = [(q.value, q.result) for q in quick] + [((await slow).value, "slow")]
+        return cold + warm
+
+    out = asyncio.run(scenario())
+    assert calls == ["m", "m"]
+    assert out[:5] == [("m:1", "miss")] + [("m:1", "hit")] * 4
+    assert out[5:] == [("m:1", "hit")] * 3 + [("m:2", "slow")]
