@@ -68,6 +68,7 @@ def test_gateway_routes_exact_version_and_404s_unknowns() -> None:
     }  # fmt: skip
     assert h.predict(version="9.x").status_code == 404
     assert h.predict("no-such-model").status_code == 404
+    assert h.predict(version=" ").json()["version"] == "2.3.1"  # blank: as if absent (stable first)
 
 
 def test_gateway_canary_weights_hold_over_many_requests() -> None:

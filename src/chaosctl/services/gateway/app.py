@@ -106,7 +106,8 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
             str | None, Header(max_length=64, description="Exact version (2.3.1) or range (2.x, ~2.3, >=2.1,<3)")
         ] = None,
     ) -> PredictResponse:
-        return await gateway.predict(model, body.inputs, x_model_version)
+        requested = x_model_version.strip() if x_model_version else ""
+        return await gateway.predict(model, body.inputs, requested or None)  # blank header = no header
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
