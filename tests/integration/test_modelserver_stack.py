@@ -50,15 +50,19 @@ def test_model_servers_registered_themselves_with_full_metadata(stack) -> None:
 
 
 def test_trace_continues_into_registry_and_its_etcd_calls(stack) -> None:
+    api = stack.topology.url("registry")
     trace_id, parent, header = _traceparent()
-    resp = httpx.get(f"{stack.topology.url('registry')}/v1/services", params={"model": "fraud-detector"},
-                     headers={"traceparent": header})  # fmt: skip
-    assert resp.status_code == 200
+    rec = {"name": "trace-probe", "capability": "probe", "model": "probe", "version": "0.0.1", "device": "cpu",
+           "p99_ms": 1, "endpoint": "http://127.0.0.1:9", "ttl": 5}  # fmt: skip
+    resp = httpx.post(f"{api}/v1/services", json=rec, headers={"traceparent": header})
+    assert resp.status_code == 201, resp.text
+    httpx.delete(f"{api}/v1/services/{resp.json()['id']}")
     spans = _jaeger_trace(stack, trace_id, {"registry"})
-    route = next(s for s in spans if s["operation"] == "GET /v1/services")
+    route = next(s for s in spans if s["operation"] == "POST /v1/services")
     assert route["parent"] == parent
-    etcd = [s for s in spans if s["operation"] == "etcd kv/range"]
-    assert etcd and all(s["parent"] == route["id"] for s in etcd)
+    etcd_ops = {s["operation"] for s in spans if s["parent"] == route["id"]}
+    assert {"etcd kv/range", "etcd lease/grant", "etcd kv/put"} <= etcd_ops
+    assert all(s["tags"].get("etcd.member") for s in spans if s["operation"].startswith("etcd "))
 
 
 def test_inference_span_carries_model_version_device_and_batch_size(stack) -> None:

@@ -162,6 +162,10 @@ def test_discovery_returns_only_matching_records_with_full_metadata(cluster: Clu
         assert found[0]["tags"] == ["pci-dss"] and found[0]["accuracy"] == 0.93
         q2 = {"model": "fraud-detector", "version": ">=2.1,<3", "max_p99_ms": "100"}
         assert len(httpx.get(f"{api}/v1/services", params=q2).json()["services"]) == 2
+        # answers came from the watch cache (read-your-writes: the records registered just above were in it)
+        metrics = httpx.get(f"{api}/metrics").text
+        cached = [ln for ln in metrics.splitlines() if ln.startswith('chaosctl_registry_discovery_total{source="cache"}')]
+        assert cached and float(cached[0].split()[-1]) >= 1
     finally:
         for i in ids:
             httpx.delete(f"{api}/v1/services/{i}")
@@ -258,8 +262,12 @@ def test_zz_losing_the_leader_member_in_use_under_concurrent_queries_fails_no_re
             while not stop.is_set():
                 try:
                     resp = client.get(f"{api}/v1/services", params={"model": "fraud-detector"})
-                    ok = resp.status_code == 200 and any(r["id"] == rid for r in resp.json()["services"])
-                    results.append(200 if ok else resp.status_code)
+                    if resp.status_code != 200:
+                        results.append(f"{resp.status_code} {resp.text[:200]}")
+                    elif not any(r["id"] == rid for r in resp.json()["services"]):
+                        results.append("200 without the live record")
+                    else:
+                        results.append(200)
                 except httpx.HTTPError as exc:
                     results.append(type(exc).__name__)
 

@@ -132,7 +132,8 @@ RECORD = {
 
 
 def _api(fake: FakeEtcd) -> TestClient:
-    app = create_app(Telemetry("registry", None), MEMBERS, transport=httpx.MockTransport(fake.handler))
+    app = create_app(Telemetry("registry", None), MEMBERS, transport=httpx.MockTransport(fake.handler),
+                     watch_cache=False)  # fmt: skip
     return TestClient(app)
 
 

@@ -6,6 +6,7 @@ The registry reaches each etcd member through its Toxiproxy link
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -16,7 +17,8 @@ from fastapi.responses import JSONResponse
 from chaosctl.services.registry.etcd import EtcdClient, EtcdError, EtcdUnavailable
 from chaosctl.services.registry.records import Heartbeat, Record, RecordIn, select, valid_range
 from chaosctl.services.registry.records import Query as Q
-from chaosctl.services.registry.store import RecordNotFound, RegistryStore
+from chaosctl.services.registry.cache import WatchCache
+from chaosctl.services.registry.store import PREFIX, RecordNotFound, RegistryStore
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import Topology
@@ -26,14 +28,21 @@ def etcd_endpoints(topology: Topology) -> list[str]:
     return [topology.via_proxy("registry", member) for member in topology.etcd_members]
 
 
-def create_app(telemetry: Telemetry, endpoints: list[str], transport: Any = None) -> FastAPI:
+def create_app(
+    telemetry: Telemetry, endpoints: list[str], transport: Any = None, *, watch_cache: bool = True
+) -> FastAPI:
     """The registry ASGI app; `transport` (an httpx transport) replaces the network in unit tests."""
     etcd = EtcdClient(endpoints, tracer=telemetry.tracer, transport=transport)
-    store = RegistryStore(etcd)
+    cache = WatchCache(etcd, PREFIX) if watch_cache else None
+    store = RegistryStore(etcd, PREFIX, cache)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(cache.run()) if cache is not None else None
         yield
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await etcd.aclose()
         telemetry.shutdown()
 
@@ -49,11 +58,17 @@ def create_app(telemetry: Telemetry, endpoints: list[str], transport: Any = None
     async def _etcd_error(_req: Any, exc: EtcdError) -> JSONResponse:
         return JSONResponse({"detail": f"registry store error: {exc}"}, status_code=502)
 
-    _routes(app, store, etcd)
+    _routes(app, store, etcd, telemetry.registry)
     return app
 
 
-def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient) -> None:
+def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient, registry: Any) -> None:
+    from opentelemetry import trace
+    from prometheus_client import Counter
+
+    discoveries = Counter("chaosctl_registry_discovery_total", "Discovery answers by source (watch cache or etcd read)",
+                          ("source",), registry=registry)  # fmt: skip
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         try:
@@ -98,7 +113,10 @@ def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient) -> None:
                   max_p99_ms=max_p99_ms, tags=tuple(tag), health=healths)  # fmt: skip
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        return {"services": select(await store.records(), q)}
+        records, source = await store.records()
+        discoveries.labels(source).inc()
+        trace.get_current_span().set_attribute("registry.source", source)
+        return {"services": select(records, q)}
 
 
 def serve(name: str, topology: Topology, settings: Settings) -> None:

@@ -8,15 +8,16 @@ strings.
 Failover: every request goes first to the member that answered last; on a
 connection error, a timeout or a 5xx answer (no leader, unavailable) it is retried
 on the next member, so losing one member of three costs callers no failed request,
-only one short connect timeout. Only when every member fails does `EtcdUnavailable`
-reach the caller.
+only one short connect timeout. Only when every member fails twice (two rounds, for
+a leader election to finish) does `EtcdUnavailable` reach the caller.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from chaosctl.errors import ChaosctlError
 
 CONNECT_TIMEOUT_S = 0.25
 REQUEST_TIMEOUT_S = 1.5
+ROUNDS = 2
+ROUND_PAUSE_S = 0.2
 
 
 class EtcdError(ChaosctlError):
@@ -42,6 +45,14 @@ class LeaseNotFound(EtcdError):
 
 class EtcdUnavailable(EtcdError):
     """No member of the cluster answered."""
+
+
+@dataclass(frozen=True)
+class WatchBatch:
+    revision: int
+    puts: tuple[KeyValue, ...]
+    deletes: tuple[str, ...]
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class EtcdClient:
             raise ValueError("no etcd endpoints")
         self.endpoints = tuple(e.rstrip("/") for e in endpoints)
         self._good = 0  # index of the member that answered last
+        self.last_write_revision = 0  # store revision of this client's latest write (read-your-writes)
         self._tracer = tracer
         timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
@@ -100,11 +112,14 @@ class EtcdClient:
     async def _call(self, path: str, body: dict[str, Any], span: Any) -> dict[str, Any]:
         failures: list[str] = []
         n = len(self.endpoints)
-        for attempt in range(n):
+        # Two rounds: a leader election (after the leader's loss) can outlast one round of
+        # per-member timeouts on a busy machine; the second round then finds the new leader.
+        for attempt in range(n * ROUNDS):
+            if attempt and attempt % n == 0:
+                await asyncio.sleep(ROUND_PAUSE_S)
             index = (self._good + attempt) % n
-            url = self.endpoints[index] + path
             try:
-                resp = await self._http.post(url, json=body)
+                resp = await self._http.post(self.endpoints[index] + path, json=body)
             except httpx.HTTPError as exc:  # connect refused/timeout, read timeout, reset
                 failures.append(f"{self.endpoints[index]}: {type(exc).__name__}")
                 continue
@@ -122,11 +137,15 @@ class EtcdClient:
 
     # -- KV ---------------------------------------------------------------------
 
+    def _wrote(self, data: dict[str, Any]) -> None:
+        rev = int(data.get("header", {}).get("revision", 0))
+        self.last_write_revision = max(self.last_write_revision, rev)
+
     async def put(self, key: str, value: bytes, lease: int = 0) -> None:
         body: dict[str, Any] = {"key": _b64(key), "value": _b64(value)}
         if lease:
             body["lease"] = str(lease)
-        await self.call("/v3/kv/put", body)
+        self._wrote(await self.call("/v3/kv/put", body))
 
     async def get(self, key: str) -> KeyValue | None:
         out = await self.range(key, exact=True)
@@ -134,16 +153,27 @@ class EtcdClient:
 
     async def range(self, key: str, *, exact: bool = False, limit: int = 0) -> list[KeyValue]:
         """Every key under the prefix `key` (or exactly `key`)."""
+        return (await self.range_rev(key, exact=exact, limit=limit))[0]
+
+    async def range_rev(
+        self, key: str, *, exact: bool = False, limit: int = 0, member: int | None = None
+    ) -> tuple[list[KeyValue], int]:
+        """Like `range`, plus the store revision it was read at. `member` pins one member (no failover)."""
         body: dict[str, Any] = {"key": _b64(key)}
         if not exact:
             body["range_end"] = _b64(prefix_end(key).encode("latin-1"))
         if limit:
             body["limit"] = str(limit)
-        data = await self.call("/v3/kv/range", body)
-        return [_kv(item) for item in data.get("kvs", [])]
+        if member is None:
+            data = await self.call("/v3/kv/range", body)
+        else:
+            data = _decode(await self._http.post(self.endpoints[member] + "/v3/kv/range", json=body))
+        revision = int(data.get("header", {}).get("revision", 0))
+        return [_kv(item) for item in data.get("kvs", [])], revision
 
     async def delete(self, key: str) -> int:
         data = await self.call("/v3/kv/deleterange", {"key": _b64(key)})
+        self._wrote(data)
         return int(data.get("deleted", 0))
 
     # -- leases -----------------------------------------------------------------
@@ -162,9 +192,26 @@ class EtcdClient:
 
     async def lease_revoke(self, lease: int) -> None:
         try:
-            await self.call("/v3/lease/revoke", {"ID": str(lease)})
+            self._wrote(await self.call("/v3/lease/revoke", {"ID": str(lease)}))
         except LeaseNotFound:
             pass  # already gone: revoking is idempotent
+
+    # -- watch ------------------------------------------------------------------
+
+    async def watch(self, prefix: str, start_revision: int, member: int) -> AsyncIterator[WatchBatch]:
+        """Changes under `prefix` from `start_revision` on, from one member, until the stream breaks.
+
+        The first batch (`created`) has no events. Raises httpx/EtcdError when the member goes away.
+        """
+        body = {"create_request": {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix).encode("latin-1")),
+                                   "start_revision": str(start_revision)}}  # fmt: skip
+        timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_S)  # a quiet stream is no failure
+        async with self._http.stream("POST", self.endpoints[member] + "/v3/watch", json=body, timeout=timeout) as resp:
+            if resp.status_code >= 400:
+                raise EtcdError(f"watch refused: HTTP {resp.status_code}")
+            async for line in resp.aiter_lines():
+                if line.strip():
+                    yield _watch_batch(json.loads(line))
 
 
 def _decode(resp: httpx.Response) -> dict[str, Any]:
@@ -193,3 +240,19 @@ def _kv(item: dict[str, Any]) -> KeyValue:
         lease=int(item.get("lease", 0)),
         mod_revision=int(item.get("mod_revision", 0)),
     )
+
+
+def _watch_batch(line: dict[str, Any]) -> WatchBatch:
+    result = line.get("result")
+    if not isinstance(result, dict):
+        raise EtcdError(f"watch stream error: {str(line.get('error', line))[:200]}")
+    if result.get("canceled"):
+        raise EtcdError(f"watch canceled: {result.get('cancel_reason', '')}")
+    puts, deletes = [], []
+    for ev in result.get("events", []):
+        if ev.get("type") == "DELETE":
+            deletes.append(base64.b64decode(ev["kv"]["key"]).decode())
+        else:
+            puts.append(_kv(ev["kv"]))
+    revision = int(result.get("header", {}).get("revision", 0))
+    return WatchBatch(revision, tuple(puts), tuple(deletes), bool(result.get("created")))

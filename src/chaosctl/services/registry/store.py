@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaosctl.services.registry.cache import WatchCache
 from chaosctl.services.registry.etcd import EtcdClient, LeaseNotFound
 from chaosctl.services.registry.records import Heartbeat, Record, RecordIn
 
@@ -27,9 +28,10 @@ class Registration:
 
 
 class RegistryStore:
-    def __init__(self, etcd: EtcdClient, prefix: str = PREFIX) -> None:
+    def __init__(self, etcd: EtcdClient, prefix: str = PREFIX, cache: WatchCache | None = None) -> None:
         self.etcd = etcd
         self.prefix = prefix
+        self.cache = cache
 
     def _key(self, record_id: str) -> str:
         return self.prefix + record_id
@@ -76,7 +78,15 @@ class RegistryStore:
         await self.etcd.delete(self._key(record_id))
         return True
 
-    async def records(self) -> list[Record]:
+    async def records(self) -> tuple[list[Record], str]:
+        """Every live record, and where they came from: "cache" (fresh watch snapshot) or "etcd"."""
+        if self.cache is not None:
+            cached = await self.cache.snapshot()
+            if cached is not None:
+                return cached, "cache"
+        return await self._read_records(), "etcd"
+
+    async def _read_records(self) -> list[Record]:
         kvs = await self.etcd.range(self.prefix)
         out: list[Record] = []
         for kv in kvs:
