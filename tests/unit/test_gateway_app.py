@@ -69,6 +69,8 @@ def test_spans_nest_and_context_reaches_registry_and_model_server() -> None:
     assert sent[0].split("-")[1:3] == ["0af7651916cd43dd8448eb211c80319c", format(lookup.context.span_id, "016x")]
     assert sent[1].split("-")[1:3] == ["0af7651916cd43dd8448eb211c80319c", format(upstream.context.span_id, "016x")]
     assert upstream.attributes["attempt"] == 1 and upstream.attributes["version"] == "2.3.1"
+    assert {k: route.attributes[k] for k in ("model", "version", "device", "server")} == {
+        "model": "fraud-detector", "version": "2.3.1", "device": "gpu", "server": "model-gpu-1"}
 
 
 def test_openapi_documents_the_predict_route() -> None:

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Header, Path
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry import trace
 from pydantic import BaseModel, Field, FiniteFloat, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -107,7 +108,12 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
         ] = None,
     ) -> PredictResponse:
         requested = x_model_version.strip() if x_model_version else ""
-        return await gateway.predict(model, body.inputs, requested or None)  # blank header = no header
+        answer = await gateway.predict(model, body.inputs, requested or None)  # blank header = no header
+        route_span = trace.get_current_span()  # the request's server span (telemetry middleware)
+        for key, value in (("model", answer.model), ("version", answer.version), ("device", answer.device),
+                           ("server", answer.server), ("client", who.subject)):  # fmt: skip
+            route_span.set_attribute(key, value)
+        return answer
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
