@@ -9,7 +9,7 @@
      the sum of its phase durations.
 
     CHAOSCTL_PORT_BASE=24000 CHAOSCTL_STATE_DIR=/tmp/chaos-run-24000 \\
-      .venv/bin/python benchmarks/run_overhead.py [--reps 5] [--abort-reps 3] [--runs 2]
+      .venv/bin/python benchmarks/run_overhead.py [--reps 5] [--abort-reps 3] [--runs 2] [--scenario F] [--only-runs]
 """
 
 from __future__ import annotations
@@ -138,18 +138,18 @@ def _wait_serving(settings, timeout: float = 90.0) -> None:
             time.sleep(0.2 if ok else 1.0)
 
 
-def run_overhead(settings, runs: int) -> None:
+def run_overhead(settings, runs: int, scenario: str) -> None:
     import json
     import os
     import tempfile
 
-    print(f"3. run overhead: chaosctl run tests/data/run-pass.yaml (load average {os.getloadavg()[0]:.1f})")
+    print(f"3. run overhead: chaosctl run {scenario} (load average {os.getloadavg()[0]:.1f})")
     env = {**os.environ, "CHAOSCTL_PORT_BASE": str(settings.port_base), "CHAOSCTL_STATE_DIR": str(settings.state_dir)}
     for i in range(runs):
         _wait_serving(settings)
         with tempfile.TemporaryDirectory() as out:
             t0 = time.monotonic()
-            res = subprocess.run([sys.executable, "-m", "chaosctl.cli", "run", str(ROOT / "tests/data/run-pass.yaml"),
+            res = subprocess.run([sys.executable, "-m", "chaosctl.cli", "run", str(ROOT / scenario),
                                   "--report-dir", out], env=env, capture_output=True, text=True)
             wall = time.monotonic() - t0
             report = json.loads((Path(out) / "report.json").read_text())
@@ -163,6 +163,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--abort-reps", type=int, default=3)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--scenario", default="tests/data/run-pass.yaml",
+                        help="run-pass.yaml uses distributed Locust (2 workers); run-latency-fail.yaml one process")
+    parser.add_argument("--only-runs", action="store_true", help="skip parts 1 and 2")
     args = parser.parse_args()
     settings = load_settings()
     ctx = FaultContext.for_settings(settings)
@@ -170,12 +173,13 @@ def main() -> None:
     with httpx.Client(timeout=3) as client:
         client.get(ctx.topology.url("gateway") + "/healthz").raise_for_status()
     try:
-        fault_latency(ctx, journal, args.reps)
-        abort_latency(ctx, journal, settings, args.abort_reps)
+        if not args.only_runs:
+            fault_latency(ctx, journal, args.reps)
+            abort_latency(ctx, journal, settings, args.abort_reps)
     finally:
         ctx.close()
         journal.clear_if_done()
-    run_overhead(settings, args.runs)
+    run_overhead(settings, args.runs, args.scenario)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ becomes `Interrupted` (exit 130) only after that.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from chaosctl.errors import ChaosctlError, Interrupted
 from chaosctl.faults.base import FaultContext
@@ -52,6 +53,15 @@ class RunState:
     aborted: bool = False
     revert_failed: bool = False
     phase_seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # where the overhead goes
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.monotonic() - t0
 
 
 class Run:
@@ -79,10 +89,11 @@ class Run:
     def _execute(self, guard: SignalGuard) -> RunReport:
         from chaosctl.observe.prometheus import Prometheus
 
-        preflight(self.ctx.backend, self.topology)
-        self._refuse_leftovers()
-        prom = Prometheus(self.topology.url("prometheus"))
-        tel = self._telemetry()
+        with self.state.timed("preflight"):
+            preflight(self.ctx.backend, self.topology)
+            self._refuse_leftovers()
+            prom = Prometheus(self.topology.url("prometheus"))
+            tel = self._telemetry()
         try:
             self._experiment(prom, tel, guard)
             return self._report(prom, time.time())
@@ -115,22 +126,25 @@ class Run:
 
     def _experiment(self, prom: "Prometheus", tel: "RunTelemetry", guard: SignalGuard) -> None:
         probes = self.scenario.steady_state
-        before = check_steady_state(probes, "before", self.topology, prom.query, STEADY_BEFORE_WAIT_S)
+        with self.state.timed("steady state"):
+            before = check_steady_state(probes, "before", self.topology, prom.query, STEADY_BEFORE_WAIT_S)
         self.state.checks.extend(before)
         if not all(c.passed for c in before):
             self.echo("steady state does not hold before the run: no fault injected")
             return
         load = self._new_load()
         try:
-            self._start_load(load)
+            with self.state.timed("load start"):
+                self._start_load(load)
             self._phases(prom, tel, guard)
         finally:
-            with guard.shield():  # stopping load is part of putting things back
+            with guard.shield(), self.state.timed("load stop"):  # stopping load is part of putting things back
                 load.stop()
                 result = load.result()
                 self.state.notes.append(result.describe())
                 self.echo(result.describe())
-        self.state.checks.extend(check_steady_state(probes, "after", self.topology, prom.query, STEADY_AFTER_WAIT_S))
+        with self.state.timed("steady state"):
+            self.state.checks.extend(check_steady_state(probes, "after", self.topology, prom.query, STEADY_AFTER_WAIT_S))
 
     def _new_load(self) -> "LocustRun":
         from chaosctl.load.locust_run import LocustRun
@@ -183,12 +197,15 @@ class Run:
         if st.windows:
             jaeger = Jaeger(self.topology.url("jaeger"))
             try:
-                analysis = analyse(self.scenario, st.windows, prom, jaeger, st.started, ended)
+                with st.timed("analysis"):
+                    analysis = analyse(self.scenario, st.windows, prom, jaeger, st.started, ended)
             finally:
                 jaeger.close()
         checks = tuple(st.checks) + analysis.checks
-        overhead = (ended - st.started) - sum(w.seconds for w in st.windows)
-        notes = (*st.notes, *analysis.notes, f"run overhead: {overhead:.1f}s beyond the phases' {sum(w.seconds for w in st.windows):.1f}s")
+        phases = sum(w.seconds for w in st.windows)
+        overhead = (time.time() - st.started) - phases
+        where = ", ".join(f"{k} {v:.1f}s" for k, v in st.stage_seconds.items())
+        notes = (*st.notes, *analysis.notes, f"run overhead: {overhead:.1f}s beyond the phases' {phases:.1f}s ({where})")
         return RunReport(scenario=self.scenario.name, verdict=self._verdict(checks), started=st.started, ended=ended,
                          phases=tuple(st.windows), checks=checks, bottlenecks=analysis.bottlenecks,
                          findings=analysis.findings, series=analysis.series, notes=notes)
