@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import warnings
 import os
 import signal
 import subprocess
@@ -95,6 +96,14 @@ async def _http_run(name: str, version: str, seconds: float, conc: int) -> Resul
     return Result(len(lat), elapsed, tuple(lat), _mean_batch(text, name, version))
 
 
+def _merge(results: list[Result]) -> Result:
+    """Several runs of one cell as one (requests and time summed, latencies pooled)."""
+    n = sum(r.requests for r in results)
+    mean_batch = sum(r.mean_batch * r.requests for r in results) / n if n else 0.0
+    lat = tuple(x for r in results for x in r.latencies)
+    return Result(n, sum(r.seconds for r in results), lat, mean_batch)
+
+
 def _mean_batch(metrics: str, name: str, version: str) -> float:
     total = count = 0.0
     label = f'model="{name}",version="{version}"'
@@ -154,7 +163,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--serve", choices=["on", "off"], help=argparse.SUPPRESS)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-engine", action="store_true")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", module="sklearn")  # joblib delayed() notice of RandomForest in threads
     if args.serve:
         _serve(args.serve == "on")
         return
@@ -166,20 +177,22 @@ def main() -> None:
     header = (f"{'level':<6} {'model':<24} {'rps off':>9} {'rps on':>9} {'speedup':>8} "
               f"{'p50 off':>7} {'p50 on':>7} {'p99 off':>7} {'p99 on':>7} {'b off':>5} {'b on':>5}")  # fmt: skip
     lines = []
-    for name, version in MODELS:
+    for name, version in () if args.skip_engine else MODELS:
         off = asyncio.run(_engine_run(models, name, version, False, args.seconds, args.concurrency))
         on = asyncio.run(_engine_run(models, name, version, True, args.seconds, args.concurrency))
         lines.append(_row("engine", f"{name} {version}", off, on))
     if not args.skip_http:
-        results: dict[bool, dict[tuple[str, str], Result]] = {}
-        for batching in (False, True):
+        # ABBA order (off, on, on, off): drift in the shared machine's load hits both modes alike.
+        runs: dict[bool, list[dict[tuple[str, str], Result]]] = {False: [], True: []}
+        for batching in (False, True, True, False):
             proc = _start_server(batching)
             try:
-                results[batching] = {k: asyncio.run(_http_run(*k, args.seconds, args.concurrency)) for k in MODELS}
+                runs[batching].append({k: asyncio.run(_http_run(*k, args.seconds, args.concurrency)) for k in MODELS})
             finally:
                 _stop(proc)
         for k in MODELS:
-            lines.append(_row("http", f"{k[0]} {k[1]}", results[False][k], results[True][k]))
+            lines.append(_row("http", f"{k[0]} {k[1]}", _merge([r[k] for r in runs[False]]),
+                              _merge([r[k] for r in runs[True]])))  # fmt: skip
     print(header)
     print("\n".join(lines))
     print("latencies in ms; b = mean rows per executed batch; rps = completed requests per second")
