@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from opentelemetry.context import Context
-    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.export import SpanExporter
 
     from chaosctl.stack.topology import Topology
 
@@ -89,7 +89,6 @@ class Telemetry:
 
         `exporter` overrides the OTLP exporter (e.g. an in-memory one in tests).
         """
-        from opentelemetry.propagators.textmap import TextMapPropagator  # noqa: F401
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
