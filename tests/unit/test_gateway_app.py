@@ -77,3 +77,18 @@ def test_openapi_documents_the_predict_route() -> None:
     spec = _h().client.get("/openapi.json").json()
     op = spec["paths"]["/v1/models/{model}/predict"]["post"]
     assert {"200", "401", "404", "422", "429", "503"} <= set(op["responses"])
+
+
+def test_stack_config_dials_registry_and_servers_through_their_links() -> None:
+    from chaosctl.services.gateway.app import default_config
+    from chaosctl.settings import Settings
+    from chaosctl.stack.topology import MODEL_SERVERS, Topology
+
+    topo = Topology(31000)
+    cfg = default_config(topo, Settings(jwt_secret="s" * 40))
+    assert cfg.jwt_secret == "s" * 40
+    assert cfg.registry_url == topo.via_proxy("gateway", "registry") != topo.url("registry")
+    assert cfg.upstream_urls == {m.name: topo.via_proxy("gateway", m.name) for m in MODEL_SERVERS}
+    assert [(r.model, r.stable, r.canary, r.canary_weight) for r in cfg.canary] == [
+        ("fraud-detector", "2.3.1", "2.4.0", 0.05)]
+    assert (cfg.breaker.failure_threshold, cfg.breaker.cooldown_s, cfg.cache.ttl_s) == (3, 30.0, 30.0)
