@@ -184,3 +184,20 @@ def test_bad_queries_and_bodies_are_422_and_store_loss_is_503() -> None:
         assert api.get("/v1/services").status_code == 503
         metrics = api.get("/metrics").text
         assert 'route="/v1/services",service="registry"' in metrics
+
+
+def test_heartbeat_writes_only_significant_changes() -> None:
+    fake = FakeEtcd()
+    with _api(fake) as api:
+        rid = api.post("/v1/services", json={**RECORD, "health": "ready"}).json()["id"]
+
+        def puts_after(body: dict) -> int:
+            fake.calls.clear()
+            assert api.put(f"/v1/services/{rid}/heartbeat", json=body).status_code == 200
+            return sum(c.endswith("/v3/kv/put") for c in fake.calls)
+
+        assert puts_after({"load": {"utilization": 0.50}}) == 1
+        assert puts_after({"load": {"utilization": 0.52}}) == 0  # jitter: lease kept alive, no write
+        assert puts_after({"load": {"utilization": 0.52, "queue_depth": 4}}) == 1
+        assert puts_after({"health": "saturated", "load": {"utilization": 0.52, "queue_depth": 4}}) == 1
+        assert api.get("/v1/services").json()["services"][0]["health"] == "saturated"

@@ -62,7 +62,7 @@ class RegistryStore:
                 "load": hb.load if hb.load is not None else record.load,
             }
         )
-        if updated != record:
+        if _significant(record, updated):
             try:
                 await self.etcd.put(self._key(record_id), updated.model_dump_json().encode(), kv.lease)
             except LeaseNotFound as exc:  # expired between keepalive and put
@@ -99,3 +99,19 @@ class RegistryStore:
     async def ping(self) -> None:
         """One linearizable read: proves a member is reachable and the cluster has quorum."""
         await self.etcd.range(self.prefix, limit=1)
+
+
+def _significant(old: Record, new: Record) -> bool:
+    """Worth a write? Health or queue changes always; utilisation/memory only by a noticeable step.
+
+    Every put is a new etcd revision (and a watch event); rewriting each heartbeat's
+    jitter would grow the store and the watch traffic for no reader's benefit.
+    """
+    if old.health != new.health or old.load.queue_depth != new.load.queue_depth:
+        return True
+    total = max(new.load.memory_total_bytes, 1)
+    return (
+        abs(old.load.utilization - new.load.utilization) >= 0.05
+        or abs(old.load.memory_used_bytes - new.load.memory_used_bytes) / total >= 0.01
+        or old.load.memory_total_bytes != new.load.memory_total_bytes
+    )
