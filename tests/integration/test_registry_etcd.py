@@ -298,6 +298,6 @@ def test_zz_losing_the_leader_member_in_use_under_concurrent_queries_fails_no_re
     failed = [r for r in results if r != 200]
     assert len(results) - before > 20, "too few requests during the member loss to prove anything"
     assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
-    assert len(beats) >= 10 and set(beats) == {200}, f"heartbeats: {beats}"
+    assert len(beats) >= 6 and set(beats) == {200}, f"heartbeats: {beats}"
     assert _current_member(cluster) != victim
     assert cluster.leader() != victim
