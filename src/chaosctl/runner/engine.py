@@ -84,6 +84,10 @@ class Run:
             try:
                 return self._execute(guard)
             except RunInterrupted as exc:
+                left = self.journal.pending()
+                if left:
+                    raise Interrupted(f"interrupted by {exc}; could not revert {', '.join(r.label for r in left)}: "
+                                      "run `chaosctl recover`") from None
                 raise Interrupted(f"interrupted by {exc}; every fault was reverted") from None
 
     def _execute(self, guard: SignalGuard) -> RunReport:
@@ -115,9 +119,9 @@ class Run:
                                 "run `chaosctl recover` first")
 
     def _telemetry(self) -> "RunTelemetry":
-        from .telemetry import RunTelemetry
-
         from chaosctl.observe.grafana import annotator_from_settings
+
+        from .telemetry import RunTelemetry
 
         tel = RunTelemetry(self.scenario.name, self.topology, grafana=annotator_from_settings(self.settings))
         tel.start()
