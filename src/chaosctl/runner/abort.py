@@ -101,22 +101,3 @@ class AbortWatcher:
             between()
             sleep(max(0.0, min(POLL_S, until - self._clock())))
         return None
-
-
-def parse_when(when: str) -> tuple[str, str, float]:
-    """'error_ratio > 0.5' -> (expression, op, threshold). The expression is a
-    built-in SLI name or raw PromQL; the comparison is the last operator."""
-    for op in (">=", "<=", "==", "!=", ">", "<"):
-        left, sep, right = when.rpartition(op)
-        if sep and left.strip():
-            try:
-                return left.strip(), op, float(right.strip().rstrip("%")) / (100.0 if right.strip().endswith("%") else 1.0)
-            except ValueError:
-                continue
-    raise ValueError(f"cannot read abort condition {when!r}: expected 'EXPR OP NUMBER'")
-
-
-def condition(name: str, expr: str, op: str, threshold: float, for_s: float, builtin: tuple[str, ...] = ()) -> AbortCondition:
-    """`expr` is a built-in SLI name (listed in `builtin`) or raw PromQL."""
-    promql = sli_expr(expr.strip()) if expr.strip() in builtin else expr
-    return AbortCondition(name=name, promql=promql, op=op, threshold=threshold, for_s=for_s)
