@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
 
-from chaosctl.services.modelserver.batcher import DynamicBatcher, Pending
+from chaosctl.services.modelserver.batcher import DynamicBatcher, Pending, Slots
 
 
 class Recorder:
@@ -29,7 +30,7 @@ def _row() -> np.ndarray:
 def test_batches_grow_while_the_only_slot_is_busy() -> None:
     async def go() -> list[int]:
         rec = Recorder()
-        batcher = DynamicBatcher(rec.run, max_rows=32, window_s=0.001, slots=asyncio.Semaphore(1))
+        batcher = DynamicBatcher(rec.run, max_rows=32, window_s=0.001, slots=Slots(1))
         rec.gate.clear()
         first = asyncio.create_task(batcher.submit(_row()))
         await asyncio.sleep(0.01)  # the first batch (1 row) now holds the slot
@@ -71,3 +72,18 @@ def test_a_failing_batch_fails_each_of_its_requests() -> None:
     asyncio.run(go())
     with pytest.raises(RuntimeError):
         asyncio.run(boom(_row(), []))
+
+
+@pytest.mark.parametrize(("idle_dispatch", "waits"), [(True, False), (False, True)])
+def test_an_idle_device_does_not_wait_for_the_window(idle_dispatch: bool, waits: bool) -> None:
+    async def go() -> float:
+        rec = Recorder()
+        batcher = DynamicBatcher(rec.run, window_s=0.3, slots=Slots(2), idle_dispatch=idle_dispatch)
+        t0 = time.perf_counter()
+        await batcher.submit(_row())
+        elapsed = time.perf_counter() - t0
+        await batcher.close()
+        return elapsed
+
+    elapsed = asyncio.run(go())
+    assert (elapsed >= 0.3) if waits else (elapsed < 0.15), elapsed

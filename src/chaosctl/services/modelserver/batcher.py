@@ -29,21 +29,43 @@ class Pending:
 RunBatch = Callable[[np.ndarray, list[Pending]], Awaitable[list[Any]]]
 
 
+class Slots:
+    """The device's concurrency bound, counting the slots in use."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.in_use = 0
+        self._sem = asyncio.Semaphore(size)
+
+    async def acquire(self) -> None:
+        await self._sem.acquire()
+        self.in_use += 1
+
+    def release(self) -> None:
+        self.in_use -= 1
+        self._sem.release()
+
+
 class DynamicBatcher:
-    """`slots` (the device's concurrency bound) is taken before a batch is formed, so that
-    while the device is busy requests pile up into one larger batch instead of many small ones."""
+    """Batch-while-busy: `slots` (the device's concurrency bound) is taken before a batch is
+    formed, so while the device is busy requests pile up into one larger batch instead of
+    many small ones. With `idle_dispatch`, a device with nothing else in flight starts at
+    once with what is queued (no window wait: batching buys nothing on an idle device and
+    the window would only add latency); otherwise the batch collects for up to `window_s`."""
 
     def __init__(
         self,
         run_batch: RunBatch,
         max_rows: int = 32,
         window_s: float = 0.010,
-        slots: asyncio.Semaphore | None = None,
+        slots: Slots | None = None,
+        idle_dispatch: bool = True,
     ) -> None:
         self.run_batch = run_batch
         self.max_rows = max_rows
         self.window_s = window_s
         self.slots = slots
+        self.idle_dispatch = idle_dispatch
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
         self._carry: Pending | None = None
         self._in_hand = 0
@@ -69,11 +91,12 @@ class DynamicBatcher:
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.gather(*self._running, return_exceptions=True)
 
-    async def _fill(self, first: Pending) -> list[Pending]:
-        """Add queued requests to `first` until the window (counted from `first`'s arrival) closes."""
+    async def _fill(self, first: Pending, wait: bool) -> list[Pending]:
+        """Add queued requests to `first` until the window (counted from `first`'s arrival) closes;
+        without `wait`, only what is queued already."""
         loop = asyncio.get_running_loop()
         batch, rows = [first], len(first.rows)
-        deadline = first.enqueued + self.window_s
+        deadline = first.enqueued + self.window_s if wait else loop.time()
         while rows < self.max_rows:
             remaining = deadline - loop.time()
             try:
@@ -97,8 +120,9 @@ class DynamicBatcher:
             self._in_hand = 1
             if self.slots is not None:
                 await self.slots.acquire()
+            idle = self.idle_dispatch and self.slots is not None and self.slots.in_use == 1
             try:
-                batch = await self._fill(first)
+                batch = await self._fill(first, wait=not idle)
             finally:
                 self._in_hand = 0
             task = asyncio.create_task(self._run(batch))

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from chaosctl.services.modelserver.batcher import DynamicBatcher, Pending
+from chaosctl.services.modelserver.batcher import DynamicBatcher, Pending, Slots
 from chaosctl.services.modelserver.device import GiB, SimulatedGpu, cuda_visible
 from chaosctl.services.modelserver.models import MiB, LoadedModel, train
 from chaosctl.stack.topology import ModelServerSpec
@@ -31,6 +31,7 @@ class ModelServerConfig:
     batching: bool = True
     max_batch_rows: int = 32
     batch_window_s: float = 0.010
+    idle_dispatch: bool = True  # an idle device starts at once (no window wait); see DynamicBatcher
     warmup_s: float = 3.0
     activation_bytes_per_row: int = 16 * MiB
     saturation_delay_s: float = 0.2  # extra time per batch at compute saturation 1.0
@@ -98,7 +99,7 @@ class Engine:
         self.error_rate = 0.0
         self.observers: list[Observer] = []
         self._executor = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="inference")
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: Slots | None = None
         self._batchers: dict[tuple[str, str], DynamicBatcher] = {}
         self._cpu_busy = 0
         self._waiting = 0  # requests waiting for a slot outside the batchers
@@ -107,7 +108,7 @@ class Engine:
 
     async def load(self, trainer: Callable[[str, str, str], LoadedModel] = train) -> None:
         """Train every model (in a thread: the server answers /healthz meanwhile), then warm up."""
-        self._slots = asyncio.Semaphore(self.config.max_concurrency)
+        self._slots = Slots(self.config.max_concurrency)
         try:
             for m in self.spec.models:
                 model = await asyncio.to_thread(trainer, m.name, m.version, m.capability)
@@ -121,7 +122,7 @@ class Engine:
             for key, model in self.models.items():
                 self._batchers[key] = DynamicBatcher(
                     functools.partial(self._run_batch, model=model),
-                    self.config.max_batch_rows, self.config.batch_window_s, self._slots,
+                    self.config.max_batch_rows, self.config.batch_window_s, self._slots, self.config.idle_dispatch,
                 )  # fmt: skip
         self.loaded = True
 
