@@ -51,6 +51,9 @@ def etcd_args(topo: Topology, i: int, data_dir: Path, existing: bool) -> list[st
         f"--initial-cluster-token=chaosctl-{topo.port_base}",
         f"--initial-cluster-state={'existing' if existing else 'new'}",
         "--pre-vote=true",
+        # Heartbeats rewrite leased records all day; keep one hour of history, not all of it.
+        "--auto-compaction-mode=periodic",
+        "--auto-compaction-retention=1h",
         f"--heartbeat-interval={ETCD_HEARTBEAT_MS}",
         f"--election-timeout={ETCD_ELECTION_MS}",
         "--logger=zap",
