@@ -118,7 +118,13 @@ def _rfc(t: float) -> str:
 
 
 def test_slos_on_the_real_prometheus(stack, live) -> None:
-    start, end = send(live, 30)
+    # rate() over [start, end] only sees increases between two samples inside the window,
+    # so requests must outlast the first scrape (1 s) after the window opens: pace them
+    # over ~3 s, as a phase's steady load does (a burst of 30 can fit between two scrapes).
+    start = time.time()
+    for _ in range(30):
+        assert live.predict().status_code == 200
+        time.sleep(0.1)
     time.sleep(3.0)  # two scrapes at 1 s after the last request
     end = time.time()
     window = PhaseWindow("load", start, end)

@@ -307,9 +307,13 @@ class LocalBackend:
             raise StackUnavailable(f"{component} is not running")
         return rec
 
-    def _check_ports_free(self, names: Iterable[str]) -> None:
+    def _check_ports_free(self, names: Iterable[str], grace: float = 5.0) -> None:
         wanted = {p: n for n in names for p in comps.ports(self.topology, n)}
-        busy = procs.listeners(wanted)
+        # A process that was just killed may hold its listening socket for a moment
+        # while the kernel tears it down (psutil then names no owner): wait that out.
+        deadline = time.monotonic() + grace
+        while (busy := procs.listeners(wanted)) and time.monotonic() < deadline:
+            time.sleep(POLL)
         if busy:
             lines = [f"port {p} ({wanted[p]}) is in use by {procs.describe(pid)}" for p, pid in sorted(busy.items())]
             raise StackUnavailable("cannot start the stack: " + "; ".join(lines))
