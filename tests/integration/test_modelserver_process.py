@@ -1,7 +1,9 @@
 """A real model server process: trains at start-up, warms up, then predicts for real.
 
 Runs `python -m chaosctl.services model-gpu-1` on CHAOSCTL_TEST_PORT_BASE + 1200 (no
-registry there: its agent retries quietly) and stops it by pid.
+registry there: its agent retries quietly) and stops it by pid. The server is pinned to the
+simulated GPU device (CHAOSCTL_GPU=simulated: the figures below are the 16 GiB pool's); a forced
+CUDA device where there is none must stop the process at once with a clear error.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
     log = open(tmp_path_factory.mktemp("modelserver") / "model-gpu-1.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "chaosctl.services", "model-gpu-1", "--port-base", str(PORT_BASE)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CHAOSCTL_ADMIN_TOKEN": TOKEN},
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CHAOSCTL_ADMIN_TOKEN": TOKEN, "CHAOSCTL_GPU": "simulated"},
     )  # fmt: skip
     seen: list[dict] = []
     try:
@@ -100,3 +102,18 @@ def test_gpu_exhaustion_via_admin_then_release(server: tuple[str, list[dict]]) -
     finally:
         httpx.delete(f"{url}/admin/gpu/allocations/{alloc['allocation_id']}", headers=auth)
     assert httpx.get(f"{url}/healthz").json()["status"] == "ready"
+
+
+def test_forced_cuda_without_a_device_exits_with_a_clear_error() -> None:
+    from chaosctl.services.modelserver.cuda import load_cudart, probe
+
+    if probe(load_cudart())[0] >= 1:
+        pytest.skip("a CUDA device is present here: CHAOSCTL_GPU=cuda would start")
+    env = {**os.environ, "CHAOSCTL_ADMIN_TOKEN": TOKEN, "CHAOSCTL_GPU": "cuda"}
+    done = subprocess.run(
+        [sys.executable, "-m", "chaosctl.services", "model-gpu-1", "--port-base", str(PORT_BASE)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "error: model-gpu-1: CHAOSCTL_GPU=cuda but no CUDA runtime" in done.stderr
+    assert "Traceback" not in done.stderr

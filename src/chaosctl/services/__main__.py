@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from chaosctl.errors import ChaosctlError
 from chaosctl.settings import load_settings
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
 
@@ -37,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(port_base=args.port_base)
     topology = Topology(settings.port_base)
     module = importlib.import_module(f"chaosctl.services.{package}.app")
-    module.serve(args.name, topology, settings)
+    try:
+        module.serve(args.name, topology, settings)
+    except ChaosctlError as exc:  # e.g. CHAOSCTL_GPU=cuda without a device: a clear line, no traceback
+        print(f"error: {args.name}: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 

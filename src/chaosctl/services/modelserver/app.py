@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
+import sys
 from dataclasses import asdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,12 +17,13 @@ from opentelemetry import context as otel_context
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaosctl.services.modelserver.agent import RegistryAgent
+from chaosctl.services.modelserver.cuda import CudaGpu, select_gpu
 from chaosctl.services.modelserver.device import DeviceOOM, SimulatedGpu
 from chaosctl.services.modelserver.engine import Engine, ModelServerConfig, ServeError
 from chaosctl.services.modelserver.metrics import install_metrics
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
-from chaosctl.stack.topology import Topology, model_server
+from chaosctl.stack.topology import MODEL_SERVERS, Topology, model_server
 
 
 class PredictBody(BaseModel):
@@ -187,16 +190,30 @@ def _gpu_router(engine: Engine) -> APIRouter:
     return router
 
 
+def gpu_device_for(name: str, config: ModelServerConfig) -> SimulatedGpu | None:
+    """The device of model server `name` per CHAOSCTL_GPU (None for a CPU server); raises ChaosctlError."""
+    gpu_servers = [m.name for m in MODEL_SERVERS if m.device == "gpu"]
+    if name not in gpu_servers:
+        return None
+    dev = select_gpu(os.environ.get("CHAOSCTL_GPU"), config.memory_total_bytes, config.max_concurrency,
+                     ordinal=gpu_servers.index(name))  # fmt: skip
+    which = f"CUDA device {dev.index}" if isinstance(dev, CudaGpu) else "simulated device"
+    print(f"{name}: GPU: {which}, {dev.total_bytes} bytes", file=sys.stderr, flush=True)
+    return dev
+
+
 def serve(name: str, topology: Topology, settings: Settings, config: ModelServerConfig | None = None) -> None:
     """Run model server `name` on its topology port until SIGTERM."""
     from threadpoolctl import threadpool_limits
 
     from chaosctl.services.telemetry import serve as run
 
+    config = config or ModelServerConfig()
+    gpu_device = gpu_device_for(name, config)  # before anything starts: a missing forced CUDA device exits here
     # One BLAS/OpenMP thread per call: the bounded worker pool is the concurrency, and
     # several servers share few cores; oversubscribed BLAS threads only add contention.
     threadpool_limits(1)
     telemetry = Telemetry(name, topology)
-    engine = Engine(model_server(name), config or ModelServerConfig(), tracer=telemetry.tracer)
+    engine = Engine(model_server(name), config, tracer=telemetry.tracer, gpu_device=gpu_device)
     agent = RegistryAgent(engine, topology.url("registry"), topology.url(name))
     run(create_app(engine, telemetry, settings.admin_token, agent), topology.model_server_port(name))

@@ -1,6 +1,7 @@
 """The simulated GPU device: a memory pool, bounded concurrency, warm-up, compute saturation.
 
-Used when no CUDA device exists (the inference itself runs on the CPU). Model weights
+Used when no CUDA device exists (the inference itself runs on the CPU); `cuda.CudaGpu` is the
+real device behind the same interface, and `cuda.select_gpu` picks one at server start. Model weights
 (estimated bytes) and in-flight batches occupy the pool; a batch that does not fit
 fails with `DeviceOOM`. Faults (`/admin/gpu/...`) add allocations of their own and
 saturate compute. Time comes from an injectable clock so that tests need no sleeping.
@@ -34,15 +35,6 @@ class Allocation:
 def cuda_visible() -> bool:
     """Cheap check for an NVIDIA driver (no torch import)."""
     return shutil.which("nvidia-smi") is not None
-
-
-def cuda_device_kind() -> str:
-    """The device kind this server really uses: always 'simulated' for now.
-
-    The models are scikit-learn estimators, which have no CUDA path; claiming 'cuda'
-    because a driver is visible would be false. `cuda_visible()` is reported alongside.
-    """
-    return "simulated"
 
 
 class BusyMeter:
@@ -86,6 +78,8 @@ class BusyMeter:
 class SimulatedGpu:
     """Memory pool + warm-up + saturation of one simulated device. Thread-safe bookkeeping."""
 
+    kind = "simulated"  # reported as `device_kind` and by `chaosctl_gpu_device_info`
+
     def __init__(
         self,
         total_bytes: int = 16 * GiB,
@@ -94,7 +88,6 @@ class SimulatedGpu:
     ) -> None:
         self.total_bytes = total_bytes
         self.max_concurrency = max_concurrency
-        self.kind = cuda_device_kind()
         self._clock = clock
         self._lock = threading.Lock()
         self._allocs: dict[str, Allocation] = {}

@@ -1,7 +1,7 @@
 """The inference engine of one model server: models, device, batching, health and load figures.
 
-GPU servers run each batch on the (simulated) device: a concurrency slot, activation
-memory for the batch from the pool, then the real predict in a worker thread. CPU
+GPU servers run each batch on the device (`SimulatedGpu`, or `cuda.CudaGpu` when one is given):
+a concurrency slot, activation memory for the batch, then the real predict in a worker thread. CPU
 servers run each request on a small thread pool, with no device pool.
 """
 
@@ -85,12 +85,15 @@ class Engine:
         *,
         tracer: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        gpu_device: SimulatedGpu | None = None,
     ) -> None:
         self.spec = spec
         self.config = config
         self.tracer = tracer
         self.gpu = spec.device == "gpu"
-        self.device = SimulatedGpu(config.memory_total_bytes, config.max_concurrency, clock) if self.gpu else None
+        self.device: SimulatedGpu | None = None
+        if self.gpu:  # a given device (CUDA, chosen at server start) or the simulated pool
+            self.device = gpu_device or SimulatedGpu(config.memory_total_bytes, config.max_concurrency, clock)
         self.device_kind = self.device.kind if self.device else "cpu"
         self.cuda_visible = self.gpu and cuda_visible()
         self.models: dict[tuple[str, str], LoadedModel] = {}
