@@ -75,7 +75,9 @@ def test_bottleneck_moves_to_the_delayed_links_upstream_call(stack, live, tmp_pa
     assert top.service == "gateway" and top.operation.startswith("upstream model-"), f.rows[:3]
     assert top.critical_path_share > 0.5
     base_up = sum(r.critical_path_share for r in b.rows if r.operation.startswith("upstream "))
-    assert base_up < 0.5 and not b.rows[0].operation.startswith("upstream ")
+    # Without the toxic the upstream calls are a minority of the path (which single row
+    # tops the baseline depends on the machine: a 5 ms upstream call may, so no claim on it).
+    assert base_up < 0.5
     assert top.p99_ms >= LATENCY_MS
     rows = diff(f.rows, b.rows)
     assert rows[0].delta_share_vs_baseline is not None and rows[0].delta_share_vs_baseline > 0.3
