@@ -7,7 +7,7 @@ logic lives in `core.Gateway`; this module maps it onto HTTP and OpenAPI.
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path
@@ -75,6 +75,21 @@ def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
 
 def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = None) -> FastAPI:
     gateway = Gateway(config, telemetry, deps or Deps())
+    app = FastAPI(title="chaosctl gateway", version="1", lifespan=_lifespan(gateway, telemetry))
+    app.state.gateway = gateway
+    telemetry.install(app)
+    _add_predict_route(app, gateway, _principal_dependency(gateway))
+    _add_health_route(app, gateway)
+    _add_error_handlers(app)
+    return app
+
+
+Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
+PrincipalDependency = Callable[..., Awaitable[Principal]]
+
+
+def _lifespan(gateway: Gateway, telemetry: Telemetry) -> Lifespan:
+    """Close the gateway's clients and flush telemetry when the app stops."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -84,9 +99,10 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
             await gateway.aclose()
             telemetry.shutdown()
 
-    app = FastAPI(title="chaosctl gateway", version="1", lifespan=lifespan)
-    app.state.gateway = gateway
-    telemetry.install(app)
+    return lifespan
+
+
+def _principal_dependency(gateway: Gateway) -> PrincipalDependency:
     bearer = HTTPBearer(auto_error=False, description="A JWT from `chaosctl token`")
 
     async def principal(
@@ -98,6 +114,10 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
         gateway.admit(who)
         return who
 
+    return principal
+
+
+def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDependency) -> None:
     @app.post(PREDICT_ROUTE, response_model=PredictResponse, responses=_ERRORS)  # type: ignore[arg-type]
     async def predict(
         body: PredictRequest,
@@ -115,35 +135,41 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
             route_span.set_attribute(key, value)
         return answer
 
+
+def _add_health_route(app: FastAPI, gateway: Gateway) -> None:
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
         states = {name: state.name.lower() for name, state in gateway.breaker_states().items()}
         return Health(status="ok", breakers=states)
 
-    @app.exception_handler(GatewayError)
-    async def gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
-        if exc.status == 422:  # the model server refused the inputs: same shape as our own 422s
-            detail: object = [{"loc": ["body", "inputs"], "msg": exc.detail, "type": "upstream_rejected"}]
-        else:
-            detail = exc.detail
-        return JSONResponse({"detail": detail}, status_code=exc.status, headers=exc.headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Not echoing the input: it may hold NaN/inf, which JSON cannot carry (and it is the client's).
-        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-                  for e in exc.errors()]  # fmt: skip
-        return JSONResponse({"detail": errors}, status_code=422)
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, _gateway_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # A body that is not even JSON is a malformed body too: 422, as for a wrong shape.
-        if exc.status_code == 400:
-            error = {"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}
-            return JSONResponse({"detail": [error]}, status_code=422)
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
-    return app
+async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+    if exc.status == 422:  # the model server refused the inputs: same shape as our own 422s
+        detail: object = [{"loc": ["body", "inputs"], "msg": exc.detail, "type": "upstream_rejected"}]
+    else:
+        detail = exc.detail
+    return JSONResponse({"detail": detail}, status_code=exc.status, headers=exc.headers)
+
+
+async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Not echoing the input: it may hold NaN/inf, which JSON cannot carry (and it is the client's).
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+              for e in exc.errors()]  # fmt: skip
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    # A body that is not even JSON is a malformed body too: 422, as for a wrong shape.
+    if exc.status_code == 400:
+        error = {"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}
+        return JSONResponse({"detail": [error]}, status_code=422)
+    return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
 
 def serve(name: str, topology: Topology, settings: Settings) -> None:
