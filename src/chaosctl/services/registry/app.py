@@ -63,12 +63,16 @@ def create_app(
 
 
 def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient, registry: Any) -> None:
-    from opentelemetry import trace
     from prometheus_client import Counter
 
     discoveries = Counter("chaosctl_registry_discovery_total", "Discovery answers by source (watch cache or etcd read)",
                           ("source",), registry=registry)  # fmt: skip
+    _health_route(app, store, etcd)
+    _record_routes(app, store)
+    _discovery_route(app, store, discoveries)
 
+
+def _health_route(app: FastAPI, store: RegistryStore, etcd: EtcdClient) -> None:
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         try:
@@ -76,6 +80,10 @@ def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient, registry: Any)
         except EtcdError as exc:
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready", "etcd": etcd.current})
+
+
+def _record_routes(app: FastAPI, store: RegistryStore) -> None:
+    """Register / heartbeat / deregister: a service's own record."""
 
     @app.post("/v1/services", status_code=201)
     async def register(rec: RecordIn) -> dict[str, Any]:
@@ -94,6 +102,10 @@ def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient, registry: Any)
     async def deregister(record_id: str) -> dict[str, Any]:
         return {"id": record_id, "deleted": await store.deregister(record_id)}
 
+
+def _discovery_route(app: FastAPI, store: RegistryStore, discoveries: Any) -> None:
+    from opentelemetry import trace
+
     @app.get("/v1/services")
     async def discover(
         capability: str | None = None,
@@ -105,18 +117,32 @@ def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient, registry: Any)
         tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
         health: Annotated[list[str], Query()] = [],  # noqa: B006
     ) -> dict[str, list[Record]]:
-        if version is not None and not valid_range(version):
-            raise HTTPException(422, f"version: {version!r} is no semver version or range")
-        healths = tuple(h for item in health for h in item.split(",") if h)
-        try:
-            q = Q(capability=capability, model=model, version=version, device=device, region=region,
-                  max_p99_ms=max_p99_ms, tags=tuple(tag), health=healths)  # fmt: skip
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        q = _discovery_query(capability, model, version, device, region, max_p99_ms, tag, health)
         records, source = await store.records()
         discoveries.labels(source).inc()
         trace.get_current_span().set_attribute("registry.source", source)
         return {"services": select(records, q)}
+
+
+def _discovery_query(
+    capability: str | None,
+    model: str | None,
+    version: str | None,
+    device: str | None,
+    region: str | None,
+    max_p99_ms: float | None,
+    tag: list[str],
+    health: list[str],
+) -> Q:
+    """The discovery filter from query parameters; a bad one is the client's 422."""
+    if version is not None and not valid_range(version):
+        raise HTTPException(422, f"version: {version!r} is no semver version or range")
+    healths = tuple(h for item in health for h in item.split(",") if h)  # ?health=a,b and ?health=a&health=b
+    try:
+        return Q(capability=capability, model=model, version=version, device=device, region=region,
+                 max_p99_ms=max_p99_ms, tags=tuple(tag), health=healths)  # fmt: skip
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def serve(name: str, topology: Topology, settings: Settings) -> None:
