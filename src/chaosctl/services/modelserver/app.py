@@ -7,7 +7,7 @@ import hmac
 import os
 import sys
 from dataclasses import asdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chaosctl.services.modelserver.agent import RegistryAgent
 from chaosctl.services.modelserver.cuda import CudaGpu, select_gpu
-from chaosctl.services.modelserver.device import DeviceOOM, SimulatedGpu
+from chaosctl.services.modelserver.device import Allocation, DeviceOOM, SimulatedGpu
 from chaosctl.services.modelserver.engine import Engine, ModelServerConfig, ServeError
 from chaosctl.services.modelserver.metrics import install_metrics
 from chaosctl.services.telemetry import Telemetry
@@ -147,12 +147,25 @@ def _admin_routes(app: FastAPI, engine: Engine, admin_token: str) -> None:
 def _gpu_router(engine: Engine) -> APIRouter:
     """`/admin/gpu...`: what the `gpu-exhaustion` fault drives. 409 on a server without a GPU."""
     router = APIRouter(prefix="/admin/gpu")
+    device = _gpu_dependency(engine)
+    _gpu_memory_routes(router, device)
+    _gpu_compute_routes(router, device)
+    return router
 
+
+GpuDependency = Callable[[], SimulatedGpu]
+
+
+def _gpu_dependency(engine: Engine) -> GpuDependency:
     def device() -> SimulatedGpu:
         if engine.device is None:
             raise HTTPException(409, f"{engine.spec.name} has no GPU device")
         return engine.device
 
+    return device
+
+
+def _gpu_memory_routes(router: APIRouter, device: GpuDependency) -> None:
     @router.get("")
     async def gpu_state(dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
         return {"memory_used_bytes": dev.used_bytes, "memory_total_bytes": dev.total_bytes,
@@ -161,15 +174,7 @@ def _gpu_router(engine: Engine) -> APIRouter:
 
     @router.post("/allocate")
     async def allocate(body: AllocateBody, dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
-        if (body.bytes is None) == (body.fraction is None):
-            raise HTTPException(422, "give exactly one of 'bytes' or 'fraction'")
-        try:
-            if body.bytes is not None:
-                alloc = dev.allocate(body.bytes, "fault", "admin")
-            else:
-                alloc = dev.allocate_fraction(body.fraction or 0.0, "admin")
-        except DeviceOOM as exc:
-            raise HTTPException(409, str(exc)) from None
+        alloc = _allocate(dev, body)
         return {"allocation_id": alloc.id, "bytes": alloc.bytes}
 
     @router.delete("/allocations/{allocation_id}")
@@ -177,6 +182,20 @@ def _gpu_router(engine: Engine) -> APIRouter:
         is_fault = any(a.id == allocation_id for a in dev.allocations("fault"))
         return {"allocation_id": allocation_id, "released": is_fault and dev.release(allocation_id)}
 
+
+def _allocate(dev: SimulatedGpu, body: AllocateBody) -> Allocation:
+    """A fault allocation of `bytes` or of a `fraction` of the device (exactly one); 409 when it does not fit."""
+    if (body.bytes is None) == (body.fraction is None):
+        raise HTTPException(422, "give exactly one of 'bytes' or 'fraction'")
+    try:
+        if body.bytes is not None:
+            return dev.allocate(body.bytes, "fault", "admin")
+        return dev.allocate_fraction(body.fraction or 0.0, "admin")
+    except DeviceOOM as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def _gpu_compute_routes(router: APIRouter, device: GpuDependency) -> None:
     @router.post("/compute")
     async def saturate(body: ComputeBody, dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
         dev.compute_saturation = body.saturation
@@ -186,8 +205,6 @@ def _gpu_router(engine: Engine) -> APIRouter:
     async def unsaturate(dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
         dev.compute_saturation = 0.0
         return {"compute_saturation": 0.0}
-
-    return router
 
 
 def gpu_device_for(name: str, config: ModelServerConfig) -> SimulatedGpu | None:
