@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from chaosctl.stack.topology import Topology
@@ -74,6 +75,53 @@ def _safe_exporter(inner: SpanExporter) -> SpanExporter:
     return SafeExporter()
 
 
+def _http_metrics(registry: Any) -> tuple[Any, Any]:
+    """The RED pair every service exports: request duration histogram and request counter."""
+    from prometheus_client import Counter, Histogram
+
+    duration = Histogram(
+        "chaosctl_http_request_duration_seconds",
+        "HTTP request duration by route template",
+        HTTP_LABELS,
+        buckets=HTTP_BUCKETS,
+        registry=registry,
+    )
+    requests = Counter(
+        "chaosctl_http_requests_total",
+        "HTTP requests by route template and status code",
+        HTTP_LABELS,
+        registry=registry,
+    )
+    return duration, requests
+
+
+def _tracer_provider(
+    service_name: str, topology: Topology | None, exporter: SpanExporter | None, export: bool
+) -> TracerProvider:
+    """A private provider: `exporter` if given, else OTLP to the stack's Jaeger if exporting, else nowhere."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    elif export and topology is not None:
+        provider.add_span_processor(
+            BatchSpanProcessor(_otlp_exporter(topology), schedule_delay_millis=SPAN_SCHEDULE_DELAY_MS)
+        )
+    return provider
+
+
+def _otlp_exporter(topology: Topology) -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    for name in _QUIET_LOGGERS:  # a down Jaeger must not flood the service's log
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    otlp = OTLPSpanExporter(endpoint=otlp_traces_url(topology), timeout=EXPORT_TIMEOUT_S)
+    return _safe_exporter(otlp)
+
+
 class Telemetry:
     """Metrics registry, HTTP RED metrics, tracer and propagation helpers of one service."""
 
@@ -89,39 +137,13 @@ class Telemetry:
 
         `exporter` overrides the OTLP exporter (e.g. an in-memory one in tests).
         """
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry
 
         self.service_name = service_name
         self.registry = CollectorRegistry(auto_describe=True)
-        self.http_duration = Histogram(
-            "chaosctl_http_request_duration_seconds",
-            "HTTP request duration by route template",
-            HTTP_LABELS,
-            buckets=HTTP_BUCKETS,
-            registry=self.registry,
-        )
-        self.http_requests = Counter(
-            "chaosctl_http_requests_total",
-            "HTTP requests by route template and status code",
-            HTTP_LABELS,
-            registry=self.registry,
-        )
-        self.tracer_provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-        if exporter is not None:
-            self.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-        elif export and topology is not None:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            for name in _QUIET_LOGGERS:  # a down Jaeger must not flood the service's log
-                logging.getLogger(name).setLevel(logging.CRITICAL)
-            otlp = OTLPSpanExporter(endpoint=otlp_traces_url(topology), timeout=EXPORT_TIMEOUT_S)
-            self.tracer_provider.add_span_processor(
-                BatchSpanProcessor(_safe_exporter(otlp), schedule_delay_millis=SPAN_SCHEDULE_DELAY_MS)
-            )
+        self.http_duration, self.http_requests = _http_metrics(self.registry)
+        self.tracer_provider = _tracer_provider(service_name, topology, exporter, export)
         self.tracer = self.tracer_provider.get_tracer(f"chaosctl.{service_name}")
         self._propagator = TraceContextTextMapPropagator()
 
@@ -193,14 +215,10 @@ class _HttpTelemetryMiddleware:
         if scope["type"] != "http" or scope.get("path") == "/metrics":
             await self.app(scope, receive, send)
             return
-        from opentelemetry import trace
-        from opentelemetry.trace import SpanKind, Status, StatusCode
-
         method = scope.get("method", "GET")
         # Health probes arrive every second from the stack: metrics yes, traces no (noise in Jaeger).
         trace_this = self.trace_requests and scope.get("path") not in UNTRACED_PATHS
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        status = {"code": 500}
+        status = {"code": 500}  # a request that dies before its response starts counts as a 500
 
         async def send_wrapper(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -208,30 +226,37 @@ class _HttpTelemetryMiddleware:
             await send(message)
 
         start = time.perf_counter()
-        ctx = self.tel.extract(headers) if trace_this else None
-        span_cm = (
-            self.tel.tracer.start_as_current_span(
-                f"{method} {scope.get('path', '')}", context=ctx, kind=SpanKind.SERVER
-            )
-            if trace_this
-            else None
-        )
-        span = span_cm.__enter__() if span_cm is not None else trace.INVALID_SPAN
+        span_cm = self._server_span(scope, method) if trace_this else None
+        span = span_cm.__enter__() if span_cm is not None else None
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = route_template(scope)
-            code = status["code"]
-            self.tel.observe_http(route, method, code, time.perf_counter() - start)
+            self.tel.observe_http(route, method, status["code"], time.perf_counter() - start)
             if span_cm is not None:
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.request.method", method)
-                span.set_attribute("http.response.status_code", code)
-                if code >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
+                _label_server_span(span, method, route, status["code"])
                 span_cm.__exit__(None, None, None)
 
+    def _server_span(self, scope: Mapping[str, Any], method: str) -> Any:
+        """The request's server span (as a context manager), child of the caller's `traceparent`."""
+        from opentelemetry.trace import SpanKind
+
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        return self.tel.tracer.start_as_current_span(
+            f"{method} {scope.get('path', '')}", context=self.tel.extract(headers), kind=SpanKind.SERVER
+        )
+
+
+def _label_server_span(span: Any, method: str, route: str, code: int) -> None:
+    """Name the span by route template (low cardinality) and mark server errors."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span.update_name(f"{method} {route}")
+    span.set_attribute("http.route", route)
+    span.set_attribute("http.request.method", method)
+    span.set_attribute("http.response.status_code", code)
+    if code >= 500:
+        span.set_status(Status(StatusCode.ERROR))
 
 def serve(app: Any, port: int) -> None:
     """Run `app` with uvicorn on 127.0.0.1:`port` until SIGTERM/SIGINT (graceful: lifespan exit runs)."""
