@@ -63,44 +63,54 @@ def etcd_args(topo: Topology, i: int, data_dir: Path, existing: bool) -> list[st
 
 def jaeger_config(topo: Topology) -> dict[str, object]:
     """Jaeger v2 all-in-one: OTLP in, memory storage, query API, health, own metrics."""
-    def addr(port: int) -> str:
-        return f"{HOST}:{port}"
-
     return {
-        "service": {
-            "extensions": ["jaeger_storage", "jaeger_query", "healthcheckv2"],
-            "pipelines": {
-                "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["jaeger_storage_exporter"]}
-            },
-            "telemetry": {
-                "resource": {"service.name": "jaeger"},
-                "metrics": {
-                    "level": "detailed",
-                    "readers": [{"pull": {"exporter": {"prometheus": {"host": HOST, "port": topo.jaeger_metrics_port}}}}],
-                },
-                "logs": {"level": "info"},
-            },
-        },
-        "extensions": {
-            "jaeger_query": {
-                "storage": {"traces": "memstore"},
-                "enable_tracing": False,  # Jaeger must not trace itself into our data
-                "http": {"endpoint": addr(topo.jaeger_query_port)},
-                "grpc": {"endpoint": addr(topo.jaeger_query_grpc_port)},
-            },
-            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 100000}}}},
-            "healthcheckv2": {"use_v2": True, "http": {"endpoint": addr(topo.jaeger_health_port)}},
-        },
+        "service": _jaeger_service(topo),
+        "extensions": _jaeger_extensions(topo),
         "receivers": {
             "otlp": {
                 "protocols": {
-                    "grpc": {"endpoint": addr(topo.jaeger_otlp_grpc_port)},
-                    "http": {"endpoint": addr(topo.jaeger_otlp_http_port)},
+                    "grpc": {"endpoint": _addr(topo.jaeger_otlp_grpc_port)},
+                    "http": {"endpoint": _addr(topo.jaeger_otlp_http_port)},
                 }
             }
         },
         "processors": {"batch": {}},
         "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
+    }
+
+
+def _addr(port: int) -> str:
+    return f"{HOST}:{port}"
+
+
+def _jaeger_service(topo: Topology) -> dict[str, object]:
+    """Which extensions run, the OTLP -> memstore pipeline, and Jaeger's own metrics endpoint."""
+    return {
+        "extensions": ["jaeger_storage", "jaeger_query", "healthcheckv2"],
+        "pipelines": {
+            "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["jaeger_storage_exporter"]}
+        },
+        "telemetry": {
+            "resource": {"service.name": "jaeger"},
+            "metrics": {
+                "level": "detailed",
+                "readers": [{"pull": {"exporter": {"prometheus": {"host": HOST, "port": topo.jaeger_metrics_port}}}}],
+            },
+            "logs": {"level": "info"},
+        },
+    }
+
+
+def _jaeger_extensions(topo: Topology) -> dict[str, object]:
+    return {
+        "jaeger_query": {
+            "storage": {"traces": "memstore"},
+            "enable_tracing": False,  # Jaeger must not trace itself into our data
+            "http": {"endpoint": _addr(topo.jaeger_query_port)},
+            "grpc": {"endpoint": _addr(topo.jaeger_query_grpc_port)},
+        },
+        "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 100000}}}},
+        "healthcheckv2": {"use_v2": True, "http": {"endpoint": _addr(topo.jaeger_health_port)}},
     }
 
 
