@@ -163,7 +163,8 @@ def run_bottlenecks(opts: BottleneckOptions) -> dict:
 
 
 def _print(agg: Aggregate, rows, found, traces, top: int) -> None:
-    from chaosctl.report.console import bottleneck_table, default_console
+    from chaosctl.console import default_console
+    from chaosctl.report.console import bottleneck_table
 
     console = default_console()
     console.print(bottleneck_table(f"Bottlenecks over {agg.traces} traces ({agg.spans} spans)", rows, top=top))

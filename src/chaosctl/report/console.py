@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from chaosctl.console import default_console
 from chaosctl.report.model import RunReport
 from chaosctl.verdict.model import BottleneckRow
 
@@ -56,12 +57,6 @@ def bottleneck_table(title: str, rows: Sequence[BottleneckRow], top: int = 8) ->
             _ms(r.delta_p99_ms_vs_baseline, True), str(r.count), str(r.errors),
         )
     return t
-
-
-def default_console() -> Console:
-    """A terminal keeps its width; a CI log or a pipe gets 160 columns so that the tables are not cut to 80."""
-    con = Console()
-    return con if con.is_terminal else Console(width=160)
 
 
 def render(report: RunReport, console: Console | None = None) -> None:

@@ -115,10 +115,11 @@ def _at(seconds: float) -> str:
 
 def render_timeline(timeline: Timeline, console: "Console | None" = None) -> None:
     """A rich table: each phase with its offsets, one row per fault with its in/out offsets."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from chaosctl.console import default_console
+
+    console = console or default_console()
     table = Table(title=f"{timeline.scenario}: dry run, {format_duration(timeline.total)} of phases", title_justify="left")
     for column in ("phase", "start", "end", "in", "out"):
         table.add_column(column, no_wrap=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from rich.console import Console
 from rich.table import Table
 
+from chaosctl.console import default_console
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.stack.backend import READY, StackStatus, get_backend
@@ -48,7 +49,7 @@ def _term_as_interrupt() -> Iterator[None]:
 
 def up(settings: Settings) -> StackStatus:
     """Start the stack (idempotent) and wait until every component is ready."""
-    console = Console(stderr=True)
+    console = default_console(stderr=True)
     began = time.monotonic()
     with _term_as_interrupt(), ProgressReporter(console, title="chaosctl up") as reporter:
         status = _backend(settings, reporter).up()
@@ -64,7 +65,7 @@ def up(settings: Settings) -> StackStatus:
 
 def down(settings: Settings) -> None:
     """Stop every process of the stack (by pid) and check that no port listens."""
-    console = Console(stderr=True)
+    console = default_console(stderr=True)
     began = time.monotonic()
     with ProgressReporter(console, title="chaosctl down") as reporter:
         _backend(settings, reporter).down()
@@ -82,7 +83,7 @@ def show_status(settings: Settings, json_out: bool = False) -> StackStatus:
     if json_out:
         print(json.dumps(status.to_json(), indent=2))
     else:
-        _print_table(Console(), status)
+        _print_table(default_console(), status)
     if not status.any_running:
         raise StackUnavailable(
             f"stack not up: nothing runs from {settings.state_dir} on port base {settings.port_base}; "

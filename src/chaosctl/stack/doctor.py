@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from chaosctl.console import default_console
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.stack.tools import HOW_TO_GET, find_tool
@@ -143,7 +144,7 @@ def render(findings: list[Finding], console: Console) -> None:
 def run_doctor(settings: Settings) -> list[Finding]:
     """Print the table; StackUnavailable (exit 3) when a required component is missing."""
     findings = collect(settings)
-    render(findings, Console())
+    render(findings, default_console())
     missing = [f.name for f in findings if f.required and not f.found]
     if missing:
         raise StackUnavailable("required components missing: " + ", ".join(missing) + " (run `make setup`)")
