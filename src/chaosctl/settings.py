@@ -31,6 +31,8 @@ class Settings:
     tool_dirs: tuple[Path, ...] = ()
     grafana_url: str | None = None
     grafana_token: str | None = None
+    # Least share of a phase window the scrape jobs behind an SLO must cover (CHAOSCTL_COVERAGE_THRESHOLD).
+    coverage_threshold: float = 0.9
     # Secret that the gateway uses to check JWTs and `chaosctl token` to sign them.
     jwt_secret: str = "chaosctl-dev-secret-change-me-0123456789"
     admin_token: str = "chaosctl-admin-dev-token"
@@ -71,6 +73,21 @@ def load_settings(
         tool_dirs=tuple(tools),
         grafana_url=_pick(grafana_url, "CHAOSCTL_GRAFANA_URL", None),
         grafana_token=os.environ.get("CHAOSCTL_GRAFANA_TOKEN") or None,
+        coverage_threshold=_pick(None, "CHAOSCTL_COVERAGE_THRESHOLD", Settings.coverage_threshold, parse_coverage),
         jwt_secret=os.environ.get("CHAOSCTL_JWT_SECRET") or Settings.jwt_secret,
         admin_token=os.environ.get("CHAOSCTL_ADMIN_TOKEN") or Settings.admin_token,
     )
+
+
+def parse_coverage(raw: str) -> float:
+    """CHAOSCTL_COVERAGE_THRESHOLD: a fraction in [0, 1] or a percentage such as 90%."""
+    from chaosctl.errors import UsageError
+
+    text = raw.strip()
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise UsageError(f"CHAOSCTL_COVERAGE_THRESHOLD={raw!r}: expected a fraction in [0, 1] or a percentage such as 90%")
+    return value

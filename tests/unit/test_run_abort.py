@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from _run_fakes import FakeClock, FakePrometheus
 
-from chaosctl.runner.abort import POLL_S, AbortCondition, AbortWatcher, sli_expr
+from chaosctl.runner.abort import NO_DATA_MIN_S, POLL_S, AbortCondition, AbortWatcher, sli_expr, up_expr
 
 ERR = "error_ratio_expr"
 
@@ -31,11 +31,51 @@ def test_a_dip_resets_the_timer():
     assert trip is not None and trip.first_true_at == 13.5
 
 
-def test_no_data_is_not_evidence():
-    w, clock, prom = watcher(lambda t: None)
+def test_no_data_is_not_evidence_with_on_no_data_ignore():
+    clock = FakeClock()
+    prom = FakePrometheus(clock, {ERR: lambda t: None})
+    w = AbortWatcher([AbortCondition("c", ERR, ">", 0.5, 5.0, on_no_data="ignore")], prom, clock=clock)
     assert w.watch(until=30.0, sleep=clock.sleep) is None
     assert clock.now == 30.0
     assert len(prom.queries) == int(30.0 / POLL_S)
+
+
+def test_data_that_disappears_trips_after_for():
+    w, clock, _ = watcher(lambda t: 0.0 if t < 10.0 else None)  # the gateway dies at t=10: its series go
+    trip = w.watch(until=60.0, sleep=clock.sleep)
+    assert trip is not None and trip.value is None and trip.observed == "no data"
+    assert trip.first_true_at == 10.0 and trip.tripped_at == 15.0
+    assert "no data for 5.0s while a fault was in place (the query returned no series)" in trip.reason
+
+
+def test_nan_is_no_data():
+    w, clock, _ = watcher(lambda t: float("nan"))
+    trip = w.watch(until=60.0, sleep=clock.sleep)
+    assert trip is not None and trip.tripped_at == 5.0 and "NaN" in trip.reason
+
+
+def test_no_data_waits_at_least_two_scrapes_even_with_for_0():
+    w, clock, _ = watcher(lambda t: None if 3.0 <= t < 4.5 else 0.0, for_s=0.0)  # one missed scrape
+    assert w.watch(until=20.0, sleep=clock.sleep) is None
+    w, clock, _ = watcher(lambda t: None if t >= 3.0 else 0.0, for_s=0.0)
+    trip = w.watch(until=20.0, sleep=clock.sleep)
+    assert trip is not None and trip.tripped_at == 3.0 + NO_DATA_MIN_S
+
+
+def test_data_coming_back_resets_the_no_data_timer():
+    w, clock, _ = watcher(lambda t: None if (10.0 <= t < 14.0 or t >= 20.0) else 0.0)
+    trip = w.watch(until=60.0, sleep=clock.sleep)
+    assert trip is not None and trip.first_true_at == 20.0
+
+
+def test_a_scrape_job_down_is_no_data_even_while_the_query_answers():
+    clock = FakeClock()
+    up = up_expr("gateway")
+    prom = FakePrometheus(clock, {ERR: lambda t: 0.0, up: lambda t: 1.0 if t < 10.0 else 0.0})
+    w = AbortWatcher([AbortCondition("c", ERR, ">", 0.5, 5.0, jobs=("gateway",))], prom, clock=clock)
+    trip = w.watch(until=60.0, sleep=clock.sleep)
+    assert trip is not None and trip.first_true_at == 10.0 and "scrape job 'gateway' is down" in trip.reason
+    assert up == 'min(up{job="gateway"})'
 
 
 def test_never_trips_below_threshold_and_stops_at_phase_end():

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from chaosctl.errors import StackUnavailable
+from chaosctl.observe.prometheus import Sample
 from chaosctl.scenario.model import SLO
 from chaosctl.verdict.model import PhaseWindow
 from chaosctl.verdict.slo import build_expr, evaluate, window_literal
@@ -16,16 +17,28 @@ FAULT = PhaseWindow("fault", 1030.0, 1090.0, ("latency link:gateway->model-gpu-1
 
 
 class FakePrometheus:
-    """Answers by (phase end time, SLI kind); records every query."""
+    """Answers by (phase end time, SLI kind); records every SLI query. Every scrape job was
+    up for the whole window (coverage is tested in test_slo_coverage.py)."""
 
     def __init__(self, answers: dict[tuple[float, str], float | None]) -> None:
         self.answers = answers
         self.calls: list[tuple[str, float]] = []
 
     def query(self, expr: str, at: float) -> float | None:
+        if "_over_time(up{" in expr:  # coverage: one scrape per second of the window
+            return float(int(expr.rsplit("[", 1)[1].split("ms]")[0]) // 1000)
         self.calls.append((expr, at))
         kind = "latency" if "histogram_quantile" in expr else "ratio" if "code=~" in expr else "other"
         return self.answers.get((at, kind))
+
+    def samples(self, expr: str, at: float):
+        return [Sample((("job", "model-gpu-1"),), 1.0)]
+
+    def scrape_intervals(self) -> dict[str, float]:
+        return {"gateway": 1.0, "model-gpu-1": 1.0}
+
+    def metric_names(self) -> list[str]:
+        return ["chaosctl_model_queue_depth", "x"]
 
 
 class DownPrometheus:

@@ -107,3 +107,25 @@ def test_query_range_points() -> None:
     points = prom.query_range("x", 1000.0, 1001.0, 1.0)
     assert points[0] == (1000.0, 0.1) and math.isnan(points[1][1])
     assert "step=1" in adapter.requests[0].url
+
+
+def test_scrape_intervals_from_active_targets() -> None:
+    body = {"status": "success", "data": {"activeTargets": [
+        {"labels": {"job": "gateway"}, "scrapePool": "gateway", "scrapeInterval": "1s"},
+        {"labels": {"job": "slow"}, "scrapePool": "slow", "scrapeInterval": "1m30s"},
+        {"labels": {"job": "odd"}, "scrapePool": "odd", "scrapeInterval": "soon"},
+    ]}}
+    prom, adapter = prom_with(200, body)
+    assert prom.scrape_intervals() == {"gateway": 1.0, "slow": 90.0}
+    assert "/api/v1/targets?state=active" in adapter.requests[0].url
+
+
+def test_metric_names() -> None:
+    prom, adapter = prom_with(200, {"status": "success", "data": ["up", "chaosctl_http_requests_total"]})
+    assert prom.metric_names() == ["up", "chaosctl_http_requests_total"]
+    assert "/api/v1/label/__name__/values" in adapter.requests[0].url
+
+
+def test_targets_api_down_is_stack_unavailable() -> None:
+    with pytest.raises(StackUnavailable):
+        prom_with(503, "down")[0].scrape_intervals()

@@ -24,10 +24,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chaosctl.errors import ChaosctlError
 
 from .plan import LoadPlan
+
+if TYPE_CHECKING:
+    from .client import ClientHistory
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 STOP_GRACE_S = 10.0
@@ -186,6 +190,12 @@ class LocustRun:
             _signal_group(p.pid, signal.SIGKILL)
         if self.pidfile is not None:
             self.pidfile.unlink(missing_ok=True)
+
+    def client_history(self) -> "ClientHistory":
+        """What the clients saw over time (per-phase counts: `ClientHistory.counts(start, end)`)."""
+        from .client import HISTORY_FILE, WORKER_REPORT_INTERVAL_S, read_history
+
+        return read_history(self.out_dir / HISTORY_FILE, WORKER_REPORT_INTERVAL_S if self.plan.workers > 1 else 0.0)
 
     def result(self) -> LoadResult:
         stats = _read_json_stats(self.out_dir / "locust.json")

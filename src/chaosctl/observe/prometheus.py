@@ -80,6 +80,33 @@ class Prometheus:
             return []
         return [(float(t), _float(v)) for t, v in result[0].get("values", [])]
 
+    def scrape_intervals(self) -> dict[str, float]:
+        """Configured scrape interval (seconds) of every job with an active target (/api/v1/targets):
+        what a fully scraped window holds, for coverage."""
+        body = self._call(self._get_json, "/api/v1/targets", {"state": "active"})
+        out: dict[str, float] = {}
+        for target in (body.get("data") or {}).get("activeTargets") or []:
+            job = (target.get("labels") or {}).get("job") or target.get("scrapePool")
+            seconds = _duration_s(str(target.get("scrapeInterval") or ""))
+            if job and seconds:
+                out[job] = min(seconds, out.get(job, seconds))
+        return out
+
+    def metric_names(self) -> list[str]:
+        """Every metric name Prometheus holds (/api/v1/label/__name__/values)."""
+        body = self._call(self._get_json, "/api/v1/label/__name__/values", {})
+        return [str(n) for n in body.get("data") or []]
+
+    def _get_json(self, path: str, params: dict[str, str]) -> dict:
+        from prometheus_api_client import PrometheusApiClientException
+
+        c = self._client
+        resp = c._session.get(f"{self.url}{path}", params=params, headers=c.headers, timeout=c._timeout,
+                              verify=c._session.verify)
+        if resp.status_code != 200:
+            raise PrometheusApiClientException(f"HTTP Status Code {resp.status_code} ({resp.content[:200]!r})")
+        return resp.json()
+
     def ready(self) -> bool:
         try:
             return bool(self._call(self._client.check_prometheus_connection))
@@ -92,6 +119,19 @@ def _float(raw: object) -> float:
         return float(raw)  # Prometheus sends "NaN", "+Inf" as strings; float() reads both
     except (TypeError, ValueError):
         return math.nan
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+
+
+def _duration_s(text: str) -> float | None:
+    """A Prometheus duration ('1s', '1m30s', '500ms') in seconds; None when it does not read."""
+    import re
+
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(int(n) * _UNITS[u] for n, u in parts)
 
 
 def _sample(item: dict) -> Sample:

@@ -6,12 +6,17 @@ semantics). Polls run every `POLL_S`; with a 1 s scrape and a 3 s rate window,
 detection lands within about two scrape intervals plus one second of the
 condition becoming true (benchmarks/run_overhead.py measures it).
 
-No data (the query returns nothing, e.g. no traffic yet) is not evidence for
-an abort: it resets the condition.
+No data is evidence too. While a fault is in place, a condition whose query
+returns nothing (or NaN: no requests), or whose scrape jobs are down (`up` != 1:
+the gateway killed or paused), trips once that has lasted `for_s` (at least
+NO_DATA_MIN_S, so one missed scrape is not an outage): a dead gateway records no
+errors, and a watcher that read silence as health would never stop the fault.
+`on_no_data: ignore` opts out (no data then resets the condition, as before).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import time
 from dataclasses import dataclass
@@ -19,6 +24,7 @@ from typing import Callable, Protocol, Sequence
 
 POLL_S = 0.5
 RATE_WINDOW_S = 3.0  # shortest window that holds >= 2 samples at a 1 s scrape
+NO_DATA_MIN_S = 2.0  # two scrapes at 1 s: a single failed scrape must not abort a run
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
@@ -47,21 +53,39 @@ class AbortCondition:
     op: str
     threshold: float
     for_s: float
+    on_no_data: str = "trip"  # or "ignore"
+    jobs: tuple[str, ...] = ()  # scrape jobs the query reads: one of them down is no data
 
     def holds(self, value: float | None) -> bool:
         return value is not None and _OPS[self.op](value, self.threshold)
+
+    @property
+    def no_data_after_s(self) -> float:
+        return max(self.for_s, NO_DATA_MIN_S)
+
+
+def up_expr(job: str) -> str:
+    escaped = job.replace("\\", "\\\\").replace('"', '\\"')
+    return f'min(up{{job="{escaped}"}})'
 
 
 @dataclass(frozen=True)
 class AbortTrip:
     condition: AbortCondition
-    value: float
-    first_true_at: float  # clock time of the first poll that saw it true
+    value: float | None  # None: tripped on no data
+    first_true_at: float  # clock time of the first poll that saw it true (or saw no data)
     tripped_at: float
+    why: str = ""  # what "no data" was
+
+    @property
+    def observed(self) -> str:
+        return "no data" if self.value is None else f"{self.value:.4g}"
 
     @property
     def reason(self) -> str:
         held = self.tripped_at - self.first_true_at
+        if self.value is None:
+            return f"abort: {self.condition.name}: no data for {held:.1f}s while a fault was in place ({self.why})"
         return f"abort: {self.condition.name} (observed {self.value:.4g}, held {held:.1f}s)"
 
 
@@ -74,21 +98,45 @@ class AbortWatcher:
         self._query = query
         self._clock = clock
         self._since: dict[str, float] = {}
+        self._dark: dict[str, float] = {}  # condition -> first poll without data
 
     def reset(self) -> None:
         self._since.clear()
+        self._dark.clear()
 
     def poll(self) -> AbortTrip | None:
         for cond in self.conditions:
-            value = self._query(cond.promql)
-            now = self._clock()
-            if not cond.holds(value):
-                self._since.pop(cond.name, None)
-                continue
-            first = self._since.setdefault(cond.name, now)
-            if now - first >= cond.for_s:
-                return AbortTrip(cond, float(value or 0.0), first, now)
+            trip = self._poll_one(cond)
+            if trip is not None:
+                return trip
         return None
+
+    def _poll_one(self, cond: AbortCondition) -> AbortTrip | None:
+        value, why = self._read(cond)
+        now = self._clock()
+        if why and cond.on_no_data == "trip":
+            self._since.pop(cond.name, None)
+            first = self._dark.setdefault(cond.name, now)
+            return AbortTrip(cond, None, first, now, why) if now - first >= cond.no_data_after_s else None
+        self._dark.pop(cond.name, None)
+        if not cond.holds(value):
+            self._since.pop(cond.name, None)
+            return None
+        first = self._since.setdefault(cond.name, now)
+        return AbortTrip(cond, float(value or 0.0), first, now) if now - first >= cond.for_s else None
+
+    def _read(self, cond: AbortCondition) -> tuple[float | None, str]:
+        """(value, why there is no data or "")."""
+        value = self._query(cond.promql)
+        if value is None:
+            return None, "the query returned no series"
+        if math.isnan(value):
+            return None, "the query gave NaN (no requests)"
+        for job in cond.jobs:
+            up = self._query(up_expr(job))
+            if up is None or math.isnan(up) or up < 1:
+                return None, f"scrape job {job!r} is down"
+        return value, ""
 
     def watch(self, until: float, sleep: Callable[[float], None] = time.sleep,
               between: Callable[[], None] = lambda: None) -> AbortTrip | None:

@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
+from chaosctl.verdict.coverage import DEFAULT_MIN_COVERAGE
 from chaosctl.verdict.model import BottleneckRow, Check, PhaseWindow, Series
 
 if TYPE_CHECKING:
+    from chaosctl.load.client import ClientHistory
     from chaosctl.observe.jaeger import Jaeger
     from chaosctl.observe.prometheus import Prometheus
     from chaosctl.scenario.model import Scenario
+
+    from .lost import LostBackends
 
 TRACE_SERVICE = "gateway"  # every request's trace starts at the gateway
 
@@ -29,10 +33,24 @@ class Analysis:
     notes: tuple[str, ...]
 
 
-def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[PhaseWindow]) -> list[Check]:
-    from chaosctl.verdict.slo import evaluate
+def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[PhaseWindow],
+               client: "ClientHistory | None" = None, min_coverage: float = DEFAULT_MIN_COVERAGE
+               ) -> tuple[list[Check], list[str]]:
+    """SLO checks, each judged on its data's coverage and (availability) the clients' view;
+    plus notes: the coverage measured per phase and what the clients saw."""
+    from chaosctl.verdict.coverage import CoverageMeter
+    from chaosctl.verdict.slo import Evidence, evaluate
 
-    return evaluate(prom, scenario.slos, windows)
+    seen = {w.name: client.counts(w.start, w.end) for w in windows} if client is not None else {}
+    counts = {name: c for name, c in seen.items() if c is not None}
+    meter = CoverageMeter(prom)
+    checks = evaluate(prom, scenario.slos, windows, Evidence(min_coverage, counts), meter)
+    notes = meter.notes()
+    for w in windows if client is not None else ():
+        c = seen.get(w.name)
+        notes.append(f"clients in {w.name}: {c.describe()} over {c.seconds:.0f}s of {w.seconds:.0f}s" if c
+                     else f"clients in {w.name}: no counts (the load's stats history does not span the phase)")
+    return checks, notes
 
 
 def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[PhaseWindow]
@@ -71,8 +89,21 @@ def chart_series(prom: "Prometheus", start: float, end: float) -> tuple[Series, 
 
 
 def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometheus", jaeger: "Jaeger",
-            run_start: float, run_end: float) -> Analysis:
-    checks = slo_checks(prom, scenario, windows)
-    trace_checks, rows, found, notes = trace_analysis(jaeger, scenario, windows)
-    series = chart_series(prom, run_start, run_end)
-    return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(notes))
+            run_start: float, run_end: float, client: "ClientHistory | None" = None,
+            min_coverage: float = DEFAULT_MIN_COVERAGE, lost: "LostBackends | None" = None) -> Analysis:
+    """Everything judged after the run. With `lost`, a backend unreachable now fails only what
+    needed it (runner.lost); without, StackUnavailable propagates."""
+    if lost is None:
+        checks, slo_notes = slo_checks(prom, scenario, windows, client, min_coverage)
+        trace_checks, rows, found, notes = trace_analysis(jaeger, scenario, windows)
+        series = chart_series(prom, run_start, run_end)
+        return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes))
+    from .lost import unjudged_slos, unjudged_traces
+
+    checks, slo_notes = lost.guard("Prometheus", lambda: slo_checks(prom, scenario, windows, client, min_coverage),
+                                   lambda why: (unjudged_slos(scenario, windows, why), []))
+    trace_checks, rows, found, notes = lost.guard(
+        "Jaeger", lambda: trace_analysis(jaeger, scenario, windows),
+        lambda why: (unjudged_traces(scenario, why), {}, (), [f"traces not analysed: {why}"]))
+    series = lost.guard("Prometheus", lambda: chart_series(prom, run_start, run_end), lambda why: ())
+    return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes))

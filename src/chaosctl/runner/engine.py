@@ -52,6 +52,7 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     aborted: bool = False
     revert_failed: bool = False
+    client: object = None  # load.client.ClientHistory: what the load's clients saw, for the availability SLOs
     phase_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # where the overhead goes
 
@@ -144,6 +145,7 @@ class Run:
         finally:
             with guard.shield(), self.state.timed("load stop"):  # stopping load is part of putting things back
                 load.stop()
+                self.state.client = load.client_history()  # per-phase client view
                 result = load.result()
                 self.state.notes.append(result.describe())
                 self.echo(result.describe())
@@ -202,7 +204,8 @@ class Run:
             jaeger = Jaeger(self.topology.url("jaeger"))
             try:
                 with st.timed("analysis"):
-                    analysis = analyse(self.scenario, st.windows, prom, jaeger, st.started, ended)
+                    analysis = analyse(self.scenario, st.windows, prom, jaeger, st.started, ended, client=st.client,
+                                       min_coverage=self.settings.coverage_threshold)
             finally:
                 jaeger.close()
         checks = tuple(st.checks) + analysis.checks

@@ -99,7 +99,7 @@ def _loop(phase: Any, env: PhaseEnv, active: ActiveFaults, planned: Sequence[_Pl
             if trip is not None:
                 outcome.trip = trip
                 outcome.checks.append(Check("abort", trip.condition.name, phase.name, "fail",
-                                            f"{trip.value:.4g}", trip.condition.name, trip.reason))
+                                            trip.observed, trip.condition.name, trip.reason))
                 env.echo(f"  ABORT {trip.reason}; reverting")
                 return
         else:

@@ -49,12 +49,15 @@ def load_plan(scenario: "Scenario", warmup: float) -> LoadPlan:
 
 
 def abort_conditions(scenario: "Scenario") -> tuple[AbortCondition, ...]:
+    from chaosctl.verdict.coverage import named_jobs
+    from chaosctl.verdict.slo import SERVICE
+
     out = []
     for a in scenario.abort:
-        if a.when is not None:
-            expr, threshold = sli_expr(a.when.sli), a.when.threshold
+        if a.when is not None:  # built-in SLIs read the gateway; a raw query, the jobs it names
+            expr, threshold, jobs = sli_expr(a.when.sli), a.when.threshold, (SERVICE,)
         else:
-            expr, threshold = a.promql or "", a.condition
+            expr, threshold, jobs = a.promql or "", a.condition, named_jobs(a.promql or "")
         assert threshold is not None  # the model validator guarantees one form
-        out.append(AbortCondition(a.label, expr, threshold.op, threshold.value, a.for_))
+        out.append(AbortCondition(a.label, expr, threshold.op, threshold.value, a.for_, a.on_no_data, jobs))
     return tuple(out)

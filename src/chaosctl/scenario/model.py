@@ -175,6 +175,9 @@ class AbortCondition(Frozen):
     promql: Optional[str] = None
     condition: Optional[Annotated[AbsoluteObjective, WithJsonSchema(_CONDITION_SCHEMA)]] = None
     for_: Duration = Field(0.0, alias="for", description="how long the condition must hold before the run aborts")
+    on_no_data: Literal["trip", "ignore"] = Field(
+        "trip", description="while a fault is in place, no data for `for` (at least 2s) trips the abort; `ignore` opts out"
+    )
 
     @field_validator("when", mode="before")
     @classmethod
@@ -210,6 +213,9 @@ class SLO(Frozen):
     promql: Optional[str] = Field(None, description="raw PromQL; $window is replaced by the phase window, e.g. [37s]")
     phase: str = Field("*", description="a phase name, or * for every phase")
     target: Optional[Fraction] = Field(None, description="burn_rate only: the SLO target whose error budget burns")
+    min_coverage: Optional[Fraction] = Field(
+        None, description="least share of the phase the SLI's scrape jobs must be up for (default 90%, CHAOSCTL_COVERAGE_THRESHOLD)"
+    )
     objective: Annotated[Objective, WithJsonSchema(_OBJECTIVE_SCHEMA)]
 
     @field_validator("objective", mode="before")

@@ -4,6 +4,11 @@ A verdict never passes on missing evidence: no series, NaN (0/0: no requests in 
 a quantile in the +Inf bucket, several series, a missing or data-less baseline phase all give
 FAIL with the reason. An unreachable Prometheus raises StackUnavailable (exit 3).
 
+Nor on partial evidence: a value counts only when the scrape jobs it reads were up for at least
+`min_coverage` of the window (verdict.coverage); below it the check FAILs ("partial data: gateway
+scraped 19 of 40 s"). Availability SLIs also weigh what the load generator's clients saw
+(verdict.client_view) and are judged on the worse of the two.
+
 Errors are 5xx responses. 429 (rate-limited) is *not* an error: it is the gateway enforcing a
 client's quota as designed, not the service failing; rate limiting stays visible through
 `throughput` and `chaosctl_gateway_rate_limited_total`. 4xx in general are client errors.
@@ -13,12 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from chaosctl.scenario.checks import LATENCY_BUCKETS
 from chaosctl.scenario.model import LATENCY_QUANTILES, SLIS, SLO
 from chaosctl.scenario.objective import BurnRateObjective, RelativeObjective, compare
+from chaosctl.verdict.client_view import ClientCounts, client_verdict
+from chaosctl.verdict.coverage import DEFAULT_MIN_COVERAGE, Coverage, CoverageMeter, SeriesSource, jobs_of_query
 from chaosctl.verdict.model import Check, PhaseWindow
 
 LATENCY_SLIS = LATENCY_QUANTILES
@@ -28,8 +35,15 @@ REQUESTS = "chaosctl_http_requests_total"
 DURATION_BUCKET = "chaosctl_http_request_duration_seconds_bucket"
 
 
-class PromQuery(Protocol):
-    def query(self, expr: str, at: float) -> float | None: ...
+PromQuery = SeriesSource  # query, samples, scrape_intervals: what judging an SLO asks of Prometheus
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a verdict weighs besides the SLI's value."""
+
+    min_coverage: float = DEFAULT_MIN_COVERAGE  # an SLO's own `min_coverage` wins
+    client: Mapping[str, ClientCounts] = field(default_factory=dict)  # phase name -> what the clients saw
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,8 @@ class Measurement:
     value: float | None  # None when there is no usable value; `reason` says why
     expr: str
     reason: str = ""
+    partial: float | None = None  # the value Prometheus gave when coverage was too low to use it
+    coverage: Coverage | None = None
 
 
 # ---------------------------------------------------------------- PromQL
@@ -72,8 +88,32 @@ def build_expr(spec: SLO, window_s: float) -> str:
 # ---------------------------------------------------------------- measuring and judging
 
 
-def measure(prom: PromQuery, spec: SLO, window: PhaseWindow) -> Measurement:
-    """The SLI over the phase's exact window, evaluated at the phase end; no usable value -> reason."""
+def measure(prom: PromQuery, spec: SLO, window: PhaseWindow, meter: CoverageMeter | None = None,
+            min_coverage: float = DEFAULT_MIN_COVERAGE) -> Measurement:
+    """The SLI over the phase's exact window, evaluated at the phase end; no usable value -> reason.
+    A value whose sources were scraped for less than `min_coverage` of the window is not usable."""
+    m = _raw_measure(prom, spec, window)
+    if not m.expr:
+        return m
+    cov = coverage_of(meter or CoverageMeter(prom), spec, m.expr, window)
+    if cov.holds(min_coverage):
+        return Measurement(m.value, m.expr, m.reason, coverage=cov)
+    partial = cov.reason(min_coverage)
+    if m.value is None:
+        return Measurement(None, m.expr, f"{m.reason}; {partial}", coverage=cov)
+    return Measurement(None, m.expr, partial, partial=m.value, coverage=cov)
+
+
+def coverage_of(meter: CoverageMeter, spec: SLO, expr: str, window: PhaseWindow) -> Coverage:
+    """Built-in SLIs read the gateway's job; raw PromQL reads the jobs it names or whose series it matches."""
+    literal = window_literal(window.seconds)
+    if spec.promql is None:
+        return meter.of((SERVICE,), window, literal)
+    jobs, problem = jobs_of_query(meter.prom, expr, window, literal, meter.metric_names())
+    return meter.of(jobs, window, literal, problem)
+
+
+def _raw_measure(prom: PromQuery, spec: SLO, window: PhaseWindow) -> Measurement:
     from chaosctl.observe.prometheus import MultipleSeries, QueryRejected
 
     if window.seconds < 1.0:
@@ -83,7 +123,7 @@ def measure(prom: PromQuery, spec: SLO, window: PhaseWindow) -> Measurement:
         expr = build_expr(spec, window.seconds)
         value = prom.query(expr, window.end)
     except (MultipleSeries, QueryRejected, ValueError) as exc:
-        return Measurement(None, expr, str(exc))
+        return Measurement(None, "", str(exc))
     if value is None:
         return Measurement(None, expr, f"no samples: the query returned no series over phase {window.name!r}")
     if math.isnan(value):
@@ -98,48 +138,70 @@ def measure(prom: PromQuery, spec: SLO, window: PhaseWindow) -> Measurement:
     return Measurement(value, expr)
 
 
-def evaluate(prom: PromQuery, specs: Sequence[SLO], windows: Sequence[PhaseWindow]) -> list[Check]:
+def evaluate(prom: PromQuery, specs: Sequence[SLO], windows: Sequence[PhaseWindow],
+             evidence: Evidence | None = None, meter: CoverageMeter | None = None) -> list[Check]:
     """One Check per (SLO, phase); phase "*" means every phase of the run."""
-    by_name = {w.name: w for w in windows}
+    judge = _Judge(prom, evidence or Evidence(), meter or CoverageMeter(prom), {w.name: w for w in windows})
     checks: list[Check] = []
     for spec in specs:
-        targets = list(windows) if spec.phase == "*" else [by_name.get(spec.phase)]
+        targets = list(windows) if spec.phase == "*" else [judge.by_name.get(spec.phase)]
         if targets == [None]:
             checks.append(_fail(spec, spec.phase, "", f"phase {spec.phase!r} is not in this run"))
             continue
-        checks.extend(evaluate_one(prom, spec, w, by_name) for w in targets if w is not None)
+        checks.extend(judge.check(spec, w) for w in targets if w is not None)
     return checks
 
 
-def evaluate_one(prom: PromQuery, spec: SLO, window: PhaseWindow, by_name: dict[str, PhaseWindow]) -> Check:
-    m = measure(prom, spec, window)
-    if m.value is None:
-        return _fail(spec, window.name, "no data", m.reason)
-    threshold, objective, problem = _threshold(prom, spec, by_name)
-    observed = format_value(spec, m.value)
-    if threshold is None:
-        return _fail(spec, window.name, observed, problem, objective)
-    ok = compare(spec.objective.op, m.value, threshold)
-    reason = "" if ok else f"{observed} is not {spec.objective.op} {format_value(spec, threshold)}"
-    return Check("slo", spec.name, window.name, "pass" if ok else "fail", observed, objective, reason)
+def evaluate_one(prom: PromQuery, spec: SLO, window: PhaseWindow, by_name: dict[str, PhaseWindow],
+                 evidence: Evidence | None = None) -> Check:
+    return _Judge(prom, evidence or Evidence(), CoverageMeter(prom), by_name).check(spec, window)
 
 
-def _threshold(prom: PromQuery, spec: SLO, by_name: dict[str, PhaseWindow]) -> tuple[float | None, str, str]:
-    """(threshold in SLI units, objective text for the report, why there is none)."""
-    obj = spec.objective
-    text = obj.describe()
-    if not isinstance(obj, RelativeObjective):
-        return obj.value, text, ""
-    ref = by_name.get(obj.phase)
-    if ref is None:
-        return None, text, f"missing baseline: no phase named {obj.phase!r} in this run"
-    base = measure(prom, spec, ref)
-    if base.value is None:
-        return None, text, f"missing baseline: phase {obj.phase!r} has no value ({base.reason})"
-    threshold = obj.bound(base.value)
-    if threshold is None:
-        return None, text, f"missing baseline: phase {obj.phase!r} gave no usable value"
-    return threshold, f"{text} (= {format_value(spec, threshold)}; {obj.phase} {format_value(spec, base.value)})", ""
+@dataclass
+class _Judge:
+    prom: PromQuery
+    evidence: Evidence
+    meter: CoverageMeter
+    by_name: dict[str, PhaseWindow]
+
+    def measure(self, spec: SLO, window: PhaseWindow) -> Measurement:
+        floor = self.evidence.min_coverage if spec.min_coverage is None else spec.min_coverage
+        return measure(self.prom, spec, window, self.meter, floor)
+
+    def check(self, spec: SLO, window: PhaseWindow) -> Check:
+        m = self.measure(spec, window)
+        if m.value is None:
+            observed = "no data" if m.partial is None else f"{format_value(spec, m.partial)} (partial)"
+            return _fail(spec, window.name, observed, m.reason)
+        threshold, objective, problem = self._threshold(spec)
+        value, client_note = client_verdict(spec.sli, m.value, self.evidence.client.get(window.name), spec.target)
+        observed = format_value(spec, value)
+        if threshold is None:
+            return _fail(spec, window.name, observed, _join(problem, client_note), objective)
+        ok = compare(spec.objective.op, value, threshold)
+        reason = "" if ok else f"{observed} is not {spec.objective.op} {format_value(spec, threshold)}"
+        return Check("slo", spec.name, window.name, "pass" if ok else "fail", observed, objective, _join(reason, client_note))
+
+    def _threshold(self, spec: SLO) -> tuple[float | None, str, str]:
+        """(threshold in SLI units, objective text for the report, why there is none)."""
+        obj = spec.objective
+        text = obj.describe()
+        if not isinstance(obj, RelativeObjective):
+            return obj.value, text, ""
+        ref = self.by_name.get(obj.phase)
+        if ref is None:
+            return None, text, f"missing baseline: no phase named {obj.phase!r} in this run"
+        base = self.measure(spec, ref)
+        if base.value is None:
+            return None, text, f"missing baseline: phase {obj.phase!r} has no value ({base.reason})"
+        threshold = obj.bound(base.value)
+        if threshold is None:
+            return None, text, f"missing baseline: phase {obj.phase!r} gave no usable value"
+        return threshold, f"{text} (= {format_value(spec, threshold)}; {obj.phase} {format_value(spec, base.value)})", ""
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 def _fail(spec: SLO, phase: str, observed: str, reason: str, objective: str = "") -> Check:
