@@ -185,9 +185,11 @@ class Leg:
     name: str
     url: str
     hop_pids: tuple[int, ...]  # () for the direct leg
+    # wrk script: a client JWT for the gateway; the service credential where the model server is called directly
+    script: Path
 
 
-def measure(legs: list[Leg], server_pid: int, script: Path, connections: int, seconds: float) -> list[Result]:
+def measure(legs: list[Leg], server_pid: int, connections: int, seconds: float) -> list[Result]:
     """One wrk run per leg, with the CPU that the hop and the model server spent on it.
 
     CPU per request does not depend on how busy the (shared) machine is; latency and
@@ -195,11 +197,11 @@ def measure(legs: list[Leg], server_pid: int, script: Path, connections: int, se
     from dataclasses import replace
 
     for leg in legs:  # warm-up: connections, registry cache, batcher
-        run_wrk("warm-up", leg.url, script, connections, 2)
+        run_wrk("warm-up", leg.url, leg.script, connections, 2)
     out: list[Result] = []
     for leg in legs:
         hop0, srv0 = cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])
-        res = run_wrk(leg.name, leg.url, script, connections, seconds)
+        res = run_wrk(leg.name, leg.url, leg.script, connections, seconds)
         hop1, srv1 = cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])
         n = max(1, res.requests)
         out.append(replace(res, hop_cpu_ms=(hop1 - hop0) * 1e3 / n, server_cpu_ms=(srv1 - srv0) * 1e3 / n))
@@ -272,21 +274,22 @@ def main() -> int:
         d = Path(tmp)
         token = mint_token(settings.jwt_secret, "benchmark", 3600, rate_per_s=1e9, burst=1e9)
         body = json.dumps({"inputs": [[0.25] * WIDTH], "version": VERSION})
-        script = d / "post.lua"
-        script.write_text(WRK_LUA % {"body": body, "token": token, "version": VERSION})
+        client, service = d / "post-client.lua", d / "post-service.lua"
+        client.write_text(WRK_LUA % {"body": body, "token": token, "version": VERSION})
+        service.write_text(WRK_LUA % {"body": body, "token": settings.service_token, "version": VERSION})
         (d / "nginx.conf").write_text(NGINX_CONF % {"dir": d, "upstream": topology.model_server_port(SERVER), "port": nginx_port})
         gw_cmd = [sys.executable, __file__, "--port-base", str(settings.port_base), "--serve-gateway", str(gw_port)]
         nginx_cmd = ["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")]
         with child(gw_cmd, f"http://127.0.0.1:{gw_port}/healthz", d / "gateway.log") as gw, \
              child(nginx_cmd, f"http://127.0.0.1:{nginx_port}/healthz", d / "nginx.log") as ngx:  # fmt: skip
             legs = [
-                Leg("direct", f"{topology.url(SERVER)}{PATH}", ()),
-                Leg("nginx", f"http://127.0.0.1:{nginx_port}{PATH}", (ngx.pid,)),
-                Leg("gateway", f"http://127.0.0.1:{gw_port}{PATH}", (gw.pid,)),
+                Leg("direct", f"{topology.url(SERVER)}{PATH}", (), service),
+                Leg("nginx", f"http://127.0.0.1:{nginx_port}{PATH}", (ngx.pid,), service),
+                Leg("gateway", f"http://127.0.0.1:{gw_port}{PATH}", (gw.pid,), client),
             ]
             server_pid = listening_pid(topology.model_server_port(SERVER))
-            lat = measure(legs, server_pid, script, 1, args.duration)
-            thr = measure(legs, server_pid, script, args.connections, args.duration)
+            lat = measure(legs, server_pid, 1, args.duration)
+            thr = measure(legs, server_pid, args.connections, args.duration)
     print(f"gateway hop overhead: {SERVER} ({MODEL} {VERSION}), {args.duration:g}s per leg and mode, wrk")
     print(table("latency, 1 connection (closed loop)", lat))
     print(table(f"max throughput, {args.connections} connections", thr))

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import warnings
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -31,6 +32,10 @@ from chaosctl.stack.topology import model_server
 
 MODELS = (("fraud-detector", "2.4.0"), ("fraud-detector", "2.3.1"), ("image-classifier", "1.2.0"))
 PORT = int(os.environ.get("CHAOSCTL_BENCH_PORT", "22480"))
+# Throwaway credentials of the benchmark's own server, made by the parent and inherited by
+# the child through the environment (setdefault), never a constant.
+SERVICE_TOKEN = os.environ.setdefault("BENCH_SERVICE_TOKEN", secrets.token_urlsafe(32))
+ADMIN_TOKEN = os.environ.setdefault("BENCH_ADMIN_TOKEN", secrets.token_urlsafe(32))
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,8 @@ async def _http_run(name: str, version: str, seconds: float, conc: int) -> Resul
     lat: list[float] = []
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", limits=limits, timeout=30) as client:
+    auth = {"Authorization": f"Bearer {SERVICE_TOKEN}"}  # model servers refuse anonymous predicts
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", limits=limits, timeout=30, headers=auth) as client:
 
         async def caller(i: int) -> None:
             while time.perf_counter() < stop:
@@ -122,7 +128,7 @@ def _serve(batching: bool) -> None:
 
     tel = Telemetry("model-gpu-2", None)
     engine = Engine(model_server("model-gpu-2"), config(batching), tracer=tel.tracer)
-    serve(create_app(engine, tel, "bench-admin-token"), PORT)
+    serve(create_app(engine, tel, ADMIN_TOKEN, service_token=SERVICE_TOKEN), PORT)
 
 
 def _start_server(batching: bool) -> subprocess.Popen:

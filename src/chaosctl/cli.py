@@ -119,12 +119,21 @@ def recover(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = Por
 def token(
     subject: str = typer.Option("chaosctl", "--subject", help="The JWT subject (the rate-limited client)."),
     ttl: str = typer.Option("1h", "--ttl", help="Lifetime, e.g. 30m, 1h."),
+    secret: Optional[str] = typer.Option(
+        None, "--secret", help="Instead print this install secret: jwt-secret, admin-token, service-token, grafana-password."
+    ),
+    state_dir: Optional[Path] = StateDir,
 ) -> None:
-    """Print a JWT that the gateway accepts."""
+    """Print a JWT that the gateway accepts (or, with --secret, one of the install's secrets)."""
     from chaosctl.scenario.units import parse_duration
     from chaosctl.services.gateway.auth import mint_token
 
-    settings = load_settings()
+    settings = load_settings(state_dir=state_dir)
+    if secret is not None:
+        from chaosctl.credentials import secret_by_option
+
+        typer.echo(secret_by_option(settings, secret))
+        return
     typer.echo(mint_token(settings.jwt_secret, subject=subject, ttl_s=parse_duration(ttl)))
 
 

@@ -33,9 +33,13 @@ class Settings:
     grafana_token: str | None = None
     # Least share of a phase window the scrape jobs behind an SLO must cover (CHAOSCTL_COVERAGE_THRESHOLD).
     coverage_threshold: float = 0.9
-    # Secret that the gateway uses to check JWTs and `chaosctl token` to sign them.
-    jwt_secret: str = "chaosctl-dev-secret-change-me-0123456789"
-    admin_token: str = "chaosctl-admin-dev-token"
+    # Per-install secrets (chaosctl.credentials): "" = not set. The gateway checks JWTs with
+    # jwt_secret (`chaosctl token` signs with it); admin_token guards the model servers' admin
+    # API; service_token is the service credential (registry writes, gateway -> model server).
+    jwt_secret: str = ""
+    admin_token: str = ""
+    service_token: str = ""
+    grafana_admin_password: str = ""
 
     @property
     def run_dir(self) -> Path:
@@ -74,8 +78,7 @@ def load_settings(
         grafana_url=_pick(grafana_url, "CHAOSCTL_GRAFANA_URL", None),
         grafana_token=os.environ.get("CHAOSCTL_GRAFANA_TOKEN") or None,
         coverage_threshold=_pick(None, "CHAOSCTL_COVERAGE_THRESHOLD", Settings.coverage_threshold, parse_coverage),
-        jwt_secret=os.environ.get("CHAOSCTL_JWT_SECRET") or Settings.jwt_secret,
-        admin_token=os.environ.get("CHAOSCTL_ADMIN_TOKEN") or Settings.admin_token,
+        **_secrets(Path(_pick(state_dir, "CHAOSCTL_STATE_DIR", default_state_dir(), Path))),
     )
 
 
@@ -91,3 +94,22 @@ def parse_coverage(raw: str) -> float:
     if not 0.0 <= value <= 1.0:  # NaN fails too
         raise UsageError(f"CHAOSCTL_COVERAGE_THRESHOLD={raw!r}: expected a fraction in [0, 1] or a percentage such as 90%")
     return value
+
+
+# Environment variable of each secret; an unset one comes from the install's secrets file.
+SECRET_ENV = {
+    "jwt_secret": "CHAOSCTL_JWT_SECRET",
+    "admin_token": "CHAOSCTL_ADMIN_TOKEN",
+    "service_token": "CHAOSCTL_SERVICE_TOKEN",
+    "grafana_admin_password": "CHAOSCTL_GRAFANA_ADMIN_PASSWORD",
+}
+
+
+def _secrets(state_dir: Path) -> dict[str, str]:
+    """Every secret: environment > `state_dir`'s secrets file (made on first need); refuses weak ones."""
+    from dataclasses import asdict
+
+    from chaosctl.credentials import resolve
+
+    given = {name: os.environ.get(env) for name, env in SECRET_ENV.items()}
+    return asdict(resolve(state_dir, given, {name: f"env {env}" for name, env in SECRET_ENV.items()}))

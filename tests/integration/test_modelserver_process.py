@@ -15,15 +15,16 @@ import sys
 import time
 from collections.abc import Iterator
 
+import _secrets as secret_env
 import httpx
 import pytest
+from _secrets import ADMIN, SERVICE
 
 from chaosctl.stack.topology import Topology
 
 pytestmark = pytest.mark.integration
 
 PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000")) + 1200
-TOKEN = "integration-admin-token"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
     log = open(tmp_path_factory.mktemp("modelserver") / "model-gpu-1.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "chaosctl.services", "model-gpu-1", "--port-base", str(PORT_BASE)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CHAOSCTL_ADMIN_TOKEN": TOKEN, "CHAOSCTL_GPU": "simulated"},
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **secret_env.ENV, "CHAOSCTL_GPU": "simulated"},
     )  # fmt: skip
     seen: list[dict] = []
     try:
@@ -43,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
             try:
                 resp = httpx.get(f"{url}/healthz", timeout=1.0)
                 body = {**resp.json(), "code": resp.status_code}
-                body["memory_used_bytes"] = httpx.get(f"{url}/v1/load").json()["memory_used_bytes"]
+                body["memory_used_bytes"] = httpx.get(f"{url}/v1/load", headers=SERVICE).json()["memory_used_bytes"]
                 seen.append(body)
                 if resp.status_code == 200:
                     break
@@ -76,25 +77,25 @@ def test_predicts_handwritten_digits_for_real(server: tuple[str, list[dict]]) ->
     url, _ = server
     digits = load_digits()
     rows, labels = digits.data[-200:].tolist(), digits.target[-200:].tolist()
-    resp = httpx.post(f"{url}/v1/models/image-classifier/predict", json={"inputs": rows}, timeout=10)
+    resp = httpx.post(f"{url}/v1/models/image-classifier/predict", json={"inputs": rows}, headers=SERVICE, timeout=10)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["server"] == "model-gpu-1" and body["version"] == "1.2.0" and body["device"] == "gpu"
     correct = sum(p == y for p, y in zip(body["outputs"], labels, strict=True))
     assert correct >= 180, f"only {correct}/200 digits right: not a real model"
-    fraud = httpx.post(f"{url}/v1/models/fraud-detector/predict", json={"inputs": [[0.1] * 20]}).json()
+    fraud = httpx.post(f"{url}/v1/models/fraud-detector/predict", json={"inputs": [[0.1] * 20]}, headers=SERVICE).json()
     assert fraud["version"] == "2.3.1" and fraud["outputs"][0] in (0, 1)
 
 
 def test_gpu_exhaustion_via_admin_then_release(server: tuple[str, list[dict]]) -> None:
     url, _ = server
-    auth = {"X-Admin-Token": TOKEN}
+    auth = ADMIN
     assert httpx.post(f"{url}/admin/gpu/allocate", json={"fraction": 0.95}).status_code == 401
     alloc = httpx.post(f"{url}/admin/gpu/allocate", json={"fraction": 0.99}, headers=auth).json()
     try:
         assert httpx.get(f"{url}/healthz").json()["status"] == "saturated"
         # 1% of 16 GiB left: a 32-row batch needs 512 MiB of activations
-        big = httpx.post(f"{url}/v1/models/fraud-detector/predict", json={"inputs": [[0.0] * 20] * 32})
+        big = httpx.post(f"{url}/v1/models/fraud-detector/predict", json={"inputs": [[0.0] * 20] * 32}, headers=SERVICE)
         assert big.status_code == 503 and "out of device memory" in big.text
         metrics = httpx.get(f"{url}/metrics").text
         used = next(line for line in metrics.splitlines() if line.startswith("chaosctl_gpu_memory_used_bytes "))
@@ -109,7 +110,7 @@ def test_forced_cuda_without_a_device_exits_with_a_clear_error() -> None:
 
     if probe(load_cudart())[0] >= 1:
         pytest.skip("a CUDA device is present here: CHAOSCTL_GPU=cuda would start")
-    env = {**os.environ, "CHAOSCTL_ADMIN_TOKEN": TOKEN, "CHAOSCTL_GPU": "cuda"}
+    env = {**os.environ, **secret_env.ENV, "CHAOSCTL_GPU": "cuda"}
     done = subprocess.run(
         [sys.executable, "-m", "chaosctl.services", "model-gpu-1", "--port-base", str(PORT_BASE)],
         capture_output=True, text=True, env=env, timeout=60,

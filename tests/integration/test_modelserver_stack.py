@@ -54,9 +54,10 @@ def test_trace_continues_into_registry_and_its_etcd_calls(stack) -> None:
     trace_id, parent, header = _traceparent()
     rec = {"name": "trace-probe", "capability": "probe", "model": "probe", "version": "0.0.1", "device": "cpu",
            "p99_ms": 1, "endpoint": "http://127.0.0.1:9", "ttl": 5}  # fmt: skip
-    resp = httpx.post(f"{api}/v1/services", json=rec, headers={"traceparent": header})
+    service = {"Authorization": f"Bearer {stack.settings.service_token}"}
+    resp = httpx.post(f"{api}/v1/services", json=rec, headers={"traceparent": header, **service})
     assert resp.status_code == 201, resp.text
-    httpx.delete(f"{api}/v1/services/{resp.json()['id']}")
+    httpx.delete(f"{api}/v1/services/{resp.json()['id']}", headers=service)
     spans = _jaeger_trace(stack, trace_id, {"registry"})
     route = next(s for s in spans if s["operation"] == "POST /v1/services")
     assert route["parent"] == parent
@@ -68,7 +69,8 @@ def test_trace_continues_into_registry_and_its_etcd_calls(stack) -> None:
 def test_inference_span_carries_model_version_device_and_batch_size(stack) -> None:
     trace_id, parent, header = _traceparent()
     url = f"{stack.topology.url('model-gpu-2')}/v1/models/fraud-detector/predict"
-    resp = httpx.post(url, json={"inputs": [[0.5] * 20] * 3, "version": "2.4.0"}, headers={"traceparent": header})
+    headers = {"traceparent": header, "Authorization": f"Bearer {stack.settings.service_token}"}
+    resp = httpx.post(url, json={"inputs": [[0.5] * 20] * 3, "version": "2.4.0"}, headers=headers)
     assert resp.status_code == 200, resp.text
     spans = _jaeger_trace(stack, trace_id, {"model-gpu-2"})
     route = next(s for s in spans if s["operation"] == "POST /v1/models/{model}/predict")

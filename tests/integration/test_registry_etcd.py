@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _secrets as secret_env
 import httpx
 import pytest
+from _secrets import SERVICE
 
 from chaosctl.settings import project_root
 from chaosctl.stack.topology import Topology
@@ -27,7 +29,6 @@ from chaosctl.stack.topology import Topology
 pytestmark = pytest.mark.integration
 
 PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000")) + 1000
-ADMIN_TOKEN = "test-admin-token"
 
 
 def _which(name: str) -> str:
@@ -95,7 +96,7 @@ class Cluster:
         raise RuntimeError("no etcd leader")
 
     def spawn(self, args: list[str], log: str) -> subprocess.Popen:
-        env = {**os.environ, "CHAOSCTL_ADMIN_TOKEN": ADMIN_TOKEN}
+        env = {**os.environ, **secret_env.ENV}
         out = open(self.workdir / log, "ab")  # noqa: SIM115
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         self.others.append(proc)
@@ -151,7 +152,7 @@ def test_discovery_returns_only_matching_records_with_full_metadata(cluster: Clu
         record("t-gpu-3", "fraud-detector", "3.0.0", "gpu"),
         record("t-gpu-1", "image-classifier", "1.2.0", "gpu"),
     ]
-    ids = [httpx.post(f"{api}/v1/services", json=r).raise_for_status().json()["id"] for r in recs]
+    ids = [httpx.post(f"{api}/v1/services", json=r, headers=SERVICE).raise_for_status().json()["id"] for r in recs]
     try:
         q = {"capability": "fraud-detection", "version": "2.x", "device": "gpu"}
         found = httpx.get(f"{api}/v1/services", params=q).raise_for_status().json()["services"]
@@ -168,12 +169,12 @@ def test_discovery_returns_only_matching_records_with_full_metadata(cluster: Clu
         assert cached and float(cached[0].split()[-1]) >= 1
     finally:
         for i in ids:
-            httpx.delete(f"{api}/v1/services/{i}")
+            httpx.delete(f"{api}/v1/services/{i}", headers=SERVICE)
 
 
 def test_record_without_heartbeat_expires_within_ttl(cluster: Cluster) -> None:
     api = cluster.topo.url("registry")
-    rid = httpx.post(f"{api}/v1/services", json=record("t-ttl", "fraud-detector", "2.3.1", "gpu", ttl=2)).json()["id"]
+    rid = httpx.post(f"{api}/v1/services", json=record("t-ttl", "fraud-detector", "2.3.1", "gpu", ttl=2), headers=SERVICE).json()["id"]
     q = {"model": "fraud-detector"}
 
     def present() -> bool:
@@ -189,7 +190,7 @@ def test_record_without_heartbeat_expires_within_ttl(cluster: Cluster) -> None:
     elapsed = time.monotonic() - start
     assert not present(), "record outlived its lease"
     assert elapsed < 4.0, f"expired after {elapsed:.1f}s for a 2s TTL"
-    assert httpx.put(f"{api}/v1/services/{rid}/heartbeat", json={}).status_code == 404
+    assert httpx.put(f"{api}/v1/services/{rid}/heartbeat", json={}, headers=SERVICE).status_code == 404
 
 
 def test_model_server_registers_warming_then_ready_and_deregisters_on_sigterm(cluster: Cluster) -> None:
@@ -253,7 +254,7 @@ def test_zz_losing_the_leader_member_in_use_under_concurrent_queries_fails_no_re
     api = cluster.topo.url("registry")
     victim = _current_member(cluster)
     _make_leader(cluster, victim)
-    rid = httpx.post(f"{api}/v1/services", json=record("t-kill", "fraud-detector", "2.3.1", "gpu", ttl=3)).json()["id"]
+    rid = httpx.post(f"{api}/v1/services", json=record("t-kill", "fraud-detector", "2.3.1", "gpu", ttl=3), headers=SERVICE).json()["id"]
     results: list[int | str] = []
     stop = threading.Event()
 

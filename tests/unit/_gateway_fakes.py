@@ -19,6 +19,7 @@ from chaosctl.services.gateway.routing import CanaryRule
 from chaosctl.services.telemetry import Telemetry
 
 SECRET = "unit-test-secret-0123456789abcdef0123"
+SERVICE_TOKEN = "unit-service-token-0123456789abcdef012345"
 WALL_START = 1_800_000_000.0
 
 
@@ -85,6 +86,8 @@ class FakeStack:
                 return self.registry(request)
             model = request.url.params.get("model")
             return httpx.Response(200, json={"services": [r for r in self.records if r["model"] == model]})
+        if request.headers.get("authorization") != f"Bearer {SERVICE_TOKEN}":  # as a real model server
+            return httpx.Response(401, json={"detail": "model server routes need the service credential"})
         return self.servers.get(host, ok)(request)
 
     def upstream_calls(self) -> list[str]:
@@ -117,7 +120,9 @@ class Harness:
         return 0.0 if value is None else value
 
 
-def make_harness(stack: FakeStack, seed: int = 7, **config: object) -> Harness:
+def make_harness(stack: FakeStack, seed: int = 7, upstreams: set[str] | None = None, **config: object) -> Harness:
+    """A gateway over `stack`; its upstreams (default: every server named in the stack) are
+    dialled at `http://NAME.test` and their records must carry `http://NAME.direct`."""
     clock, wall = FakeClock(), FakeClock(WALL_START)
     spans = InMemorySpanExporter()
     telemetry = Telemetry("gateway", None, exporter=spans)
@@ -126,13 +131,16 @@ def make_harness(stack: FakeStack, seed: int = 7, **config: object) -> Harness:
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    names = {str(r["name"]) for r in stack.records} | set(stack.servers)
-    cfg = GatewayConfig(
-        jwt_secret=SECRET,
-        registry_url="http://registry.test",
-        upstream_urls={n: f"http://{n}.test" for n in names},
-        **config,  # type: ignore[arg-type]
-    )
+    names = upstreams if upstreams is not None else {str(r["name"]) for r in stack.records} | set(stack.servers)
+    settings: dict[str, object] = {
+        "jwt_secret": SECRET,
+        "registry_url": "http://registry.test",
+        "upstream_urls": {n: f"http://{n}.test" for n in names},
+        "upstream_endpoints": {n: f"http://{n}.direct" for n in names},
+        "service_token": SERVICE_TOKEN,
+        **config,
+    }
+    cfg = GatewayConfig(**settings)  # type: ignore[arg-type]
     deps = Deps(transport=httpx.MockTransport(stack.handle), clock=clock, wall_clock=wall,
                 rng=random.Random(seed), sleep=fake_sleep)  # fmt: skip
     app = create_app(cfg, telemetry, deps)

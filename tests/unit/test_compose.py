@@ -28,9 +28,21 @@ def _run(compose: list[str], path: Path, *args: str, env: dict[str, str] | None 
                           cwd=path.parent, env={**os.environ, **(env or {})})
 
 
+GRAFANA_PASSWORD = {"CHAOSCTL_GRAFANA_ADMIN_PASSWORD": "p" * 40}
+
+
 def test_compose_config_is_valid(compose):
-    done = _run(compose, FILE, "config", "-q")
+    done = _run(compose, FILE, "config", "-q", env=GRAFANA_PASSWORD)
     assert done.returncode == 0, done.stderr
+
+
+def test_no_default_grafana_password_and_no_prometheus_lifecycle_api(compose):
+    env = {k: v for k, v in os.environ.items() if k != "CHAOSCTL_GRAFANA_ADMIN_PASSWORD"}
+    done = subprocess.run([*compose, "-f", str(FILE), "config", "-q"], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env=env)  # fmt: skip
+    assert done.returncode != 0 and "CHAOSCTL_GRAFANA_ADMIN_PASSWORD" in done.stderr
+    text = FILE.read_text()
+    assert "enable-lifecycle" not in text and "enable-admin-api" not in text
 
 
 def test_compose_binary_rejects_a_broken_file(compose, tmp_path):
@@ -42,7 +54,7 @@ def test_compose_binary_rejects_a_broken_file(compose, tmp_path):
 
 @pytest.fixture(scope="module")
 def resolved(compose) -> dict:
-    done = _run(compose, FILE, "config", "--format", "json", env=compose_env(25000))
+    done = _run(compose, FILE, "config", "--format", "json", env={**compose_env(25000), **GRAFANA_PASSWORD})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -67,6 +79,7 @@ def test_port_base_moves_the_published_ports_and_names(resolved):
 
 def test_grafana_is_provisioned_with_datasources_and_dashboards(resolved):
     grafana = resolved["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "p" * 40  # the install's, not a default
     mounts = {v["target"]: Path(v["source"]) for v in grafana["volumes"]}
     assert mounts["/var/lib/grafana/dashboards"] == ROOT / "dashboards"
     provisioning = mounts["/etc/grafana/provisioning"]

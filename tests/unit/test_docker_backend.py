@@ -301,3 +301,21 @@ def test_up_without_an_engine_is_a_stack_error_naming_it(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     with pytest.raises(StackUnavailable, match="no Docker engine answers"):
         DockerBackend(Settings(backend="docker", port_base=25000)).up()
+
+
+def test_stack_containers_get_the_install_secrets_and_refuse_published_ones():
+    from chaosctl.errors import UsageError
+    from chaosctl.settings import SECRET_ENV, Settings
+    from chaosctl.stack.docker import DockerBackend
+
+    values = {"jwt_secret": "j" * 40, "admin_token": "a" * 40, "service_token": "s" * 40, "grafana_admin_password": "g" * 40}
+    env = dict(DockerBackend(Settings(backend="docker", port_base=25000, **values))._secrets())
+    assert env == {SECRET_ENV[name]: value for name, value in values.items()}
+    gateway = spec.container_spec("gateway", 25000, tuple(env.items()))
+    assert dict(gateway.environment)["CHAOSCTL_SERVICE_TOKEN"] == "s" * 40
+    assert not any("s" * 40 in part for part in gateway.command)
+    published = {**values, "jwt_secret": "chaosctl-dev-secret-change-me-0123456789"}
+    with pytest.raises(UsageError, match="constant published"):
+        DockerBackend(Settings(backend="docker", port_base=25000, **published))._secrets()
+    with pytest.raises(UsageError, match="jwt_secret is 0 characters"):
+        DockerBackend(Settings(backend="docker", port_base=25000))._secrets()

@@ -85,10 +85,43 @@ def test_stack_config_dials_registry_and_servers_through_their_links() -> None:
     from chaosctl.stack.topology import MODEL_SERVERS, Topology
 
     topo = Topology(31000)
-    cfg = default_config(topo, Settings(jwt_secret="s" * 40))
-    assert cfg.jwt_secret == "s" * 40
+    cfg = default_config(topo, Settings(jwt_secret="s" * 40, service_token="v" * 40))
+    assert cfg.jwt_secret == "s" * 40 and cfg.service_token == "v" * 40
     assert cfg.registry_url == topo.via_proxy("gateway", "registry") != topo.url("registry")
     assert cfg.upstream_urls == {m.name: topo.via_proxy("gateway", m.name) for m in MODEL_SERVERS}
+    # A record counts only when it carries the address the stack gave that server (what its agent registers).
+    assert cfg.upstream_endpoints == {m.name: topo.url(m.name) for m in MODEL_SERVERS}
     assert [(r.model, r.stable, r.canary, r.canary_weight) for r in cfg.canary] == [
         ("fraud-detector", "2.3.1", "2.4.0", 0.05)]
     assert (cfg.breaker.failure_threshold, cfg.breaker.cooldown_s, cfg.cache.ttl_s) == (3, 30.0, 30.0)
+
+
+def test_records_of_servers_the_stack_did_not_define_are_ignored_and_counted() -> None:
+    outsider = {**record("evil-1", queue=0, mem=0.0), "endpoint": "http://203.0.113.7:80"}
+    impostor = {**record("model-gpu-2", queue=0, mem=0.0), "endpoint": "http://203.0.113.7:80"}
+    stack = FakeStack(records=[outsider, impostor, record("model-cpu-1", device="cpu", queue=50)])
+    h = make_harness(stack, upstreams={"model-gpu-2", "model-cpu-1"})
+    answers = [h.predict() for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert {a.json()["server"] for a in answers} == {"model-cpu-1"}
+    assert set(stack.upstream_calls()) == {"model-cpu-1"}  # never evil-1, never 203.0.113.7
+    assert h.metric("chaosctl_gateway_ignored_records_total", {"reason": "unknown_server"}) >= 1
+    assert h.metric("chaosctl_gateway_ignored_records_total", {"reason": "foreign_endpoint"}) >= 1
+
+
+def test_only_outside_records_is_503_not_a_call_to_them() -> None:
+    stack = FakeStack(records=[{**record("evil-1"), "endpoint": "http://203.0.113.7:80"}])
+    h = make_harness(stack, upstreams={"model-gpu-1"})
+    assert h.predict().status_code in (404, 503)
+    assert stack.upstream_calls() == []
+
+
+def test_upstream_calls_carry_the_service_credential() -> None:
+    from _gateway_fakes import SERVICE_TOKEN
+
+    h = _h()
+    assert h.predict().status_code == 200
+    upstream = [hd for hd, host in zip(h.stack.seen_headers, h.stack.calls) if host != "registry"]
+    assert upstream and all(hd["authorization"] == f"Bearer {SERVICE_TOKEN}" for hd in upstream)
+    h2 = make_harness(FakeStack(records=[record("model-gpu-1")]), service_token="another-install-token")
+    assert h2.predict().status_code == 502  # the model server's 401 is no answer to give the client

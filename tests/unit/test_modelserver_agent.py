@@ -23,6 +23,9 @@ def fast_trainer(name: str, version: str, capability: str) -> LoadedModel:
                        LogisticRegression().fit(x, y))  # fmt: skip
 
 
+SERVICE_TOKEN = "unit-service-token-0123456789abcdef012345"
+
+
 class FakeRegistry:
     def __init__(self) -> None:
         self.records: dict[str, dict] = {}
@@ -34,6 +37,8 @@ class FakeRegistry:
             raise httpx.ConnectError("refused", request=request)
         path = request.url.path
         self.log.append(f"{request.method} {path}")
+        if request.headers.get("authorization") != f"Bearer {SERVICE_TOKEN}":  # as the real registry
+            return httpx.Response(401, json={"detail": "registry writes need the service credential"})
         if request.method == "POST":
             rec = json.loads(request.content)
             rid = f"{rec['name']}--{rec['model']}--{rec['version']}"
@@ -54,7 +59,8 @@ def test_registers_heartbeats_reregisters_after_expiry_and_deregisters() -> None
         fake = FakeRegistry()
         engine = Engine(model_server("model-gpu-2"), ModelServerConfig(warmup_s=0.0))
         await engine.load(fast_trainer)
-        agent = RegistryAgent(engine, "http://registry", "http://127.0.0.1:1", transport=httpx.MockTransport(fake.handler))
+        agent = RegistryAgent(engine, "http://registry", "http://127.0.0.1:1", token=SERVICE_TOKEN,
+                              transport=httpx.MockTransport(fake.handler))  # fmt: skip
         await agent.tick()
         assert sorted(fake.records) == [
             "model-gpu-2--fraud-detector--2.3.1", "model-gpu-2--fraud-detector--2.4.0",
@@ -75,6 +81,23 @@ def test_registers_heartbeats_reregisters_after_expiry_and_deregisters() -> None
         assert "model-gpu-2--fraud-detector--2.3.1" in fake.records and agent.registrations == 4
         await agent.deregister()
         assert fake.records == {}
+        await agent.aclose()
+        await engine.close()
+
+    asyncio.run(go())
+
+
+def test_a_refused_credential_registers_nothing_and_never_crashes_the_server() -> None:
+    async def go() -> None:
+        fake = FakeRegistry()
+        engine = Engine(model_server("model-cpu-1"), ModelServerConfig(warmup_s=0.0))
+        await engine.load(fast_trainer)
+        agent = RegistryAgent(engine, "http://registry", "http://127.0.0.1:1", token="another-install-token",
+                              transport=httpx.MockTransport(fake.handler))  # fmt: skip
+        await agent.tick()
+        await agent.tick()
+        assert fake.records == {} and agent.registrations == 0 and agent.registered == {}
+        assert fake.log and all(entry.startswith("POST ") for entry in fake.log)  # retried, never heartbeats
         await agent.aclose()
         await engine.close()
 

@@ -19,7 +19,8 @@ from chaosctl.services.modelserver.models import MiB
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.stack.topology import model_server
 
-TOKEN = "unit-admin-token"
+TOKEN = "unit-admin-token-0123456789abcdef0123456"
+SERVICE_TOKEN = "unit-service-token-0123456789abcdef012345"
 
 
 class FakeCudart:
@@ -137,7 +138,8 @@ def test_selection_auto_simulated_and_forced_cuda() -> None:
 def test_admin_api_load_and_metrics_on_a_cuda_device() -> None:
     lib = FakeCudart(total=8 * GiB, other_use=GiB)
     engine = Engine(model_server("model-gpu-1"), ModelServerConfig(warmup_s=0.0), gpu_device=CudaGpu(lib))
-    with TestClient(create_app(engine, Telemetry("model-gpu-1", None), TOKEN, trainer=_no_models)) as client:
+    app = create_app(engine, Telemetry("model-gpu-1", None), TOKEN, trainer=_no_models, service_token=SERVICE_TOKEN)
+    with TestClient(app, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as client:
         auth = {"X-Admin-Token": TOKEN}
         got = client.post("/admin/gpu/allocate", json={"fraction": 0.5}, headers=auth).json()
         assert got["bytes"] == 3 * GiB and sum(lib.live.values()) == 3 * GiB

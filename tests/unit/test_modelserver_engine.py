@@ -16,7 +16,8 @@ from chaosctl.services.modelserver.models import RECIPES, LoadedModel, MiB, samp
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.stack.topology import model_server
 
-TOKEN = "unit-admin-token"
+TOKEN = "unit-admin-token-0123456789abcdef0123456"
+SERVICE_TOKEN = "unit-service-token-0123456789abcdef012345"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
@@ -107,11 +108,35 @@ def test_warming_refuses_then_serves() -> None:
     asyncio.run(go())
 
 
-def _client(server: str = "model-gpu-2", exporter: InMemorySpanExporter | None = None) -> TestClient:
+def _client(server: str = "model-gpu-2", exporter: InMemorySpanExporter | None = None,
+            credential: str | None = SERVICE_TOKEN) -> TestClient:  # fmt: skip
+    """A model-server app whose client sends `credential` as bearer (None: anonymous)."""
     engine = _engine(server)
     tel = Telemetry(server, None, exporter=exporter)
     engine.tracer = tel.tracer
-    return TestClient(create_app(engine, tel, TOKEN, trainer=fast_trainer))
+    app = create_app(engine, tel, TOKEN, trainer=fast_trainer, service_token=SERVICE_TOKEN)
+    return TestClient(app, headers={"Authorization": f"Bearer {credential}"} if credential else None)
+
+
+def test_every_route_but_health_and_metrics_needs_a_credential() -> None:
+    with _client(credential=None) as anon:
+        _wait_ready(anon)  # /healthz is open (probes, Prometheus)
+        assert anon.get("/metrics").status_code == 200
+        predict = {"inputs": _rows(1)}
+        refused = [
+            anon.post("/v1/models/fraud-detector/predict", json=predict),
+            anon.post("/v1/models/fraud-detector/predict", json=predict, headers={"Authorization": "Bearer nope"}),
+            anon.post("/v1/models/fraud-detector/predict", json=predict, headers={"X-Admin-Token": TOKEN}),
+            anon.post("/v1/models/fraud-detector/predict", json=predict, headers={"Authorization": f"Bearer {TOKEN}"}),
+            anon.get("/v1/load"),
+            anon.get("/admin/gpu", headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}),  # service != admin
+        ]
+        assert [r.status_code for r in refused] == [401] * len(refused)
+        assert "chaosctl_model_batch_size_count" not in anon.get("/metrics").text  # nothing reached the model
+        ok = anon.post("/v1/models/fraud-detector/predict", json=predict,
+                       headers={"Authorization": f"Bearer {SERVICE_TOKEN}"})  # fmt: skip
+        assert ok.status_code == 200, ok.text
+        assert "chaosctl_model_batch_size_count" in anon.get("/metrics").text
 
 
 def _wait_ready(client: TestClient) -> None:

@@ -131,10 +131,37 @@ RECORD = {
 }  # fmt: skip
 
 
-def _api(fake: FakeEtcd) -> TestClient:
+SERVICE_TOKEN = "unit-service-token-0123456789abcdef0123"
+
+
+def _api(fake: FakeEtcd, token: str | None = SERVICE_TOKEN) -> TestClient:
+    """The registry app; its client sends `token` as the service credential (None: anonymous)."""
     app = create_app(Telemetry("registry", None), MEMBERS, transport=httpx.MockTransport(fake.handler),
-                     watch_cache=False)  # fmt: skip
-    return TestClient(app)
+                     service_token=SERVICE_TOKEN, watch_cache=False)  # fmt: skip
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"} if token else None)
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token-0123456789abcdef0123456",
+                                           f"Basic {SERVICE_TOKEN}", f"Bearer {SERVICE_TOKEN}x", "Bearer "])
+def test_writes_without_the_service_credential_are_401_and_touch_nothing(authorization) -> None:
+    fake = FakeEtcd()
+    with _api(fake) as owner, _api(fake, token=None) as anon:
+        rid = owner.post("/v1/services", json=RECORD).json()["id"]
+        before = dict(fake.kv), set(fake.leases)
+        fake.calls.clear()
+        headers = {"Authorization": authorization} if authorization else {}
+        evil = {**RECORD, "name": "evil", "endpoint": "http://203.0.113.9:80"}
+        answers = [
+            anon.post("/v1/services", json=evil, headers=headers),
+            anon.put(f"/v1/services/{rid}/heartbeat", json={"health": "unhealthy"}, headers=headers),
+            anon.delete(f"/v1/services/{rid}", headers=headers),
+        ]
+        assert [a.status_code for a in answers] == [401, 401, 401]
+        assert all("service credential" in a.json()["detail"] for a in answers)
+        assert answers[0].headers["www-authenticate"] == "Bearer"
+        assert fake.calls == [] and (dict(fake.kv), set(fake.leases)) == before  # etcd never asked
+        (rec,) = anon.get("/v1/services").json()["services"]  # discovery stays open
+        assert rec["id"] == rid and rec["health"] == "warming"
 
 
 def test_register_heartbeat_discover_deregister() -> None:

@@ -118,8 +118,39 @@ def test_component_kind(name, kind):
 def test_service_launch_passes_secrets_and_port_base(tmp_path):
     from chaosctl.settings import Settings
 
-    settings = Settings(state_dir=tmp_path, port_base=21500, jwt_secret="s" * 32, admin_token="adm")
+    settings = Settings(state_dir=tmp_path, port_base=21500, **SECRETS)
     launch = comps.launch("model-gpu-2", settings, TOPO, TOPO.components)
     assert launch.argv[1:] == ("-m", "chaosctl.services", "model-gpu-2", "--port-base", "21500")
     assert launch.env is not None
-    assert launch.env["CHAOSCTL_JWT_SECRET"] == "s" * 32 and launch.env["CHAOSCTL_ADMIN_TOKEN"] == "adm"
+    assert launch.env["CHAOSCTL_JWT_SECRET"] == "j" * 32 and launch.env["CHAOSCTL_ADMIN_TOKEN"] == "a" * 32
+    assert launch.env["CHAOSCTL_SERVICE_TOKEN"] == "s" * 32 and launch.env["CHAOSCTL_GRAFANA_ADMIN_PASSWORD"] == "g" * 32
+    assert not any(v in arg for v in SECRETS.values() for arg in launch.argv)  # never on a command line (ps)
+
+
+SECRETS = {"jwt_secret": "j" * 32, "admin_token": "a" * 32, "service_token": "s" * 32, "grafana_admin_password": "g" * 32}
+
+
+@pytest.mark.parametrize("bad", [
+    {"jwt_secret": ""}, {"admin_token": "chaosctl-admin-dev-token"},
+    {"jwt_secret": "chaosctl-dev-secret-change-me-0123456789"}, {"service_token": "a" * 32},
+])  # fmt: skip
+def test_service_launch_refuses_missing_published_or_shared_secrets(tmp_path, bad):
+    from chaosctl.errors import UsageError
+    from chaosctl.settings import Settings
+
+    settings = Settings(state_dir=tmp_path, port_base=21500, **{**SECRETS, **bad})
+    with pytest.raises(UsageError, match="settings: "):
+        comps.launch("gateway", settings, TOPO, TOPO.components)
+
+
+def test_prometheus_runs_without_lifecycle_or_admin_api(tmp_path):
+    from chaosctl.settings import Settings
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "prometheus").write_text("#!/bin/sh\n")
+    (tools / "prometheus").chmod(0o755)
+    settings = Settings(state_dir=tmp_path / "state", port_base=21500, tool_dirs=(tools,))
+    launch = comps.launch("prometheus", settings, TOPO, TOPO.components)
+    assert launch.argv[0] == str(tools / "prometheus") and any(a.startswith("--config.file=") for a in launch.argv)
+    assert not [a for a in launch.argv if "lifecycle" in a or "admin-api" in a]

@@ -1,6 +1,6 @@
 """gpu-exhaustion: occupy device memory (a fraction or a byte count) of a GPU
 model server, optionally saturate its compute, through the server's admin API
-(`X-Admin-Token`). On a real CUDA device the server really allocates; on the
+(`X-Admin-Token`, the install's random admin token from its secrets file). On a real CUDA device the server really allocates; on the
 simulated device it reserves from its memory pool. Either way the server's
 `GET /admin/gpu` is the evidence.
 
@@ -45,6 +45,9 @@ class GpuExhaustion:
             resp = self.ctx.http.request(method, self.base + path, **kw)
         except httpx.HTTPError as exc:
             raise FaultError(f"gpu-exhaustion {self.record.target}: admin API unreachable: {exc}") from exc
+        if resp.status_code == 401:  # a stack started from another state dir has other secrets
+            raise FaultError(f"gpu-exhaustion {self.record.target}: the model server refused this install's "
+                             f"admin token (401); was the stack started with another --state-dir?")
         if resp.status_code >= 400 and not (method == "DELETE" and resp.status_code == 404):
             raise FaultError(f"gpu-exhaustion {self.record.target}: {method} {path} -> {resp.status_code} {resp.text.strip()[:200]}")
         return resp

@@ -2,7 +2,8 @@
 
 NAME is `registry`, `gateway` or a model server name of `topology.MODEL_SERVERS`.
 Dispatches to `chaosctl.services.<package>.app.serve(name, topology, settings)`;
-secrets (CHAOSCTL_JWT_SECRET, CHAOSCTL_ADMIN_TOKEN) reach the service through `Settings`.
+secrets (CHAOSCTL_JWT_SECRET, CHAOSCTL_ADMIN_TOKEN, CHAOSCTL_SERVICE_TOKEN, ...) arrive in the
+environment from the stack and reach the service through `Settings`.
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(["registry", "gateway", *(m.name for m in MODEL_SERVERS)])
         print(f"error: unknown service {args.name!r}; expected one of: {names}", file=sys.stderr)
         return 2
-    settings = load_settings(port_base=args.port_base)
-    topology = Topology(settings.port_base)
     module = importlib.import_module(f"chaosctl.services.{package}.app")
     try:
-        module.serve(args.name, topology, settings)
+        settings = load_settings(port_base=args.port_base)  # refuses weak or published secrets
+        module.serve(args.name, Topology(settings.port_base), settings)
     except ChaosctlError as exc:  # e.g. CHAOSCTL_GPU=cuda without a device: a clear line, no traceback
         print(f"error: {args.name}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -60,7 +60,17 @@ def up(settings: Settings) -> StackStatus:
     else:
         console.print(f"[green]stack ready[/] in {elapsed:.1f} s (port base {settings.port_base})")
     _print_endpoints(console, status)
+    _print_secrets_location(console, settings)
     return status
+
+
+def _print_secrets_location(console: Console, settings: Settings) -> None:
+    """Where the install's secrets are (never the values: `chaosctl token --secret NAME` prints one)."""
+    from chaosctl.credentials import secrets_path
+
+    path = secrets_path(settings.state_dir)
+    if path.is_file():
+        console.print(f"  {'secrets':<11} {path} (mode 0600; print one with `chaosctl token --secret NAME`)")
 
 
 def down(settings: Settings) -> None:

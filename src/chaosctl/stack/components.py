@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from chaosctl.settings import Settings
+from chaosctl.credentials import Secrets
+from chaosctl.settings import SECRET_ENV, Settings
 from chaosctl.stack import configs, health
 from chaosctl.stack.tools import require_tool
 from chaosctl.stack.topology import HOST, MODEL_SERVERS, Topology
@@ -133,19 +134,26 @@ def _prometheus(settings: Settings, topo: Topology, components: tuple[str, ...])
         f"--web.listen-address={HOST}:{topo.prometheus_port}",
         f"--storage.tsdb.path={settings.state_dir / 'prometheus'}",
         "--storage.tsdb.retention.time=1d",
-        "--web.enable-lifecycle",
+        # No --web.enable-lifecycle / --web.enable-admin-api: anyone on the host could
+        # otherwise stop Prometheus (/-/quit) or delete its series mid-run.
     ))
 
 
 def _service(name: str, settings: Settings, topo: Topology) -> Launch:
     env = dict(os.environ)
-    env.update(
-        CHAOSCTL_JWT_SECRET=settings.jwt_secret,
-        CHAOSCTL_ADMIN_TOKEN=settings.admin_token,
-        PYTHONUNBUFFERED="1",
-    )
+    env.update(secret_env(settings), PYTHONUNBUFFERED="1")
     argv = (sys.executable, "-m", "chaosctl.services", name, "--port-base", str(topo.port_base))
     return Launch(argv, env)
+
+
+def secret_env(settings: Settings) -> dict[str, str]:
+    """The install's secrets as the services' environment (DESIGN: secrets travel by environment,
+    never on a command line). Every one is given, so a service never reads a secrets file."""
+    from chaosctl.credentials import check_distinct, check_value
+
+    values = {name: check_value(name, getattr(settings, name), "settings") for name in SECRET_ENV}
+    check_distinct(Secrets(**values), "settings")
+    return {SECRET_ENV[name]: value for name, value in values.items()}
 
 
 # -- readiness -----------------------------------------------------------------

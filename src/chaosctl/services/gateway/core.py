@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chaosctl.services.credential import bearer_header
 from chaosctl.services.gateway.auth import AuthError, Principal, bearer_token, verify_token
 from chaosctl.services.gateway.balancer import Balancer, BalancerConfig, Candidate
 from chaosctl.services.gateway.breaker import BreakerBoard, BreakerConfig, BreakerState, CircuitBreaker
@@ -65,8 +66,14 @@ class PredictResponse(BaseModel):
 class GatewayConfig:
     jwt_secret: str
     registry_url: str
-    # Server name -> base URL the gateway dials (its Toxiproxy link); else the record's endpoint.
+    # Server name -> base URL the gateway dials (its Toxiproxy link). Only these servers get
+    # traffic: a registry record of any other name is ignored, never dialled at its endpoint.
     upstream_urls: Mapping[str, str] = field(default_factory=dict)
+    # Server name -> the endpoint its record must carry (the server's own address, as the stack
+    # defined it); a record claiming a known name with another endpoint is ignored. Empty: names decide.
+    upstream_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # The service credential sent to the model servers (they refuse anonymous predicts).
+    service_token: str = ""
     breaker: BreakerConfig = BreakerConfig()
     registry_breaker: BreakerConfig = BreakerConfig(failure_threshold=3, cooldown_s=5.0)
     cache: CacheConfig = CacheConfig()
@@ -201,7 +208,7 @@ class Gateway:
                     timeout=self.config.registry_timeout_s,
                 )
             resp.raise_for_status()
-            records = parse_answer(resp.json())
+            records = self._known_upstreams(parse_answer(resp.json()))
         except asyncio.CancelledError:
             self.registry_breaker.release()
             raise
@@ -210,6 +217,20 @@ class Gateway:
             raise
         self.registry_breaker.record_success()
         return records
+
+    def _known_upstreams(self, records: tuple[ServiceRecord, ...]) -> tuple[ServiceRecord, ...]:
+        """Only records of upstreams the stack defined; the rest are counted and dropped
+        (a record is data from the registry, not a reason to send client inputs anywhere)."""
+        kept = []
+        for rec in records:
+            expected = self.config.upstream_endpoints.get(rec.name)
+            if rec.name not in self.config.upstream_urls:
+                self.metrics.ignored_records.labels("unknown_server").inc()
+            elif expected is not None and rec.endpoint.rstrip("/") != expected.rstrip("/"):
+                self.metrics.ignored_records.labels("foreign_endpoint").inc()
+            else:
+                kept.append(rec)
+        return tuple(kept)
 
     def _candidates(
         self, records: tuple[ServiceRecord, ...], versions: list[str]
@@ -308,14 +329,14 @@ class Gateway:
             return result
 
     async def _send(self, cand: Candidate, model: str, inputs: list[list[float]]) -> TryResult:
-        url = f"{self.config.upstream_urls.get(cand.name, cand.record.endpoint)}/v1/models/{model}/predict"
+        url = f"{self.config.upstream_urls[cand.name]}/v1/models/{model}/predict"
         timeout = self.config.retry.per_try_timeout_s
         try:
             async with asyncio.timeout(timeout):  # the whole try, not only each socket read
                 resp = await self.client.post(
                     url,
                     json={"inputs": inputs, "version": cand.record.version},
-                    headers=dict(self.tel.inject({})),
+                    headers=dict(self.tel.inject(bearer_header(self.config.service_token))),
                     timeout=timeout,
                 )
         except (TimeoutError, httpx.TimeoutException):

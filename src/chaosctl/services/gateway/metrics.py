@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+IGNORED_REASONS = ("unknown_server", "foreign_endpoint")
 UPSTREAM_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
 )  # fmt: skip
@@ -36,10 +37,17 @@ class GatewayMetrics:
         )
         self.fallbacks = Counter("chaosctl_gateway_fallbacks_total", "Requests sent to the CPU pool", registry=registry)
         self.rate_limited = Counter("chaosctl_gateway_rate_limited_total", "Requests refused with 429", registry=registry)
+        self.ignored_records = Counter(
+            "chaosctl_gateway_ignored_records_total",
+            "Registry records not used: not an upstream the stack defined (reason unknown_server | foreign_endpoint)",
+            ("reason",), registry=registry,
+        )  # fmt: skip
         self.inflight = Gauge("chaosctl_gateway_upstream_inflight", "Tries in flight per upstream", ("upstream",), registry=registry)
         for result in ("hit", "miss", "stale"):
             self.cache.labels(result)  # exported at 0 from the start, so rate() works at once
         self.fallbacks.inc(0)
+        for reason in IGNORED_REASONS:
+            self.ignored_records.labels(reason)
         self.retry_budget_exhausted.inc(0)
         self.rate_limited.inc(0)
 

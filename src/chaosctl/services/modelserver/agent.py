@@ -3,8 +3,8 @@
 Registers once the models are trained (health `warming`), heartbeats every
 `interval` with health and load, registers again when the registry answers 404
 (the lease expired, e.g. during a registry or etcd outage), deregisters on shutdown.
-The registry is called directly (not through a Toxiproxy link). A registry that is
-down is retried at the next tick; it never stops the server.
+The registry is called directly (not through a Toxiproxy link), with the service
+credential. A registry that is down is retried at the next tick; it never stops the server.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from chaosctl.services.credential import bearer_header
 from chaosctl.services.modelserver.engine import Engine
 from chaosctl.services.registry.records import Load, RecordIn
 
@@ -42,6 +43,7 @@ class RegistryAgent:
         registry_url: str,
         endpoint: str,
         *,
+        token: str,
         inject: Callable[[dict[str, str]], Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -49,7 +51,9 @@ class RegistryAgent:
         self.registry_url = registry_url.rstrip("/")
         self.endpoint = endpoint
         self._inject = inject
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=0.5), transport=transport)
+        # Every call carries the service credential: the registry refuses anonymous writes.
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=0.5), transport=transport,
+                                       headers=bearer_header(token))  # fmt: skip
         self.registered: dict[str, RecordIn] = {}  # record id -> what was registered
         self.registrations = 0
         self.heartbeats = 0

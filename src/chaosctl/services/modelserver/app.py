@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import sys
 from dataclasses import asdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import context as otel_context
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +20,7 @@ from chaosctl.services.modelserver.cuda import CudaGpu, select_gpu
 from chaosctl.services.modelserver.device import Allocation, DeviceOOM, SimulatedGpu
 from chaosctl.services.modelserver.engine import Engine, ModelServerConfig, ServeError
 from chaosctl.services.modelserver.metrics import install_metrics
+from chaosctl.services.credential import require_admin_token, require_service_token
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import MODEL_SERVERS, Topology, model_server
@@ -58,8 +58,14 @@ def create_app(
     admin_token: str,
     agent: RegistryAgent | None = None,
     trainer: Any = None,
+    *,
+    service_token: str,
 ) -> FastAPI:
-    """The model-server app. `trainer` replaces model training in unit tests."""
+    """The model-server app. `trainer` replaces model training in unit tests.
+
+    Every route but /healthz and /metrics needs a credential: predict and /v1/load the
+    service credential (the gateway's), /admin the admin token; otherwise a client could
+    call a server directly and walk around the gateway's auth and rate limits."""
     app = FastAPI(title=f"chaosctl model server {engine.spec.name}",
                   lifespan=_lifespan(engine, telemetry, agent, trainer))  # fmt: skip
     telemetry.install(app)
@@ -70,7 +76,7 @@ def create_app(
     async def _serve_error(_req: Request, exc: ServeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
-    _public_routes(app, engine)
+    _public_routes(app, engine, require_service_token(service_token, "model server routes"))
     _admin_routes(app, engine, admin_token)
     return app
 
@@ -100,7 +106,7 @@ def _lifespan(engine: Engine, telemetry: Telemetry, agent: RegistryAgent | None,
     return lifespan
 
 
-def _public_routes(app: FastAPI, engine: Engine) -> None:
+def _public_routes(app: FastAPI, engine: Engine, credential: Callable[..., None]) -> None:
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         health = engine.health()
@@ -113,7 +119,7 @@ def _public_routes(app: FastAPI, engine: Engine) -> None:
             body["reason"] = "warming up after model load"
         return JSONResponse(body, status_code=200 if health in ("ready", "saturated") else 503)
 
-    @app.post("/v1/models/{model}/predict")
+    @app.post("/v1/models/{model}/predict", dependencies=[Depends(credential)])
     async def predict(model: str, body: PredictBody) -> dict[str, Any]:
         # The telemetry middleware made the request's server span current (incoming context
         # extracted); the inference spans, created in the batch task, hang under it.
@@ -121,16 +127,13 @@ def _public_routes(app: FastAPI, engine: Engine) -> None:
         return {"model": pred.model, "version": pred.version, "device": engine.spec.device,
                 "server": engine.spec.name, "outputs": pred.outputs, "confidence": pred.confidence}  # fmt: skip
 
-    @app.get("/v1/load")
+    @app.get("/v1/load", dependencies=[Depends(credential)])
     async def load() -> dict[str, Any]:
         return engine.load_report()
 
 
 def _admin_routes(app: FastAPI, engine: Engine, admin_token: str) -> None:
-    def admin(x_admin_token: Annotated[str | None, Header()] = None) -> None:
-        if x_admin_token is None or not hmac.compare_digest(x_admin_token.encode(), admin_token.encode()):
-            raise HTTPException(401, "admin token missing or wrong (header X-Admin-Token)")
-
+    admin = require_admin_token(admin_token)
     app.include_router(_gpu_router(engine), dependencies=[Depends(admin)])
 
     @app.post("/admin/errors", dependencies=[Depends(admin)])
@@ -232,5 +235,6 @@ def serve(name: str, topology: Topology, settings: Settings, config: ModelServer
     threadpool_limits(1)
     telemetry = Telemetry(name, topology)
     engine = Engine(model_server(name), config, tracer=telemetry.tracer, gpu_device=gpu_device)
-    agent = RegistryAgent(engine, topology.url("registry"), topology.url(name))
-    run(create_app(engine, telemetry, settings.admin_token, agent), topology.model_server_port(name))
+    agent = RegistryAgent(engine, topology.url("registry"), topology.url(name), token=settings.service_token)
+    app = create_app(engine, telemetry, settings.admin_token, agent, service_token=settings.service_token)
+    run(app, topology.model_server_port(name))

@@ -7,11 +7,11 @@ The registry reaches each etcd member through its Toxiproxy link
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from chaosctl.services.registry.etcd import EtcdClient, EtcdError, EtcdUnavailable
@@ -19,6 +19,7 @@ from chaosctl.services.registry.records import Heartbeat, Record, RecordIn, sele
 from chaosctl.services.registry.records import Query as Q
 from chaosctl.services.registry.cache import WatchCache
 from chaosctl.services.registry.store import PREFIX, RecordNotFound, RegistryStore
+from chaosctl.services.credential import require_service_token
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import Topology
@@ -29,9 +30,12 @@ def etcd_endpoints(topology: Topology) -> list[str]:
 
 
 def create_app(
-    telemetry: Telemetry, endpoints: list[str], transport: Any = None, *, watch_cache: bool = True
+    telemetry: Telemetry, endpoints: list[str], transport: Any = None, *, service_token: str, watch_cache: bool = True
 ) -> FastAPI:
-    """The registry ASGI app; `transport` (an httpx transport) replaces the network in unit tests."""
+    """The registry ASGI app; `transport` (an httpx transport) replaces the network in unit tests.
+
+    Writes (register, heartbeat, deregister) need `service_token` as a bearer credential;
+    discovery stays open (it is what the gateway and operators read)."""
     etcd = EtcdClient(endpoints, tracer=telemetry.tracer, transport=transport)
     cache = WatchCache(etcd, PREFIX) if watch_cache else None
     store = RegistryStore(etcd, PREFIX, cache)
@@ -58,17 +62,17 @@ def create_app(
     async def _etcd_error(_req: Any, exc: EtcdError) -> JSONResponse:
         return JSONResponse({"detail": f"registry store error: {exc}"}, status_code=502)
 
-    _routes(app, store, etcd, telemetry.registry)
+    _routes(app, store, etcd, telemetry.registry, service_token)
     return app
 
 
-def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient, registry: Any) -> None:
+def _routes(app: FastAPI, store: RegistryStore, etcd: EtcdClient, registry: Any, service_token: str) -> None:
     from prometheus_client import Counter
 
     discoveries = Counter("chaosctl_registry_discovery_total", "Discovery answers by source (watch cache or etcd read)",
                           ("source",), registry=registry)  # fmt: skip
     _health_route(app, store, etcd)
-    _record_routes(app, store)
+    _record_routes(app, store, require_service_token(service_token, "registry writes"))
     _discovery_route(app, store, discoveries)
 
 
@@ -82,15 +86,17 @@ def _health_route(app: FastAPI, store: RegistryStore, etcd: EtcdClient) -> None:
         return JSONResponse({"status": "ready", "etcd": etcd.current})
 
 
-def _record_routes(app: FastAPI, store: RegistryStore) -> None:
-    """Register / heartbeat / deregister: a service's own record."""
+def _record_routes(app: FastAPI, store: RegistryStore, credential: Callable[..., None]) -> None:
+    """Register / heartbeat / deregister: a service's own record (service credential only:
+    an anonymous write could point the gateway elsewhere or take a real server out)."""
+    writer = [Depends(credential)]  # runs before the body is read: a 401 changes nothing
 
-    @app.post("/v1/services", status_code=201)
+    @app.post("/v1/services", status_code=201, dependencies=writer)
     async def register(rec: RecordIn) -> dict[str, Any]:
         reg = await store.register(rec)
         return {"id": reg.id, "lease_id": str(reg.lease_id), "ttl": reg.ttl}
 
-    @app.put("/v1/services/{record_id}/heartbeat")
+    @app.put("/v1/services/{record_id}/heartbeat", dependencies=writer)
     async def heartbeat(record_id: str, hb: Heartbeat | None = None) -> dict[str, Any]:
         try:
             ttl = await store.heartbeat(record_id, hb or Heartbeat())
@@ -98,7 +104,7 @@ def _record_routes(app: FastAPI, store: RegistryStore) -> None:
             raise HTTPException(404, f"no live record {record_id!r} (lease expired?)") from None
         return {"id": record_id, "ttl": ttl}
 
-    @app.delete("/v1/services/{record_id}")
+    @app.delete("/v1/services/{record_id}", dependencies=writer)
     async def deregister(record_id: str) -> dict[str, Any]:
         return {"id": record_id, "deleted": await store.deregister(record_id)}
 
@@ -150,4 +156,4 @@ def serve(name: str, topology: Topology, settings: Settings) -> None:
     from chaosctl.services.telemetry import serve as run
 
     telemetry = Telemetry(name, topology)
-    run(create_app(telemetry, etcd_endpoints(topology)), topology.registry_port)
+    run(create_app(telemetry, etcd_endpoints(topology), service_token=settings.service_token), topology.registry_port)
