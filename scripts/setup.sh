@@ -54,14 +54,22 @@ else
   fi
 fi
 
-if [ -x .venv/bin/chaosctl ] && [ .venv/.stamp -nt pyproject.toml ]; then
+# Python packages only from the hash-locked requirements (scripts/install-venv.sh says how);
+# re-done whenever pyproject.toml or a lock file is newer than the last good install.
+venv_fresh() {
+  [ -x .venv/bin/chaosctl ] && [ -f .venv/.stamp ] || return 1
+  for f in pyproject.toml requirements/lock.txt requirements/bootstrap.txt; do
+    [ .venv/.stamp -nt "$f" ] || return 1
+  done
+}
+if venv_fresh; then
   say "python venv: up to date"
 else
-  say "creating the python venv .venv"
-  if python3 -m venv .venv && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".[test]"; then
+  say "installing the python venv .venv from requirements/lock.txt (--require-hashes)"
+  if bash scripts/install-venv.sh .venv; then
     touch .venv/.stamp
   else
-    failed+=("python venv: pip install -e .[test] failed")
+    failed+=("python venv: scripts/install-venv.sh .venv failed (pip install --require-hashes -r requirements/lock.txt)")
   fi
 fi
 

@@ -9,7 +9,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaosctl.errors import UsageError
+
 DEFAULT_PORT_BASE = 17000
+
+# Components a test may find missing. CHAOSCTL_REQUIRE names those whose absence FAILS
+# a test instead of skipping it (`make test` sets "all"), so that CI cannot pass by skipping.
+# What a machine may legitimately lack (a Docker engine, a CUDA device) is not in here.
+REQUIRABLE = ("etcd", "etcdctl", "prometheus", "toxiproxy", "jaeger", "locust", "chromium")
+_REQUIRE_ALIASES = {"toxiproxy-server": "toxiproxy", "chromium-browser": "chromium"}
 
 
 def default_state_dir() -> Path:
@@ -40,6 +48,12 @@ class Settings:
     admin_token: str = ""
     service_token: str = ""
     grafana_admin_password: str = ""
+    # CHAOSCTL_REQUIRE: components whose absence fails a test rather than skipping it.
+    require: frozenset[str] = frozenset()
+
+    def requires(self, component: str) -> bool:
+        """Whether a missing `component` (a REQUIRABLE name or a binary name) must fail a test."""
+        return _REQUIRE_ALIASES.get(component, component) in self.require
 
     @property
     def run_dir(self) -> Path:
@@ -57,6 +71,20 @@ def _pick(arg, env_name: str, default, cast=str):
     if raw is not None and raw != "":
         return cast(raw)
     return default
+
+
+def parse_require(raw: str) -> frozenset[str]:
+    """CHAOSCTL_REQUIRE: "all", "" (nothing), or a comma list of REQUIRABLE names."""
+    names = {_REQUIRE_ALIASES.get(n, n) for n in (part.strip().lower() for part in raw.split(",")) if n}
+    if "all" in names:
+        return frozenset(REQUIRABLE)
+    unknown = sorted(names - set(REQUIRABLE))
+    if unknown:
+        raise UsageError(
+            f"CHAOSCTL_REQUIRE={raw!r}: unknown component {', '.join(unknown)} "
+            f"(expected 'all' or a comma list of: {', '.join(REQUIRABLE)})"
+        )
+    return frozenset(names)
 
 
 def load_settings(
@@ -79,6 +107,7 @@ def load_settings(
         grafana_token=os.environ.get("CHAOSCTL_GRAFANA_TOKEN") or None,
         coverage_threshold=_pick(None, "CHAOSCTL_COVERAGE_THRESHOLD", Settings.coverage_threshold, parse_coverage),
         **_secrets(Path(_pick(state_dir, "CHAOSCTL_STATE_DIR", default_state_dir(), Path))),
+        require=parse_require(os.environ.get("CHAOSCTL_REQUIRE", "")),
     )
 
 

@@ -9,7 +9,8 @@
   (the session stack's own processes excepted).
 
 Integration tests are skipped (with the names of what is missing) only when a
-required binary is missing; `make setup` installs them all.
+required binary is missing; `make setup` installs them all. With CHAOSCTL_REQUIRE
+naming it (`make test` sets "all") a missing binary fails the test instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from absent import component_missing
 
 from chaosctl.settings import Settings, load_settings
 from chaosctl.stack import procs
@@ -57,9 +59,10 @@ def missing_binaries(settings: Settings) -> list[str]:
 
 
 def skip_unless_binaries(settings: Settings) -> None:
+    """Skip when a binary is missing; fail instead when `settings.require` names it."""
     missing = missing_binaries(settings)
     if missing:
-        pytest.skip(f"missing binaries: {', '.join(missing)} (install them with `make setup`)")
+        component_missing(missing, "binaries not found (install them with `make setup`)", settings)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from absent import component_missing
 from report_sample import sample_report
 
 from chaosctl.report import html
@@ -37,7 +38,7 @@ def test_page_escapes_data() -> None:
 def _chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        pytest.skip("chromium is not installed (scripts/setup.sh installs Debian's chromium package)")
+        component_missing(["chromium"], "not installed (scripts/setup.sh installs Debian's chromium package)")
     return exe
 
 

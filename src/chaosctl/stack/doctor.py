@@ -1,5 +1,8 @@
 """`chaosctl doctor`: which external components are found (path, version) and
-how to get the missing ones. Exit 3 when a required one is missing."""
+how to get the missing ones. Exit 3 when a required one is missing (CHAOSCTL_REQUIRE
+makes optional ones, e.g. chromium, required too). What a machine may lack for good
+(a Docker engine, a CUDA device) is listed as "cannot run here: <reason>": the tests
+that need it skip with that reason."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chaosctl.console import default_console
@@ -37,6 +41,7 @@ class Finding:
     where: str  # path, or why it is missing / unreachable
     version: str
     how_to_get: str
+    platform: bool = False  # a Docker engine, a CUDA device: absent means "cannot run here", not "install it"
 
 
 BINARIES = (
@@ -46,7 +51,10 @@ BINARIES = (
     Tool("toxiproxy-server", ("--version",)),
     Tool("jaeger", ("version",)),
     Tool("grafana-server", ("-v",), required=False),
+    # Test-only (report.html screenshots); required when CHAOSCTL_REQUIRE names it.
+    Tool("chromium", ("--version",), required=False),
 )
+TEST_ONLY_HOW = {"chromium": "test-only (report.html screenshots): make setup (Debian package chromium)"}
 
 
 def _first_line(text: str) -> str:
@@ -95,10 +103,11 @@ def version_of(tool: Tool, path: Path) -> str:
 
 def check_binary(tool: Tool, settings: Settings) -> Finding:
     path = find_tool(tool.name, settings)
-    how = HOW_TO_GET.get(tool.name, "")
+    how = HOW_TO_GET.get(tool.name, TEST_ONLY_HOW.get(tool.name, ""))
+    required = tool.required or settings.requires(tool.name)
     if path is None:
-        return Finding(tool.name, False, tool.required, "not found", "-", how)
-    return Finding(tool.name, True, tool.required, str(path), version_of(tool, path), how)
+        return Finding(tool.name, False, required, "not found", "-", how)
+    return Finding(tool.name, True, required, str(path), version_of(tool, path), how)
 
 
 def check_locust() -> Finding:
@@ -109,23 +118,49 @@ def check_locust() -> Finding:
 
 
 def check_docker() -> Finding:
-    """Optional: the docker backend needs a reachable engine."""
-    how = "optional (docker backend): install Docker Engine and start dockerd"
-    try:
-        import docker  # heavy: only here
+    """Optional: the docker backend (and its tests) need a reachable engine."""
+    from chaosctl.stack.docker import docker_engine_status  # the same answer the docker tests skip on
 
-        client = docker.from_env(timeout=3)
+    how = "optional (docker backend): install Docker Engine and start dockerd"
+    ok, why = docker_engine_status()
+    return Finding("docker engine", ok, False, "reachable" if ok else why, why if ok else "-", how, platform=True)
+
+
+# The libraries services/modelserver/cuda.py tries; probed here without importing services/
+# (stack/ and services/ would import each other; .importlinter lists what may import what).
+CUDART_NAMES = ("libcudart.so", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so.11")
+
+
+def _cuda_devices() -> tuple[int, str]:
+    """(device count, why none): what the model servers' CHAOSCTL_GPU=auto would find."""
+    import ctypes
+    import ctypes.util
+
+    found = ctypes.util.find_library("cudart")
+    for name in ([found] if found else []) + list(CUDART_NAMES):
         try:
-            version = client.version().get("Version", "?")
-        finally:
-            client.close()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return Finding("docker engine", False, False, f"not reachable ({type(exc).__name__})", "-", how)
-    return Finding("docker engine", True, False, "reachable", str(version), how)
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        code = lib.cudaGetDeviceCount(ctypes.byref(count))
+        if code != 0:
+            return 0, f"cudaGetDeviceCount failed with CUDA error {code}"
+        return count.value, "" if count.value else "the CUDA runtime reports 0 devices"
+    return 0, "no CUDA runtime (libcudart not found)"
+
+
+def check_cuda() -> Finding:
+    """Optional: model servers use a real CUDA device when one is there (else a simulated one)."""
+    how = "optional: a machine with an NVIDIA GPU, its driver and the CUDA runtime (libcudart)"
+    count, why = _cuda_devices()
+    if count < 1:
+        return Finding("CUDA device", False, False, why, "-", how, platform=True)
+    return Finding("CUDA device", True, False, "libcudart", f"{count} device(s)", how, platform=True)
 
 
 def collect(settings: Settings) -> list[Finding]:
-    return [*(check_binary(t, settings) for t in BINARIES), check_locust(), check_docker()]
+    return [*(check_binary(t, settings) for t in BINARIES), check_locust(), check_docker(), check_cuda()]
 
 
 def render(findings: list[Finding], console: Console) -> None:
@@ -133,11 +168,14 @@ def render(findings: list[Finding], console: Console) -> None:
     for col in ("component", "status", "path / reason", "version", "how to get it"):
         table.add_column(col, overflow="fold")
     for f in findings:
+        where = escape(f.where)
         if f.found:
             status = "[green]found[/]"
+        elif f.platform:
+            status, where = "[yellow]absent[/]", f"cannot run here: {where}"
         else:
             status = "[red]missing[/]" if f.required else "[yellow]missing (optional)[/]"
-        table.add_row(f.name, status, f.where, f.version, "" if f.found else f.how_to_get)
+        table.add_row(f.name, status, where, escape(f.version), "" if f.found else f.how_to_get)
     console.print(table)
 
 

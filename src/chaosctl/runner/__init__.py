@@ -1,0 +1,3 @@
+"""The run engine: run, rehearse, recover, phases, abort, signals (entry points in chaosctl.run).
+
+A regular package (not a namespace one) so that import-linter sees it (.importlinter)."""

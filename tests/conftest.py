@@ -1,0 +1,57 @@
+"""For every test: the end-of-run account of what did not run, and why.
+
+`-ra` lists each skip on its own line; this adds two grouped sections, one line per reason
+with its count and tests, so that a green run says plainly what it did not test:
+* "skipped because the platform is absent" (a Docker engine, a CUDA device, root: what
+  nothing installs; `chaosctl doctor` lists those as "cannot run here");
+* "skipped because a component is missing": only without CHAOSCTL_REQUIRE (with it, such a
+  test fails instead, see tests/absent.py).
+This folder is on sys.path (pytest's rootdir-less conftest import), so tests `import absent`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from absent import COMPONENT_MISSING
+
+MAX_NAMES = 6  # per reason; the rest is counted
+
+
+def _reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return text.removeprefix("Skipped: ")
+
+
+def skips_by_reason(reports: list[pytest.TestReport]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(platform absent, component missing): reason -> test ids."""
+    platform: dict[str, list[str]] = defaultdict(list)
+    component: dict[str, list[str]] = defaultdict(list)
+    for rep in reports:
+        if not rep.skipped or hasattr(rep, "wasxfail"):
+            continue
+        reason = _reason(rep)
+        (component if reason.startswith(COMPONENT_MISSING) else platform)[reason].append(rep.nodeid)
+    return platform, component
+
+
+def _section(tr, title: str, groups: dict[str, list[str]]) -> None:
+    if not groups:
+        return
+    tr.write_sep("=", title)
+    for reason, ids in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        tr.write_line(f"{len(ids)} test(s): {reason}")
+        for nodeid in ids[:MAX_NAMES]:
+            tr.write_line(f"    {nodeid}")
+        if len(ids) > MAX_NAMES:
+            tr.write_line(f"    ... and {len(ids) - MAX_NAMES} more")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    platform, component = skips_by_reason(terminalreporter.stats.get("skipped", []))
+    _section(terminalreporter, "skipped because the platform is absent", platform)
+    _section(terminalreporter, "skipped because a component is missing (CHAOSCTL_REQUIRE would fail them)",
+             component)
