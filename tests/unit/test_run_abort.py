@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from _run_fakes import FakeClock, FakePrometheus
 
-from chaosctl.runner.abort import NO_DATA_MIN_S, POLL_S, AbortCondition, AbortWatcher, sli_expr, up_expr
+from chaosctl.runner.abort import NO_DATA_MIN_S, POLL_S, AbortCondition, AbortWatcher, sli_expr, sources_probe, up_expr
 
 ERR = "error_ratio_expr"
 
@@ -94,3 +94,58 @@ def test_between_hook_runs_each_poll():
 def test_builtin_expr_uses_a_short_window():
     expr = sli_expr("error_ratio")
     assert 'code=~"5.."' in expr and "[3000ms]" in expr and 'service="gateway"' in expr
+
+
+BREAKERS = 'count(chaosctl_gateway_breaker_state{upstream=~"model-gpu-.*"} == 2)'
+
+
+def test_sources_probe_reads_the_jobs_behind_the_query():
+    assert sources_probe(BREAKERS) == (
+        'min(up and on(job) (group by (job) (last_over_time(chaosctl_gateway_breaker_state{upstream=~"model-gpu-.*"}[1m]))))')
+    two = sources_probe('sum by (le) (rate(a_bucket[1m])) / on() group_left sum(b{job="x"}) > bool 1')
+    assert "last_over_time(a_bucket[1m])" in two and 'last_over_time(b{job="x"}[1m])' in two
+    assert "(group_left" not in two and "(bool" not in two
+    assert sources_probe("vector(1)") is None
+
+
+def _raw_condition(clock, answers):
+    prom = FakePrometheus(clock, answers)
+    probe = sources_probe(BREAKERS)
+    cond = AbortCondition("every GPU breaker open", BREAKERS, ">=", 2, 10.0, empty_is_no_data=False, sources_probe=probe)
+    return AbortWatcher([cond], prom, clock=clock), probe
+
+
+def test_an_empty_raw_query_is_the_condition_false_not_no_data():
+    clock = FakeClock()
+    w, probe = _raw_condition(clock, {BREAKERS: lambda t: None})  # no breaker open: `== 2` filters every series
+    w._query.series[probe] = lambda t: 1.0
+    assert w.watch(until=60.0, sleep=clock.sleep) is None
+
+
+def test_a_raw_query_whose_source_job_goes_down_trips():
+    clock = FakeClock()
+    w, probe = _raw_condition(clock, {BREAKERS: lambda t: None})
+    w._query.series[probe] = lambda t: 1.0 if t < 20.0 else 0.0  # the gateway killed at t=20
+    trip = w.watch(until=60.0, sleep=clock.sleep)
+    assert trip is not None and trip.first_true_at == 20.0 and trip.tripped_at == 30.0
+    assert "a scrape job whose series the query reads is down" in trip.reason
+
+
+def test_scenario_abort_conditions_carry_their_no_data_rule(tmp_path):
+    from chaosctl.runner.scenario_glue import abort_conditions
+    from chaosctl.scenario import load_scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "apiVersion: chaosctl/v1\nkind: Scenario\nmetadata: {name: nd}\nphases: [{name: p, duration: 10s}]\n"
+        "load: {users: 4, spawn_rate: 2, requests: [{model: fraud-detector}]}\n"
+        "abort:\n"
+        "  - {when: error_ratio > 0.5, for: 5s}\n"
+        "  - {when: latency_p99 > 2s, on_no_data: ignore}\n"
+        f"  - {{name: gpu, promql: '{BREAKERS}', condition: '>= 2', for: 10s}}\n"
+        "  - {name: named, promql: 'max(up{job=\"registry\"})', condition: '< 1'}\n")
+    err, p99, gpu, named = abort_conditions(load_scenario(path))
+    assert (err.on_no_data, err.jobs, err.empty_is_no_data) == ("trip", ("gateway",), True)
+    assert p99.on_no_data == "ignore"
+    assert (gpu.on_no_data, gpu.empty_is_no_data, gpu.sources_probe) == ("trip", False, sources_probe(BREAKERS))
+    assert named.jobs == ("registry",)

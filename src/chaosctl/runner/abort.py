@@ -6,12 +6,17 @@ semantics). Polls run every `POLL_S`; with a 1 s scrape and a 3 s rate window,
 detection lands within about two scrape intervals plus one second of the
 condition becoming true (benchmarks/run_overhead.py measures it).
 
-No data is evidence too. While a fault is in place, a condition whose query
-returns nothing (or NaN: no requests), or whose scrape jobs are down (`up` != 1:
-the gateway killed or paused), trips once that has lasted `for_s` (at least
-NO_DATA_MIN_S, so one missed scrape is not an outage): a dead gateway records no
-errors, and a watcher that read silence as health would never stop the fault.
-`on_no_data: ignore` opts out (no data then resets the condition, as before).
+No data is evidence too. While a fault is in place, a condition without data
+trips once that has lasted `for_s` (at least NO_DATA_MIN_S, so one missed scrape
+is not an outage): a dead gateway records no errors, and a watcher that read
+silence as health would never stop the fault. No data is: for a built-in SLI,
+the query returning nothing or NaN (no requests reached the gateway's metrics)
+or the gateway's scrape failing (`up` != 1: killed or paused); for a raw PromQL
+condition, a scrape job it reads being down (the jobs it names with job="...",
+and the jobs of the series its selectors matched in the last minute). An empty
+result of a raw query is not "no data" there: `count(x == 2) >= 2` is empty
+whenever no series equals 2, which is the condition being false (alert
+semantics). `on_no_data: ignore` opts out (no data then resets the condition).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ class AbortCondition:
     for_s: float
     on_no_data: str = "trip"  # or "ignore"
     jobs: tuple[str, ...] = ()  # scrape jobs the query reads: one of them down is no data
+    empty_is_no_data: bool = True  # built-in SLIs: yes; raw PromQL: an empty result is "false"
+    sources_probe: str | None = None  # PromQL: worst `up` of the jobs behind the query's series
 
     def holds(self, value: float | None) -> bool:
         return value is not None and _OPS[self.op](value, self.threshold)
@@ -62,6 +69,14 @@ class AbortCondition:
     @property
     def no_data_after_s(self) -> float:
         return max(self.for_s, NO_DATA_MIN_S)
+
+
+def sources_probe(expr: str, lookback: str = "1m") -> str | None:
+    """The worst `up` of the jobs whose series `expr` read in the last minute (None: no selector)."""
+    from chaosctl.verdict.coverage import candidate_selectors
+
+    parts = [f"group by (job) (last_over_time({sel}[{lookback}]))" for sel in candidate_selectors(expr)]
+    return f"min(up and on(job) ({' or '.join(parts)}))" if parts else None
 
 
 def up_expr(job: str) -> str:
@@ -128,14 +143,18 @@ class AbortWatcher:
     def _read(self, cond: AbortCondition) -> tuple[float | None, str]:
         """(value, why there is no data or "")."""
         value = self._query(cond.promql)
-        if value is None:
+        if cond.empty_is_no_data and value is None:
             return None, "the query returned no series"
-        if math.isnan(value):
+        if cond.empty_is_no_data and value is not None and math.isnan(value):
             return None, "the query gave NaN (no requests)"
         for job in cond.jobs:
             up = self._query(up_expr(job))
             if up is None or math.isnan(up) or up < 1:
                 return None, f"scrape job {job!r} is down"
+        if cond.sources_probe is not None:
+            worst = self._query(cond.sources_probe)
+            if worst is not None and worst < 1:  # None: no series in the last minute, nothing to say
+                return None, "a scrape job whose series the query reads is down"
         return value, ""
 
     def watch(self, until: float, sleep: Callable[[float], None] = time.sleep,

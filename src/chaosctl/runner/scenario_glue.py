@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from chaosctl.load.plan import LoadPlan, RequestMix, ShapeStage
 
-from .abort import AbortCondition, sli_expr
+from .abort import AbortCondition, sli_expr, sources_probe
 
 if TYPE_CHECKING:
     from chaosctl.scenario.model import Scenario
@@ -54,10 +54,13 @@ def abort_conditions(scenario: "Scenario") -> tuple[AbortCondition, ...]:
 
     out = []
     for a in scenario.abort:
-        if a.when is not None:  # built-in SLIs read the gateway; a raw query, the jobs it names
-            expr, threshold, jobs = sli_expr(a.when.sli), a.when.threshold, (SERVICE,)
-        else:
-            expr, threshold, jobs = a.promql or "", a.condition, named_jobs(a.promql or "")
-        assert threshold is not None  # the model validator guarantees one form
-        out.append(AbortCondition(a.label, expr, threshold.op, threshold.value, a.for_, a.on_no_data, jobs))
+        if a.when is not None:  # built-in SLIs read the gateway; an empty answer is no data
+            expr, threshold = sli_expr(a.when.sli), a.when.threshold
+            cond = AbortCondition(a.label, expr, threshold.op, threshold.value, a.for_, a.on_no_data, (SERVICE,))
+        else:  # a raw query: the jobs it names and the jobs of its series (runner.abort)
+            expr, threshold = a.promql or "", a.condition
+            assert threshold is not None  # the model validator guarantees one form
+            cond = AbortCondition(a.label, expr, threshold.op, threshold.value, a.for_, a.on_no_data, named_jobs(expr),
+                                  empty_is_no_data=False, sources_probe=sources_probe(expr))
+        out.append(cond)
     return tuple(out)

@@ -153,6 +153,19 @@ def _selector_texts(expr: str) -> list[str]:
     return [name + block for name, block in _candidates(expr) if block]
 
 
+# PromQL words that are not metric names wherever they stand (functions and aggregations are
+# recognised by the `(` that follows them).
+KEYWORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
+                      "offset", "bool", "atan2", "start", "end", "inf", "nan"})
+
+
+def candidate_selectors(expr: str) -> tuple[str, ...]:
+    """Every possible vector selector of `expr` without asking Prometheus which metrics exist: a
+    label name of a `by (...)` list may be among them, which reads no series and so does no harm."""
+    found = [name + block for name, block in _candidates(expr) if name.lower() not in KEYWORDS or (not name and block)]
+    return tuple(dict.fromkeys(f for f in found if f))
+
+
 def selectors(expr: str, metric_names: frozenset[str] | set[str]) -> tuple[str, ...]:
     """The vector selectors of `expr` that read series: `name{...}` with a metric Prometheus
     knows, or a bare `{...}` (which names its metric with __name__)."""
