@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from chaosctl.errors import ChaosctlError
+from chaosctl.errors import ChaosctlError, RunFailed
 from chaosctl.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -196,6 +196,12 @@ def main() -> None:
     except KeyboardInterrupt:
         print("chaosctl: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception:  # a bug, not a verdict: exit 4 (RunFailed's code) so that CI never reads it as "SLO failed"
+        import traceback
+
+        traceback.print_exc()
+        print("chaosctl: internal error (the traceback above); exit 4", file=sys.stderr)
+        sys.exit(RunFailed.exit_code)
 
 
 if __name__ == "__main__":

@@ -45,3 +45,16 @@ class Interrupted(ChaosctlError):
     """The run was interrupted by SIGINT/SIGTERM (after every fault was reverted)."""
 
     exit_code = 130
+
+
+class RunFailed(ChaosctlError):
+    """The run itself failed unexpectedly (verdict `error`): every fault was reverted and
+    the reports were written with what was gathered; or a revert failed (`chaosctl recover`)."""
+
+    exit_code = 4
+
+
+class RunLocked(ChaosctlError):
+    """Another chaosctl run holds the run lock of this state dir; nothing was done."""
+
+    exit_code = 5

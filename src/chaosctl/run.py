@@ -1,18 +1,26 @@
 """`chaosctl run` and `chaosctl recover`: the entry points of the run engine.
 
 The run loop itself lives in chaosctl.runner (engine, phase, active faults,
-signals, abort, telemetry); this module validates, dispatches and turns the
-verdict into an exit code (0 pass, 1 fail/aborted/error; errors raised as
-chaosctl.errors map to 2/3/130 in cli.py).
+signals, abort, telemetry); this module validates, takes the run lock,
+dispatches, writes every report (whatever the run's end: verdict, interrupt,
+error, a backend lost) and turns the outcome into an exit code: 0 pass,
+1 fail/aborted; the errors raised after the reports are written (Interrupted
+130, RunFailed 4, StackUnavailable 3) and RunLocked (5) map in cli.py.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from chaosctl.errors import RunFailed
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import Topology
+
+if TYPE_CHECKING:
+    from chaosctl.runner.engine import Run
+    from chaosctl.runner.signals import SignalGuard
 
 
 def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None, dry_run: bool = False) -> int:
@@ -30,23 +38,51 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
         render_timeline(build_timeline(scenario))
         return 0
 
-    from chaosctl.report import write_reports
+    from .runner.engine import Run
+    from .runner.lock import RunLock
+    from .runner.signals import SignalGuard
+
+    out = report_dir or Path("reports") / scenario.name
+    with RunLock(settings.state_dir), SignalGuard() as guard:  # RunLocked -> exit 5, nothing touched
+        return execute_and_publish(Run(scenario, settings, echo=_echo), out, guard, source=path)
+
+
+def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Path | None = None) -> int:
+    """Run, write every report (shielded: a signal now waits for the files), then the exit:
+    0/1 by verdict, or raise what the run ended with (reports are on disk by then)."""
+    from chaosctl.history import judge_last_pass, record_after_run
+    from chaosctl.report import write_reports_safely
     from chaosctl.report.console import render
 
-    from .runner.engine import Run
+    report = run.execute(guard)
+    report = judge_last_pass(report, run.scenario, run.settings, _echo)  # `<= last_pass + 10%` objectives (history)
+    with guard.shield():
+        try:
+            render(report)
+        except Exception as exc:  # noqa: BLE001 - the files matter more than the terminal
+            _echo(f"could not print the report: {exc}")
+        written, failed = write_reports_safely(report, out)
+        if written:
+            _echo(f"reports: {', '.join(str(p) for p in written.values())}")
+        record_after_run(run.settings, report, source, out, _echo)  # run history; a failure only warns
+    failure = run.failure(report)
+    if failure is None and guard.received is not None:  # a signal while the reports were written
+        from chaosctl.errors import Interrupted
 
-    report = Run(scenario, settings, echo=_echo).execute()
-    render(report)
-    out = report_dir or Path("reports") / scenario.name
-    written = write_reports(report, out)
-    _echo(f"reports: {', '.join(str(p) for p in written.values())}")
+        failure = Interrupted(f"interrupted by {guard.signal_name} after the run; the reports are complete")
+    if failure is not None:
+        raise failure
+    if failed:
+        raise RunFailed("could not write every report: " + "; ".join(failed))
     return 0 if report.verdict == "pass" else 1
 
 
 def recover(settings: Settings) -> int:
+    from .runner.lock import RunLock
     from .runner.recover import recover_faults
 
-    return recover_faults(settings, echo=_echo)
+    with RunLock(settings.state_dir, what="recover"):  # a live run reverts its own faults
+        return recover_faults(settings, echo=_echo)
 
 
 def _echo(line: str) -> None:

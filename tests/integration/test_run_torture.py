@@ -1,6 +1,8 @@
 """Interrupt torture: N runs of a short scenario, each sent SIGINT, SIGTERM or SIGKILL
-(+ `chaosctl recover`) at a random moment. After each: no toxic in Toxiproxy, every
-component up and ready, no GPU fault memory or compute held, the journal empty.
+(+ `chaosctl recover`) at a random moment; about half of the SIGINT/SIGTERM runs get a
+second signal while they revert (after the run acknowledged the first). After each: no
+toxic in Toxiproxy, every component up and ready, no GPU fault memory or compute held,
+the journal empty, and a run interrupted once its phases began wrote a report.json.
 
 N comes from CHAOSCTL_TORTURE_N (default 3 for `make test`; the closing note's figure
 used 50). The seed is printed so that a failing sequence can be replayed
@@ -8,10 +10,12 @@ used 50). The seed is printed so that a failing sequence can be replayed
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from _run_live import DATA, assert_clean, chaosctl, start_chaosctl
@@ -26,28 +30,60 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 WINDOW_S = (0.5, 24.0)
 
 
+ACK = "received; "  # the run's acknowledgement of the first signal (stderr, in the log)
+
+
+def _second_signal(proc, log: Path, rng: random.Random) -> str:
+    """Once the run acknowledged the first signal, a second one a moment later (it is
+    reverting by then); "" when the run exited or never acknowledged (e.g. it was done)."""
+    deadline = time.monotonic() + 15.0
+    while ACK not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return ""
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 1.0))
+    sig = rng.choice(SIGNALS[:2])
+    if proc.poll() is not None:
+        return ""
+    proc.send_signal(sig)
+    return sig.name
+
+
+def _check_exit(i: int, sig: signal.Signals, delay: float, code: int, log: Path, out: Path, second: str) -> None:
+    text = log.read_text()
+    # -sig only when the signal beat the CLI's own start-up (nothing was started yet), or a second
+    # signal landed after the reports were written, while Python was exiting.
+    started = text.strip() != ""
+    late = second and "reports: " in text and code in (-signal.SIGINT, -signal.SIGTERM)
+    assert code in (0, 1, 130) or (code == -sig and not started) or late, \
+        f"run {i}: {sig.name} at {delay:.1f}s (second: {second or '-'}) exited {code}\n{text}"
+    if code == 130 and "phase baseline" in text:  # interrupted once the phases began: a (partial) report
+        report = json.loads((out / "report.json").read_text())
+        assert report["interrupted"] or "after the run" in text, f"run {i}: report not marked interrupted\n{text}"
+
+
 def test_interrupt_torture(stack, tmp_path):
     rng = random.Random(SEED)
     print(f"torture: N={N} seed={SEED}")
     outcomes = []
     for i in range(N):
         sig, delay = rng.choice(SIGNALS), rng.uniform(*WINDOW_S)
-        log = tmp_path / f"run-{i}.log"
-        proc = start_chaosctl(stack.settings, "run", str(DATA / "run-torture.yaml"), "--report-dir",
-                              str(tmp_path / f"report-{i}"), log=log)
+        double = sig != signal.SIGKILL and rng.random() < 0.5
+        log, out = tmp_path / f"run-{i}.log", tmp_path / f"report-{i}"
+        proc = start_chaosctl(stack.settings, "run", str(DATA / "run-torture.yaml"), "--report-dir", str(out), log=log)
         time.sleep(delay)
+        second = ""
         if proc.poll() is None:
             proc.send_signal(sig)
+            if double:
+                second = _second_signal(proc, log, rng)
         code = proc.wait(timeout=180)
         if sig == signal.SIGKILL:
             rec = chaosctl(stack.settings, "recover", timeout=180)
             assert rec.returncode == 0, f"run {i}: recover failed\n{rec.stdout}{rec.stderr}"
         else:
-            # -sig only when the signal beat the CLI's own start-up (nothing was started yet).
-            started = log.read_text().strip() != ""
-            assert code in (0, 1, 130) or (code == -sig and not started), \
-                f"run {i}: {sig.name} at {delay:.1f}s exited {code}\n{log.read_text()}"
-        outcomes.append((sig.name, round(delay, 1), code))
+            _check_exit(i, sig, delay, code, log, out, second)
+        outcomes.append((sig.name + (f"+{second}" if second else ""), round(delay, 1), code))
         try:
             assert_clean(stack.settings, stack.backend, stack.topology, ready_timeout=120)
         except AssertionError as exc:

@@ -1,5 +1,7 @@
 """Signal handling, in a subprocess: SIGINT/SIGTERM revert every fault in reverse
-order and exit 130; a second signal during the revert does not cut it short."""
+order and exit 130; a second signal during the revert does not cut it short.
+In-process: a signal is raised only inside `interruptible()`, at most once; one that
+lands elsewhere waits for the next interruptible point."""
 
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ DRIVER = textwrap.dedent(
                 for fid in ("a", "b", "c"):
                     active.inject(slow_revert(fake(fid, log)))
                 out.write_text("ready")
-                time.sleep(60)
+                with guard.interruptible():
+                    time.sleep(60)
             finally:
                 active.revert_all()
         except RunInterrupted as exc:
@@ -97,3 +100,61 @@ def test_second_ctrl_c_during_revert_does_not_interrupt_it(tmp_path):
     assert proc.wait(timeout=20) == 130
     reverts, _ = out.read_text().split("|")
     assert reverts == "revert c revert b revert a"
+
+
+def _raise(sig: int) -> None:
+    os.kill(os.getpid(), sig)  # the handler runs in this (main) thread before kill returns
+
+
+def test_a_signal_outside_an_interruptible_block_waits_for_the_next_one():
+    from chaosctl.runner.signals import RunInterrupted, SignalGuard
+
+    seen: list[str] = []
+    with SignalGuard(echo=seen.append) as guard:
+        _raise(signal.SIGTERM)  # e.g. during a revert: remembered
+        assert guard.received == signal.SIGTERM
+        with guard.shield():
+            pass  # leaving a shield outside an interruptible block does not raise
+        with pytest.raises(RunInterrupted, match="SIGTERM"):
+            with guard.interruptible():
+                raise AssertionError("not reached: the remembered signal is raised on entry")
+    assert "finishing the current step" in seen[0]
+
+
+def test_a_signal_is_raised_at_most_once_later_ones_are_acknowledged():
+    from chaosctl.runner.signals import RunInterrupted, SignalGuard
+
+    seen: list[str] = []
+    with SignalGuard(echo=seen.append) as guard:
+        with pytest.raises(RunInterrupted):
+            with guard.interruptible():
+                _raise(signal.SIGINT)
+        with guard.interruptible():  # the way back: nothing raises any more
+            _raise(signal.SIGINT)
+            _raise(signal.SIGTERM)
+            guard.check()
+        assert guard.count == 3 and guard.received == signal.SIGINT
+    assert sum("received again" in m for m in seen) == 2
+
+
+def test_a_signal_inside_a_shield_is_raised_when_the_shield_ends_in_an_interruptible_block():
+    from chaosctl.runner.signals import RunInterrupted, SignalGuard
+
+    steps: list[str] = []
+    with SignalGuard(echo=lambda m: None) as guard:
+        with pytest.raises(RunInterrupted):
+            with guard.interruptible():
+                with guard.shield():
+                    _raise(signal.SIGINT)
+                    steps.append("rest of the shielded step")
+                steps.append("not reached")
+    assert steps == ["rest of the shielded step"]
+
+
+def test_handlers_are_restored():
+    from chaosctl.runner.signals import SignalGuard
+
+    before = signal.getsignal(signal.SIGINT)
+    with SignalGuard():
+        assert signal.getsignal(signal.SIGINT) is not before
+    assert signal.getsignal(signal.SIGINT) is before

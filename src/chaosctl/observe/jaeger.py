@@ -97,7 +97,7 @@ class Jaeger:
         try:
             resp = self._client.get("/api/v3/traces", params=params)
         except httpx.HTTPError as exc:
-            raise StackUnavailable(f"Jaeger at {self.url} is unreachable: {type(exc).__name__}: {exc}") from None
+            raise StackUnavailable(f"Jaeger at {self.url.split('://')[-1]} unreachable: {type(exc).__name__}: {exc}") from None
         if resp.status_code == 404:
             return []  # "No traces found"
         if resp.status_code != 200:

@@ -45,7 +45,7 @@ class Prometheus:
         try:
             return fn(*args, **kwargs)
         except requests.RequestException as exc:
-            raise StackUnavailable(f"Prometheus at {self.url} is unreachable: {type(exc).__name__}: {exc}") from None
+            raise StackUnavailable(f"Prometheus at {_where(self.url)} unreachable: {_why(exc)}") from None
         except PrometheusApiClientException as exc:
             text = str(exc)
             if "HTTP Status Code 4" in text:
@@ -112,6 +112,26 @@ class Prometheus:
             return bool(self._call(self._client.check_prometheus_connection))
         except StackUnavailable:
             return False
+
+
+def _where(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or url
+
+
+def _why(exc: Exception) -> str:
+    """The cause in a few words: requests' own text carries the URL-encoded query, which says nothing."""
+    import re
+
+    import requests
+
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    if found:
+        return found.group(1).strip()
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    return type(exc).__name__
 
 
 def _float(raw: object) -> float:

@@ -21,6 +21,26 @@ def write_reports(report: RunReport, directory: Path) -> dict[str, Path]:
     }
 
 
+def write_reports_safely(report: RunReport, directory: Path) -> tuple[dict[str, Path], list[str]]:
+    """Like write_reports, but one writer failing (a full disk, a bug) does not cost the others:
+    (what was written, what failed and why)."""
+    from chaosctl.report import html, json, junit, md
+
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return {}, [f"{directory}: cannot create the report folder: {exc.strerror}"]
+    written: dict[str, Path] = {}
+    failed: list[str] = []
+    for key, writer in (("json", json), ("junit", junit), ("html", html), ("md", md)):
+        try:
+            written[key] = writer.write(report, directory)
+        except Exception as exc:  # noqa: BLE001 - evidence is never thrown away because of one format
+            failed.append(f"{directory / writer.FILENAME}: {type(exc).__name__}: {exc}")
+    return written, failed
+
+
 def rerender(directory: Path, show: bool = True) -> RunReport:
     """`chaosctl report DIR`: load DIR/report.json, print it, and rewrite junit/html/md beside it."""
     from chaosctl.report import console, html, json, junit, md

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chaosctl.console import default_console
-from chaosctl.report.model import RunReport
+from chaosctl.report.model import RunReport, run_error
 from chaosctl.verdict.model import BottleneckRow
 
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "aborted": "bold red", "error": "bold yellow"}
@@ -71,5 +71,7 @@ def render(report: RunReport, console: Console | None = None) -> None:
     for line in report.notes:
         console.print(f"note: {line}", style="dim", markup=False)
     failed = sum(1 for c in report.checks if not c.passed)
+    if run_error(report):
+        console.print(run_error(report), style="bold yellow", markup=False, highlight=False)
     style = VERDICT_STYLE.get(report.verdict, "bold")
     console.print(f"[{style}]verdict: {report.verdict.upper()}[/] ({len(report.checks) - failed} passed, {failed} failed)")

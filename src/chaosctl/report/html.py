@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 from chaosctl.report.charts import Line, share_chart, time_chart
-from chaosctl.report.model import RunReport
+from chaosctl.report.model import RunReport, run_error
 from chaosctl.verdict.model import BottleneckRow
 
 FILENAME = "report.html"
@@ -66,12 +67,28 @@ def _bottleneck_rows(rows: tuple[BottleneckRow, ...], top: int = 10) -> list[lis
     ]
 
 
-def render(report: RunReport) -> str:
+@dataclass(frozen=True)
+class Trend:
+    """Each check's observed value over the scenario's last runs, oldest first (from the run history)."""
+
+    runs: tuple[str, ...]  # column headings: run ids
+    rows: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # (check, ((observed, status) per run))
+
+
+def _trend(trend: Trend) -> str:
+    cells = [[escape(label)] + [f'<span class="{escape(status)}">{escape(observed)}</span>' if observed else "-"
+                                for observed, status in values] for label, values in trend.rows]
+    return (f"<h2>Trend over the last {len(trend.runs)} runs</h2>"
+            + _table(["check"] + list(trend.runs), cells, 1))
+
+
+def render(report: RunReport, trend: Trend | None = None) -> str:
     failed = sum(1 for c in report.checks if not c.passed)
     parts = [
         f"<h1>chaosctl report: {escape(report.scenario)}</h1>",
         f'<div class="verdict" style="background:{VERDICT_COLOR.get(report.verdict, "#555")}">verdict: {escape(report.verdict.upper())}</div>',
         f'<p class="muted">{len(report.checks) - failed} checks passed, {failed} failed; run of {report.ended - report.started:.0f} s</p>',
+        *([f'<p class="fail">{escape(run_error(report))}</p>'] if run_error(report) else []),
         "<h2>Latency and errors over time</h2>",
         time_chart("Gateway latency (p50, p99)", _series(report, LATENCY_SERIES), report.phases, _ms),
         time_chart("Error ratio (5xx / all)", _series(report, ERROR_SERIES), report.phases, lambda v: f"{v:.0%}" if v >= 0.1 or v == 0 else f"{v:.1%}"),
@@ -92,6 +109,8 @@ def render(report: RunReport) -> str:
         parts.append(f"<h3>{escape(phase)}</h3>")
         parts.append(_table(["service", "operation", "critical-path share", "Δ share vs baseline", "critical path ms/trace",
                              "self p50 ms", "self p99 ms", "p99 ms", "Δ p99 ms", "spans", "errors"], _bottleneck_rows(rows), 2))
+    if trend is not None and trend.rows:
+        parts.append(_trend(trend))
     if report.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
     body = "\n".join(parts)
@@ -99,7 +118,7 @@ def render(report: RunReport) -> str:
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def write(report: RunReport, directory: Path) -> Path:
+def write(report: RunReport, directory: Path, trend: Trend | None = None) -> Path:
     path = Path(directory) / FILENAME
-    path.write_text(render(report), encoding="utf-8")
+    path.write_text(render(report, trend), encoding="utf-8")
     return path

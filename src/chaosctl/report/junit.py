@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from chaosctl.report.model import RunReport
+from chaosctl.report.model import RunReport, run_error
 from chaosctl.verdict.model import Check
 
 FILENAME = "junit.xml"
@@ -27,21 +27,25 @@ def failure_message(check: Check) -> str:
 def to_xml(report: RunReport) -> bytes:
     failures = sum(1 for c in report.checks if not c.passed)
     duration = max(0.0, report.ended - report.started)
-    suites = ET.Element("testsuites", name="chaosctl", tests=str(len(report.checks)), failures=str(failures),
-                        errors="0", time=f"{duration:.3f}")
+    run_problem = run_error(report)  # an error or an interrupt is a JUnit <error>, one extra testcase
+    tests, errors = str(len(report.checks) + bool(run_problem)), str(int(bool(run_problem)))
+    suites = ET.Element("testsuites", name="chaosctl", tests=tests, failures=str(failures),
+                        errors=errors, time=f"{duration:.3f}")
     suite = ET.SubElement(
         suites,
         "testsuite",
         name=report.scenario,
-        tests=str(len(report.checks)),
+        tests=tests,
         failures=str(failures),
-        errors="0",
+        errors=errors,
         skipped="0",
         time=f"{duration:.3f}",
         timestamp=datetime.fromtimestamp(report.started, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
     )
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="verdict", value=report.verdict)
+    if report.interrupted:
+        ET.SubElement(props, "property", name="interrupted", value="true")
     for phase in report.phases:
         ET.SubElement(props, "property", name=f"phase.{phase.name}", value="; ".join(phase.faults) or "no faults")
     for check in report.checks:
@@ -55,6 +59,9 @@ def to_xml(report: RunReport) -> bytes:
                 f"{k}: {v}" for k, v in (("phase", check.phase), ("observed", check.observed),
                                          ("objective", check.objective), ("reason", check.reason)) if v
             )
+    if run_problem:
+        case = ET.SubElement(suite, "testcase", name="[run] completed", classname=f"chaosctl.{report.scenario}.run", time="0")
+        ET.SubElement(case, "error", message=run_problem, type="interrupted" if report.interrupted else "run-error").text = run_problem
     if report.findings or report.notes:
         ET.SubElement(suite, "system-out").text = "\n".join((*report.findings, *report.notes))
     ET.indent(suites)

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from chaosctl.report.charts import service_shares
-from chaosctl.report.model import RunReport
+from chaosctl.report.model import RunReport, run_error
 
 FILENAME = "report.md"
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -36,10 +36,15 @@ def _series_lines(report: RunReport) -> list[str]:
     return ["| series | phase | over time | |", "|---|---|---|---|", *lines] if lines else ["(no time series)"]
 
 
+def _run_problem(report: RunReport) -> list[str]:
+    problem = run_error(report)
+    return ["", f"**{_cell(problem)}**"] if problem else []
+
+
 def render(report: RunReport) -> str:
     failed = sum(1 for c in report.checks if not c.passed)
     out = [f"# chaosctl report: {report.scenario}", "", f"**Verdict: {report.verdict.upper()}** "
-           f"({len(report.checks) - failed} checks passed, {failed} failed)", "", "## Phases", "",
+           f"({len(report.checks) - failed} checks passed, {failed} failed)", *_run_problem(report), "", "## Phases", "",
            "| phase | start | duration | faults |", "|---|---|---|---|"]
     out += [f"| {_cell(p.name)} | +{p.start - report.started:.1f} s | {p.seconds:.1f} s | {_cell('; '.join(p.faults))} |" for p in report.phases]
     out += ["", "## Checks", "", "| status | kind | phase | check | observed | objective | reason |", "|---|---|---|---|---|---|---|"]

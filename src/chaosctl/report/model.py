@@ -24,3 +24,13 @@ class RunReport:
     findings: tuple[str, ...] = ()
     series: tuple[Series, ...] = ()  # latency p50/p99, error ratio over time, for charts
     notes: tuple[str, ...] = ()  # e.g. load generator CPU, abort reason, missing components
+    # A run cut short by SIGINT/SIGTERM: the report holds what was gathered until then (verdict "aborted").
+    interrupted: bool = False
+    error: str = ""  # verdict "error": what went wrong (the exception and where), every fault reverted
+
+
+def run_error(report: RunReport) -> str:
+    """Why the run did not complete, for every writer ("" when it did)."""
+    if report.interrupted:
+        return "the run was interrupted (SIGINT/SIGTERM): partial report"
+    return f"the run failed: {report.error}" if report.error else ""

@@ -83,8 +83,11 @@ class ActiveFaults:
                     errors.append(f"revert of {fault.record.label} failed: {exc} (run `chaosctl recover`)")
                     print(f"chaosctl: {errors[-1]}", file=sys.stderr, flush=True)
                     continue
-                self.journal.record_reverted(fault.record.id)
-                if self.observer:
-                    self.observer.fault_reverted(fault.record)
-        self.revert_errors.extend(errors)
+                try:  # the fault is out; a journal or telemetry failure must not skip the others
+                    self.journal.record_reverted(fault.record.id)
+                    if self.observer:
+                        self.observer.fault_reverted(fault.record)
+                except Exception as exc:  # noqa: BLE001
+                    print(f"chaosctl: {fault.record.label} reverted, but recording it failed: {exc}", file=sys.stderr, flush=True)
+            self.revert_errors.extend(errors)  # inside: leaving the shield may raise a remembered signal
         return errors

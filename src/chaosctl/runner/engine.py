@@ -4,42 +4,49 @@ stack ready -> steady state (before) -> load on -> phases (journal, inject,
 verify, watch abort, revert in reverse order) -> load off -> steady state
 (after) -> SLOs, traces -> RunReport.
 
-Every fault comes out on every path: each phase reverts in its own `finally`
-(shielded from signals), load stops in the run's `finally`; a SIGINT/SIGTERM
-becomes `Interrupted` (exit 130) only after that.
+Every fault comes out on every path: each phase reverts in its own `finally`,
+load stops in the experiment's `finally`. Only the waits are interruptible
+(runner.signals): a SIGINT/SIGTERM cuts a wait short once, every later signal
+is acknowledged, so nothing on the way back to the last revert can be
+skipped. Once the stack answered the preflight, the run always ends in a
+RunReport: an interrupt gives a partial report marked `interrupted`, an
+unexpected exception gives verdict `error` with what was gathered, an
+observability backend lost mid-run fails only the checks that needed it.
+`failure()` then says which error the CLI exits with (130, 4 or 3).
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from chaosctl.errors import ChaosctlError, Interrupted
-from chaosctl.faults.base import FaultContext
+from chaosctl.errors import ChaosctlError, Interrupted, RunFailed, StackUnavailable
+from chaosctl.faults.base import FaultContext, build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.report.model import RunReport
 from chaosctl.settings import Settings
 from chaosctl.verdict.model import Check, PhaseWindow
 
 from .abort import AbortWatcher
+from .lost import LostBackends
 from .phase import PhaseEnv, run_phase
 from .scenario_glue import abort_conditions, load_plan, warmup_seconds
 from .signals import RunInterrupted, SignalGuard
 from .steady import check_steady_state, preflight
 
 if TYPE_CHECKING:
-    from chaosctl.load.locust_run import LocustRun
     from chaosctl.observe.prometheus import Prometheus
     from chaosctl.scenario.model import Scenario
 
-    from .telemetry import RunTelemetry
+    from .analysis import Analysis
 
 STEADY_BEFORE_WAIT_S = 5.0
-STEADY_AFTER_WAIT_S = 30.0
-SPAWN_TIMEOUT_S = 30.0  # distributed workers need a few seconds to connect to the master  # the system may still be recovering from the last revert
+STEADY_AFTER_WAIT_S = 30.0  # the system may still be recovering from the last revert
+SPAWN_TIMEOUT_S = 30.0  # distributed workers need a few seconds to connect to the master
 
 
 @dataclass
@@ -52,7 +59,10 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     aborted: bool = False
     revert_failed: bool = False
-    client: object = None  # load.client.ClientHistory: what the load's clients saw, for the availability SLOs
+    interrupted: str | None = None  # the signal's name
+    error: BaseException | None = None  # the unexpected exception that ended the run
+    lost: LostBackends = field(default_factory=LostBackends)
+    client: Any = None  # load.client.ClientHistory: what the load's clients saw, for the availability SLOs
     phase_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # where the overhead goes
 
@@ -65,9 +75,35 @@ class RunState:
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.monotonic() - t0
 
 
+def _new_prometheus(url: str) -> "Prometheus":
+    from chaosctl.observe.prometheus import Prometheus
+
+    return Prometheus(url)
+
+
+def _analyse(*args: Any, **kwargs: Any) -> "Analysis":
+    from .analysis import analyse
+
+    return analyse(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class RunDeps:
+    """The outside world of a run: real by default, small fakes in unit tests."""
+
+    preflight: Callable[[Any, Any], None] = preflight
+    prometheus: Callable[[str], Any] = _new_prometheus
+    jaeger: Callable[[str], Any] | None = None  # None: observe.jaeger.Jaeger
+    telemetry: Callable[["Run"], Any] | None = None  # None: RunTelemetry
+    load: Callable[["Run"], Any] | None = None  # None: LocustRun
+    analyse: Callable[..., "Analysis"] = _analyse
+    build: Callable[[Any, FaultContext], Any] = build_fault
+    settle_s: float = 1.0  # one scrape of the running load before the first phase
+
+
 class Run:
     def __init__(self, scenario: "Scenario", settings: Settings, echo: Callable[[str], None] = print,
-                 fault_ctx: FaultContext | None = None) -> None:
+                 fault_ctx: FaultContext | None = None, deps: RunDeps | None = None) -> None:
         self.scenario = scenario
         self.settings = settings
         self.echo = echo
@@ -75,38 +111,45 @@ class Run:
         self.topology = self.ctx.topology
         self.journal = Journal(settings.journal_path)
         self.state = RunState()
+        self.deps = deps or RunDeps()
 
     # -- the whole run ---------------------------------------------------------------
 
-    def execute(self) -> RunReport:
-        """The whole run under one SignalGuard, so that SIGINT/SIGTERM at any moment
-        (even before the first fault) ends in the same orderly way: exit 130."""
-        with SignalGuard() as guard:
-            try:
-                return self._execute(guard)
-            except RunInterrupted as exc:
-                left = self.journal.pending()
-                if left:
-                    raise Interrupted(f"interrupted by {exc}; could not revert {', '.join(r.label for r in left)}: "
-                                      "run `chaosctl recover`") from None
-                raise Interrupted(f"interrupted by {exc}; every fault was reverted") from None
-
-    def _execute(self, guard: SignalGuard) -> RunReport:
-        from chaosctl.observe.prometheus import Prometheus
-
-        with self.state.timed("preflight"):
-            preflight(self.ctx.backend, self.topology)
-            self._refuse_leftovers()
-            prom = Prometheus(self.topology.url("prometheus"))
-            tel = self._telemetry()
+    def execute(self, guard: SignalGuard) -> RunReport:
+        """The run under the caller's SignalGuard. Raises (nothing was touched) only when the
+        stack is not ready, faults of an earlier run are in the journal, or a signal came first."""
+        st = self.state
         try:
-            self._experiment(prom, tel, guard)
-            return self._report(prom, time.time())
+            with guard.interruptible(), st.timed("preflight"):
+                self.deps.preflight(self.ctx.backend, self.topology)
+                self._refuse_leftovers()
+                prom = self.deps.prometheus(self.topology.url("prometheus"))
+                tel = self._telemetry()
+        except RunInterrupted as exc:
+            self.ctx.close()
+            raise Interrupted(f"interrupted by {exc} before any fault was injected") from None
+        except BaseException:
+            self.ctx.close()
+            raise
+        try:
+            self._guarded(lambda: self._experiment(prom, tel, guard))
+            return self._report(prom, guard, time.time())
         finally:
             with guard.shield():  # closing telemetry and the journal must not be cut short either
                 tel.close()
                 self.journal.clear_if_done()
                 self.ctx.close()
+
+    def _guarded(self, work: Callable[[], None]) -> None:
+        """Run `work`; an interrupt or an unexpected exception is recorded, not raised
+        (the faults are out by then: every phase reverts in its own finally)."""
+        try:
+            work()
+        except RunInterrupted as exc:
+            self.state.interrupted = str(exc)
+        except Exception as exc:  # noqa: BLE001 - the run ends in a report with verdict error
+            self.state.error = exc
+            self.echo(f"run failed: {describe_error(exc)}; writing the report with what was gathered")
 
     def _refuse_leftovers(self) -> None:
         from chaosctl.load.locust_run import stop_orphans
@@ -119,40 +162,47 @@ class Run:
             raise ChaosctlError(f"the fault journal {self.journal.path} says these may still be in place: {names}; "
                                 "run `chaosctl recover` first")
 
-    def _telemetry(self) -> "RunTelemetry":
-        from chaosctl.observe.grafana import annotator_from_settings
+    def _telemetry(self) -> Any:
+        if self.deps.telemetry is not None:
+            tel = self.deps.telemetry(self)
+        else:
+            from chaosctl.observe.grafana import annotator_from_settings
 
-        from .telemetry import RunTelemetry
+            from .telemetry import RunTelemetry
 
-        tel = RunTelemetry(self.scenario.name, self.topology, grafana=annotator_from_settings(self.settings))
+            tel = RunTelemetry(self.scenario.name, self.topology, grafana=annotator_from_settings(self.settings))
         tel.start()
         self.state.notes.extend(tel.notes)
         return tel
 
-    def _experiment(self, prom: "Prometheus", tel: "RunTelemetry", guard: SignalGuard) -> None:
-        probes = self.scenario.steady_state
-        with self.state.timed("steady state"):
-            before = check_steady_state(probes, "before", self.topology, prom.query, STEADY_BEFORE_WAIT_S)
-        self.state.checks.extend(before)
+    def _experiment(self, prom: Any, tel: Any, guard: SignalGuard) -> None:
+        st, probes = self.state, self.scenario.steady_state
+        with guard.interruptible(), st.timed("steady state"):
+            before = check_steady_state(probes, "before", self.topology, prom.query, STEADY_BEFORE_WAIT_S, lost=st.lost)
+        st.checks.extend(before)
         if not all(c.passed for c in before):
             self.echo("steady state does not hold before the run: no fault injected")
             return
         load = self._new_load()
         try:
-            with self.state.timed("load start"):
+            with guard.interruptible(), st.timed("load start"):
                 self._start_load(load)
             self._phases(prom, tel, guard)
         finally:
-            with guard.shield(), self.state.timed("load stop"):  # stopping load is part of putting things back
+            with guard.shield(), st.timed("load stop"):  # stopping load is part of putting things back
                 load.stop()
-                self.state.client = load.client_history()  # per-phase client view
+                st.client = load.client_history() if hasattr(load, "client_history") else None  # per-phase client view
                 result = load.result()
-                self.state.notes.append(result.describe())
+                st.notes.append(result.describe())
                 self.echo(result.describe())
-        with self.state.timed("steady state"):
-            self.state.checks.extend(check_steady_state(probes, "after", self.topology, prom.query, STEADY_AFTER_WAIT_S))
+        if st.interrupted is None and guard.received is None:
+            with guard.interruptible(), st.timed("steady state"):
+                st.checks.extend(check_steady_state(probes, "after", self.topology, prom.query, STEADY_AFTER_WAIT_S,
+                                                    lost=st.lost))
 
-    def _new_load(self) -> "LocustRun":
+    def _new_load(self) -> Any:
+        if self.deps.load is not None:
+            return self.deps.load(self)
         from chaosctl.load.locust_run import LocustRun
 
         warmup = warmup_seconds(self.scenario)
@@ -162,7 +212,7 @@ class Run:
                          warmup + self.scenario.total_seconds + margin, run_dir / "load", self.settings.jwt_secret,
                          pidfile=load_pidfile(self.settings))
 
-    def _start_load(self, load: "LocustRun") -> None:
+    def _start_load(self, load: Any) -> None:
         """Start Locust and wait until its users run, so the first phase is not a ramp."""
         plan = load.plan
         load.start()
@@ -171,72 +221,131 @@ class Run:
         t0, limit = time.monotonic(), SPAWN_TIMEOUT_S + warmup_seconds(self.scenario)
         if not load.wait_spawned(target, timeout_s=limit):
             self.state.notes.append(f"Locust did not reach {target} users within {limit:.0f}s")
-        time.sleep(1.0)  # one scrape of the running load before the first phase
+        time.sleep(self.deps.settle_s)
         self.echo(f"load: running after {time.monotonic() - t0:.1f}s")
 
-    def _phases(self, prom: "Prometheus", tel: "RunTelemetry", guard: SignalGuard) -> None:
-        watcher = AbortWatcher(abort_conditions(self.scenario), query=_instant(prom, self.state.notes))
-        env = PhaseEnv(self.ctx, self.journal, guard, watcher, tel, self.echo)
+    def _phases(self, prom: Any, tel: Any, guard: SignalGuard) -> None:
+        st = self.state
+        watcher = AbortWatcher(abort_conditions(self.scenario), query=_instant(prom, st.notes, st.lost))
+        env = PhaseEnv(self.ctx, self.journal, guard, watcher, tel, self.echo, build=self.deps.build)
         for phase in self.scenario.phases:
             with tel.phase(phase.name):
                 outcome = run_phase(phase, env)
-            self.state.windows.append(outcome.window)
-            self.state.checks.extend(outcome.checks)
-            self.state.notes.extend(outcome.revert_errors)
-            self.state.phase_seconds += phase.duration
-            self.state.revert_failed |= bool(outcome.revert_errors)
+            st.windows.append(outcome.window)
+            st.checks.extend(outcome.checks)
+            st.notes.extend(outcome.revert_errors)
+            st.phase_seconds += phase.duration
+            st.revert_failed |= bool(outcome.revert_errors)
+            if outcome.error is not None:
+                st.error = outcome.error
+                self.echo(f"run failed: {describe_error(outcome.error)}; writing the report with what was gathered")
             if outcome.trip is not None:
-                self.state.aborted = True
-                self.state.notes.append(outcome.trip.reason)
-            if outcome.stop_run:
+                st.aborted = True
+                st.notes.append(outcome.trip.reason)
+            if outcome.interrupted is not None or guard.received is not None:  # a signal during a revert counts too
+                st.interrupted = outcome.interrupted or guard.signal_name
+                st.notes.append(f"interrupted by {st.interrupted} in phase {phase.name!r}: partial report")
+            if outcome.stop_run or st.interrupted:
                 break
 
     # -- after the run -----------------------------------------------------------------
 
-    def _report(self, prom: "Prometheus", ended: float) -> RunReport:
-        from chaosctl.observe.jaeger import Jaeger
-
-        from .analysis import Analysis, analyse
+    def _report(self, prom: Any, guard: SignalGuard, ended: float) -> RunReport:
+        from .analysis import Analysis
 
         st = self.state
         analysis = Analysis((), {}, (), (), ())
-        if st.windows:
-            jaeger = Jaeger(self.topology.url("jaeger"))
-            try:
-                with st.timed("analysis"):
-                    analysis = analyse(self.scenario, st.windows, prom, jaeger, st.started, ended, client=st.client,
-                                       min_coverage=self.settings.coverage_threshold)
-            finally:
-                jaeger.close()
+        if st.windows and st.interrupted is None and guard.received is None:
+            analysis = self._analysis(prom, guard, ended) or analysis
+        if st.interrupted is None and guard.received is not None:
+            st.interrupted = guard.signal_name
+            st.notes.append(f"interrupted by {st.interrupted} after the phases: partial report")
         checks = tuple(st.checks) + analysis.checks
         phases = sum(w.seconds for w in st.windows)
         overhead = (time.time() - st.started) - phases
         where = ", ".join(f"{k} {v:.1f}s" for k, v in st.stage_seconds.items())
         notes = (*st.notes, *analysis.notes, f"run overhead: {overhead:.1f}s beyond the phases' {phases:.1f}s ({where})")
+        if st.lost:
+            notes = (*notes, f"observability backend lost during the run: {'; '.join(st.lost.lost.values())}")
         return RunReport(scenario=self.scenario.name, verdict=self._verdict(checks), started=st.started, ended=ended,
                          phases=tuple(st.windows), checks=checks, bottlenecks=analysis.bottlenecks,
-                         findings=analysis.findings, series=analysis.series, notes=notes)
+                         findings=analysis.findings, series=analysis.series, notes=notes,
+                         interrupted=st.interrupted is not None,
+                         error=describe_error(st.error) if st.error is not None else "")
+
+    def _analysis(self, prom: Any, guard: SignalGuard, ended: float) -> "Analysis | None":
+        """SLOs and traces; interruptible (a partial report follows) and never fatal."""
+        st = self.state
+        jaeger = self._jaeger()
+        result: list[Analysis] = []
+        try:
+            with guard.interruptible(), st.timed("analysis"):
+                self._guarded(lambda: result.append(
+                    self.deps.analyse(self.scenario, st.windows, prom, jaeger, st.started, ended, lost=st.lost,
+                                      client=st.client, min_coverage=self.settings.coverage_threshold)))
+        finally:
+            jaeger.close()
+        return result[0] if result else None
+
+    def _jaeger(self) -> Any:
+        if self.deps.jaeger is not None:
+            return self.deps.jaeger(self.topology.url("jaeger"))
+        from chaosctl.observe.jaeger import Jaeger
+
+        return Jaeger(self.topology.url("jaeger"))
 
     def _verdict(self, checks: tuple[Check, ...]) -> str:
-        if self.state.revert_failed:
+        if self.state.revert_failed or self.state.error is not None:
             return "error"
-        if self.state.aborted:
-            return "aborted"
+        if self.state.aborted or self.state.interrupted is not None:
+            return "aborted"  # an interrupted run is partial: it never passes
         if any(not c.passed for c in checks):
             return "fail"
         return "pass"
 
+    def failure(self, report: RunReport) -> ChaosctlError | None:
+        """The error the CLI exits with once the reports are written (None: exit by verdict)."""
+        st = self.state
+        left = self.journal.pending()
+        undone = (f"could not revert {', '.join(r.label for r in left)}: run `chaosctl recover`" if left
+                  else "every fault was reverted")
+        if report.interrupted:
+            return Interrupted(f"interrupted by {st.interrupted}; {undone}; partial report written")
+        if st.error is not None:
+            if isinstance(st.error, StackUnavailable):
+                return StackUnavailable(f"{st.error} ({undone}; report written with what was gathered)")
+            return RunFailed(f"the run failed unexpectedly: {describe_error(st.error)} ({undone}; "
+                             "report written with verdict error)")
+        if st.revert_failed:
+            return RunFailed(f"a revert failed ({undone}); verdict error")
+        if st.lost:
+            return StackUnavailable(st.lost.message())
+        return None
 
-def _instant(prom: "Prometheus", notes: list[str]) -> Callable[[str], "float | None"]:
-    """Instant query for the abort watcher; a query Prometheus rejects counts as no data (noted once)."""
+
+def describe_error(exc: BaseException) -> str:
+    """One line: the exception and where it was raised (the innermost frame of chaosctl)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "chaosctl" in f.filename] or \
+        traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    text = str(exc).replace("\n", " ")
+    return f"{type(exc).__name__}: {text}{where}" if not isinstance(exc, ChaosctlError) else f"{text}{where}"
+
+
+def _instant(prom: Any, notes: list[str], lost: LostBackends) -> Callable[[str], "float | None"]:
+    """Instant query for the abort watcher. A query Prometheus rejects counts as no data
+    (noted once); an unreachable Prometheus too, recorded as lost: the run goes on to the
+    end of its phases and reverts (what the watcher does with no data is its rule)."""
     def query(expr: str) -> float | None:
         try:
             return prom.query(expr, time.time())
         except ValueError as exc:  # QueryRejected / MultipleSeries
             msg = f"abort condition query not usable: {exc}"
-            if msg not in notes:
-                notes.append(msg)
-            return None
+        except StackUnavailable as exc:
+            msg = f"abort conditions not evaluated: {lost.record(exc, 'Prometheus')}"
+        if msg not in notes:
+            notes.append(msg)
+        return None
     return query
 
 

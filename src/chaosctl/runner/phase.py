@@ -15,7 +15,7 @@ from chaosctl.verdict.model import Check, PhaseWindow
 
 from .abort import AbortTrip, AbortWatcher
 from .active import VERIFY_DEADLINE_S, ActiveFaults, Injected
-from .signals import SignalGuard
+from .signals import RunInterrupted, SignalGuard
 
 if TYPE_CHECKING:
     from .telemetry import RunTelemetry
@@ -47,10 +47,12 @@ class PhaseOutcome:
     trip: AbortTrip | None = None
     failure: str | None = None  # a fault that did not land
     revert_errors: list[str] = field(default_factory=list)
+    interrupted: str | None = None  # the signal that cut the phase short (faults reverted after it)
+    error: Exception | None = None  # an unexpected exception (a bug): the run ends with verdict error
 
     @property
     def stop_run(self) -> bool:
-        return self.trip is not None or self.failure is not None
+        return any(x is not None for x in (self.trip, self.failure, self.interrupted, self.error))
 
 
 @dataclass
@@ -69,7 +71,14 @@ def run_phase(phase: Any, env: PhaseEnv) -> PhaseOutcome:
     outcome = PhaseOutcome(PhaseWindow(phase.name, started, started))
     env.echo(f"phase {phase.name} ({phase.duration:g}s)")
     try:
-        _loop(phase, env, active, planned, t0, outcome)
+        with env.guard.interruptible():  # only the waiting; the finally below cannot be interrupted
+            _loop(phase, env, active, planned, t0, outcome)
+    except RunInterrupted as exc:
+        outcome.interrupted = str(exc)
+        env.echo(f"  interrupted by {exc}; reverting")
+    except Exception as exc:  # noqa: BLE001 - kept with the phase's window and checks, not thrown away
+        outcome.error = exc
+        env.echo(f"  unexpected {type(exc).__name__}: {exc}; reverting")
     finally:
         ended = time.time()  # the window closes when faults start coming out
         active.revert_all()

@@ -3,7 +3,8 @@
 Newest first (reverse injection order, as the run would have), each revert
 idempotent, each success journaled, so running it twice is harmless. Exit 0
 when nothing is left, 1 when a revert failed (what failed is printed; run it
-again once the component answers). Signals are shielded while reverting.
+again once the component answers). A SIGINT/SIGTERM waits until every revert
+was tried (then exit 130). The caller holds the run lock (chaosctl.run.recover).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from chaosctl.faults.base import FaultContext, fault_from_record
 from chaosctl.faults.journal import Journal
 from chaosctl.settings import Settings
 
-from .signals import RunInterrupted, SignalGuard
+from .signals import SignalGuard
 
 
 def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx: FaultContext | None = None) -> int:
@@ -34,7 +35,7 @@ def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx:
     ctx = ctx or FaultContext.for_settings(settings)
     failed = 0
     try:
-        with SignalGuard() as guard, guard.shield():
+        with SignalGuard() as guard:  # no interruptible block: a signal waits for every revert
             for record in reversed(pending):
                 try:
                     fault_from_record(record, ctx).revert()
@@ -44,11 +45,13 @@ def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx:
                     continue
                 journal.record_reverted(record.id)
                 echo(f"reverted {record.label} (id {record.id})")
-    except RunInterrupted:
-        raise Interrupted("recover interrupted (after the reverts it had started)") from None
     finally:
         ctx.close()
     journal.clear_if_done()
+    if guard.received is not None:
+        left = len(journal.pending())
+        raise Interrupted(f"recover interrupted by {guard.signal_name} after its reverts; "
+                          f"{left} fault(s) left in the journal" + (": run `chaosctl recover` again" if left else ""))
     if failed:
         echo(f"{failed} fault(s) could not be reverted; they stay in the journal, run `chaosctl recover` again")
         return 1

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from chaosctl.scenario.model import HttpProbe, PromqlProbe
     from chaosctl.stack.backend import Backend
 
+    from .lost import LostBackends
+
     Probe = HttpProbe | PromqlProbe
 
 InstantAt = Callable[[str, float], "float | None"]
@@ -48,7 +50,10 @@ def probe_once(probe: "Probe", topology: Topology, query: InstantAt, client: htt
         except httpx.HTTPError as exc:
             return False, f"{url}: {type(exc).__name__}"
         return code == probe.expect_status, f"HTTP {code}"
-    value = query(probe.query, time.time())
+    try:
+        value = query(probe.query, time.time())
+    except StackUnavailable as exc:  # Prometheus lost: this probe cannot hold; the run goes on
+        return False, str(exc)
     return probe.condition.holds(value), "no data" if value is None else f"{value:.4g}"
 
 
@@ -59,16 +64,21 @@ def objective_text(probe: "Probe") -> str:
 
 
 def check_steady_state(probes: Sequence["Probe"], phase: str, topology: Topology, query: InstantAt,
-                       wait_s: float, sleep: Callable[[float], None] = time.sleep) -> list[Check]:
+                       wait_s: float, sleep: Callable[[float], None] = time.sleep,
+                       lost: "LostBackends | None" = None) -> list[Check]:
     """Probe until every probe holds or `wait_s` passes (the system may still be
-    recovering after the last revert); one Check per probe, with the last observation."""
+    recovering after the last revert); one Check per probe, with the last observation.
+    An unreachable Prometheus is recorded in `lost` and not waited for."""
     deadline = time.monotonic() + wait_s
     with httpx.Client() as client:
         while True:
             results = [probe_once(p, topology, query, client) for p in probes]
-            if all(ok for ok, _ in results) or time.monotonic() >= deadline:
+            unreachable = [obs for ok, obs in results if not ok and obs.startswith("Prometheus at ")]
+            if all(ok for ok, _ in results) or unreachable or time.monotonic() >= deadline:
                 break
             sleep(0.5)
+    if unreachable and lost is not None:
+        lost.record(StackUnavailable(unreachable[0]), "Prometheus")
     return [
         Check("steady_state", p.name, phase, "pass" if ok else "fail", observed, objective_text(p),
               "" if ok else f"steady state does not hold {phase} the run (waited {wait_s:.0f}s)")
