@@ -72,24 +72,52 @@ def doctor(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = Port
 
 
 @app.command()
-def validate(files: list[Path] = typer.Argument(..., help="Scenario files to check.")) -> None:
-    """Check scenario files without a running stack; errors as FILE:LINE:COL: message."""
-    from chaosctl.scenario import validate_files
+def validate(
+    files: list[Path] = typer.Argument(..., help="Scenario or System files to check (by their `kind`)."),
+    system: Optional[Path] = typer.Option(None, "--system", help="Check scenarios against this System file (default: theirs, else the reference stack)."),
+    port_base: Optional[int] = PortBase,
+) -> None:
+    """Check scenario and System files without a running stack; errors as FILE:LINE:COL: message."""
+    from chaosctl.system.validate import validate_files
 
-    validate_files(files)
+    validate_files(files, system, load_settings(port_base=port_base, create_secrets=False).port_base)
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the scenario format (for editors)."""
+def schema(kind: str = typer.Option("scenario", "--kind", help="scenario (default) or system.")) -> None:
+    """Print the JSON Schema of the scenario (or System) format, for editors."""
+    if kind == "system":
+        import json
+
+        from chaosctl.system.schema import json_schema
+
+        typer.echo(json.dumps(json_schema(), indent=2))
+        return
+    if kind != "scenario":
+        from chaosctl.errors import UsageError
+
+        raise UsageError(f"--kind {kind!r}: expected scenario or system")
     from chaosctl.scenario.schema import print_schema
 
     print_schema()
 
 
 @app.command()
+def discover(
+    prometheus: str = typer.Option(..., "--prometheus", help="Prometheus URL, e.g. http://127.0.0.1:9090."),
+    jaeger: Optional[str] = typer.Option(None, "--jaeger", help="Jaeger query URL, e.g. http://127.0.0.1:16686."),
+    timeout: float = typer.Option(5.0, "--timeout", help="Seconds per request."),
+) -> None:
+    """Print a draft System file (stdout) from Prometheus targets and metrics and Jaeger services."""
+    from chaosctl.system.discover import discover as draft_system
+
+    typer.echo(draft_system(prometheus, jaeger, timeout=timeout), nl=False)
+
+
+@app.command()
 def run(
     file: Path = typer.Argument(..., help="Scenario file."),
+    system: Optional[Path] = typer.Option(None, "--system", help="The System to run on (default: the scenario's, else the reference stack)."),
     report_dir: Optional[Path] = typer.Option(None, "--report-dir", help="Where report.json, junit.xml, report.html/md go."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the timeline; touch nothing."),
     state_dir: Optional[Path] = StateDir,
@@ -101,8 +129,10 @@ def run(
 ) -> None:
     """Run a scenario: baseline -> faults -> recovery under load, then the verdict and reports."""
     from chaosctl.run import run_scenario
+    from chaosctl.system.fit import runnable_system
 
     settings = _settings(state_dir, port_base, backend, grafana_url)
+    runnable_system(file, system, settings.port_base)  # the scenario fits its System, which the engine can drive
     code = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run)
     raise typer.Exit(code)
 

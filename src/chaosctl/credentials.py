@@ -72,12 +72,16 @@ def check_distinct(values: Secrets, origin: str) -> Secrets:
     return values
 
 
-def resolve(state_dir: Path, overrides: Mapping[str, str | None], override_origin: Mapping[str, str]) -> Secrets:
+def resolve(state_dir: Path, overrides: Mapping[str, str | None], override_origin: Mapping[str, str],
+            *, create: bool = True) -> Secrets:  # fmt: skip
     """The secrets of the install at `state_dir`: each from `overrides` (the environment) when
-    given, else from the secrets file, which is created (or completed) on first need."""
+    given, else from the secrets file, which is created (or completed) on first need. With
+    `create=False` an absent file is not made: what it would hold stays "" (unset)."""
     given = {n: check_value(n, v, override_origin.get(n, n)) for n, v in overrides.items() if v}
     if all(n in given for n in NAMES):  # e.g. a service started by the stack: never touches the file
         return check_distinct(Secrets(**given), "environment")
+    if not create and not secrets_path(state_dir).exists():
+        return Secrets(**{n: given.get(n, "") for n in NAMES})
     stored = load_or_create(state_dir)
     return check_distinct(Secrets(**{n: given.get(n, getattr(stored, n)) for n in NAMES}), "secrets")
 

@@ -93,8 +93,12 @@ def load_settings(
     port_base: int | None = None,
     backend: str | None = None,
     grafana_url: str | None = None,
+    create_secrets: bool = True,
 ) -> Settings:
-    """Build the one Settings of a command: argument > environment > default."""
+    """Build the one Settings of a command: argument > environment > default.
+
+    `create_secrets=False` (e.g. `run --dry-run`, which touches nothing) reads an existing
+    secrets file but never makes one; the secrets it lacks stay "" (unset)."""
     tools = [project_root() / ".tools" / "bin"]
     extra = os.environ.get("CHAOSCTL_TOOL_DIRS", "")
     tools += [Path(p) for p in extra.split(os.pathsep) if p]
@@ -106,7 +110,7 @@ def load_settings(
         grafana_url=_pick(grafana_url, "CHAOSCTL_GRAFANA_URL", None),
         grafana_token=os.environ.get("CHAOSCTL_GRAFANA_TOKEN") or None,
         coverage_threshold=_pick(None, "CHAOSCTL_COVERAGE_THRESHOLD", Settings.coverage_threshold, parse_coverage),
-        **_secrets(Path(_pick(state_dir, "CHAOSCTL_STATE_DIR", default_state_dir(), Path))),
+        **_secrets(Path(_pick(state_dir, "CHAOSCTL_STATE_DIR", default_state_dir(), Path)), create_secrets),
         require=parse_require(os.environ.get("CHAOSCTL_REQUIRE", "")),
     )
 
@@ -134,11 +138,11 @@ SECRET_ENV = {
 }
 
 
-def _secrets(state_dir: Path) -> dict[str, str]:
+def _secrets(state_dir: Path, create: bool = True) -> dict[str, str]:
     """Every secret: environment > `state_dir`'s secrets file (made on first need); refuses weak ones."""
     from dataclasses import asdict
 
     from chaosctl.credentials import resolve
 
     given = {name: os.environ.get(env) for name, env in SECRET_ENV.items()}
-    return asdict(resolve(state_dir, given, {name: f"env {env}" for name, env in SECRET_ENV.items()}))
+    return asdict(resolve(state_dir, given, {name: f"env {env}" for name, env in SECRET_ENV.items()}, create=create))

@@ -175,3 +175,11 @@ def test_cli_prints_a_secret_only_on_request_and_refuses_an_open_file(tmp_path: 
     refused = subprocess.run([*cli, "token"], env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "readable by group or others" in refused.stderr
     assert "Traceback" not in refused.stderr and refused.stdout == ""
+
+
+def test_create_false_reads_an_existing_file_but_never_makes_one(tmp_path: Path, no_secret_env) -> None:
+    bare = load_settings(state_dir=tmp_path / "fresh", create_secrets=False)
+    assert not (tmp_path / "fresh").exists() and bare.jwt_secret == bare.admin_token == ""
+    made = load_settings(state_dir=tmp_path / "made")
+    read = load_settings(state_dir=tmp_path / "made", create_secrets=False)
+    assert [getattr(read, n) for n in NAMES] == [getattr(made, n) for n in NAMES]
