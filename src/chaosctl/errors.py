@@ -23,6 +23,10 @@ class UsageError(ScenarioInvalid):
     """A command-line argument is wrong."""
 
 
+class SystemInvalid(ScenarioInvalid):
+    """A System file is wrong (or does not fit the scenario run against it). Nothing was executed."""
+
+
 class StackUnavailable(ChaosctlError):
     """The stack or an observability backend could not be reached or started."""
 

@@ -22,14 +22,14 @@ from .yamlsrc import Positions
 _DISCRIMINATORS = ("type", "probe", "kind")  # the tag fields of our discriminated unions
 
 
-def data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+def data_path(loc: tuple[Any, ...], data: Any, root: type[BaseModel] = Scenario) -> tuple[Any, ...]:
     """The part of a pydantic `loc` that exists in the data, union tags removed.
 
     The model types are walked alongside: where the type is a discriminated
     union, the segment is its tag (`latency` in `faults.0.latency.jitter`).
     """
     path: list[Any] = []
-    node, tp = data, Scenario
+    node, tp = data, root
     for seg in loc:
         is_tag = tp is not None and len(_union_members(tp)) > 1
         tp = _step(tp, seg) if tp is not None else None
@@ -97,9 +97,9 @@ def _step(tp: Any, seg: Any) -> Any:
     return None
 
 
-def fields_at(loc: tuple[Any, ...]) -> tuple[str, ...]:
+def fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Scenario) -> tuple[str, ...]:
     """The field names (aliases) that the model at `loc` accepts."""
-    tp: Any = Scenario
+    tp: Any = root
     for seg in loc:
         tp = _step(tp, seg)
         if tp is None:
@@ -110,10 +110,10 @@ def fields_at(loc: tuple[Any, ...]) -> tuple[str, ...]:
     return ()
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: dict[str, Any], root: type[BaseModel] = Scenario) -> str:
     kind, loc, ctx = err["type"], tuple(err["loc"]), err.get("ctx") or {}
     if kind == "extra_forbidden":
-        allowed = fields_at(loc[:-1])
+        allowed = fields_at(loc[:-1], root)
         guess = closest(str(loc[-1]), allowed)
         hint = f" (did you mean {guess!r}?)" if guess else (f"; allowed: {', '.join(allowed)}" if allowed else "")
         return f"unknown field {loc[-1]!r}{hint}"
@@ -149,14 +149,16 @@ def in_file_order(items: list[Located]) -> list[str]:
     return [text for _, text in sorted(dict.fromkeys(items), key=lambda item: item[0])]
 
 
-def error_lines(errors: list[dict[str, Any]], data: Any, positions: Positions, source: str) -> list[Located]:
-    """One located `FILE:LINE:COL: path: message` line per pydantic error."""
+def error_lines(
+    errors: list[dict[str, Any]], data: Any, positions: Positions, source: str, root: type[BaseModel] = Scenario
+) -> list[Located]:
+    """One located `FILE:LINE:COL: path: message` line per pydantic error (of `root`: Scenario or System)."""
     out: list[Located] = []
     failed_inside = {tuple(e["loc"][:n]) for e in errors for n in range(1, len(e["loc"]))}
     for err in errors:
         loc = tuple(err["loc"])
         if err["type"] == "too_short" and loc in failed_inside:
             continue  # "at least 1 item" only because every item failed: the item errors say why
-        path = data_path(loc, data)
-        out.append(located(path, _message(err), positions, source, key=err["type"] == "extra_forbidden"))
+        path = data_path(loc, data, root)
+        out.append(located(path, _message(err, root), positions, source, key=err["type"] == "extra_forbidden"))
     return out

@@ -287,6 +287,9 @@ class Scenario(Frozen):
     api_version: Literal["chaosctl/v1"] = Field(alias="apiVersion")
     kind: Literal["Scenario"]
     metadata: Metadata
+    system: Optional[str] = Field(
+        None, min_length=1, description="the System file this runs against, relative to this file (default: the reference stack)"
+    )
     load: Load
     phases: tuple[Phase, ...] = Field(min_length=1)
     steady_state: tuple[Probe, ...] = ()

@@ -1,0 +1,214 @@
+"""`chaosctl discover`: a draft System from what the observability already knows.
+
+* Prometheus scrape targets (`/api/v1/targets`) -> components. A loopback
+  target whose listening process is found (psutil) becomes a `process`
+  component matched by its command line and restarted with the same command;
+  any other becomes a `process` placeholder to replace (container, pod).
+* Metric names (`/api/v1/label/__name__/values`) -> an SLI preset when a
+  known convention is there, else the HTTP histogram and counter found, with
+  the status label that says what an error is.
+* Jaeger services (`/api/v3/services`) -> traces.services.
+
+Every guess carries a `# review:` comment. An unreachable URL raises
+StackUnavailable naming it (exit 3).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from chaosctl.errors import StackUnavailable
+
+from .presets import PRESETS
+
+# Status-code label names, most specific first (OpenTelemetry, then common client libraries).
+_STATUS_LABELS = ("http_response_status_code", "http_status_code", "status_code", "code", "status")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@dataclass(frozen=True)
+class Target:
+    job: str
+    instance: str  # host:port
+    scrape_url: str
+    health: str
+
+
+@dataclass
+class Draft:
+    prometheus: str
+    jaeger: str | None
+    targets: list[Target] = field(default_factory=list)
+    slis: dict[str, str] = field(default_factory=dict)
+    slis_note: str = ""
+    services: list[str] = field(default_factory=list)
+
+
+class _Api:
+    """GET JSON from one backend; any failure -> StackUnavailable naming the backend and URL."""
+
+    def __init__(self, what: str, url: str, client: httpx.Client) -> None:
+        self.what, self.url, self.client = what, url.rstrip("/"), client
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        try:
+            resp = self.client.get(f"{self.url}{path}", params=params)
+        except httpx.HTTPError as exc:
+            raise StackUnavailable(f"cannot reach {self.what} at {self.url}: {exc}") from None
+        if resp.status_code != 200:
+            raise StackUnavailable(f"{self.what} at {self.url}{path} answered HTTP {resp.status_code}")
+        try:
+            return resp.json()
+        except ValueError:
+            raise StackUnavailable(f"{self.what} at {self.url}{path} did not answer JSON: is this {self.what}?") from None
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _targets(prom: _Api) -> list[Target]:
+    body = prom.get("/api/v1/targets", {"state": "active"})
+    out = []
+    for t in (body.get("data") or {}).get("activeTargets") or []:
+        labels = t.get("labels") or {}
+        job, instance = labels.get("job"), labels.get("instance")
+        if job and instance:
+            out.append(Target(str(job), str(instance), str(t.get("scrapeUrl") or ""), str(t.get("health") or "unknown")))
+    return sorted(out, key=lambda t: (t.job, t.instance))
+
+
+def _status_label(prom: _Api, metric: str) -> str | None:
+    labels = prom.get("/api/v1/labels", {"match[]": metric}).get("data") or []
+    return next((name for name in _STATUS_LABELS if name in labels), None)
+
+
+def _jobs_exporting(prom: _Api, metric: str) -> list[str]:
+    body = prom.get("/api/v1/query", {"query": f"count by (job) ({metric})"})
+    return sorted({str(r.get("metric", {}).get("job")) for r in (body.get("data") or {}).get("result") or []})
+
+
+def _slis(prom: _Api) -> tuple[dict[str, str], str]:
+    names = set(prom.get("/api/v1/label/__name__/values").get("data") or [])
+    for preset, spec in PRESETS.items():
+        if f"{spec.histogram}_bucket" in names and spec.requests in names:
+            jobs = _jobs_exporting(prom, f"{spec.histogram}_bucket")
+            return {"preset": preset}, f"{spec.about} found ({spec.histogram}), exported by job(s) {', '.join(jobs) or '?'}"
+    hists = sorted(n[: -len("_bucket")] for n in names if n.endswith("_seconds_bucket") and ("http" in n or "request" in n))
+    if not hists:
+        return {"preset": "otel-http"}, "no HTTP latency histogram found: this preset is a placeholder; point the SLIs at your metrics"
+    hist = hists[0]
+    counters = sorted(n for n in names if n.endswith("requests_total"))
+    requests = counters[0] if counters else f"{hist}_count"
+    status = _status_label(prom, requests)
+    errors = f'{status}=~"5.."' if status else 'code=~"5.."'
+    note = f"guessed from metric names (histograms: {', '.join(hists)}); errors = 5xx on label {status or '? (none found)'}"
+    return {"latency_histogram": hist, "requests": requests, "errors": errors}, note
+
+
+def _services(jaeger: _Api) -> list[str]:
+    return sorted(str(s) for s in jaeger.get("/api/v3/services").get("services") or [])
+
+
+def gather(prometheus: str, jaeger: str | None = None, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None) -> Draft:
+    """Read what the backends know (no change anywhere)."""
+    with httpx.Client(timeout=timeout, transport=transport) as client:
+        prom = _Api("Prometheus", prometheus, client)
+        draft = Draft(prom.url, jaeger.rstrip("/") if jaeger else None, targets=_targets(prom))
+        draft.slis, draft.slis_note = _slis(prom)
+        if jaeger:
+            draft.services = _services(_Api("Jaeger", jaeger, client))
+    return draft
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _q(value: Any) -> str:
+    """A YAML scalar: JSON's string and list syntax is valid YAML."""
+    return json.dumps(value)
+
+
+def component_name(job: str, taken: set[str]) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", job)
+    name = name if name[:1].isalpha() else f"c-{name}"
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _listeners() -> dict[int, list[str]]:
+    """Local port -> command line of the process listening on it (best effort: own processes)."""
+    import psutil
+
+    out: dict[int, list[str]] = {}
+    try:
+        conns = psutil.net_connections(kind="inet")
+    except (psutil.Error, OSError):
+        return out
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.pid and c.laddr:
+            try:
+                out.setdefault(c.laddr.port, psutil.Process(c.pid).cmdline())
+            except psutil.Error:
+                continue
+    return out
+
+
+def _component_lines(t: Target, name: str, listeners: dict[int, list[str]]) -> list[str]:
+    parts = urlsplit(t.scrape_url or f"http://{t.instance}")
+    host, port = parts.hostname or "", parts.port
+    local = host in _LOOPBACK
+    cmd = listeners.get(port or -1) if local else None
+    lines = [f"  # review: job {t.job!r}, scraped at {t.scrape_url or t.instance} ({t.health})."]
+    if cmd:
+        lines += ["  # review: found the process listening there; the match must find exactly one live process,",
+                  "  #   and `start` restarts it with the same command line (add cwd if it needs one)."]
+        handle = [f"    match: {_q(re.escape(' '.join(cmd)))}", f"    start: {_q(cmd)}"]
+    else:
+        why = "a remote target" if not local else "no process of yours listens there"
+        lines += [f"  # review: {why}: a placeholder; use kind container ({{container: NAME}}) or pod",
+                  "  #   ({namespace, selector}) or give a real pidfile/match and start."]
+        handle = [f"    match: {_q(re.escape(t.job))}"]
+    url = f"{parts.scheme or 'http'}://{parts.netloc or t.instance}"
+    return lines + [f"  - name: {_q(name)}", "    kind: process", *handle, f"    url: {_q(url)}",
+                    "    ready:", f"      tcp: {_q(parts.netloc or t.instance)}"]  # fmt: skip
+
+
+def render(draft: Draft, listeners: dict[int, list[str]] | None = None) -> str:
+    """The draft as System YAML with `# review:` comments."""
+    listeners = _listeners() if listeners is None else listeners
+    lines = [f"# Draft System written by `chaosctl discover --prometheus {draft.prometheus}"
+             f"{f' --jaeger {draft.jaeger}' if draft.jaeger else ''}`.",
+             "# Every guess carries a `# review:` comment. Check each, then `chaosctl validate` this file.",
+             "apiVersion: chaosctl/v1", "kind: System", "metadata:", "  name: discovered",
+             "  description: drafted from the scrape targets, metric names and trace services", "observability:",
+             "  prometheus:", f"    url: {_q(draft.prometheus)}"]  # fmt: skip
+    if draft.jaeger:
+        lines += ["  jaeger:", f"    url: {_q(draft.jaeger)}"]
+    lines += [f"slis:  # review: {draft.slis_note}", *(f"  {k}: {_q(v)}" for k, v in draft.slis.items())]
+    lines += ["traces:"]
+    note = "from Jaeger; put the service where requests enter first" if draft.services else "no Jaeger given (--jaeger URL)"
+    lines += [f"  services: {_q(draft.services)}  # review: {note}",
+              "  root_operations: []  # review: empty = every trace of those services"]  # fmt: skip
+    taken: set[str] = set()
+    comps = [line for t in draft.targets for line in _component_lines(t, component_name(t.job, taken), listeners)]
+    lines += ["components:" if comps else "components: []  # review: Prometheus has no active scrape target", *comps]
+    lines += ["links: []  # review: links cannot be discovered; add {name: A->B, listen: HOST:PORT, upstream: HOST:PORT}",
+              "# load:  # review: where the load goes, e.g.",
+              "#   base_url: http://127.0.0.1:8080",
+              "#   auth: {header: Authorization, prefix: 'Bearer ', value_env: MY_API_TOKEN}",
+              "#   requests: [{name: home, method: GET, path: /}]"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def discover(prometheus: str, jaeger: str | None = None, *, timeout: float = 5.0,
+             transport: httpx.BaseTransport | None = None) -> str:
+    return render(gather(prometheus, jaeger, timeout=timeout, transport=transport))

@@ -1,0 +1,144 @@
+"""A scenario against a System: which System it runs on, and whether its targets fit it.
+
+The System is `--system PATH`, else the scenario's `system: PATH` (relative to
+the scenario file), else the reference stack at the settings' port base. The
+scenario's own validators check target names against a Topology; they are
+given the System's names through `SystemTargets`, so an unknown target is
+reported at its FILE:LINE:COL with did-you-mean exactly as before. Then
+`fit_problems` checks what only the System knows: that each fault type
+reaches its component's kind, that a process kill can be reverted, that a
+probed component has a URL, that trace expectations have a Jaeger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from chaosctl.errors import SystemInvalid
+from chaosctl.scenario.load import parse_scenario
+from chaosctl.scenario.messages import in_file_order, located
+from chaosctl.scenario.model import Scenario
+from chaosctl.scenario.yamlsrc import Positions, read_yaml
+from chaosctl.stack.topology import Link, Topology
+
+from .load import load_system
+from .model import ProcessComponent, System
+from .reference import reference_system
+
+Problem = tuple[tuple[Any, ...], str]
+
+
+@dataclass(frozen=True)
+class SystemTargets(Topology):
+    """A System's target names behind the Topology interface that the scenario validators take."""
+
+    names: tuple[str, ...] = ()
+    link_ends: tuple[tuple[str, str], ...] = ()
+    trace_services: tuple[str, ...] = ()
+
+    @property
+    def components(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.names
+
+    @property
+    def links(self) -> tuple[Link, ...]:  # type: ignore[override]
+        return tuple(Link(src, dst, 0, 0) for src, dst in self.link_ends)
+
+    @property
+    def services(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.trace_services
+
+
+def system_targets(system: System, port_base: int) -> SystemTargets:
+    return SystemTargets(
+        port_base=port_base,
+        names=tuple(c.name for c in system.components),
+        link_ends=tuple((link.source, link.dest) for link in system.links),
+        trace_services=system.traces.services,
+    )
+
+
+def _fault_problems(scenario: Scenario, system: System) -> Iterator[Problem]:
+    names = {c.name for c in system.components}
+    for i, phase in enumerate(scenario.phases):
+        for j, fault in enumerate(phase.faults):
+            where = ("phases", i, "faults", j, "target")
+            if fault.target.startswith("link:") or fault.target not in names:
+                continue  # links and unknown names: the scenario's validators said it
+            comp = system.component(fault.target)
+            if fault.type not in comp.faults:
+                yield where, (
+                    f"{fault.type} cannot reach {comp.name!r}: it is a {comp.kind} component, "
+                    f"which takes {', '.join(comp.faults)}"
+                )
+            elif isinstance(comp, ProcessComponent) and fault.type != "process-pause" and comp.start is None:
+                yield where, (
+                    f"{fault.type} needs a way back: give {comp.name!r} a `start` command in System "
+                    f"{system.name!r} so the kill can be reverted"
+                )
+
+
+def fit_problems(scenario: Scenario, system: System) -> list[Problem]:
+    """What only the System can say about the scenario (paths into the scenario)."""
+    out = list(_fault_problems(scenario, system))
+    names = {c.name for c in system.components}
+    for i, probe in enumerate(scenario.steady_state):
+        if probe.probe == "http" and probe.target in names and system.component(probe.target).url is None:
+            out.append((("steady_state", i, "target"), f"component {probe.target!r} has no `url` in System {system.name!r}: an http probe needs one"))
+    if scenario.traces and system.observability.jaeger is None:
+        out.append((("traces", 0), f"trace expectations need observability.jaeger in System {system.name!r}"))
+    return out
+
+
+def _named_system(data: Any, positions: Positions, source: Path, explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    named = data.get("system") if isinstance(data, dict) else None
+    if not isinstance(named, str) or not named.strip():
+        return None  # a wrong type is the model's to report
+    path = (source.parent / named).resolve() if not Path(named).is_absolute() else Path(named)
+    if not path.is_file():
+        line, col = positions.of(("system",))
+        raise SystemInvalid([f"{source}:{line + 1}:{col + 1}: system: no System file at {path}"])
+    return path
+
+
+def scenario_with_system(
+    data: Any, positions: Positions, source: Path, system_path: Path | None = None, port_base: int | None = None
+) -> tuple[Scenario, System]:
+    """Validate read scenario data against its System; SystemInvalid/ScenarioInvalid with FILE:LINE:COL."""
+    topology = Topology(port_base) if port_base is not None else Topology()
+    path = _named_system(data, positions, source, system_path)
+    system = load_system(path) if path is not None else reference_system(topology)
+    scenario = parse_scenario(data, positions, str(source), system_targets(system, topology.port_base))
+    problems = fit_problems(scenario, system)
+    if problems:
+        raise SystemInvalid(in_file_order([located(p, m, positions, str(source)) for p, m in problems]))
+    return scenario, system
+
+
+def load_scenario_for_system(path: str | Path, system_path: Path | None = None, port_base: int | None = None) -> tuple[Scenario, System]:
+    """Read a scenario file and validate it against its System (see module doc)."""
+    data, positions = read_yaml(Path(path))
+    return scenario_with_system(data, positions, Path(path), system_path, port_base)
+
+
+def runnable_system(path: str | Path, system_path: Path | None, port_base: int) -> System:
+    """The System a `run` uses, after validating the scenario against it.
+
+    The run engine drives the reference stack only (through its backend and
+    Topology); a System it cannot drive is refused here, before anything starts.
+    """
+    from chaosctl.errors import UsageError
+
+    _, system = load_scenario_for_system(path, system_path, port_base)
+    topology = Topology(port_base)
+    kinds = {c.kind for c in system.components}
+    if not kinds <= {"reference", "reference-modelserver"} or system.observability.prometheus.url != topology.url("prometheus"):
+        raise UsageError(
+            f"System {system.name!r}: running on a System other than the reference stack (port base {port_base}) "
+            "is not supported yet; `chaosctl validate` checks the scenario against it"
+        )
+    return system

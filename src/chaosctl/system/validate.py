@@ -1,0 +1,44 @@
+"""`chaosctl validate FILE...`: each file is checked by its `kind` (Scenario or System).
+
+Every file is checked, every problem printed (FILE:LINE:COL on stderr, `FILE: ok`
+on stdout), then one error names how many failed (exit 2).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from chaosctl.errors import ScenarioInvalid
+from chaosctl.scenario.yamlsrc import read_yaml
+
+from .fit import scenario_with_system
+from .load import parse_system
+
+
+def validate_file(path: Path, system_path: Path | None = None, port_base: int | None = None) -> str:
+    """Check one file; returns what it is (`Scenario` or `System`). Raises ScenarioInvalid/SystemInvalid."""
+    data, positions = read_yaml(path)
+    if isinstance(data, dict) and data.get("kind") == "System":
+        parse_system(data, positions, str(path))
+        return "System"
+    scenario_with_system(data, positions, path, system_path, port_base)
+    return "Scenario"
+
+
+def validate_files(paths: Iterable[str | Path], system_path: Path | None = None, port_base: int | None = None) -> None:
+    good, failed = 0, []
+    for path in paths:
+        try:
+            validate_file(Path(path), system_path, port_base)
+        except ScenarioInvalid as exc:
+            failed.append(str(path))
+            for line in exc.messages:
+                print(line, file=sys.stderr)
+            continue
+        good += 1
+        print(f"{path}: ok")
+    sys.stdout.flush()
+    if failed:
+        raise ScenarioInvalid([f"{len(failed)} of {len(failed) + good} file(s) invalid: {', '.join(failed)}"])

@@ -1,0 +1,152 @@
+"""`chaosctl discover` against a fake Prometheus/Jaeger (an httpx transport answering like the real APIs)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chaosctl.errors import StackUnavailable
+from chaosctl.system import load_system
+from chaosctl.system.discover import component_name, gather, render
+from chaosctl.system.model import ProcessComponent
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAOSCTL = ROOT / ".venv" / "bin" / "chaosctl"
+PROM, JAEGER = "http://prom.test:9090", "http://jaeger.test:16686"
+
+
+class FakeBackends:
+    """Answers the few Prometheus and Jaeger API paths that discover reads; records what was asked."""
+
+    def __init__(self, targets: list[tuple[str, str]], metrics: list[str], labels: list[str], services: list[str]) -> None:
+        self.targets, self.metrics, self.labels, self.services = targets, metrics, labels, services
+        self.asked: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.asked.append(f"{request.url.host}{request.url.path}")
+        body = self._answer(request)
+        return httpx.Response(404, text="not found") if body is None else httpx.Response(200, json=body)
+
+    def _answer(self, request: httpx.Request) -> Any:
+        path = request.url.path
+        if path == "/api/v1/targets":
+            active = [{"labels": {"job": j, "instance": i}, "scrapeUrl": f"http://{i}/metrics", "health": "up"} for j, i in self.targets]
+            return {"status": "success", "data": {"activeTargets": active, "droppedTargets": []}}
+        if path == "/api/v1/label/__name__/values":
+            return {"status": "success", "data": self.metrics}
+        if path == "/api/v1/labels":
+            return {"status": "success", "data": self.labels}
+        if path == "/api/v1/query":
+            return {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {"job": "api"}, "value": [0, "3"]}]}}
+        if path == "/api/v3/services":
+            return {"services": self.services}
+        return None
+
+
+def _draft(tmp_path: Path, fake: FakeBackends, listeners: dict[int, list[str]] | None = None, jaeger: str | None = JAEGER) -> tuple[str, Any]:
+    text = render(gather(PROM, jaeger, transport=httpx.MockTransport(fake)), listeners or {})
+    path = tmp_path / "draft.system.yaml"
+    path.write_text(text)
+    return text, load_system(path)  # the draft must validate
+
+
+def test_reference_like_metrics_give_the_reference_preset(tmp_path: Path) -> None:
+    fake = FakeBackends(
+        [("gateway", "127.0.0.1:17030"), ("registry-store-0", "127.0.0.1:17000")],
+        ["chaosctl_http_request_duration_seconds_bucket", "chaosctl_http_requests_total", "up"],
+        ["__name__", "code", "job"], ["registry", "gateway", "jaeger"],
+    )
+    text, system = _draft(tmp_path, fake)
+    assert system.slis.preset == "chaosctl-reference"
+    assert [c.name for c in system.components] == ["gateway", "registry-store-0"]
+    assert system.traces.services == ("gateway", "jaeger", "registry")
+    assert system.observability.prometheus.url == PROM and system.observability.jaeger.url == JAEGER
+    assert text.count("# review:") >= 5  # every guess says so
+    assert "prom.test/api/v1/targets" in fake.asked and "jaeger.test/api/v3/services" in fake.asked
+
+
+def test_otel_names_give_the_otel_preset(tmp_path: Path) -> None:
+    fake = FakeBackends([("api", "10.0.0.5:8000")], ["http_server_request_duration_seconds_bucket",
+                        "http_server_request_duration_seconds_count"], [], [])  # fmt: skip
+    text, system = _draft(tmp_path, fake, jaeger=None)
+    assert system.slis.preset == "otel-http" and system.observability.jaeger is None
+    comp = system.components[0]
+    assert isinstance(comp, ProcessComponent) and comp.url == "http://10.0.0.5:8000"
+    assert "a remote target" in text  # not a process of this machine: the comment says to replace it
+
+
+def test_unknown_convention_gives_explicit_selectors_with_the_status_label(tmp_path: Path) -> None:
+    fake = FakeBackends([("api", "127.0.0.1:8000")], ["shop_request_duration_seconds_bucket", "shop_requests_total", "up"],
+                        ["__name__", "job", "status_code"], ["shop"])  # fmt: skip
+    _, system = _draft(tmp_path, fake)
+    assert system.slis.preset is None
+    resolved = system.slis.resolved()
+    assert resolved.bucket_selector == "shop_request_duration_seconds_bucket"
+    assert resolved.errors_selector == 'shop_requests_total{status_code=~"5.."}'
+
+
+def test_no_http_metrics_still_validates_as_a_placeholder(tmp_path: Path) -> None:
+    text, system = _draft(tmp_path, FakeBackends([], ["up"], [], []))
+    assert system.components == () and system.slis.preset == "otel-http"
+    assert "no HTTP latency histogram found" in text and "no active scrape target" in text
+
+
+def test_a_local_listener_becomes_a_matched_process_with_its_start_command(tmp_path: Path) -> None:
+    cmd = ["/usr/bin/python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"]
+    fake = FakeBackends([("web files", "127.0.0.1:8000"), ("web-files", "127.0.0.1:8001")], [], [], [])
+    _, system = _draft(tmp_path, fake, listeners={8000: cmd})
+    first, second = system.components
+    assert first.name == "web-files" and second.name == "web-files-2"  # sanitised, then made unique
+    assert isinstance(first, ProcessComponent) and first.start == tuple(cmd)
+    assert re.search(first.match, " ".join(cmd)) and first.ready is not None and first.ready.tcp == "127.0.0.1:8000"
+    assert isinstance(second, ProcessComponent) and second.start is None  # nothing of ours listens there
+
+
+def test_component_names() -> None:
+    taken: set[str] = set()
+    assert [component_name(j, taken) for j in ["api", "api", "9lives", "a/b"]] == ["api", "api-2", "c-9lives", "a-b"]
+
+
+def test_unreachable_prometheus_names_the_url() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with pytest.raises(StackUnavailable, match=r"cannot reach Prometheus at http://prom.test:9090"):
+        gather(PROM, transport=httpx.MockTransport(refuse))
+
+
+def test_unreachable_jaeger_names_the_url() -> None:
+    fake = FakeBackends([], [], [], [])
+
+    def no_jaeger(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "jaeger.test":
+            raise httpx.ConnectError("connection refused", request=request)
+        return fake(request)
+
+    with pytest.raises(StackUnavailable, match=r"cannot reach Jaeger at http://jaeger.test:16686"):
+        gather(PROM, JAEGER, transport=httpx.MockTransport(no_jaeger))
+
+
+def test_not_prometheus_is_said() -> None:
+    def html(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>hello</html>")
+
+    with pytest.raises(StackUnavailable, match="did not answer JSON: is this Prometheus"):
+        gather(PROM, transport=httpx.MockTransport(html))
+
+
+def test_cli_exit_3_naming_the_unreachable_url() -> None:
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.run([str(CHAOSCTL), "discover", "--prometheus", url, "--timeout", "2"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert f"cannot reach Prometheus at {url}" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
