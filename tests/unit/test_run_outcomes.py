@@ -102,7 +102,9 @@ class FakeProm:
     def query(self, expr: str, at: float) -> float | None:
         self._alive()
         up = re.fullmatch(r'min\((count|sum)_over_time\(up\{job="gateway"\}\[(\d+)ms\]\)\)', expr)
-        return float(round(int(up[2]) / 1000)) if up else 1.0  # the gateway scraped every second
+        if up:
+            return float(round(int(up[2]) / 1000))  # the gateway scraped every second
+        return 0.0 if expr.startswith("(sum(rate(") and "5.." in expr else 1.0  # no 5xx, every request served
 
     def samples(self, expr: str, at: float) -> list[Sample]:
         self._alive()
@@ -143,12 +145,13 @@ class World:
     jaeger: FakeJaeger = field(default_factory=FakeJaeger)
     load: FakeLoad = field(default_factory=FakeLoad)
     on_fault: Callable[[Any], None] = lambda f: None  # customise each fault built
+    scenario: str = SCENARIO
     guard: SignalGuard | None = None
 
     def run(self) -> Run:
         settings = Settings(state_dir=self.tmp / "state", port_base=31000)
         path = self.tmp / "s.yaml"
-        path.write_text(SCENARIO)
+        path.write_text(self.scenario)
         scenario = load_scenario(path, Topology(settings.port_base))
         ctx = FaultContext(settings, Topology(settings.port_base), backend_factory=lambda: None)
         ids = iter("abcdefgh")
@@ -282,3 +285,16 @@ def test_a_first_signal_landing_in_a_revert_stops_the_run_after_that_revert(tmp_
     assert isinstance(err, Interrupted) and "SIGTERM" in str(err)
     assert w.reverted() == ["b", "a"]  # the revert it landed in went on to the last fault
     assert [p["name"] for p in report["phases"]] == ["baseline", "fault"] and report["interrupted"] is True
+
+
+def test_prometheus_lost_with_abort_conditions_trips_on_no_data_naming_prometheus_exit_3(tmp_path):
+    scenario = SCENARIO.replace("duration: 2s", "duration: 6s") + "abort:\n  - {when: error_ratio > 20%, for: 1s}\n"
+    w = World(tmp_path, scenario=scenario)
+    w.on_fault = lambda f: setattr(w.prom, "dead", lambda: True)
+    code, err, report = w.publish()
+    assert isinstance(err, StackUnavailable) and "Prometheus at 127.0.0.1:9 unreachable" in str(err)
+    aborts = [c for c in report["checks"] if c["kind"] == "abort"]
+    assert len(aborts) == 1 and aborts[0]["observed"] == "no data"
+    assert "Prometheus at 127.0.0.1:9 unreachable" in aborts[0]["reason"]
+    assert [p["name"] for p in report["phases"]] == ["baseline", "fault"]  # the trip ends the run early
+    assert report["verdict"] == "aborted" and w.reverted() == ["b", "a"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -232,7 +232,7 @@ class Run:
             with tel.phase(phase.name):
                 outcome = run_phase(phase, env)
             st.windows.append(outcome.window)
-            st.checks.extend(outcome.checks)
+            st.checks.extend(_name_lost_backend(outcome.checks, st.lost))
             st.notes.extend(outcome.revert_errors)
             st.phase_seconds += phase.duration
             st.revert_failed |= bool(outcome.revert_errors)
@@ -330,6 +330,16 @@ def describe_error(exc: BaseException) -> str:
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     text = str(exc).replace("\n", " ")
     return f"{type(exc).__name__}: {text}{where}" if not isinstance(exc, ChaosctlError) else f"{text}{where}"
+
+
+def _name_lost_backend(checks: list[Check], lost: LostBackends) -> list[Check]:
+    """An abort that tripped on no data while Prometheus was unreachable says so (the watcher
+    only sees "no series")."""
+    why = lost.lost.get("Prometheus")
+    if why is None:
+        return checks
+    return [replace(c, reason=f"{c.reason}: {why}") if c.kind == "abort" and c.observed == "no data" else c
+            for c in checks]
 
 
 def _instant(prom: Any, notes: list[str], lost: LostBackends) -> Callable[[str], "float | None"]:
