@@ -27,6 +27,7 @@ app = typer.Typer(
 StateDir = typer.Option(None, "--state-dir", help="State folder (env CHAOSCTL_STATE_DIR).")
 PortBase = typer.Option(None, "--port-base", help="First port of the stack (env CHAOSCTL_PORT_BASE).")
 BackendOpt = typer.Option(None, "--backend", help="local (default) or docker (env CHAOSCTL_BACKEND).")
+HistoryOpt = typer.Option(None, "--history", help="Run-history file (env CHAOSCTL_HISTORY; default STATE_DIR/history.sqlite3).")
 
 
 def _settings(state_dir: Optional[Path], port_base: Optional[int], backend: Optional[str] = None,
@@ -126,12 +127,18 @@ def run(
     grafana_url: Optional[str] = typer.Option(
         None, "--grafana-url", help="Post phase/fault annotations to this Grafana (env CHAOSCTL_GRAFANA_URL; token: CHAOSCTL_GRAFANA_TOKEN)."
     ),
+    history: Optional[Path] = HistoryOpt,
+    require_baseline: bool = typer.Option(
+        False, "--require-baseline", help="A last_pass objective with no earlier passing run FAILs (env CHAOSCTL_REQUIRE_BASELINE)."
+    ),
 ) -> None:
     """Run a scenario: baseline -> faults -> recovery under load, then the verdict and reports."""
     from chaosctl.run import run_scenario
     from chaosctl.system.fit import runnable_system
 
-    settings = _settings(state_dir, port_base, backend, grafana_url)
+    settings = load_settings(state_dir=state_dir, port_base=port_base, backend=backend, grafana_url=grafana_url,
+                             history=history, require_baseline=require_baseline or None,
+                             create_secrets=not dry_run)  # a dry run touches nothing, not even the secrets file
     runnable_system(file, system, settings.port_base)  # the scenario fits its System, which the engine can drive
     code = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run)
     raise typer.Exit(code)
@@ -173,6 +180,35 @@ def report(report_dir: Path = typer.Argument(..., help="A folder holding report.
     from chaosctl.report import rerender
 
     rerender(report_dir)
+
+
+@app.command("history")
+def history_cmd(
+    scenario: Optional[str] = typer.Option(None, "--scenario", help="Only runs of this scenario (its metadata.name)."),
+    verdict: Optional[str] = typer.Option(None, "--verdict", help="Only runs with this verdict: pass, fail, aborted, error."),
+    limit: int = typer.Option(20, "--limit", help="At most this many runs, newest first."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    history: Optional[Path] = HistoryOpt,
+    state_dir: Optional[Path] = StateDir,
+) -> None:
+    """List recorded runs (the run history), newest first."""
+    from chaosctl.history.show import show_history
+
+    show_history(load_settings(state_dir=state_dir, history=history).history_path, scenario, verdict, limit, json_out)
+
+
+@app.command("compare")
+def compare_cmd(
+    a: str = typer.Argument(..., help="A run id from `chaosctl history` (or a unique prefix), or a report folder."),
+    b: str = typer.Argument(..., help="The run to compare with A (same forms)."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    history: Optional[Path] = HistoryOpt,
+    state_dir: Optional[Path] = StateDir,
+) -> None:
+    """What changed from run A to run B: per-check observed deltas and status, per-operation critical-path shares."""
+    from chaosctl.history.show import show_compare
+
+    show_compare(load_settings(state_dir=state_dir, history=history).history_path, a, b, json_out)
 
 
 @app.command()

@@ -50,6 +50,11 @@ class Settings:
     grafana_admin_password: str = ""
     # CHAOSCTL_REQUIRE: components whose absence fails a test rather than skipping it.
     require: frozenset[str] = frozenset()
+    # CHAOSCTL_HISTORY: the run-history file (None: STATE_DIR/history.sqlite3); CI can keep it in its cache.
+    history_file: Path | None = None
+    # CHAOSCTL_REQUIRE_BASELINE: a `last_pass` objective with no earlier passing run FAILs (default: it
+    # passes with the reason "no earlier passing run: baseline recorded").
+    require_baseline: bool = False
 
     def requires(self, component: str) -> bool:
         """Whether a missing `component` (a REQUIRABLE name or a binary name) must fail a test."""
@@ -62,6 +67,11 @@ class Settings:
     @property
     def journal_path(self) -> Path:
         return self.state_dir / "journal.jsonl"
+
+    @property
+    def history_path(self) -> Path:
+        """The run history (chaosctl.history): CHAOSCTL_HISTORY / --history, else in the state dir."""
+        return self.history_file or self.state_dir / "history.sqlite3"
 
 
 def _pick(arg, env_name: str, default, cast=str):
@@ -93,6 +103,8 @@ def load_settings(
     port_base: int | None = None,
     backend: str | None = None,
     grafana_url: str | None = None,
+    history: Path | None = None,
+    require_baseline: bool | None = None,
     create_secrets: bool = True,
 ) -> Settings:
     """Build the one Settings of a command: argument > environment > default.
@@ -112,7 +124,20 @@ def load_settings(
         coverage_threshold=_pick(None, "CHAOSCTL_COVERAGE_THRESHOLD", Settings.coverage_threshold, parse_coverage),
         **_secrets(Path(_pick(state_dir, "CHAOSCTL_STATE_DIR", default_state_dir(), Path)), create_secrets),
         require=parse_require(os.environ.get("CHAOSCTL_REQUIRE", "")),
+        history_file=_pick(history, "CHAOSCTL_HISTORY", None, Path),
+        require_baseline=_pick(require_baseline, "CHAOSCTL_REQUIRE_BASELINE", False,
+                                lambda raw: parse_flag(raw, "CHAOSCTL_REQUIRE_BASELINE")),
     )
+
+
+def parse_flag(raw: str, name: str) -> bool:
+    """A yes/no environment value: 1/true/yes/on or 0/false/no/off."""
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{name}={raw!r}: expected 1/true/yes/on or 0/false/no/off")
 
 
 def parse_coverage(raw: str) -> float:

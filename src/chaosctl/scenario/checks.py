@@ -16,6 +16,7 @@ from chaosctl.services.telemetry import HTTP_BUCKETS
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
 
 from .model import LATENCY_QUANTILES, SLO, AbsoluteObjective, RelativeObjective, Scenario, parse_objective
+from .objective import LastPassObjective
 from .types import closest
 from .units import format_duration
 
@@ -70,7 +71,7 @@ def _objective_units(slo: SLO) -> str | None:
         return None
     if isinstance(obj, AbsoluteObjective):
         unit, value = obj.unit, obj.value
-    elif isinstance(obj, RelativeObjective) and obj.offset:
+    elif isinstance(obj, (RelativeObjective, LastPassObjective)) and obj.offset:
         unit, value = obj.unit, obj.offset
     else:
         return None

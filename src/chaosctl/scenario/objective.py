@@ -6,6 +6,9 @@
     "<= 2x baseline"       relative: observed <= 2 * value in phase `baseline`
     "<= baseline + 50ms"   relative: observed <= value in `baseline` + 0.05 s
     "burn_rate < 14.4"     error-budget burn rate (the SLO's `target` gives the budget)
+    "<= last_pass + 10%"   regression gate: observed <= 1.1 * the same check's value in the
+    "<= 1.1x last_pass"    last passing run of the scenario (run history, chaosctl.history);
+                           `+ 10%` is relative, `+ 50ms` absolute; `last_pass` is reserved
 
 The verdict code takes these typed objects; `holds()` never passes on NaN or
 a missing baseline, so "no data" can never turn into a pass.
@@ -31,10 +34,13 @@ _OP = r"<=|>=|<|>"
 _ABSOLUTE = re.compile(rf"(?P<op>{_OP})\s*(?P<qty>{_QTY})")
 _FACTOR = re.compile(rf"(?P<op>{_OP})\s*(?P<factor>{_NUM})\s*[x×*]\s*(?P<phase>{_PHASE})")
 _OFFSET = re.compile(rf"(?P<op>{_OP})\s*(?P<phase>{_PHASE})(?:\s*(?P<sign>[+-])\s*(?P<qty>{_QTY}))?")
+_LAST_FACTOR = re.compile(rf"(?P<op>{_OP})\s*(?P<factor>{_NUM})\s*[x×*]\s*last_pass")
+_LAST_OFFSET = re.compile(rf"(?P<op>{_OP})\s*last_pass(?:\s*(?P<sign>[+-])\s*(?P<qty>{_QTY}))?")
 _BURN = re.compile(rf"burn_rate\s*(?P<op>{_OP})\s*(?P<qty>{_NUM})")
 _CONDITION = re.compile(rf"(?P<lhs>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<rest>(?:{_OP}).*)")
 
-_FORMS = "'< 300ms', '>= 99.5%', '< 50', '<= 2x baseline', '<= baseline + 50ms' or 'burn_rate < 14.4'"
+_FORMS = ("'< 300ms', '>= 99.5%', '< 50', '<= 2x baseline', '<= baseline + 50ms', 'burn_rate < 14.4' "
+          "or '<= last_pass + 10%'")
 
 
 class _Frozen(BaseModel):
@@ -125,7 +131,63 @@ class BurnRateObjective(_Frozen):
         return f"burn_rate {self.op} {self.value:g}"
 
 
-Objective = Annotated[Union[AbsoluteObjective, RelativeObjective, BurnRateObjective], Field(discriminator="kind")]
+class LastPassObjective(_Frozen):
+    """observed OP factor * last + offset, where `last` is the same check's value in the last
+    passing run of the scenario. Only the run history knows `last` (chaosctl.history.gate
+    judges it after the run's SLO values are known)."""
+
+    kind: Literal["last_pass"] = "last_pass"
+    op: Op
+    factor: float = 1.0
+    offset: float = 0.0
+    unit: Unit = "number"  # the unit of `offset`
+    margin: float | None = None  # `+ 10%` as written (0.10), for describe()
+
+    @property
+    def value(self) -> float:
+        """NaN: a judge that does not know the history can never pass this objective."""
+        return math.nan
+
+    def bound(self, last: float | None) -> float | None:
+        if last is None or math.isnan(last):
+            return None
+        return self.factor * last + self.offset
+
+    def holds(self, observed: float | None, baseline: float | None = None) -> bool:
+        bound = self.bound(baseline)
+        return observed is not None and bound is not None and compare(self.op, observed, bound)
+
+    def describe(self) -> str:
+        if self.margin is not None:
+            sign = "+" if self.margin >= 0 else "-"
+            return f"{self.op} last_pass {sign} {format_percent(abs(self.margin))}"
+        if self.offset:
+            sign = "+" if self.offset > 0 else "-"
+            return f"{self.op} last_pass {sign} {_show(abs(self.offset), self.unit)}"
+        return f"{self.op} last_pass" if self.factor == 1.0 else f"{self.op} {self.factor:g}x last_pass"
+
+
+def _last_pass(match: re.Match[str], factor: bool) -> LastPassObjective:
+    """`<= 1.1x last_pass`, `<= last_pass + 10%` (relative: x 1.10), `<= last_pass + 50ms` (absolute)."""
+    if factor:
+        value = float(match["factor"])
+        if not math.isfinite(value):
+            raise UnitError(f"bad objective {match.string!r}: {match['factor'][:40]!r} is not a finite number")
+        return LastPassObjective(op=match["op"], factor=value)
+    if not match["qty"]:
+        return LastPassObjective(op=match["op"])
+    amount, unit = parse_quantity(match["qty"])
+    amount = -amount if match["sign"] == "-" else amount
+    if unit == "ratio":
+        if amount <= -1.0:
+            raise UnitError(f"bad objective {match.string!r}: a margin of {format_percent(amount)} leaves nothing of last_pass")
+        return LastPassObjective(op=match["op"], factor=1.0 + amount, margin=amount)
+    return LastPassObjective(op=match["op"], offset=amount, unit=unit)
+
+
+Objective = Annotated[
+    Union[AbsoluteObjective, RelativeObjective, BurnRateObjective, LastPassObjective], Field(discriminator="kind")
+]
 
 
 class SliCondition(_Frozen):
@@ -149,9 +211,11 @@ def parse_threshold(text: object) -> AbsoluteObjective:
     return AbsoluteObjective(op=match["op"], value=value, unit=unit)
 
 
-def parse_objective(text: object, burn_rate: bool = False) -> AbsoluteObjective | RelativeObjective | BurnRateObjective:
+def parse_objective(
+    text: object, burn_rate: bool = False
+) -> AbsoluteObjective | RelativeObjective | BurnRateObjective | LastPassObjective:
     """Parse an objective string (see the module doc). `burn_rate` makes `< 14.4` a burn-rate objective."""
-    if isinstance(text, (AbsoluteObjective, RelativeObjective, BurnRateObjective)):
+    if isinstance(text, (AbsoluteObjective, RelativeObjective, BurnRateObjective, LastPassObjective)):
         return text
     if not isinstance(text, str):
         raise UnitError(f"expected an objective string such as {_FORMS}, got {text!r}")
@@ -163,6 +227,10 @@ def parse_objective(text: object, burn_rate: bool = False) -> AbsoluteObjective 
             return BurnRateObjective(op=match["op"], value=float(parse_quantity(match["qty"])[0]))
         value, unit = parse_quantity(match["qty"])
         return AbsoluteObjective(op=match["op"], value=value, unit=unit)
+    if match := _LAST_FACTOR.fullmatch(s):
+        return _last_pass(match, factor=True)
+    if match := _LAST_OFFSET.fullmatch(s):
+        return _last_pass(match, factor=False)
     if match := _FACTOR.fullmatch(s):
         return RelativeObjective(op=match["op"], phase=match["phase"], factor=float(match["factor"]))
     if match := _OFFSET.fullmatch(s):
