@@ -160,3 +160,12 @@ def test_doctor_still_exits_3_naming_what_is_missing(tmp_path: Path, monkeypatch
     with pytest.raises(StackUnavailable, match=r"required components missing: .*jaeger, chromium") as err:
         run_doctor(Settings(tool_dirs=(tmp_path,), require=frozenset({"chromium"})))
     assert err.value.exit_code == 3
+
+
+def test_a_bad_require_value_is_exit_2_naming_it(tmp_path: Path) -> None:
+    chaosctl = Path(sys.executable).with_name("chaosctl")
+    env = {**os.environ, "CHAOSCTL_REQUIRE": "etcd,gpu", "CHAOSCTL_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run([str(chaosctl), "doctor"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "CHAOSCTL_REQUIRE='etcd,gpu': unknown component gpu" in done.stderr
+    assert "Traceback" not in done.stderr
