@@ -123,7 +123,8 @@ def test_yaml_problems_are_system_errors(tmp_path: Path) -> None:
 
 
 def test_shipped_reference_file_is_the_generated_one() -> None:
-    assert SHIPPED.read_text() == shipped_yaml(), "regenerate: python -c 'from chaosctl.system.reference import shipped_yaml; print(shipped_yaml(), end=\"\")' > systems/reference.system.yaml"
+    regenerate = "python -c 'from chaosctl.system.reference import shipped_yaml as s; print(s(), end=\"\")' > systems/reference.system.yaml"
+    assert SHIPPED.read_text() == shipped_yaml(), f"regenerate: {regenerate}"
     assert load_system(SHIPPED) == reference_system(Topology())
 
 

@@ -86,7 +86,8 @@ def fit_problems(scenario: Scenario, system: System) -> list[Problem]:
     names = {c.name for c in system.components}
     for i, probe in enumerate(scenario.steady_state):
         if probe.probe == "http" and probe.target in names and system.component(probe.target).url is None:
-            out.append((("steady_state", i, "target"), f"component {probe.target!r} has no `url` in System {system.name!r}: an http probe needs one"))
+            why = f"component {probe.target!r} has no `url` in System {system.name!r}: an http probe needs one"
+            out.append((("steady_state", i, "target"), why))
     if scenario.traces and system.observability.jaeger is None:
         out.append((("traces", 0), f"trace expectations need observability.jaeger in System {system.name!r}"))
     return out

@@ -231,7 +231,9 @@ class LoadAuth(Frozen):
     header: str = Field("Authorization", min_length=1)
     value_env: Optional[EnvName] = None
     prefix: str = Field("", description="put before the value, e.g. 'Bearer '")
-    mint: Optional[Literal["chaosctl-token"]] = Field(None, description="chaosctl-token: a JWT signed with CHAOSCTL_JWT_SECRET")
+    mint: Optional[Literal["chaosctl-token"]] = Field(
+        None, description="chaosctl-token: a JWT signed with this install's JWT secret (reference gateway)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> "LoadAuth":

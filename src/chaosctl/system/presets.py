@@ -10,7 +10,6 @@ which a unit test holds).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Annotated, Literal, Optional
 
@@ -158,9 +157,6 @@ class ResolvedSlis:
             if target is None or not 0 < target < 1:
                 raise ValueError("burn_rate needs a target between 0 and 1 (e.g. 99.9%)")
             return f"({errors} / {total}) / {1 - target:.10g}"
-        raise ValueError(f"unknown SLI {sli!r}; known: {', '.join([*LATENCY_QUANTILES, 'success_ratio', 'error_ratio', 'throughput', 'burn_rate'])}")
+        known = [*LATENCY_QUANTILES, "success_ratio", "error_ratio", "throughput", "burn_rate"]
+        raise ValueError(f"unknown SLI {sli!r}; known: {', '.join(known)}")
 
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names a resolved selector refers to (for discover and rehearse messages)."""
-    return {m for m in re.findall(rf"({_METRIC})\s*(?:\{{|\[)", expr) if m not in {"rate", "sum", "by", "vector"}}

@@ -1,0 +1,82 @@
+"""`chaosctl discover` against the real reference stack: the draft names its processes, the reference
+SLI preset and the Jaeger services, and validates (alone and under a scenario that targets it)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from chaosctl.system import load_system
+from chaosctl.system.model import ProcessComponent
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAOSCTL = ROOT / ".venv" / "bin" / "chaosctl"
+
+
+def _wait_for(what: str, check, timeout: float = 60.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _ready(stack) -> None:  # noqa: ANN001
+    """Prometheus scraped every target and Jaeger knows the gateway (a few health requests make spans)."""
+    topo = stack.topology
+    prom, jaeger = topo.url("prometheus"), topo.url("jaeger")
+
+    def targets_up() -> bool:
+        active = httpx.get(f"{prom}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        return bool(active) and all(t["health"] == "up" for t in active)
+
+    def gateway_traced() -> bool:
+        httpx.get(f"{topo.url('gateway')}/healthz", timeout=5)
+        return "gateway" in (httpx.get(f"{jaeger}/api/v3/services", timeout=5).json().get("services") or [])
+
+    _wait_for("every scrape target up", targets_up)
+    _wait_for("the gateway's traces in Jaeger", gateway_traced)
+
+
+def test_discover_drafts_a_valid_system_of_the_reference_stack(stack, tmp_path: Path) -> None:  # noqa: ANN001
+    _ready(stack)
+    topo = stack.topology
+    started = time.monotonic()
+    proc = subprocess.run([str(CHAOSCTL), "discover", "--prometheus", topo.url("prometheus"), "--jaeger", topo.url("jaeger")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    seconds = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    draft = tmp_path / "discovered.system.yaml"
+    draft.write_text(proc.stdout)
+    checked = subprocess.run([str(CHAOSCTL), "validate", str(draft)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr + proc.stdout
+
+    system = load_system(draft)
+    assert system.slis.preset == "chaosctl-reference"
+    assert {"gateway", "registry", *topo.services} <= set(system.traces.services)
+    names = {c.name for c in system.components}
+    assert {"gateway", "registry", "model-gpu-1", "model-gpu-2", "model-cpu-1", "registry-store-0"} <= names, names
+    gateway = system.component("gateway")
+    assert isinstance(gateway, ProcessComponent) and gateway.start and gateway.match
+    pid = next(c.pid for c in stack.status.components if c.name == "gateway")
+    found = [p.pid for p in psutil.process_iter(["cmdline"]) if re.search(gateway.match, " ".join(p.info["cmdline"] or []))]
+    assert found == [pid], f"the match must find exactly the gateway's process: {found} vs {pid}"
+    assert proc.stdout.count("# review:") >= len(system.components)
+    print(f"discover on the reference stack: {seconds:.2f}s, {len(system.components)} components")
+
+    scenario = tmp_path / "kill-gateway.yaml"
+    scenario.write_text(
+        "apiVersion: chaosctl/v1\nkind: Scenario\nmetadata: {name: kill-gateway}\nsystem: ./discovered.system.yaml\n"
+        "load: {users: 1, spawn_rate: 1, requests: [{model: fraud-detector}]}\n"
+        "phases:\n  - {name: baseline, duration: 5s}\n"
+        "  - {name: fault, duration: 5s, faults: [{type: process-kill, target: gateway}]}\n"
+        "steady_state:\n  - {name: gateway, probe: http, target: gateway}\n"
+    )
+    checked = subprocess.run([str(CHAOSCTL), "validate", str(scenario)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
