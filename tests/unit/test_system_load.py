@@ -154,3 +154,17 @@ def test_schema_is_committed_and_accepts_the_reference() -> None:
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(data)) == []
     data["components"][0]["pidfil"] = "x"
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(data)) != []
+
+
+def test_loading_a_system_stays_light() -> None:
+    """No rich, stack display, HTTP client or psutil just to read a System (validate starts fast)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from chaosctl.system import load_system; load_system(sys.argv[1]); "
+        "print(sorted(m for m in ('rich', 'httpx', 'psutil', 'chaosctl.stack.display', 'chaosctl.console') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(SHIPPED)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -11,15 +11,16 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from chaosctl.console import default_console
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.stack.backend import READY, StackStatus, get_backend
-from chaosctl.stack.display import ProgressReporter
+
+if TYPE_CHECKING:  # rich and the progress display load only for up/down/status, not with stack.topology
+    from rich.console import Console
+
+    from chaosctl.stack.display import ProgressReporter
 
 
 def _backend(settings: Settings, reporter: ProgressReporter | None = None):  # noqa: ANN202
@@ -49,6 +50,9 @@ def _term_as_interrupt() -> Iterator[None]:
 
 def up(settings: Settings) -> StackStatus:
     """Start the stack (idempotent) and wait until every component is ready."""
+    from chaosctl.console import default_console
+    from chaosctl.stack.display import ProgressReporter
+
     console = default_console(stderr=True)
     began = time.monotonic()
     with _term_as_interrupt(), ProgressReporter(console, title="chaosctl up") as reporter:
@@ -75,6 +79,9 @@ def _print_secrets_location(console: Console, settings: Settings) -> None:
 
 def down(settings: Settings) -> None:
     """Stop every process of the stack (by pid) and check that no port listens."""
+    from chaosctl.console import default_console
+    from chaosctl.stack.display import ProgressReporter
+
     console = default_console(stderr=True)
     began = time.monotonic()
     with ProgressReporter(console, title="chaosctl down") as reporter:
@@ -93,6 +100,8 @@ def show_status(settings: Settings, json_out: bool = False) -> StackStatus:
     if json_out:
         print(json.dumps(status.to_json(), indent=2))
     else:
+        from chaosctl.console import default_console
+
         _print_table(default_console(), status)
     if not status.any_running:
         raise StackUnavailable(
@@ -106,6 +115,8 @@ def show_status(settings: Settings, json_out: bool = False) -> StackStatus:
 
 
 def _print_table(console: Console, status: StackStatus) -> None:
+    from rich.table import Table
+
     table = Table(title=f"chaosctl stack ({status.backend})")
     for col in ("component", "state", "pid", "url"):
         table.add_column(col)
