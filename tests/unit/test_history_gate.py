@@ -164,3 +164,27 @@ def test_a_gate_validates_in_a_scenario_and_its_units_are_checked() -> None:
     assert isinstance(_scenario().slos[0].objective, LastPassObjective)
     with pytest.raises(ScenarioInvalid, match="latency"):
         _scenario("<= last_pass + 50")  # a latency offset needs a time unit
+
+
+def test_the_slo_judge_then_the_gate(tmp_path: Path) -> None:
+    """The real SLO judge leaves a last_pass check failed (NaN bound); the gate then judges it."""
+    from _coverage_fakes import FAULT, ScrapedPrometheus, seconds
+
+    from chaosctl.scenario.model import SLO
+    from chaosctl.verdict.slo import evaluate
+
+    spec = SLO(name="p99 gate", sli="latency_p99", phase="fault", objective="<= last_pass + 10%")
+    settings = _settings(tmp_path)
+
+    def judged(p99: float, started: float) -> RunReport:
+        [check] = evaluate(ScrapedPrometheus(p99, {"gateway": seconds(FAULT)}), [spec], [FAULT])
+        assert check.status == "fail"  # no history known to the judge: never a pass
+        report = RunReport("gate", "fail", started, started + 40, (FAULT,), (check,))
+        return judge_last_pass(report, _scenario(), settings, echo=lambda s: None)
+
+    first = judged(0.2, T0)
+    assert (first.verdict, first.checks[0].reason) == ("pass", NO_BASELINE)
+    base = record_run(settings.history_path, first)
+    assert judged(0.215, T0 + 100).verdict == "pass"
+    worse = judged(0.25, T0 + 200)
+    assert worse.verdict == "fail" and worse.checks[0].reason == f"250 ms is not <= 220 ms (last passing run {base.id}: 200 ms)"
