@@ -62,9 +62,10 @@ def test_reference_like_metrics_give_the_reference_preset(tmp_path: Path) -> Non
         ["chaosctl_http_request_duration_seconds_bucket", "chaosctl_http_requests_total", "up"],
         ["__name__", "code", "job"], ["registry", "gateway", "jaeger"],
     )
-    text, system = _draft(tmp_path, fake)
+    text, system = _draft(tmp_path, fake, listeners={17030: ["python", "-m", "chaosctl.services", "gateway"]})
     assert system.slis.preset == "chaosctl-reference"
-    assert [c.name for c in system.components] == ["gateway", "registry-store-0"]
+    assert [c.name for c in system.components] == ["gateway"]  # the etcd member's process was not found here
+    assert "# - {name: registry-store-0, kind: container" in text  # ... so it is a commented suggestion
     assert system.traces.services == ("gateway", "jaeger", "registry")
     assert system.observability.prometheus.url == PROM and system.observability.jaeger.url == JAEGER
     assert text.count("# review:") >= 5  # every guess says so
@@ -74,11 +75,12 @@ def test_reference_like_metrics_give_the_reference_preset(tmp_path: Path) -> Non
 def test_otel_names_give_the_otel_preset(tmp_path: Path) -> None:
     fake = FakeBackends([("api", "10.0.0.5:8000")], ["http_server_request_duration_seconds_bucket",
                         "http_server_request_duration_seconds_count"], [], [])  # fmt: skip
-    text, system = _draft(tmp_path, fake, jaeger=None)
+    text, system = _draft(tmp_path, fake, jaeger=None, listeners={8000: ["uvicorn", "api:app"]})
     assert system.slis.preset == "otel-http" and system.observability.jaeger is None
-    comp = system.components[0]
-    assert isinstance(comp, ProcessComponent) and comp.url == "http://10.0.0.5:8000"
-    assert "a remote target" in text  # not a process of this machine: the comment says to replace it
+    # a remote target is never a live guess (a local process on the same port is not it)
+    assert system.components == ()
+    assert "a remote target" in text and "# - {name: api, kind: pod, namespace: NS, selector: {app: api}, url: http://10.0.0.5:8000}" in text
+    assert "components: []  # review: no process found for any scrape target" in text
 
 
 def test_unknown_convention_gives_explicit_selectors_with_the_status_label(tmp_path: Path) -> None:
@@ -100,12 +102,13 @@ def test_no_http_metrics_still_validates_as_a_placeholder(tmp_path: Path) -> Non
 def test_a_local_listener_becomes_a_matched_process_with_its_start_command(tmp_path: Path) -> None:
     cmd = ["/usr/bin/python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"]
     fake = FakeBackends([("web files", "127.0.0.1:8000"), ("web-files", "127.0.0.1:8001")], [], [], [])
-    _, system = _draft(tmp_path, fake, listeners={8000: cmd})
-    first, second = system.components
-    assert first.name == "web-files" and second.name == "web-files-2"  # sanitised, then made unique
+    text, system = _draft(tmp_path, fake, listeners={8000: cmd})
+    (first,) = system.components
+    assert first.name == "web-files"  # sanitised
     assert isinstance(first, ProcessComponent) and first.start == tuple(cmd)
     assert re.search(first.match, " ".join(cmd)) and first.ready is not None and first.ready.tcp == "127.0.0.1:8000"
-    assert isinstance(second, ProcessComponent) and second.start is None  # nothing of ours listens there
+    assert not re.search(first.match, "timeout 60 " + " ".join(cmd))  # anchored: a wrapper is not the process
+    assert "# - {name: web-files-2, kind: container" in text  # unique name; nothing of ours listens on 8001
 
 
 def test_component_names() -> None:

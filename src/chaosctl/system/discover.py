@@ -2,8 +2,10 @@
 
 * Prometheus scrape targets (`/api/v1/targets`) -> components. A loopback
   target whose listening process is found (psutil) becomes a `process`
-  component matched by its command line and restarted with the same command;
-  any other becomes a `process` placeholder to replace (container, pod).
+  component matched by its exact command line and restarted with the same
+  command; any other target is written as commented-out suggestions
+  (container, pod, pidfile), never as a live guess that could hit an
+  unrelated process.
 * Metric names (`/api/v1/label/__name__/values`) -> an SLI preset when a
   known convention is there, else the HTTP histogram and counter found, with
   the status label that says what an error is.
@@ -162,24 +164,32 @@ def _listeners() -> dict[int, list[str]]:
     return out
 
 
-def _component_lines(t: Target, name: str, listeners: dict[int, list[str]]) -> list[str]:
+def command_match(cmd: list[str]) -> str:
+    """A regex for exactly this command line (anchored: a wrapper that contains it does not match)."""
+    return "^" + re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", " ".join(cmd)) + "$"
+
+
+def _component_lines(t: Target, name: str, listeners: dict[int, list[str]]) -> tuple[bool, list[str]]:
+    """(live, lines): a component when its process was found here, else a commented-out suggestion.
+
+    A guessed handle (a match on the job name) could hit an unrelated process, so a target
+    whose process is not found never becomes a live fault target: the user writes how to reach it.
+    """
     parts = urlsplit(t.scrape_url or f"http://{t.instance}")
-    host, port = parts.hostname or "", parts.port
-    local = host in _LOOPBACK
-    cmd = listeners.get(port or -1) if local else None
-    lines = [f"  # review: job {t.job!r}, scraped at {t.scrape_url or t.instance} ({t.health})."]
-    if cmd:
-        lines += ["  # review: found the process listening there; the match must find exactly one live process,",
-                  "  #   and `start` restarts it with the same command line (add cwd if it needs one)."]
-        handle = [f"    match: {_q(re.escape(' '.join(cmd)))}", f"    start: {_q(cmd)}"]
-    else:
-        why = "a remote target" if not local else "no process of yours listens there"
-        lines += [f"  # review: {why}: a placeholder; use kind container ({{container: NAME}}) or pod",
-                  "  #   ({namespace, selector}) or give a real pidfile/match and start."]
-        handle = [f"    match: {_q(re.escape(t.job))}"]
-    url = f"{parts.scheme or 'http'}://{parts.netloc or t.instance}"
-    return lines + [f"  - name: {_q(name)}", "    kind: process", *handle, f"    url: {_q(url)}",
-                    "    ready:", f"      tcp: {_q(parts.netloc or t.instance)}"]  # fmt: skip
+    host, netloc = parts.hostname or "", parts.netloc or t.instance
+    cmd = listeners.get(parts.port or -1) if host in _LOOPBACK else None
+    url = f"{parts.scheme or 'http'}://{netloc}"
+    head = f"  # review: job {t.job!r}, scraped at {t.scrape_url or t.instance} ({t.health})"
+    if not cmd:
+        why = "a remote target" if host not in _LOOPBACK else "no process of yours listens there"
+        return False, [f"{head}: {why}; say how faults reach it, e.g. one of",
+                       f"  # - {{name: {name}, kind: container, container: NAME, url: {url}}}",
+                       f"  # - {{name: {name}, kind: pod, namespace: NS, selector: {{app: {name}}}, url: {url}}}",
+                       f"  # - {{name: {name}, kind: process, pidfile: PATH, start: COMMAND, url: {url}}}"]  # fmt: skip
+    return True, [f"{head}; found the process listening there: the match must find exactly one live process,",
+                  "  #   and `start` restarts it with the same command line (add cwd/ready if it needs them).",
+                  f"  - name: {_q(name)}", "    kind: process", f"    match: {_q(command_match(cmd))}",
+                  f"    start: {_q(cmd)}", f"    url: {_q(url)}", "    ready:", f"      tcp: {_q(netloc)}"]  # fmt: skip
 
 
 def render(draft: Draft, listeners: dict[int, list[str]] | None = None) -> str:
@@ -199,8 +209,12 @@ def render(draft: Draft, listeners: dict[int, list[str]] | None = None) -> str:
     lines += [f"  services: {_q(draft.services)}  # review: {note}",
               "  root_operations: []  # review: empty = every trace of those services"]  # fmt: skip
     taken: set[str] = set()
-    comps = [line for t in draft.targets for line in _component_lines(t, component_name(t.job, taken), listeners)]
-    lines += ["components:" if comps else "components: []  # review: Prometheus has no active scrape target", *comps]
+    drafted = [_component_lines(t, component_name(t.job, taken), listeners) for t in draft.targets]
+    if any(live for live, _ in drafted):
+        lines += ["components:"]
+    else:
+        lines += [f"components: []  # review: {'no process found for any scrape target' if drafted else 'Prometheus has no active scrape target'}"]
+    lines += [line for _, block in drafted for line in block]
     lines += ["links: []  # review: links cannot be discovered; add {name: A->B, listen: HOST:PORT, upstream: HOST:PORT}",
               "# load:  # review: where the load goes, e.g.",
               "#   base_url: http://127.0.0.1:8080",
