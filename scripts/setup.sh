@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs chaosctl's real components, skipping whatever is already there:
 #   etcd + etcdctl + Prometheus (Debian packages), Toxiproxy and Jaeger v2
-#   (Go, pinned, into .tools/bin), and the Python venv .venv with test extras.
+#   (Go, pinned, into .tools/bin), and the Python venv .venv with test extras
+#   (only from the hash-locked requirements/*.txt: see scripts/install-venv.sh).
 # Idempotent. Says which component could not be had, and why; exits non-zero then.
 set -u
 cd "$(dirname "$0")/.."
