@@ -224,11 +224,13 @@ def bottlenecks(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
     per_trace: bool = typer.Option(False, "--per-trace", help="Also give each trace's critical path."),
     top: int = typer.Option(15, "--top", help="Rows in the table."),
+    max_file_mb: int = typer.Option(256, "--max-file-mb", min=1, max=65536, help="Refuse trace files larger than this (MiB)."),
 ) -> None:
     """Where the time goes: critical paths and bottlenecks of any system's traces (Jaeger or a file)."""
     from chaosctl.report.bottlenecks import BottleneckOptions, run_bottlenecks
 
-    run_bottlenecks(BottleneckOptions(jaeger, service, since, window, baseline, file, baseline_file, root_operation, json_out, per_trace, top))
+    run_bottlenecks(BottleneckOptions(jaeger, service, since, window, baseline, file, baseline_file, root_operation, json_out, per_trace, top,
+                                      max_file_bytes=max_file_mb * 2**20))
 
 
 @app.command()

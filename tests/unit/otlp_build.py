@@ -16,6 +16,8 @@ class S:
     start: int  # microseconds after T0_US
     end: int
     error: bool = False
+    kind: int = 2  # OTLP SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer
+    follows: bool = False  # only follows from its parent: an OTLP link to it, as Jaeger writes FOLLOWS_FROM
 
 
 def span_id(name: str) -> str:
@@ -26,25 +28,29 @@ def trace_id(name: str) -> str:
     return name.encode().hex().ljust(32, "0")[:32]
 
 
-def resource_spans(trace: str, spans: list[S]) -> list[dict]:
-    """One resourceSpans entry per service, as an OTLP exporter sends them."""
+def resource_spans(trace: str, spans: list[S], hosts: dict[str, str] | None = None) -> list[dict]:
+    """One resourceSpans entry per service, as an OTLP exporter sends them (`hosts`: service -> host.name)."""
     by_service: dict[str, list[dict]] = {}
     for s in spans:
         raw = {
             "traceId": trace_id(trace),
             "spanId": span_id(s.span),
             "name": s.op,
-            "kind": 2,
+            "kind": s.kind,
             "startTimeUnixNano": str((T0_US + s.start) * 1000),
             "endTimeUnixNano": str((T0_US + s.end) * 1000),
             "status": {"code": 2} if s.error else {},
         }
-        if s.parent:
+        if s.parent and s.follows:  # Jaeger's OTLP form of a lone FOLLOWS_FROM reference: a link, no parent
+            ref = {"key": "opentracing.ref_type", "value": {"stringValue": "follows_from"}}
+            raw["links"] = [{"traceId": trace_id(trace), "spanId": span_id(s.parent), "attributes": [ref]}]
+        elif s.parent:
             raw["parentSpanId"] = span_id(s.parent)
         by_service.setdefault(s.service, []).append(raw)
     return [
         {
-            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]},
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]
+                         + ([{"key": "host.name", "value": {"stringValue": hosts[svc]}}] if hosts and svc in hosts else [])},
             "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}],
         }
         for svc, spans in by_service.items()

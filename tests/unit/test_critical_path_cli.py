@@ -35,7 +35,10 @@ def test_per_trace_critical_paths_to_the_microsecond(traces_file, capsys, monkey
     code, out, err = run_cli(["bottlenecks", "--file", str(traces_file), "--json", "--per-trace"], capsys, monkeypatch)
     assert code == 0, err
     result = json.loads(out)
-    paths = {t["trace_id"]: [(s["operation"], s["start_us"] - T0_US, s["end_us"] - T0_US) for s in t["critical_path"]] for t in result["per_trace"]}
+    # one entry per root: (trace id, root operation) -> path
+    paths = {(t["trace_id"], t["root"]["operation"]): [(s["operation"], s["start_us"] - T0_US, s["end_us"] - T0_US) for s in t["critical_path"]]
+             for t in result["per_trace"]}
+    paths.update({tid: p for (tid, op), p in paths.items() if op == "POST /predict"})
     assert paths[trace_id("seq")] == [
         ("POST /predict", 0, 100), ("registry lookup", 100, 300), ("POST /predict", 300, 350),
         ("upstream model-gpu-1", 350, 400), ("predict", 400, 850), ("upstream model-gpu-1", 850, 900), ("POST /predict", 900, 1000),
@@ -46,7 +49,11 @@ def test_per_trace_critical_paths_to_the_microsecond(traces_file, capsys, monkey
         ("POST /predict", 1000, 1100), ("upstream model-gpu-1", 1100, 1200), ("predict", 1200, 1300), ("infer", 1300, 1700),
         ("predict", 1700, 1800), ("upstream model-gpu-1", 1800, 1900), ("POST /predict", 1900, 2000),
     ]
-    assert paths[trace_id("miss")] == [("POST /predict", 0, 100), ("GET /v1/services", 100, 400), ("POST /predict", 400, 500), ("y", 500, 700), ("POST /predict", 700, 1000)]
+    # issue 10: the registry span whose parent is missing is its own root, not part of the gateway's path
+    assert paths[trace_id("miss")] == [("POST /predict", 0, 500), ("y", 500, 700), ("POST /predict", 700, 1000)]
+    assert paths[(trace_id("miss"), "GET /v1/services")] == [("GET /v1/services", 100, 400)]
+    kinds = {(t["trace_id"], t["root"]["operation"]): (t["kind"], t["orphans"]) for t in result["per_trace"]}
+    assert kinds[(trace_id("miss"), "GET /v1/services")] == ("orphan", 1) and len(kinds) == 6
     skew = next(t for t in result["per_trace"] if t["trace_id"] == trace_id("skew"))
     assert skew["critical_path"][0]["offset_us"] == 0 and skew["duration_us"] == 1000
 
@@ -55,17 +62,19 @@ def test_aggregate_over_the_five_traces(traces_file, capsys, monkeypatch) -> Non
     code, out, _ = run_cli(["bottlenecks", "--file", str(traces_file), "--json"], capsys, monkeypatch)
     result = json.loads(out)
     assert (result["traces"], result["spans"], result["orphans"], result["skew_adjusted"]) == (5, 18, 1, 1)
+    assert (result["asynchronous"], result["dropped"]) == (0, 0)
     ops = {(r["service"], r["operation"]): r for r in result["operations"]}
     root = ops[("gateway", "POST /predict")]
-    # critical µs per trace: 250 + 200 + 400 + 200 + 500 = 1550 of 5000
-    assert root["critical_path_share"] == pytest.approx(0.31, abs=1e-12)
-    assert root["critical_path_ms"] == pytest.approx(0.31, abs=1e-12)
-    # self times sorted 150, 200, 250, 400, 500: p50 = 250, p99 = 400 + 0.96 * 100 = 496 µs
-    assert (root["self_ms_p50"], root["self_ms_p99"]) == (pytest.approx(0.25), pytest.approx(0.496))
+    # Since issue 10 the orphan registry span is its own root (300 µs): the denominator is
+    # 5 x 1000 + 300 = 5300 µs. Root critical µs per trace: 250 + 200 + 400 + 200 + 800 = 1850.
+    assert root["critical_path_share"] == pytest.approx(1850 / 5300, abs=1e-12)
+    assert root["critical_path_ms"] == pytest.approx(0.37, abs=1e-12)  # 1850 µs / 5 traces
+    # self times sorted 150, 200, 250, 400, 800: p50 = 250, p99 = 400 + 0.96 * 400 = 784 µs
+    assert (root["self_ms_p50"], root["self_ms_p99"]) == (pytest.approx(0.25), pytest.approx(0.784))
     assert root["count"] == 5 and root["errors"] == 0
     up = ops[("gateway", "upstream model-gpu-1")]
     # critical 100 + 100 + 200 = 400 µs; durations 550, 600, 800 -> p99 = 600 + 0.98 * 200 = 796 µs
-    assert up["critical_path_share"] == pytest.approx(0.08, abs=1e-12)
+    assert up["critical_path_share"] == pytest.approx(400 / 5300, abs=1e-12)
     assert up["p99_ms"] == pytest.approx(0.796, abs=1e-12)
     assert (up["count"], up["errors"]) == (3, 1)
     assert ops[("registry", "GET /v1/services")]["critical_path_ms"] == pytest.approx(0.06)  # 300 µs / 5 traces
@@ -88,7 +97,8 @@ def test_baseline_file_gives_deltas_and_findings(tmp_path, capsys, monkeypatch) 
 def test_table_output_names_orphans(traces_file, capsys, monkeypatch) -> None:
     code, out, _ = run_cli(["bottlenecks", "--file", str(traces_file), "--per-trace"], capsys, monkeypatch)
     assert code == 0
-    assert "orphan spans attached to their trace root: 1" in out
+    assert "orphan spans (parent missing, analysed as their own roots): 1" in out
+    assert "(orphan)" in out  # the per-trace line of the orphan root says what it is
     assert "upstream model-gpu-1" in out
 
 

@@ -4,7 +4,9 @@
     chaosctl bottlenecks --jaeger URL --service S --window A..B --baseline C..D
     chaosctl bottlenecks --file traces.json [--baseline-file before.json] [--json] [--per-trace]
 
-Times in windows are ISO 8601 (`2026-11-25T10:00:00Z`) or unix seconds.
+Times in windows are ISO 8601 (`2026-11-25T10:00:00Z`) or unix seconds. A trace file is read
+whole, so it is capped in size (MAX_FILE_BYTES, `--max-file-mb`); anything wrong with it exits 2
+naming the file (and FILE:LINE:COL where there is one).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 from chaosctl.errors import UsageError
 from chaosctl.verdict.bottleneck import Aggregate, aggregate, diff, findings
 from chaosctl.verdict.critical_path import TraceAnalysis, analyze
-from chaosctl.verdict.spans import Span, TraceFormatError, parse_otlp_text
+from chaosctl.verdict.spans import Span, TraceFormatError, clean_name, parse_otlp_text
+
+MAX_FILE_BYTES = 256 * 1024 * 1024  # JSON parsing takes ~10x the text in memory
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class BottleneckOptions:
     as_json: bool = False
     per_trace: bool = False
     top: int = 15
+    max_file_bytes: int = MAX_FILE_BYTES
 
 
 def parse_instant(text: str, what: str) -> float:
@@ -59,15 +64,28 @@ def parse_window(text: str, what: str) -> tuple[float, float]:
     return start, end
 
 
-def read_file(path: Path) -> list[Span]:
+def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Span]:
+    """Spans of an OTLP JSON file; UsageError (exit 2) naming the file for anything wrong with it."""
+    name = clean_name(str(path))  # the name is echoed to a terminal too
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
+        with open(path, "rb") as f:  # read at most one byte past the cap: /dev/zero cannot hang us
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > max_bytes:
+        raise UsageError(f"{name}: larger than the {_size(max_bytes)} cap for trace files (--max-file-mb raises it)")
     try:
-        return parse_otlp_text(text, str(path))
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    try:
+        return parse_otlp_text(text, name)
     except TraceFormatError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n} bytes"
 
 
 def _fetch(opts: BottleneckOptions, window: tuple[float, float]) -> list[Span]:
@@ -105,7 +123,8 @@ def load_spans(opts: BottleneckOptions) -> tuple[list[Span], list[Span] | None]:
     if opts.file:
         if opts.baseline:
             raise UsageError("--baseline is a time window for --jaeger; with --file use --baseline-file")
-        return read_file(opts.file), (read_file(opts.baseline_file) if opts.baseline_file else None)
+        cap = opts.max_file_bytes
+        return read_file(opts.file, cap), (read_file(opts.baseline_file, cap) if opts.baseline_file else None)
     if not opts.jaeger:
         raise UsageError("give --file F (OTLP JSON traces) or --jaeger URL --service S")
     current, base = _windows(opts)
@@ -113,9 +132,11 @@ def load_spans(opts: BottleneckOptions) -> tuple[list[Span], list[Span] | None]:
 
 
 def _analyses(spans: list[Span], root_glob: str | None) -> list[TraceAnalysis]:
+    """Per-root analyses; with a glob, the matching synchronous roots and what was detached from them."""
     out = analyze(spans)
     if root_glob:
-        out = [t for t in out if fnmatchcase(t.root.operation, root_glob)]
+        kept = {(t.trace_id, t.root.span_id) for t in out if t.synchronous and fnmatchcase(t.root.operation, root_glob)}
+        out = [t for t in out if (t.trace_id, t.root.span_id if t.synchronous else t.origin) in kept]
     return out
 
 
@@ -123,7 +144,8 @@ def trace_json(t: TraceAnalysis) -> dict:
     base = t.root.start_us
     return {
         "trace_id": t.trace_id,
-        "root": {"service": t.root.service, "operation": t.root.operation},
+        "root": {"service": t.root.service, "operation": t.root.operation, "span_id": t.root.span_id},
+        "kind": t.kind,
         "duration_us": t.duration_us,
         "orphans": t.orphans,
         "skew_adjusted": t.skew_adjusted,
@@ -138,6 +160,7 @@ def trace_json(t: TraceAnalysis) -> dict:
 def to_json(agg: Aggregate, rows, found: tuple[str, ...], traces: list[TraceAnalysis] | None) -> dict:
     out = {
         "traces": agg.traces, "spans": agg.spans, "orphans": agg.orphans, "skew_adjusted": agg.skew_adjusted,
+        "asynchronous": agg.asynchronous, "dropped": agg.dropped,
         "operations": [asdict(r) for r in rows], "findings": list(found),
     }
     if traces is not None:
@@ -168,10 +191,12 @@ def _print(agg: Aggregate, rows, found, traces, top: int) -> None:
 
     console = default_console()
     console.print(bottleneck_table(f"Bottlenecks over {agg.traces} traces ({agg.spans} spans)", rows, top=top))
-    console.print(f"orphan spans attached to their trace root: {agg.orphans}; clock-skew adjusted: {agg.skew_adjusted}",
-                  markup=False, highlight=False)
+    console.print(f"orphan spans (parent missing, analysed as their own roots): {agg.orphans}; "
+                  f"clock-skew adjusted: {agg.skew_adjusted}; off the synchronous path: {agg.asynchronous} asynchronous, "
+                  f"{agg.dropped} dropped (started after their parent ended)", markup=False, highlight=False)
     for line in found:
         console.print(f"• {line}", markup=False, highlight=False)
     for t in traces or ():
         path = " → ".join(f"{s.service}:{s.operation} {s.duration_us}µs" for s in t.path)
-        console.print(f"{t.trace_id} {t.duration_us}µs: {path}", markup=False, highlight=False)
+        kind = "" if t.kind == "root" else f" ({t.kind})"
+        console.print(f"{t.trace_id}{kind} {t.duration_us}µs: {path}", markup=False, highlight=False)

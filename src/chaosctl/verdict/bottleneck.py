@@ -6,6 +6,9 @@ Definitions (also in the report legend):
 * self_ms_p50/p99: percentiles of the spans' self time (duration minus the union of children);
 * p99_ms: the 99th percentile of the spans' own (unclamped) duration;
 * count / errors: spans, and spans with an error status.
+A trace is analysed per root (verdict.critical_path): its roots and orphan subtrees are its
+synchronous paths and make up the denominator; asynchronous and dropped subtrees count in the
+rows (count, self time, p99) but never on the critical path. `traces` counts distinct trace ids.
 Percentiles interpolate linearly between closest ranks (numpy's default), so tests can hand-compute them.
 """
 
@@ -26,8 +29,10 @@ class Aggregate:
     rows: tuple[BottleneckRow, ...]  # sorted by critical-path share, largest first
     traces: int
     spans: int
-    orphans: int
+    orphans: int  # roots whose parent is missing from their trace (each analysed on its own)
     skew_adjusted: int
+    asynchronous: int = 0  # spans in asynchronous subtrees (follows-from, consumer under producer)
+    dropped: int = 0  # spans in subtrees that started after their parent ended (as jaeger-ui drops them)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -48,15 +53,16 @@ def aggregate(analyses: Sequence[TraceAnalysis]) -> Aggregate:
     errors: dict[tuple[str, str], int] = defaultdict(int)
     total_us = n_spans = 0
     for trace in analyses:
-        total_us += trace.duration_us
+        on_path = trace.synchronous
+        total_us += trace.duration_us if on_path else 0
         for r in trace.spans:
             key = (r.span.service, r.span.operation)
-            crit[key] += r.critical_us
+            crit[key] += r.critical_us if on_path else 0
             selfs[key].append(r.self_us)
             durs[key].append(r.span.duration_us)
             errors[key] += r.span.error
             n_spans += 1
-    n = len(analyses)
+    n = len({t.trace_id for t in analyses})
     rows = [
         BottleneckRow(
             service=key[0],
@@ -78,6 +84,8 @@ def aggregate(analyses: Sequence[TraceAnalysis]) -> Aggregate:
         spans=n_spans,
         orphans=sum(t.orphans for t in analyses),
         skew_adjusted=sum(t.skew_adjusted for t in analyses),
+        asynchronous=sum(len(t.spans) for t in analyses if t.kind == "async"),
+        dropped=sum(len(t.spans) for t in analyses if t.kind == "dropped"),
     )
 
 

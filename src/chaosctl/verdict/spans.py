@@ -4,6 +4,14 @@ Jaeger v2's `/api/v3/traces` answers `{"result": {"resourceSpans": [...]}}`, pos
 JSON documents one after the other (streamed chunks); files saved from OTLP exporters hold bare
 `{"resourceSpans": [...]}` documents. Both are read here into flat `Span` records with integer
 microseconds, so that the analysis is exact to the microsecond and free of float rounding.
+
+Besides times and ids, a span keeps what the critical path needs to tell synchronous from
+asynchronous work: its kind (a CONSUMER under a PRODUCER is asynchronous) and whether it merely
+*follows from* its parent. Jaeger writes a FOLLOWS_FROM reference as an OTLP link carrying
+`opentracing.ref_type = follows_from` (and no parentSpanId when it was the only reference), so a
+link to the parent, or a same-trace follows-from link on a span without parent, marks it.
+Names (service, operation) are cleaned of control characters here, once, before anything can
+print them: an escape sequence in a span name must not reach a terminal or a report.
 """
 
 from __future__ import annotations
@@ -11,14 +19,28 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from chaosctl.errors import ChaosctlError
+
 ERROR_STATUS = (2, "STATUS_CODE_ERROR")
+SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+HOST_KEYS = ("host.id", "host.ip", "host.name")  # Jaeger's clock-skew adjuster's host identity, in its order
+MAX_JSON_DEPTH = 64  # an OTLP document nests about 10 levels; attribute values rarely more than 3
+MAX_NANOS = 2**64  # OTLP times are fixed64 nanoseconds
+# ANSI/VT escape sequences (CSI, OSC, other ESC sequences), then single C0/C1 controls, DEL,
+# bidirectional overrides (they reorder what a terminal shows) and lone surrogates (unprintable).
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON_TOKENS = re.compile(r'[\[\]{}]|"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
-class TraceFormatError(ValueError):
+class TraceFormatError(ChaosctlError, ValueError):
     """A trace document is malformed; the message says what and where."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +54,9 @@ class Span:
     end_us: int
     error: bool = False
     attributes: tuple[tuple[str, str], ...] = ()
+    kind: str = ""  # internal | server | client | producer | consumer | "" (unspecified)
+    follows_from: bool = False  # the parent does not wait for this span (FOLLOWS_FROM / a link to it)
+    host: str = ""  # host.id, host.ip or host.name of the resource: spans of one host share a clock
 
     @property
     def duration_us(self) -> int:
@@ -44,10 +69,29 @@ class Span:
         return None
 
 
+def clean_name(text: str) -> str:
+    """`text` without escape sequences and control characters (kept printable and one line)."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
 def _line_col(text: str, pos: int) -> str:
     line = text.count("\n", 0, pos) + 1
     col = pos - (text.rfind("\n", 0, pos) + 1) + 1
     return f"{line}:{col}"
+
+
+def _too_deep_at(text: str, pos: int) -> int:
+    """Where the nesting first exceeds MAX_JSON_DEPTH (only called once the decoder gave up)."""
+    depth = 0
+    for m in _JSON_TOKENS.finditer(text, pos):
+        c = m.group()[0]
+        if c in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return m.start()
+        elif c in "]}":
+            depth -= 1
+    return pos
 
 
 def iter_documents(text: str, source: str) -> Iterator[tuple[int, object]]:
@@ -63,6 +107,11 @@ def iter_documents(text: str, source: str) -> Iterator[tuple[int, object]]:
             doc, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise TraceFormatError(f"{source}:{_line_col(text, exc.pos)}: invalid JSON: {exc.msg}") from None
+        except RecursionError:  # the C decoder recurses per level: refuse, never crash
+            where = _line_col(text, _too_deep_at(text, pos))
+            raise TraceFormatError(f"{source}:{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+            raise TraceFormatError(f"{source}:{_line_col(text, pos)}: invalid JSON document: {exc}") from None
         yield pos, doc
         pos = end
 
@@ -90,7 +139,8 @@ def parse_otlp_document(doc: object, where: str = "<document>") -> list[Span]:
         if not isinstance(doc, dict):
             raise TraceFormatError(f"{where}: expected an object")
     if "error" in doc and "resourceSpans" not in doc:
-        raise TraceFormatError(f"{where}: an error document, not traces: {json.dumps(doc['error'])[:200]}")
+        detail = clean_name(_json_value(doc["error"], where))[:200]
+        raise TraceFormatError(f"{where}: an error document, not traces: {detail}")
     resource_spans = doc.get("resourceSpans")
     if not isinstance(resource_spans, list):
         raise TraceFormatError(f"{where}: missing list 'resourceSpans'")
@@ -104,8 +154,9 @@ def _parse_resource_spans(rs: object, where: str) -> list[Span]:
     if not isinstance(rs, dict):
         raise TraceFormatError(f"{where}: expected an object")
     resource = rs.get("resource") or {}
-    attrs = _attributes(resource.get("attributes") if isinstance(resource, dict) else None, where)
-    service = dict(attrs).get("service.name", "unknown")
+    attrs = dict(_attributes(resource.get("attributes") if isinstance(resource, dict) else None, where))
+    service = clean_name(attrs.get("service.name", "unknown"))
+    host = next((attrs[k] for k in HOST_KEYS if attrs.get(k)), "")
     scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans", []))
     if not isinstance(scopes, list):
         raise TraceFormatError(f"{where}: 'scopeSpans' must be a list")
@@ -115,60 +166,109 @@ def _parse_resource_spans(rs: object, where: str) -> list[Span]:
         if not isinstance(spans, list):
             raise TraceFormatError(f"{where} scopeSpans[{j}]: 'spans' must be a list")
         for k, raw in enumerate(spans):
-            out.append(_parse_span(raw, service, f"{where} scopeSpans[{j}] spans[{k}]"))
+            out.append(_parse_span(raw, service, host, f"{where} scopeSpans[{j}] spans[{k}]"))
     return out
 
 
-def _parse_span(raw: object, service: str, where: str) -> Span:
+def _parse_span(raw: object, service: str, host: str, where: str) -> Span:
     if not isinstance(raw, dict):
         raise TraceFormatError(f"{where}: expected an object")
     trace_id = _id(raw.get("traceId"), 16, where, "traceId")
     span_id = _id(raw.get("spanId"), 8, where, "spanId")
     parent = raw.get("parentSpanId") or None
     parent_id = _id(parent, 8, where, "parentSpanId") if parent else None
+    parent_id = parent_id if parent_id and parent_id.strip("0") else None
+    parent_id, follows = _reference(parent_id, _links(raw.get("links"), trace_id, where))
     start_ns = _nanos(raw.get("startTimeUnixNano"), where, "startTimeUnixNano")
     end_ns = _nanos(raw.get("endTimeUnixNano"), where, "endTimeUnixNano")
+    name = raw.get("name", "")
+    if not isinstance(name, str):
+        raise TraceFormatError(f"{where}: 'name' must be a string")
     status = raw.get("status") or {}
     code = status.get("code") if isinstance(status, dict) else None
     return Span(
         trace_id=trace_id,
         span_id=span_id,
-        parent_id=parent_id if parent_id and parent_id.strip("0") else None,
+        parent_id=parent_id,
         service=service,
-        operation=str(raw.get("name", "")),
+        operation=clean_name(name),
         start_us=start_ns // 1000,
         end_us=max(start_ns, end_ns) // 1000,
-        error=code in ERROR_STATUS,
+        error=isinstance(code, (int, str)) and code in ERROR_STATUS,
         attributes=_attributes(raw.get("attributes"), where),
+        kind=_kind(raw.get("kind")),
+        follows_from=follows,
+        host=host,
     )
+
+
+def _kind(value: object) -> str:
+    """OTLP JSON writes the enum as a number (2) or, from some exporters, a name (SPAN_KIND_SERVER)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return SPAN_KINDS.get(value, "")
+    if isinstance(value, str) and value.upper().startswith("SPAN_KIND_"):
+        name = value[len("SPAN_KIND_"):].lower()
+        return name if name in SPAN_KINDS.values() else ""
+    return ""
+
+
+def _links(raw: object, trace_id: str, where: str) -> list[tuple[str, str | None]]:
+    """(span id, opentracing.ref_type or None) of each link into the same trace."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise TraceFormatError(f"{where}: 'links' must be a list")
+    out = []
+    for i, link in enumerate(raw):
+        at = f"{where} links[{i}]"
+        if not isinstance(link, dict):
+            raise TraceFormatError(f"{at}: expected an object")
+        if _id(link.get("traceId"), 16, at, "traceId") == trace_id:
+            ref = dict(_attributes(link.get("attributes"), at)).get("opentracing.ref_type")
+            out.append((_id(link.get("spanId"), 8, at, "spanId"), ref))
+    return out
+
+
+def _reference(parent_id: str | None, links: list[tuple[str, str | None]]) -> tuple[str | None, bool]:
+    """The parent and whether the span only follows from it (asynchronous)."""
+    if parent_id is not None:
+        return parent_id, any(sid == parent_id and ref != "child_of" for sid, ref in links)
+    for sid, ref in links:
+        if ref in (None, "follows_from"):
+            return sid, True
+    return None, False
 
 
 def _id(value: object, nbytes: int, where: str, field: str) -> str:
     """OTLP JSON ids are hex; older protobuf-JSON gateways emit base64. Normalise to lowercase hex."""
     if not isinstance(value, str) or not value:
         raise TraceFormatError(f"{where}: missing or non-string '{field}'")
-    if len(value) == 2 * nbytes:
-        try:
-            int(value, 16)
-            return value.lower()
-        except ValueError:
-            pass
+    if len(value) == 2 * nbytes and all(c in "0123456789abcdefABCDEF" for c in value):
+        return value.lower()
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != nbytes:
-        raise TraceFormatError(f"{where}: '{field}' is neither {2 * nbytes} hex digits nor base64 of {nbytes} bytes: {value!r}")
+        shown = clean_name(repr(value[:40]))
+        raise TraceFormatError(f"{where}: '{field}' is neither {2 * nbytes} hex digits nor base64 of {nbytes} bytes: {shown}")
     return raw.hex()
 
 
 def _nanos(value: object, where: str, field: str) -> int:
     if isinstance(value, bool) or value is None:
         raise TraceFormatError(f"{where}: missing '{field}'")
+    # repr() of a deeply nested list would recurse: name only the type of a container
+    shown = type(value).__name__ if isinstance(value, (dict, list)) else clean_name(repr(value)[:40])
+    if isinstance(value, float) and not value.is_integer():
+        raise TraceFormatError(f"{where}: '{field}' is not an integer: {shown}")
     try:
-        return int(value)  # OTLP JSON writes 64-bit integers as strings
-    except (TypeError, ValueError):
-        raise TraceFormatError(f"{where}: '{field}' is not an integer: {value!r}") from None
+        nanos = int(value)  # OTLP JSON writes 64-bit integers as strings
+    except (TypeError, ValueError, OverflowError):
+        raise TraceFormatError(f"{where}: '{field}' is not an integer: {shown}") from None
+    if not 0 <= nanos < MAX_NANOS:
+        raise TraceFormatError(f"{where}: '{field}' is outside 0..2^64 ns: {str(nanos)[:30]}")
+    return nanos
 
 
 def _attributes(raw: object, where: str) -> tuple[tuple[str, str], ...]:
@@ -179,14 +279,28 @@ def _attributes(raw: object, where: str) -> tuple[tuple[str, str], ...]:
     out = []
     for item in raw:
         if isinstance(item, dict) and isinstance(item.get("key"), str):
-            out.append((item["key"], _any_value(item.get("value"))))
+            out.append((item["key"], _any_value(item.get("value"), where)))
     return tuple(out)
 
 
-def _any_value(value: object) -> str:
+def _any_value(value: object, where: str) -> str:
     if not isinstance(value, dict) or not value:
         return ""
     kind, inner = next(iter(value.items()))
-    if kind in ("arrayValue", "kvlistValue"):
-        return json.dumps(inner, sort_keys=True)
+    if kind in ("arrayValue", "kvlistValue") or isinstance(inner, (dict, list)):
+        return _json_value(inner, where)
     return str(inner)
+
+
+def _json_value(value: object, where: str) -> str:
+    """JSON text of a parsed value, refused beyond MAX_JSON_DEPTH (checked without recursing)."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise TraceFormatError(f"{where}: a value nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            todo.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            todo.extend((v, depth + 1) for v in item)
+    return json.dumps(value, sort_keys=True)
