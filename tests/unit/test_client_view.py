@@ -96,3 +96,11 @@ def test_client_failures_within_the_objective_still_pass_and_say_so() -> None:
     evidence = Evidence(client={"fault": ClientCounts(requests=1000, failures=2)})
     [check] = evaluate(prom, [slo(sli="success_ratio", objective=">= 99%")], [FAULT], evidence)
     assert check.status == "pass" and check.observed == "99.80%" and "2 failed of 1000" in check.reason
+
+
+def test_partial_data_also_shows_what_the_clients_saw() -> None:
+    prom = ScrapedPrometheus(1.0, {"gateway": seconds(FAULT, up_until=1060)})  # dead for the second half
+    evidence = Evidence(client={"fault": ClientCounts(requests=138, failures=44)})
+    [check] = evaluate(prom, [slo(sli="success_ratio", objective=">= 99%")], [FAULT], evidence)
+    assert check.status == "fail" and check.observed == "68.12% (partial)"
+    assert check.reason.startswith("partial data: gateway scraped 20 of 40 s") and "44 failed of 138 requests" in check.reason

@@ -118,7 +118,6 @@ def _raw_measure(prom: PromQuery, spec: SLO, window: PhaseWindow) -> Measurement
 
     if window.seconds < 1.0:
         return Measurement(None, "", f"phase {window.name!r} lasted {window.seconds:.3f}s; too short to measure")
-    expr = ""
     try:
         expr = build_expr(spec, window.seconds)
         value = prom.query(expr, window.end)
@@ -170,11 +169,14 @@ class _Judge:
 
     def check(self, spec: SLO, window: PhaseWindow) -> Check:
         m = self.measure(spec, window)
+        clients = self.evidence.client.get(window.name)
         if m.value is None:
-            observed = "no data" if m.partial is None else f"{format_value(spec, m.partial)} (partial)"
-            return _fail(spec, window.name, observed, m.reason)
+            if m.partial is None:
+                return _fail(spec, window.name, "no data", m.reason)
+            value, client_note = client_verdict(spec.sli, m.partial, clients, spec.target)
+            return _fail(spec, window.name, f"{format_value(spec, value)} (partial)", _join(m.reason, client_note))
         threshold, objective, problem = self._threshold(spec)
-        value, client_note = client_verdict(spec.sli, m.value, self.evidence.client.get(window.name), spec.target)
+        value, client_note = client_verdict(spec.sli, m.value, clients, spec.target)
         observed = format_value(spec, value)
         if threshold is None:
             return _fail(spec, window.name, observed, _join(problem, client_note), objective)
