@@ -181,7 +181,7 @@ def test_record_without_heartbeat_expires_within_ttl(cluster: Cluster) -> None:
         return any(r["id"] == rid for r in httpx.get(f"{api}/v1/services", params=q).json()["services"])
 
     for _ in range(4):  # heartbeats keep it alive past its TTL
-        assert httpx.put(f"{api}/v1/services/{rid}/heartbeat", json={"health": "saturated"}).status_code == 200
+        assert httpx.put(f"{api}/v1/services/{rid}/heartbeat", json={"health": "saturated"}, headers=SERVICE).status_code == 200
         time.sleep(1.0)
     assert present()
     start = time.monotonic()
@@ -278,7 +278,7 @@ def test_zz_losing_the_leader_member_in_use_under_concurrent_queries_fails_no_re
         with httpx.Client(timeout=10.0) as client:
             while not stop.is_set():
                 try:
-                    beats.append(client.put(f"{api}/v1/services/{rid}/heartbeat", json={"health": "ready"}).status_code)
+                    beats.append(client.put(f"{api}/v1/services/{rid}/heartbeat", json={"health": "ready"}, headers=SERVICE).status_code)
                 except httpx.HTTPError as exc:
                     beats.append(type(exc).__name__)
                 time.sleep(0.5)
