@@ -24,8 +24,10 @@ PROM, JAEGER = "http://prom.test:9090", "http://jaeger.test:16686"
 class FakeBackends:
     """Answers the few Prometheus and Jaeger API paths that discover reads; records what was asked."""
 
-    def __init__(self, targets: list[tuple[str, str]], metrics: list[str], labels: list[str], services: list[str]) -> None:
+    def __init__(self, targets: list[tuple[str, str]], metrics: list[str], labels: list[str], services: list[str],
+                 exporters: dict[str, list[str]] | None = None) -> None:
         self.targets, self.metrics, self.labels, self.services = targets, metrics, labels, services
+        self.exporters = exporters or {}  # metric -> jobs exporting it (default: job "api")
         self.asked: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -42,8 +44,10 @@ class FakeBackends:
             return {"status": "success", "data": self.metrics}
         if path == "/api/v1/labels":
             return {"status": "success", "data": self.labels}
-        if path == "/api/v1/query":
-            return {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {"job": "api"}, "value": [0, "3"]}]}}
+        if path == "/api/v1/query":  # count by (job) (METRIC)
+            metric = request.url.params["query"].rsplit("(", 1)[-1].rstrip(")")
+            rows = [{"metric": {"job": job}, "value": [0, "3"]} for job in self.exporters.get(metric, ["api"])]
+            return {"status": "success", "data": {"resultType": "vector", "result": rows}}
         if path == "/api/v3/services":
             return {"services": self.services}
         return None
@@ -83,6 +87,16 @@ def test_otel_names_give_the_otel_preset(tmp_path: Path) -> None:
     assert "components: []  # review: no process found for any scrape target" in text
 
 
+def test_metrics_of_the_observability_backends_do_not_pick_the_preset(tmp_path: Path) -> None:
+    """Jaeger exports OpenTelemetry HTTP metrics of its own: they say nothing about the system."""
+    otel = "http_server_request_duration_seconds_bucket"
+    fake = FakeBackends([], [otel, "http_server_request_duration_seconds_count", "http_request_duration_seconds_bucket",
+                             "http_requests_total"], [], [], exporters={otel: ["jaeger"]})  # fmt: skip
+    text, system = _draft(tmp_path, fake)
+    assert system.slis.preset == "prometheus-client"  # exported by the app's job, unlike the otel one
+    assert "exported by job(s) api" in text and 'selector: job="..."' in text
+
+
 def test_unknown_convention_gives_explicit_selectors_with_the_status_label(tmp_path: Path) -> None:
     fake = FakeBackends([("api", "127.0.0.1:8000")], ["shop_request_duration_seconds_bucket", "shop_requests_total", "up"],
                         ["__name__", "job", "status_code"], ["shop"])  # fmt: skip
@@ -96,7 +110,7 @@ def test_unknown_convention_gives_explicit_selectors_with_the_status_label(tmp_p
 def test_no_http_metrics_still_validates_as_a_placeholder(tmp_path: Path) -> None:
     text, system = _draft(tmp_path, FakeBackends([], ["up"], [], []))
     assert system.components == () and system.slis.preset == "otel-http"
-    assert "no HTTP latency histogram found" in text and "no active scrape target" in text
+    assert "no HTTP latency histogram of your services found" in text and "no active scrape target" in text
 
 
 def test_a_local_listener_becomes_a_matched_process_with_its_start_command(tmp_path: Path) -> None:

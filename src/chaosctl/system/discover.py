@@ -32,6 +32,8 @@ from .presets import PRESETS
 # Status-code label names, most specific first (OpenTelemetry, then common client libraries).
 _STATUS_LABELS = ("http_response_status_code", "http_status_code", "status_code", "code", "status")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+# Jobs of observability backends: their HTTP metrics are not the system's (a heuristic on the job name).
+_INFRA = re.compile(r"prometheus|jaeger|otel|collector|grafana|tempo|loki|alertmanager|chaosctl-run", re.I)
 
 
 @dataclass(frozen=True)
@@ -90,22 +92,28 @@ def _status_label(prom: _Api, metric: str) -> str | None:
     return next((name for name in _STATUS_LABELS if name in labels), None)
 
 
-def _jobs_exporting(prom: _Api, metric: str) -> list[str]:
+def _app_jobs(prom: _Api, metric: str) -> list[str]:
+    """Jobs exporting `metric`, observability backends left out (Jaeger exports OTel HTTP metrics of its own)."""
     body = prom.get("/api/v1/query", {"query": f"count by (job) ({metric})"})
-    return sorted({str(r.get("metric", {}).get("job")) for r in (body.get("data") or {}).get("result") or []})
+    jobs = {str(r.get("metric", {}).get("job")) for r in (body.get("data") or {}).get("result") or []}
+    return sorted(j for j in jobs if not _INFRA.search(j))
 
 
 def _slis(prom: _Api) -> tuple[dict[str, str], str]:
+    """The SLI preset whose series the system's own jobs export (most specific first), else explicit selectors."""
     names = set(prom.get("/api/v1/label/__name__/values").get("data") or [])
-    for preset, spec in PRESETS.items():
+    for preset in ("chaosctl-reference", "otel-http", "prometheus-client"):
+        spec = PRESETS[preset]
         if f"{spec.histogram}_bucket" in names and spec.requests in names:
-            jobs = _jobs_exporting(prom, f"{spec.histogram}_bucket")
-            return {"preset": preset}, f"{spec.about} found ({spec.histogram}), exported by job(s) {', '.join(jobs) or '?'}"
+            jobs = _app_jobs(prom, f"{spec.histogram}_bucket")
+            if jobs:
+                narrow = "" if spec.matchers else '; narrow it to the service clients call with selector: job="..."'
+                return {"preset": preset}, f"{spec.about} ({spec.histogram}) exported by job(s) {', '.join(jobs)}{narrow}"
     hists = sorted(n[: -len("_bucket")] for n in names if n.endswith("_seconds_bucket") and ("http" in n or "request" in n))
-    if not hists:
-        return {"preset": "otel-http"}, "no HTTP latency histogram found: this preset is a placeholder; point the SLIs at your metrics"
-    hist = hists[0]
-    counters = sorted(n for n in names if n.endswith("requests_total"))
+    hist = next((h for h in hists[:10] if _app_jobs(prom, f"{h}_bucket")), None)
+    if hist is None:
+        return {"preset": "otel-http"}, "no HTTP latency histogram of your services found: a placeholder; point the SLIs at your metrics"
+    counters = sorted(n for n in names if n.endswith("requests_total") and _app_jobs(prom, n))
     requests = counters[0] if counters else f"{hist}_count"
     status = _status_label(prom, requests)
     errors = f'{status}=~"5.."' if status else 'code=~"5.."'
