@@ -136,9 +136,11 @@ class Run:
             return self._report(prom, guard, time.time())
         finally:
             with guard.shield():  # closing telemetry and the journal must not be cut short either
-                tel.close()
-                self.journal.clear_if_done()
-                self.ctx.close()
+                for close in (tel.close, self.journal.clear_if_done, self.ctx.close):
+                    try:
+                        close()
+                    except Exception as exc:  # noqa: BLE001 - the report in hand must not be lost to it
+                        self.echo(f"while closing the run: {describe_error(exc)}")
 
     def _guarded(self, work: Callable[[], None]) -> None:
         """Run `work`; an interrupt or an unexpected exception is recorded, not raised
