@@ -168,3 +168,19 @@ def test_loading_a_system_stays_light() -> None:
     done = subprocess.run([sys.executable, "-c", code, str(SHIPPED)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_files_it_points_at_must_be_there(tmp_path: Path) -> None:
+    text = GOOD.replace("json: {item: 1}", "json_file: bodies/cart.json").replace(
+        "    token_env: PROM_TOKEN\n", "    token_env: PROM_TOKEN\n    ca_file: corp-ca.pem\n"
+    )
+    messages = _errors(tmp_path, text)
+    source = str(tmp_path / "shop.system.yaml")
+    assert any(m.startswith(f"{source}:9:14: observability.prometheus.ca_file: no CA bundle at") for m in messages), messages
+    assert any(f"load.requests[0].json_file: cannot read {tmp_path / 'bodies' / 'cart.json'}" in m for m in messages), messages
+    (tmp_path / "corp-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "bodies").mkdir()
+    (tmp_path / "bodies" / "cart.json").write_text("{item: 1}")  # not JSON
+    assert any("is not JSON" in m for m in _errors(tmp_path, text))
+    (tmp_path / "bodies" / "cart.json").write_text('{"item": 1}')
+    assert load_system(_write(tmp_path, text)).load.requests[0].json_file == "bodies/cart.json"

@@ -58,13 +58,36 @@ def _duplicates(items: list[Any], path: str, attr: str, what: str) -> list[Probl
     return out
 
 
-def cross_problems(system: System) -> list[Problem]:
-    """What the fields alone cannot say: names used twice."""
+def _file_problems(system: System, base: Path) -> list[Problem]:
+    """Files the System points at (relative to it) must be there now: a JSON body, a CA bundle."""
+    import json
+
+    out: list[Problem] = []
+    for i, req in enumerate(system.load.requests if system.load else ()):
+        if req.json_file is None:
+            continue
+        path = base / req.json_file
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            out.append((("load", "requests", i, "json_file"), f"cannot read {path}: {exc.strerror or exc}"))
+        except ValueError as exc:
+            out.append((("load", "requests", i, "json_file"), f"{path} is not JSON: {exc}"))
+    for name in ("prometheus", "jaeger", "grafana"):
+        endpoint = getattr(system.observability, name)
+        if endpoint is not None and endpoint.ca_file is not None and not (base / endpoint.ca_file).is_file():
+            out.append((("observability", name, "ca_file"), f"no CA bundle at {base / endpoint.ca_file}"))
+    return out
+
+
+def cross_problems(system: System, base: Path | None = None) -> list[Problem]:
+    """What the fields alone cannot say: names used twice, files that are not there (relative to `base`)."""
     components, links = list(system.components), list(system.links)
     return [
         *_duplicates(components, "components", "name", "component"),
         *_duplicates(links, "links", "name", "link"),
         *_duplicates(links, "links", "listen", "listen address (two links on one port)"),
+        *(_file_problems(system, base) if base is not None else []),
     ]
 
 
@@ -80,7 +103,7 @@ def parse_system(data: Any, positions: Positions, source: str) -> System:
         system = System.model_validate(data)
     except ValidationError as exc:
         raise SystemInvalid(in_file_order(error_lines(exc.errors(), data, positions, source, root=System))) from None
-    problems = cross_problems(system)
+    problems = cross_problems(system, Path(source).parent)
     if problems:
         raise SystemInvalid(in_file_order(_located(problems, positions, source)))
     return system
