@@ -152,7 +152,7 @@ def test_cli_validate_dispatches_on_kind(tmp_path: Path) -> None:
 def test_cli_run_refuses_a_system_the_engine_cannot_drive_before_touching_anything(tmp_path: Path) -> None:
     proc = _cli("run", str(_files(tmp_path)), "--dry-run", "--state-dir", str(tmp_path / "state"))
     assert proc.returncode == 2, proc.stderr
-    assert "System 'shop'" in proc.stderr and "not supported yet" in proc.stderr
+    assert "System 'shop' has pod, process components: the run engine drives only the reference stack" in proc.stderr
     assert not (tmp_path / "state" / "journal.jsonl").exists()
 
 
@@ -163,3 +163,14 @@ def test_cli_schema_kinds() -> None:
     assert system.returncode == 0 and json.loads(system.stdout)["$id"] == "urn:chaosctl:system:v1"
     assert json.loads(system.stdout) == json.loads((ROOT / "schemas" / "system-v1.json").read_text())
     assert _cli("schema", "--kind", "nope").returncode == 2
+
+
+def test_run_takes_the_shipped_reference_system_at_its_own_port_base() -> None:
+    from chaosctl.errors import UsageError
+    from chaosctl.system.fit import runnable_system
+
+    shipped = ROOT / "systems" / "reference.system.yaml"
+    assert runnable_system(SCENARIOS[0], shipped, 17000).name == "reference"
+    assert runnable_system(SCENARIOS[0], None, 36000).observability.prometheus.url == "http://127.0.0.1:36050"
+    with pytest.raises(UsageError, match="its Prometheus is http://127.0.0.1:17050, the stack's is http://127.0.0.1:36050"):
+        runnable_system(SCENARIOS[0], shipped, 36000)

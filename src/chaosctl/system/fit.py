@@ -136,10 +136,16 @@ def runnable_system(path: str | Path, system_path: Path | None, port_base: int) 
 
     _, system = load_scenario_for_system(path, system_path, port_base)
     topology = Topology(port_base)
-    kinds = {c.kind for c in system.components}
-    if not kinds <= {"reference", "reference-modelserver"} or system.observability.prometheus.url != topology.url("prometheus"):
+    other = sorted({c.kind for c in system.components} - {"reference", "reference-modelserver"})
+    if other:
         raise UsageError(
-            f"System {system.name!r}: running on a System other than the reference stack (port base {port_base}) "
-            "is not supported yet; `chaosctl validate` checks the scenario against it"
+            f"System {system.name!r} has {', '.join(other)} components: the run engine drives only the reference "
+            "stack so far (`chaosctl validate` checks the scenario against this System)"
+        )
+    prometheus = system.observability.prometheus.url
+    if prometheus != topology.url("prometheus"):
+        raise UsageError(
+            f"System {system.name!r} is not the reference stack at port base {port_base}: its Prometheus is "
+            f"{prometheus}, the stack's is {topology.url('prometheus')} (give the matching --port-base)"
         )
     return system
