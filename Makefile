@@ -11,11 +11,19 @@ export CHAOSCTL_REQUIRE
 LOCK_PY := 3.11
 LOCK_PLATFORM := x86_64-unknown-linux-gnu
 UV_VERSION := 0.13.9
+# Where `chaosctl setup` builds Toxiproxy, Jaeger and actionlint: the checkout's .tools (its bin/ is
+# searched first by the stack and doctor); the per-user default applies outside a checkout.
+CHAOSCTL_TOOLS_DIR ?= $(CURDIR)/.tools
+export CHAOSCTL_TOOLS_DIR
 
-.PHONY: setup demo test unit integration lock clean
+.PHONY: setup demo test unit integration lock wheel clean
 
+# One installer: scripts/setup.sh only bootstraps the venv (chaosctl must exist to run), then
+# `chaosctl setup` installs the components, as it does for a user of the wheel; --dev adds the
+# test-only ones (Chromium, actionlint).
 setup:
 	@bash scripts/setup.sh
+	@$(CHAOSCTL) setup --dev
 
 demo: setup
 	$(CHAOSCTL) up
@@ -41,6 +49,14 @@ lock:
 	.tools/uv/bin/uv pip compile --quiet --generate-hashes --python-version $(LOCK_PY) \
 	  --python-platform $(LOCK_PLATFORM) requirements/bootstrap.in -o requirements/bootstrap.txt
 
+# The wheel that is the whole tool (code + shipped scenarios, System, schemas, dashboards, the
+# Jaeger build module), built with the pinned setuptools of the venv; a fresh build/ so that no
+# file removed from the tree lingers in it.
+wheel: setup
+	rm -rf build dist
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	@ls -l dist/*.whl
+
 clean:
 	-$(CHAOSCTL) down
-	rm -rf .venv .tools reports
+	rm -rf .venv .tools reports build dist

@@ -30,6 +30,57 @@ BackendOpt = typer.Option(None, "--backend", help="local (default) or docker (en
 HistoryOpt = typer.Option(None, "--history", help="Run-history file (env CHAOSCTL_HISTORY; default STATE_DIR/history.sqlite3).")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from chaosctl.setup.versions import version_lines
+
+        typer.echo("\n".join(version_lines(load_settings(create_secrets=False))))
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="Print chaosctl's version and the external components found, then exit."),
+) -> None:
+    """Chaos, observability and SLO testing for distributed AI serving stacks."""
+
+
+ToolsDir = typer.Option(None, "--tools-dir", help="Where the Go-built components go (env CHAOSCTL_TOOLS_DIR; default ~/.local/share/chaosctl/tools).")
+
+
+@app.command("setup")
+def setup_cmd(
+    dev: bool = typer.Option(False, "--dev", help="Also the test-only tools (Chromium, actionlint); `make setup` passes it."),
+    tools_dir: Optional[Path] = ToolsDir,
+) -> None:
+    """Install the external components (etcd, Prometheus, Toxiproxy, Jaeger); quick when they are there."""
+    from chaosctl.setup.install import run_setup
+
+    run_setup(load_settings(tools_dir=tools_dir, create_secrets=False), dev=dev, say=lambda line: typer.echo(f"[setup] {line}"))
+
+
+@app.command("scenarios")
+def scenarios_cmd() -> None:
+    """List the shipped scenarios (`chaosctl run NAME` runs one): name, description, path in the package."""
+    from chaosctl.setup.shipped import shipped_scenarios
+
+    for s in shipped_scenarios():
+        typer.echo(f"{s.name:<22} {s.description}\n{'':<22} {s.package_path}")
+
+
+@app.command("init")
+def init_cmd(
+    folder: Path = typer.Argument(Path("."), help="Where to write scenario.yaml and system.yaml."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+) -> None:
+    """Write a starter scenario (scenario.yaml) and System (system.yaml) into a folder."""
+    from chaosctl.setup.shipped import init_files
+
+    for path in init_files(folder, force=force):
+        typer.echo(f"wrote {path}")
+
+
 def _settings(state_dir: Optional[Path], port_base: Optional[int], backend: Optional[str] = None,
               grafana_url: Optional[str] = None) -> Settings:
     return load_settings(state_dir=state_dir, port_base=port_base, backend=backend, grafana_url=grafana_url)
@@ -79,8 +130,10 @@ def validate(
     port_base: Optional[int] = PortBase,
 ) -> None:
     """Check scenario and System files without a running stack; errors as FILE:LINE:COL: message."""
+    from chaosctl.setup.shipped import resolve_scenario
     from chaosctl.system.validate import validate_files
 
+    files = [resolve_scenario(f) for f in files]  # a shipped scenario's name works as a file
     validate_files(files, system, load_settings(port_base=port_base, create_secrets=False).port_base)
 
 
@@ -117,7 +170,7 @@ def discover(
 
 @app.command()
 def run(
-    file: Path = typer.Argument(..., help="Scenario file."),
+    file: Path = typer.Argument(..., help="Scenario file, or a shipped scenario's name (`chaosctl scenarios`)."),
     system: Optional[Path] = typer.Option(None, "--system", help="The System to run on (default: the scenario's, else the reference stack)."),
     report_dir: Optional[Path] = typer.Option(None, "--report-dir", help="Where report.json, junit.xml, report.html/md go."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the timeline; touch nothing."),
@@ -131,14 +184,25 @@ def run(
     require_baseline: bool = typer.Option(
         False, "--require-baseline", help="A last_pass objective with no earlier passing run FAILs (env CHAOSCTL_REQUIRE_BASELINE)."
     ),
+    min_coverage: Optional[str] = typer.Option(
+        None, "--min-coverage", help="Least share of a phase its SLOs' data must cover, e.g. 90% (env CHAOSCTL_COVERAGE_THRESHOLD)."
+    ),
 ) -> None:
     """Run a scenario: baseline -> faults -> recovery under load, then the verdict and reports."""
     from chaosctl.run import run_scenario
+    from chaosctl.setup.shipped import resolve_scenario
     from chaosctl.system.fit import runnable_system
 
+    file = resolve_scenario(file)
     settings = load_settings(state_dir=state_dir, port_base=port_base, backend=backend, grafana_url=grafana_url,
                              history=history, require_baseline=require_baseline or None,
                              create_secrets=not dry_run)  # a dry run touches nothing, not even the secrets file
+    if min_coverage is not None:
+        from dataclasses import replace
+
+        from chaosctl.settings import parse_coverage
+
+        settings = replace(settings, coverage_threshold=parse_coverage(min_coverage, "--min-coverage"))
     runnable_system(file, system, settings.port_base)  # the scenario fits its System, which the engine can drive
     code = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run)
     raise typer.Exit(code)

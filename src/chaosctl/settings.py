@@ -25,6 +25,12 @@ def default_state_dir() -> Path:
     return Path(base) / "chaosctl"
 
 
+def default_tools_dir() -> Path:
+    """Per-user folder where `chaosctl setup` builds Toxiproxy and Jaeger (binaries in its bin/)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "chaosctl" / "tools"
+
+
 def project_root() -> Path:
     """The source checkout (holds `.tools/bin`), when chaosctl runs from one."""
     return Path(__file__).resolve().parents[2]
@@ -37,6 +43,9 @@ class Settings:
     backend: str = "local"
     # Extra folders searched before PATH for etcd, prometheus, toxiproxy-server, jaeger.
     tool_dirs: tuple[Path, ...] = ()
+    # CHAOSCTL_TOOLS_DIR / --tools-dir: where `chaosctl setup` builds the Go components (its bin/ is
+    # the first of tool_dirs).
+    tools_dir: Path = field(default_factory=default_tools_dir)
     grafana_url: str | None = None
     grafana_token: str | None = None
     # Least share of a phase window the scrape jobs behind an SLO must cover (CHAOSCTL_COVERAGE_THRESHOLD).
@@ -106,12 +115,14 @@ def load_settings(
     history: Path | None = None,
     require_baseline: bool | None = None,
     create_secrets: bool = True,
+    tools_dir: Path | None = None,
 ) -> Settings:
     """Build the one Settings of a command: argument > environment > default.
 
     `create_secrets=False` (e.g. `run --dry-run`, which touches nothing) reads an existing
     secrets file but never makes one; the secrets it lacks stay "" (unset)."""
-    tools = [project_root() / ".tools" / "bin"]
+    tools_home = Path(_pick(tools_dir, "CHAOSCTL_TOOLS_DIR", default_tools_dir(), Path)).expanduser().absolute()
+    tools = [tools_home / "bin", project_root() / ".tools" / "bin"]  # the second: a checkout's own
     extra = os.environ.get("CHAOSCTL_TOOL_DIRS", "")
     tools += [Path(p) for p in extra.split(os.pathsep) if p]
     return Settings(
@@ -119,6 +130,7 @@ def load_settings(
         port_base=int(_pick(port_base, "CHAOSCTL_PORT_BASE", DEFAULT_PORT_BASE, int)),
         backend=_pick(backend, "CHAOSCTL_BACKEND", "local"),
         tool_dirs=tuple(tools),
+        tools_dir=tools_home,
         grafana_url=_pick(grafana_url, "CHAOSCTL_GRAFANA_URL", None),
         grafana_token=os.environ.get("CHAOSCTL_GRAFANA_TOKEN") or None,
         coverage_threshold=_pick(None, "CHAOSCTL_COVERAGE_THRESHOLD", Settings.coverage_threshold, parse_coverage),
@@ -140,8 +152,8 @@ def parse_flag(raw: str, name: str) -> bool:
     raise UsageError(f"{name}={raw!r}: expected 1/true/yes/on or 0/false/no/off")
 
 
-def parse_coverage(raw: str) -> float:
-    """CHAOSCTL_COVERAGE_THRESHOLD: a fraction in [0, 1] or a percentage such as 90%."""
+def parse_coverage(raw: str, source: str = "CHAOSCTL_COVERAGE_THRESHOLD") -> float:
+    """CHAOSCTL_COVERAGE_THRESHOLD or `run --min-coverage`: a fraction in [0, 1] or a percentage such as 90%."""
     from chaosctl.errors import UsageError
 
     text = raw.strip()
@@ -150,7 +162,7 @@ def parse_coverage(raw: str) -> float:
     except ValueError:
         value = float("nan")
     if not 0.0 <= value <= 1.0:  # NaN fails too
-        raise UsageError(f"CHAOSCTL_COVERAGE_THRESHOLD={raw!r}: expected a fraction in [0, 1] or a percentage such as 90%")
+        raise UsageError(f"{source}={raw!r}: expected a fraction in [0, 1] or a percentage such as 90%")
     return value
 
 

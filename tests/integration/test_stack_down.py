@@ -88,6 +88,6 @@ def test_cli_up_without_etcd_on_path_exits_3_naming_it(own_stack_settings, tmp_p
     result = subprocess.run([sys.executable, "-m", "chaosctl.cli", "up"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 3, result.stderr
-    assert "chaosctl: cannot start the stack, missing: etcd (get it with: make setup" in result.stderr
+    assert "chaosctl: cannot start the stack, missing: etcd (get it with: chaosctl setup" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (settings.state_dir / "stack.json").exists()

@@ -99,7 +99,7 @@ def test_doctor_reports_missing_tools_with_how_to_get_them(tmp_path, monkeypatch
         run_doctor(_settings(tmp_path))
     assert err.value.exit_code == 3
     out = capsys.readouterr().out
-    assert "etcd-server" in out and "make setup" in out
+    assert "etcd-server" in out and "chaosctl setup" in out
 
 
 def test_doctor_finds_tools_in_tool_dirs_first_and_reads_their_version(tmp_path, monkeypatch):
@@ -142,7 +142,7 @@ def test_per_component_controls_on_a_recorded_process(tmp_path, capsys):
 def test_up_with_a_missing_binary_names_it_and_starts_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     settings = _settings(tmp_path)
-    with pytest.raises(StackUnavailable, match=r"missing: etcd \(get it with: make setup.*jaeger") as err:
+    with pytest.raises(StackUnavailable, match=r"missing: etcd \(get it with: chaosctl setup.*jaeger") as err:
         LocalBackend(settings).up()
     assert err.value.exit_code == 3
     assert not (settings.state_dir / "stack.json").exists()

@@ -53,8 +53,10 @@ BINARIES = (
     Tool("grafana-server", ("-v",), required=False),
     # Test-only (report.html screenshots); required when CHAOSCTL_REQUIRE names it.
     Tool("chromium", ("--version",), required=False),
+    # Test-only (the Action and example workflow are linted with it): chaosctl setup --dev.
+    Tool("actionlint", ("-version",), required=False),
 )
-TEST_ONLY_HOW = {"chromium": "test-only (report.html screenshots): make setup (Debian package chromium)"}
+TEST_ONLY_HOW = {"chromium": "test-only (report.html screenshots): chaosctl setup --dev (Debian package chromium)"}
 
 
 def _first_line(text: str) -> str:
@@ -185,5 +187,5 @@ def run_doctor(settings: Settings) -> list[Finding]:
     render(findings, default_console())
     missing = [f.name for f in findings if f.required and not f.found]
     if missing:
-        raise StackUnavailable("required components missing: " + ", ".join(missing) + " (run `make setup`)")
+        raise StackUnavailable("required components missing: " + ", ".join(missing) + " (run `chaosctl setup`; in a checkout `make setup` runs it)")
     return findings

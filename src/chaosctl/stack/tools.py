@@ -8,15 +8,20 @@ from pathlib import Path
 
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
+from chaosctl.setup.pins import (ACTIONLINT_VERSION, APT_PACKAGES, GO_MIN, JAEGER_VERSION, TOXIPROXY_VERSION,
+                                 apt_command)
 
-# How to get each binary when it is missing (shown by `up` and `doctor`).
+GO_MIN_TEXT = ".".join(map(str, GO_MIN))
+
+# How to get each binary when it is missing (shown by `up` and `doctor`): `chaosctl setup`
+# installs all of them (setup/pins.py pins the versions; `make setup` runs it in a checkout).
 HOW_TO_GET = {
-    "etcd": "make setup (Debian package etcd-server: apt-get install etcd-server)",
-    "etcdctl": "make setup (Debian package etcd-client: apt-get install etcd-client)",
-    "prometheus": "make setup (Debian package prometheus: apt-get install prometheus)",
-    "toxiproxy-server": "make setup (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0, "
-    "into .tools/bin as toxiproxy-server)",
-    "jaeger": "make setup (go build in tools/jaeger: Jaeger v2 all-in-one, into .tools/bin/jaeger)",
+    **{binary: f"chaosctl setup (Debian package {pkg}; as a user who cannot install: {apt_command([pkg], True)})"
+       for binary, pkg in APT_PACKAGES.items()},
+    "toxiproxy-server": f"chaosctl setup (builds Toxiproxy {TOXIPROXY_VERSION} with Go {GO_MIN_TEXT}+ into the tools "
+    "folder's bin/: CHAOSCTL_TOOLS_DIR or --tools-dir)",
+    "jaeger": f"chaosctl setup (builds Jaeger {JAEGER_VERSION} all-in-one with Go {GO_MIN_TEXT}+ into the tools folder's bin/)",
+    "actionlint": f"chaosctl setup --dev (builds actionlint {ACTIONLINT_VERSION} with Go into the tools folder's bin/)",
     "grafana-server": "optional: apt-get install grafana (from the Grafana apt repository)",
 }
 

@@ -1,0 +1,47 @@
+"""What `chaosctl setup` installs, pinned in one place (doctor and `--version` read it too).
+
+Plain constants: imported by `chaosctl --version` and `stack.tools`, so nothing heavy here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Debian packages: the binary that must be found -> the package that gives it.
+APT_PACKAGES: dict[str, str] = {"etcd": "etcd-server", "etcdctl": "etcd-client", "prometheus": "prometheus"}
+# Test-only (report.html screenshots), installed by `chaosctl setup --dev` (`make setup`).
+APT_DEV_PACKAGES: dict[str, str] = {"chromium": "chromium"}
+
+TOXIPROXY_VERSION = "v2.12.0"
+TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"
+# Jaeger v2.13.0 is the Go module tag v1.76.0, pinned in the shipped go.mod (data/jaeger/).
+JAEGER_VERSION = "v2.13.0"
+JAEGER_PACKAGE = "github.com/jaegertracing/jaeger/cmd/jaeger"
+# The workflow linter the Action's test runs (test-only, `--dev`).
+ACTIONLINT_VERSION = "v1.7.12"
+ACTIONLINT_PACKAGE = "github.com/rhysd/actionlint/cmd/actionlint"
+# The shipped go.mod says `go 1.24.6`; an older Go fetches that toolchain itself only where it may.
+GO_MIN = (1, 24)
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """A binary that `chaosctl setup` builds with Go into TOOLS_DIR/bin."""
+
+    binary: str
+    version: str
+    version_args: tuple[str, ...]
+    dev: bool = False  # only with --dev (make setup): needed by the tests, not by a run
+
+
+GO_TOOLS = (
+    GoTool("toxiproxy-server", TOXIPROXY_VERSION, ("--version",)),
+    GoTool("jaeger", JAEGER_VERSION, ("version",)),
+    GoTool("actionlint", ACTIONLINT_VERSION, ("-version",), dev=True),
+)
+
+
+def apt_command(packages: list[str], sudo: bool) -> str:
+    """The exact command that installs `packages` (what setup runs, or tells the user to run)."""
+    pre = "sudo " if sudo else ""
+    return f"{pre}apt-get update && {pre}apt-get install -y --no-install-recommends {' '.join(packages)}"
