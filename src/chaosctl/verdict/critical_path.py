@@ -105,8 +105,7 @@ def analyze_trace(spans: Sequence[Span]) -> list[TraceAnalysis]:
     for s in spans:
         by_id.setdefault(s.span_id, s)
     forest = _forest(by_id)
-    todo = [(r, "root" if by_id[r].parent_id is None else "orphan", None) for r in forest.roots]
-    todo = [(r, "async" if by_id[r].follows_from else kind, o) for r, kind, o in todo]
+    todo: list[tuple[str, str, str | None]] = [(r, _root_kind(by_id[r]), None) for r in forest.roots]
     out: list[TraceAnalysis] = []
     i = 0
     while i < len(todo):
@@ -117,6 +116,12 @@ def analyze_trace(spans: Sequence[Span]) -> list[TraceAnalysis]:
         base = origin if origin is not None else root_id
         todo.extend((cid, why, base) for cid, why in detached)
     return out
+
+
+def _root_kind(root: Span) -> str:
+    if root.follows_from:  # its parent is missing, but it was never waited for anyway
+        return "async"
+    return "root" if root.parent_id is None else "orphan"
 
 
 def _forest(by_id: dict[str, Span]) -> _Forest:
@@ -203,27 +208,36 @@ def _detach_reason(parent: Span, child: Span, p: Interval, c: Interval) -> str |
     return None
 
 
-def _analyse_root(
-    forest: _Forest, root_id: str, kind: str, origin: str | None
-) -> tuple[TraceAnalysis, list[tuple[str, str]]]:
-    """Clamp the synchronous subtree of `root_id`, walk its critical path; return the detached children."""
-    by_id = forest.spans
+def _synchronous_subtree(
+    forest: _Forest, root_id: str
+) -> tuple[dict[str, Interval], dict[str, list[str]], list[str], list[tuple[str, str]]]:
+    """Top-down: each child is detached (async, dropped) or clamped to its clamped parent.
+    Returns the effective intervals, synchronous children, the spans in order, and the detached."""
     eff = {root_id: forest.adjusted[root_id]}
     kids: dict[str, list[str]] = {}
     detached: list[tuple[str, str]] = []
     order = [root_id]
-    for pid in order:  # grows while iterating
+    for pid in order:  # grows while iterating: breadth-first, no recursion
         ps, pe = eff[pid]
         sync = kids[pid] = []
         for cid in forest.children.get(pid, ()):
             cs, ce = forest.adjusted[cid]
-            why = _detach_reason(by_id[pid], by_id[cid], (ps, pe), (cs, ce))
+            why = _detach_reason(forest.spans[pid], forest.spans[cid], (ps, pe), (cs, ce))
             if why:
                 detached.append((cid, why))
                 continue
             eff[cid] = (min(max(cs, ps), pe), min(max(ce, ps), pe))
             sync.append(cid)
             order.append(cid)
+    return eff, kids, order, detached
+
+
+def _analyse_root(
+    forest: _Forest, root_id: str, kind: str, origin: str | None
+) -> tuple[TraceAnalysis, list[tuple[str, str]]]:
+    """Walk the critical path of `root_id`'s synchronous subtree; also return the detached children."""
+    by_id = forest.spans
+    eff, kids, order, detached = _synchronous_subtree(forest, root_id)
     kids_by_end = {sid: sorted(ks, key=lambda c: (-eff[c][1], eff[c][0], c)) for sid, ks in kids.items() if ks}
     raw_segments = _walk(root_id, eff, kids_by_end)
     critical: dict[str, int] = defaultdict(int)
