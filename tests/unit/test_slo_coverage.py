@@ -160,3 +160,12 @@ def test_bad_coverage_threshold_is_a_usage_error(raw) -> None:
     with pytest.raises(UsageError) as exc:
         parse_coverage(raw)
     assert "CHAOSCTL_COVERAGE_THRESHOLD" in str(exc.value) and exc.value.exit_code == 2
+
+
+def test_run_flag_names_itself(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "chaosctl.cli", "run", "scenario.yaml", "--min-coverage", "150%",
+                          "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--min-coverage='150%'" in res.stderr and "Traceback" not in res.stderr
