@@ -174,3 +174,11 @@ def test_run_takes_the_shipped_reference_system_at_its_own_port_base() -> None:
     assert runnable_system(SCENARIOS[0], None, 36000).observability.prometheus.url == "http://127.0.0.1:36050"
     with pytest.raises(UsageError, match="its Prometheus is http://127.0.0.1:17050, the stack's is http://127.0.0.1:36050"):
         runnable_system(SCENARIOS[0], shipped, 36000)
+
+
+def test_an_unknown_kind_is_named_with_a_guess(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(SYSTEM.replace("kind: System", "kind: Sytem"))
+    with pytest.raises(ScenarioInvalid) as info:
+        validate_file(path)
+    assert info.value.messages == [f"{path}:2:7: kind: unknown kind 'Sytem' (did you mean 'System'?); chaosctl reads Scenario or System"]

@@ -11,18 +11,27 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from chaosctl.errors import ScenarioInvalid
+from chaosctl.scenario.types import closest
 from chaosctl.scenario.yamlsrc import read_yaml
 
 from .fit import scenario_with_system
 from .load import parse_system
 
+KINDS = ("Scenario", "System")
+
 
 def validate_file(path: Path, system_path: Path | None = None, port_base: int | None = None) -> str:
     """Check one file; returns what it is (`Scenario` or `System`). Raises ScenarioInvalid/SystemInvalid."""
     data, positions = read_yaml(path)
-    if isinstance(data, dict) and data.get("kind") == "System":
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == "System":
         parse_system(data, positions, str(path))
         return "System"
+    if isinstance(kind, str) and kind != "Scenario":
+        line, col = positions.of(("kind",))
+        guess = closest(kind, KINDS)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        raise ScenarioInvalid([f"{path}:{line + 1}:{col + 1}: kind: unknown kind {kind!r}{hint}; chaosctl reads {' or '.join(KINDS)}"])
     scenario_with_system(data, positions, path, system_path, port_base)
     return "Scenario"
 
