@@ -16,7 +16,7 @@ DEFAULT_PORT_BASE = 17000
 # Components a test may find missing. CHAOSCTL_REQUIRE names those whose absence FAILS
 # a test instead of skipping it (`make test` sets "all"), so that CI cannot pass by skipping.
 # What a machine may legitimately lack (a Docker engine, a CUDA device) is not in here.
-REQUIRABLE = ("etcd", "etcdctl", "prometheus", "toxiproxy", "jaeger", "locust", "chromium")
+REQUIRABLE = ("etcd", "etcdctl", "prometheus", "toxiproxy", "jaeger", "locust", "chromium", "actionlint", "shellcheck")
 _REQUIRE_ALIASES = {"toxiproxy-server": "toxiproxy", "chromium-browser": "chromium"}
 
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 # Debian packages: the binary that must be found -> the package that gives it.
 APT_PACKAGES: dict[str, str] = {"etcd": "etcd-server", "etcdctl": "etcd-client", "prometheus": "prometheus"}
-# Test-only (report.html screenshots), installed by `chaosctl setup --dev` (`make setup`).
-APT_DEV_PACKAGES: dict[str, str] = {"chromium": "chromium"}
+# Test-only, installed by `chaosctl setup --dev` (`make setup`): Chromium for the report.html
+# screenshots; ShellCheck, which actionlint runs on the Action's and workflows' scripts.
+APT_DEV_PACKAGES: dict[str, str] = {"chromium": "chromium", "shellcheck": "shellcheck"}
 
 TOXIPROXY_VERSION = "v2.12.0"
 TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"

@@ -55,8 +55,10 @@ BINARIES = (
     Tool("chromium", ("--version",), required=False),
     # Test-only (the Action and example workflow are linted with it): chaosctl setup --dev.
     Tool("actionlint", ("-version",), required=False),
+    Tool("shellcheck", ("--version",), required=False),
 )
-TEST_ONLY_HOW = {"chromium": "test-only (report.html screenshots): chaosctl setup --dev (Debian package chromium)"}
+TEST_ONLY_HOW = {"chromium": "test-only (report.html screenshots): chaosctl setup --dev (Debian package chromium)",
+                 "shellcheck": "test-only (actionlint checks scripts with it): chaosctl setup --dev (Debian package shellcheck)"}
 
 
 def _first_line(text: str) -> str:
