@@ -62,6 +62,7 @@ def _check_exit(i: int, sig: signal.Signals, delay: float, code: int, log: Path,
         assert report["interrupted"] or "after the run" in text, f"run {i}: report not marked interrupted\n{text}"
 
 
+@pytest.mark.timeout(300 + 120 * N)  # each run: ~25 s, recover, back to steady state
 def test_interrupt_torture(stack, tmp_path):
     rng = random.Random(SEED)
     print(f"torture: N={N} seed={SEED}")
@@ -84,6 +85,7 @@ def test_interrupt_torture(stack, tmp_path):
         else:
             _check_exit(i, sig, delay, code, log, out, second)
         outcomes.append((sig.name + (f"+{second}" if second else ""), round(delay, 1), code))
+        print(f"torture run {i}: {outcomes[-1]}", flush=True)
         try:
             assert_clean(stack.settings, stack.backend, stack.topology, ready_timeout=120)
         except AssertionError as exc:
