@@ -59,7 +59,7 @@ def run_setup(settings: Settings, *, dev: bool = False, say: Say = print) -> lis
 
 # ---- Debian packages -------------------------------------------------------------------------
 
-def _apt_step(wanted: dict[str, str], say: Say) -> Outcome:
+def _apt_step(wanted: dict[str, str], say: Say, euid: int | None = None) -> Outcome:
     names = ", ".join(wanted)
     missing = sorted({pkg for binary, pkg in wanted.items() if shutil.which(binary) is None})
     if not missing:
@@ -67,7 +67,7 @@ def _apt_step(wanted: dict[str, str], say: Say) -> Outcome:
     if shutil.which("apt-get") is None:
         return Outcome(names, "missing", f"no apt-get here: install {' '.join(missing)} (or their binaries) "
                                          "with this system's package manager, then run `chaosctl setup` again")
-    sudo = _sudo_prefix()
+    sudo = _sudo_prefix(os.geteuid() if euid is None else euid)
     if sudo is None:
         return Outcome(names, "missing", f"not root and no password-less sudo: run `{pins.apt_command(missing, True)}`, "
                                          "then `chaosctl setup` again")
@@ -82,9 +82,9 @@ def _apt_step(wanted: dict[str, str], say: Say) -> Outcome:
     return Outcome(names, "installed", f"apt-get install {' '.join(missing)}")
 
 
-def _sudo_prefix() -> list[str] | None:
+def _sudo_prefix(euid: int) -> list[str] | None:
     """[] as root, ["sudo", "-n"] when sudo works without a prompt, else None (cannot install)."""
-    if os.geteuid() == 0:
+    if euid == 0:
         return []
     if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
         return ["sudo", "-n"]
