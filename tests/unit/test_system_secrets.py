@@ -79,3 +79,15 @@ def test_cli_refuses_a_literal_token_with_exit_2_and_no_traceback(tmp_path: Path
     assert proc.returncode == 2, proc.stderr
     assert f"{path}:7:12: observability.prometheus.token: literal secret" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_label_keys_are_not_credential_fields(tmp_path: Path) -> None:
+    path = tmp_path / "s.system.yaml"
+    pod = "  - {name: api, kind: process, pidfile: /run/api.pid}\n  - {name: vault, kind: pod, namespace: shop, selector: {secret: store}}\n"
+    text = BASE.replace("metadata: {name: shop}", "metadata: {name: shop, labels: {secret-level: high}}")
+    path.write_text(text.replace("  - {name: api, kind: process, pidfile: /run/api.pid}\n", pod))
+    system = load_system(path)
+    assert system.metadata.labels == {"secret-level": "high"} and system.component("vault").selector == {"secret": "store"}
+    path.write_text(BASE.replace("metadata: {name: shop}", "metadata: {name: shop, labels: {team: '" + JWT + "'}}"))
+    with pytest.raises(SystemInvalid, match="looks like a token"):  # a token is still a token, wherever it is
+        load_system(path)

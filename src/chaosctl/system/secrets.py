@@ -35,9 +35,11 @@ def secret_problems(data: Any, path: tuple[Any, ...] = ()) -> list[Problem]:
 def _walk(node: Any, path: tuple[Any, ...]) -> Iterator[Problem]:
     if isinstance(node, dict):
         in_headers = bool(path) and path[-1] == "headers"
+        # Label maps name things (`{tier: secret-store}`): their keys are not credential fields.
+        is_labels = bool(path) and path[-1] in ("labels", "selector")
         for key, value in node.items():
             sub = (*path, key)
-            problem = _key_problem(str(key), value, in_headers)
+            problem = None if is_labels else _key_problem(str(key), value, in_headers)
             if problem:
                 yield sub, problem
             else:
