@@ -9,6 +9,7 @@ from _coverage_fakes import BASELINE, FAULT, METRICS, ScrapedPrometheus, seconds
 from chaosctl.errors import UsageError
 from chaosctl.scenario.model import SLO
 from chaosctl.settings import parse_coverage
+from chaosctl.verdict.model import PhaseWindow
 from chaosctl.verdict.coverage import Coverage, CoverageMeter, JobCoverage, named_jobs, selectors
 from chaosctl.verdict.slo import Evidence, evaluate
 
@@ -27,15 +28,16 @@ def judge(prom, spec, windows=(BASELINE, FAULT), evidence=None):
 @pytest.mark.parametrize(
     ("window_s", "interval", "up", "expected", "ratio"),
     [
-        (40.0, 1.0, 40, 40, 1.0),
-        (40.7, 1.0, 40, 40, 1.0),  # a 40.7 s window holds 40 or 41 scrapes: 40 is full
-        (40.0, 1.0, 41, 40, 1.0),  # never above 100%
-        (40.0, 1.0, 19, 40, 19 / 40),
-        (40.0, 5.0, 7, 8, 7 / 8),
+        (40.0, 1.0, 40, 39, 1.0),
+        (40.7, 1.0, 40, 39, 1.0),  # a 40.7 s window holds 40 or 41 grid points
+        (6.0, 1.0, 5, 5, 1.0),  # the last scrape ran late, past the window's end: nothing was lost
+        (40.0, 1.0, 41, 39, 1.0),  # never above 100%
+        (40.0, 1.0, 19, 39, 19 / 39),
+        (40.0, 5.0, 6, 7, 6 / 7),
         (0.5, 1.0, 0, 1, 0.0),  # at least one scrape is expected
     ],
 )
-def test_job_coverage_expected_scrapes_is_the_floor(window_s, interval, up, expected, ratio) -> None:
+def test_job_coverage_expected_scrapes_is_the_floor_less_one(window_s, interval, up, expected, ratio) -> None:
     cov = JobCoverage("gateway", window_s, interval, present=up, up=up)
     assert cov.expected == expected and cov.ratio == pytest.approx(ratio)
 
@@ -47,14 +49,14 @@ def test_unknown_scrape_target_has_no_coverage() -> None:
 
 def test_reason_names_the_job_and_the_seconds() -> None:
     cov = Coverage("fault", (JobCoverage("gateway", 40.0, 1.0, present=40, up=19),))
-    assert cov.reason(0.9) == "partial data: gateway scraped 19 of 40 s (48% < 90% of phase 'fault')"
+    assert cov.reason(0.9) == "partial data: gateway scraped 19 of 40 s (49% < 90% of phase 'fault')"
     missing = Coverage("fault", (JobCoverage("gateway", 40.0, 1.0, present=25, up=25),))
-    assert "Prometheus holds 25 of 40 scrapes" in missing.reason(0.9)
+    assert "Prometheus holds 25 of 39 scrapes" in missing.reason(0.9)
 
 
 def test_worst_job_decides() -> None:
     cov = Coverage("f", (JobCoverage("a", 40, 1.0, 40, 40), JobCoverage("b", 40, 1.0, 40, 30)))
-    assert cov.ratio == 0.75 and not cov.holds(0.9) and cov.holds(0.75)
+    assert cov.ratio == pytest.approx(30 / 39) and not cov.holds(0.9) and cov.holds(0.75)
     assert "b scraped 30 of 40 s" in cov.reason(0.9) and "a scraped" not in cov.reason(0.9)
 
 
@@ -66,22 +68,24 @@ def test_gateway_dead_for_half_the_phase_fails_latency_and_availability() -> Non
     for spec in (slo(sli="latency_p99", objective="< 300ms"), slo(sli="success_ratio", objective=">= 99%")):
         check = judge(prom, spec)
         assert check.status == "fail", check
-        assert check.reason == "partial data: gateway scraped 20 of 40 s (50% < 90% of phase 'fault')"
+        assert check.reason == "partial data: gateway scraped 20 of 40 s (51% < 90% of phase 'fault')"
         assert check.observed.endswith("(partial)")
     assert any('up{job="gateway"}[40000ms]' in q for q in prom.queries)
 
 
 def test_full_coverage_passes_and_the_threshold_is_inclusive() -> None:
-    up = {"gateway": seconds(FAULT, up_until=1076)}  # 36 of 40 s = 90%
-    assert judge(ScrapedPrometheus(0.05, up), slo(sli="latency_p99", objective="< 300ms")).status == "pass"
-    up = {"gateway": seconds(FAULT, up_until=1075)}  # 35 of 40 s
-    assert judge(ScrapedPrometheus(0.05, up), slo(sli="latency_p99", objective="< 300ms")).status == "fail"
+    assert judge(ScrapedPrometheus(0.05, {"gateway": seconds(FAULT)}), slo(sli="latency_p99", objective="< 300ms")).status == "pass"
+    short = PhaseWindow("fault", 1040.0, 1051.0)  # 11 s: 10 scrapes expected
+    up = {"gateway": seconds(short, up_until=1049)}  # 9 of 10 = 90%
+    assert judge(ScrapedPrometheus(0.05, up), slo(sli="latency_p99", objective="< 300ms"), windows=(short,)).status == "pass"
+    up = {"gateway": seconds(short, up_until=1048)}
+    assert judge(ScrapedPrometheus(0.05, up), slo(sli="latency_p99", objective="< 300ms"), windows=(short,)).status == "fail"
 
 
 def test_prometheus_missing_scrapes_is_partial_too() -> None:
     prom = ScrapedPrometheus(0.999, {"gateway": seconds(FAULT, missing_from=1060)})  # Prometheus down half the phase
     check = judge(prom, slo(sli="success_ratio", objective=">= 99%"))
-    assert check.status == "fail" and "gateway scraped 20 of 40 s (Prometheus holds 20 of 40 scrapes)" in check.reason
+    assert check.status == "fail" and "gateway scraped 20 of 40 s (Prometheus holds 20 of 39 scrapes)" in check.reason
 
 
 def test_threshold_per_slo_and_global() -> None:
@@ -147,7 +151,7 @@ def test_meter_notes_list_what_was_measured() -> None:
     prom = ScrapedPrometheus(0.05, {"gateway": {**seconds(BASELINE), **seconds(FAULT, up_until=1060)}})
     meter = CoverageMeter(prom)
     evaluate(prom, [slo(sli="latency_p99", phase="*", objective="< 300ms")], [BASELINE, FAULT], None, meter)
-    assert meter.notes() == ["coverage baseline: gateway 100% (40/40 s)", "coverage fault: gateway 50% (20/40 s)"]
+    assert meter.notes() == ["coverage baseline: gateway 100% (40/40 s)", "coverage fault: gateway 51% (20/40 s)"]
 
 
 @pytest.mark.parametrize(("raw", "value"), [("0.9", 0.9), ("85%", 0.85), (" 1 ", 1.0), ("0", 0.0)])

@@ -6,11 +6,14 @@ measured on the scrape jobs the SLI reads, from Prometheus' own `up` series:
 
     present  = min over the job's instances of count_over_time(up{job=J}[W])   (scrapes recorded)
     up       = min over the job's instances of sum_over_time(up{job=J}[W])     (scrapes that succeeded)
-    expected = floor(W / scrape interval)                                     (the least a fully scraped window holds)
+    expected = floor(W / scrape interval) - 1 (at least 1)                    (the least a fully scraped window holds)
     coverage = min(1, up / expected)
 
-`expected` is the floor because scrapes land on a fixed grid: a window of W s at a
-1 s interval holds floor(W) or floor(W)+1 of them, never fewer when nothing was lost.
+Scrapes run on a fixed grid, so a window of W s at a 1 s interval holds floor(W) or
+floor(W)+1 grid points; but a sample carries the time its scrape ran, late under load,
+so the last one can land just past the window's end. One scrape less than the floor is
+therefore what a fully scraped window is sure to hold (without that allowance a 6 s
+phase read 5 of 6 = 83% now and then on a loaded machine, with nothing lost).
 A window's coverage is the worst of its jobs'. A job that is not a scrape target
 (unknown interval) has coverage 0: no evidence is never full evidence.
 
@@ -59,7 +62,7 @@ class JobCoverage:
     def expected(self) -> int:
         if not self.interval_s:
             return 0
-        return max(1, math.floor(self.window_s / self.interval_s + 1e-6))
+        return max(1, math.floor(self.window_s / self.interval_s + 1e-6) - 1)  # one scrape may land past the end
 
     @property
     def ratio(self) -> float:
