@@ -12,8 +12,8 @@ measured on the scrape jobs the SLI reads, from Prometheus' own `up` series:
 Scrapes run on a fixed grid, so a window of W s at a 1 s interval holds floor(W) or
 floor(W)+1 grid points; but a sample carries the time its scrape ran, late under load,
 so the last one can land just past the window's end. One scrape less than the floor is
-therefore what a fully scraped window is sure to hold (without that allowance a 6 s
-phase read 5 of 6 = 83% now and then on a loaded machine, with nothing lost).
+therefore what a fully scraped window is sure to hold (without that allowance, a 6 s
+phase whose last scrape ran 100 ms late would read 5 of 6 = 83% with nothing lost).
 A window's coverage is the worst of its jobs'. A job that is not a scrape target
 (unknown interval) has coverage 0: no evidence is never full evidence.
 
