@@ -173,3 +173,14 @@ def test_checks_with_odd_observed_strings_are_kept_verbatim(tmp_path: Path) -> N
     checks = (Check("slo", "[red]markup[/red]", "fault", "pass", "12 ms", "< 1s"),)
     rec = record_run(tmp_path / "h.sqlite3", _report(checks=checks))
     assert rec.checks[0].name == "[red]markup[/red]"
+
+
+def test_trend_table_escapes_names_and_values(tmp_path: Path) -> None:
+    from chaosctl.history.trend import build_trend
+    from chaosctl.report.html import render
+
+    checks = (Check("slo", "<script>x</script>", "fault", "pass", "12 ms", "< 1s"),)
+    path = tmp_path / "h.sqlite3"
+    runs = [record_run(path, _report(checks=checks, started=1_790_000_000.0 + i)) for i in range(2)]
+    html = render(_report(checks=checks), build_trend(runs, runs[-1]))
+    assert "Trend over the last 2 runs" in html and "<script>" not in html and "&lt;script&gt;x&lt;/script&gt; [fault]" in html

@@ -67,6 +67,15 @@ def test_history_lists_filters_and_escapes_markup(env: Path, capsys, monkeypatch
     assert code == 2 and "--verdict 'great'" in err
 
 
+def test_no_terminal_escapes_from_names(env: Path, capsys, monkeypatch) -> None:
+    path = env / "state" / "history.sqlite3"
+    a = _pair()[0]
+    ra = record_run(path, a)
+    rc = record_run(path, dataclasses.replace(a, checks=(Check("slo", "\x1b[31mred\x1b[0m", "fault", "pass", "1 ms"),)))
+    code, out, _ = run_cli(["compare", ra.id, rc.id], capsys, monkeypatch)
+    assert code == 0 and "[31mred[0m" in out and "\x1b" not in out
+
+
 def test_history_option_and_environment_choose_the_file(env: Path, capsys, monkeypatch) -> None:
     other = env / "ci-cache" / "h.sqlite3"
     rec = record_run(other, _pair()[0])

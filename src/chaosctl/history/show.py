@@ -4,6 +4,7 @@ a scenario or check name is never read as markup) or JSON for machines."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -15,6 +16,8 @@ from .compare import check_rows, compare, resolve, share_rows, to_json
 from .store import RunRow, open_history
 
 VERDICTS = ("pass", "fail", "aborted", "error")
+# Names and observed values come from scenario files and span data: no terminal escapes on the way out.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _when(t: float) -> str:
@@ -29,7 +32,7 @@ def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]):  
     for h in headers:
         table.add_column(Text(h), overflow="fold")
     for row in rows:
-        table.add_row(*(Text(str(cell)) for cell in row))
+        table.add_row(*(Text(_CONTROL.sub("", str(cell))) for cell in row))
     return table
 
 
