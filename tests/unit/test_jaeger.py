@@ -13,6 +13,7 @@ from otlp_build import SEQUENTIAL, S, resource_spans, trace_id
 
 from chaosctl.errors import StackUnavailable
 from chaosctl.observe.jaeger import Jaeger, rfc3339
+from chaosctl.verdict.critical_path import analyze
 
 NOT_FOUND = {"error": {"httpCode": 404, "message": "No traces found"}}
 
@@ -102,3 +103,19 @@ def test_streamed_chunks_and_base64_ids_are_read() -> None:
     j = Jaeger("http://jaeger.test", transport=httpx.MockTransport(lambda r: httpx.Response(200, text=text)))
     ids = {t.trace_id for t in j.traces("gw", 0.0, 1.0)}
     assert ids == {trace_id("x"), trace_id("y")}
+
+
+def test_answers_keep_kind_and_follows_from_and_lose_control_characters() -> None:
+    defs = [
+        S("root", None, "gw", "POST /x\x1b[31m", 0, 100),
+        S("pub", "root", "gw", "publish", 10, 20, kind=4),
+        S("con", "pub", "worker\x07", "consume", 30, 500, kind=5),
+        S("audit", "root", "gw", "audit", 90, 300, follows=True),
+    ]
+    text = json.dumps({"result": {"resourceSpans": resource_spans("k", defs)}})
+    j = Jaeger("http://jaeger.test", transport=httpx.MockTransport(lambda r: httpx.Response(200, text=text)))
+    spans = {s.operation: s for s in j.fetch("gw", 0.0, 1.0).spans}
+    assert set(spans) == {"POST /x", "publish", "consume", "audit"} and spans["consume"].service == "worker"
+    assert (spans["publish"].kind, spans["consume"].kind, spans["audit"].follows_from) == ("producer", "consumer", True)
+    kinds = sorted(t.kind for t in analyze(spans.values()))
+    assert kinds == ["async", "async", "root"]  # the consumer and the audit are off the synchronous path
