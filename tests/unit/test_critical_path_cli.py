@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from otlp_build import MISSING_PARENT, OUTLIVES, PARALLEL, SEQUENTIAL, SKEWED, T0_US, resource_spans, trace_id
+from otlp_build import MISSING_PARENT, OUTLIVES, PARALLEL, SEQUENTIAL, SKEWED, T0_US, S, resource_spans, trace_id
 
 from chaosctl import cli
 
@@ -133,3 +133,24 @@ def test_usage_errors_exit_2(capsys, monkeypatch) -> None:
 def test_unreachable_jaeger_exits_3(capsys, monkeypatch) -> None:
     code, _, err = run_cli(["bottlenecks", "--jaeger", "http://127.0.0.1:9", "--service", "gateway", "--since", "5m"], capsys, monkeypatch)
     assert code == 3 and "unreachable" in err
+
+
+def test_root_operation_keeps_matching_roots_and_what_detached_from_them(tmp_path, capsys, monkeypatch) -> None:
+    # "miss": the orphan GET /v1/services is a root of its own and does not match "POST *";
+    # "async": the consumer detached from the matching root is kept (its spans count in the rows).
+    with_consumer = [
+        S("root", None, "gateway", "POST /predict", 0, 1000),
+        S("pub", "root", "gateway", "publish", 100, 200, kind=4),
+        S("con", "pub", "worker", "consume", 300, 2000, kind=5),
+    ]
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps({"resourceSpans": resource_spans("miss", MISSING_PARENT) + resource_spans("async", with_consumer)}))
+    code, out, _ = run_cli(["bottlenecks", "--file", str(f), "--json", "--per-trace", "--root-operation", "POST *"], capsys, monkeypatch)
+    result = json.loads(out)
+    kept = sorted((t["root"]["operation"], t["kind"]) for t in result["per_trace"])
+    assert code == 0 and kept == [("POST /predict", "root"), ("POST /predict", "root"), ("consume", "async")]
+    assert (result["traces"], result["orphans"], result["asynchronous"]) == (2, 0, 1)
+    ops = {r["operation"]: r for r in result["operations"]}
+    # shares over the two roots' 2000 µs: the consumer's 1700 µs are not on the synchronous path
+    assert ops["consume"]["critical_path_share"] == 0.0 and ops["consume"]["count"] == 1
+    assert ops["publish"]["critical_path_share"] == pytest.approx(100 / 2000)
