@@ -5,6 +5,7 @@ time, and the fields the critical path needs (span kind, follows-from links, hos
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -151,3 +152,10 @@ def test_links_make_a_parent_relation_follows_from(fields: dict, parent: str | N
     assert s.parent_id == (span_id(parent) if parent else None) and s.follows_from is follows
     if "kind" in fields:
         assert s.kind == "consumer"
+
+
+def test_a_named_pipe_without_writer_does_not_hang(tmp_path: Path, capsys, monkeypatch) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    code, _, err = run_cli(["bottlenecks", "--file", str(fifo)], capsys, monkeypatch)
+    assert code == 2 and f"{fifo}: no JSON document found" in err

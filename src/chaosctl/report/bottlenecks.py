@@ -12,6 +12,7 @@ naming the file (and FILE:LINE:COL where there is one).
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -68,7 +69,10 @@ def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Span]:
     """Spans of an OTLP JSON file; UsageError (exit 2) naming the file for anything wrong with it."""
     name = clean_name(str(path))  # the name is echoed to a terminal too
     try:
-        with open(path, "rb") as f:  # read at most one byte past the cap: /dev/zero cannot hang us
+        # Non-blocking open: a named pipe nobody writes to reads as empty instead of hanging the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:  # at most one byte past the cap: /dev/zero cannot hang us
             data = f.read(max_bytes + 1)
     except OSError as exc:
         raise UsageError(f"{name}: cannot read: {exc.strerror or type(exc).__name__}") from None
