@@ -299,7 +299,7 @@ def bottlenecks(
 
 @app.command()
 def dashboards(
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the JSON files (default: the checkout's dashboards/)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the JSON files (default: the checkout's dashboards/, else ./dashboards)."),
     preview_from: Optional[str] = typer.Option(
         None, "--preview-from", help="Instead: draw each dashboard from this Prometheus URL into --out as HTML (no Grafana)."
     ),

@@ -23,9 +23,11 @@ class PanelQuery:
 
 
 def default_out_dir() -> Path:
+    """The checkout's dashboards/ when run from one; installed from a wheel: ./dashboards."""
     from chaosctl.settings import project_root
 
-    return project_root() / "dashboards"
+    root = project_root()
+    return root / "dashboards" if (root / "pyproject.toml").is_file() else Path("dashboards")
 
 
 def build_all() -> dict[str, dict]:

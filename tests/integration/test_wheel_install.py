@@ -1,0 +1,98 @@
+"""The wheel, not the checkout: built, installed into a fresh virtualenv in a temporary folder,
+then used from a folder outside the repository with PYTHONPATH unset: `chaosctl setup` (quick:
+the tools are already in the settable tools folder), `--version`, `scenarios`, `validate` of
+every shipped scenario by name, `init`, and the short shipped scenario `smoke` run by name
+against the reference stack that this install brings up: PASS.
+
+Python packages come from the hash-locked requirements (what `make setup` installs, so pip's
+cache serves them) and the wheel is installed with --no-deps on top: the test is about the
+wheel's content, not about PyPI resolving the same pins again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chaosctl.stack.tools import find_tool
+from wheel_build import ROOT, build_wheel
+
+pytestmark = pytest.mark.integration
+
+OWN_OFFSET = 1600  # docs/contracts.md lists the offsets in use
+
+
+def _venv_with_wheel(work: Path) -> Path:
+    wheel = build_wheel(work / "build")
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--require-hashes", "-r", str(ROOT / "requirements" / "bootstrap.txt")], check=True, timeout=600)
+    subprocess.run([*pip, "--require-hashes", "-r", str(ROOT / "requirements" / "lock.txt")], check=True, timeout=1200)
+    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, timeout=300)
+    return venv
+
+
+def _env(venv: Path, tools_dir: Path, settings) -> dict[str, str]:
+    """The user's environment, less anything that could lead back to the checkout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and not p.startswith(str(ROOT))]
+    env.update(PATH=os.pathsep.join([str(venv / "bin"), *path]), CHAOSCTL_TOOLS_DIR=str(tools_dir),
+               CHAOSCTL_STATE_DIR=str(settings.state_dir), CHAOSCTL_PORT_BASE=str(settings.port_base))
+    env.pop("CHAOSCTL_TOOL_DIRS", None)
+    return env
+
+
+def test_the_installed_wheel_runs_a_shipped_scenario_from_outside_the_checkout(tmp_path: Path, own_stack_settings) -> None:
+    settings = own_stack_settings(OWN_OFFSET)  # skips (or fails under CHAOSCTL_REQUIRE) without the binaries
+    tools_dir = find_tool("jaeger", settings).parent.parent  # where setup put them: .tools or CHAOSCTL_TOOLS_DIR
+    venv = _venv_with_wheel(tmp_path)
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    env = _env(venv, tools_dir, settings)
+
+    def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([str(venv / "bin" / "chaosctl"), *args], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import chaosctl; print(chaosctl.__file__)"],
+                           cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(venv)), f"chaosctl imported from {where!r}, not from the installed wheel"
+
+    started = time.monotonic()
+    setup = cli("setup")
+    took = time.monotonic() - started
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert "toxiproxy-server: ok" in setup.stdout and "jaeger: ok" in setup.stdout, setup.stdout
+    print(f"chaosctl setup (already done) took {took:.2f}s")
+
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("chaosctl "), version.stderr
+    assert "v2.13.0" in version.stdout and str(tools_dir) in version.stdout
+
+    listed = cli("scenarios")
+    names = [line.split()[0] for line in listed.stdout.splitlines() if line and not line.startswith(" ")]
+    assert "smoke" in names and listed.returncode == 0, listed.stdout + listed.stderr
+    checked = cli("validate", *names)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count(": ok") == len(names) and str(venv) in checked.stdout
+
+    init = cli("init")
+    assert init.returncode == 0 and cli("validate", "scenario.yaml", "system.yaml").returncode == 0, init.stderr
+
+    try:
+        up = cli("up", timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        run = cli("run", "smoke", "--report-dir", "reports", timeout=600)
+        report = json.loads((cwd / "reports" / "report.json").read_text())
+        assert run.returncode == 0 and report["verdict"] == "pass", run.stdout[-3000:] + run.stderr[-3000:]
+        assert {c["status"] for c in report["checks"]} == {"pass"} and (cwd / "reports" / "junit.xml").is_file()
+    finally:
+        down = cli("down", timeout=300)
+        assert down.returncode == 0, down.stdout + down.stderr
