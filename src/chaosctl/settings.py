@@ -53,10 +53,11 @@ class Settings:
     # Per-install secrets (chaosctl.credentials): "" = not set. The gateway checks JWTs with
     # jwt_secret (`chaosctl token` signs with it); admin_token guards the model servers' admin
     # API; service_token is the service credential (registry writes, gateway -> model server).
-    jwt_secret: str = ""
-    admin_token: str = ""
-    service_token: str = ""
-    grafana_admin_password: str = ""
+    # repr=False: a Settings in a log line or a traceback never shows them.
+    jwt_secret: str = field(default="", repr=False)
+    admin_token: str = field(default="", repr=False)
+    service_token: str = field(default="", repr=False)
+    grafana_admin_password: str = field(default="", repr=False)
     # CHAOSCTL_REQUIRE: components whose absence fails a test rather than skipping it.
     require: frozenset[str] = frozenset()
     # CHAOSCTL_HISTORY: the run-history file (None: STATE_DIR/history.sqlite3); CI can keep it in its cache.

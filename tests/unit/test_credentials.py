@@ -183,3 +183,8 @@ def test_create_false_reads_an_existing_file_but_never_makes_one(tmp_path: Path,
     made = load_settings(state_dir=tmp_path / "made")
     read = load_settings(state_dir=tmp_path / "made", create_secrets=False)
     assert [getattr(read, n) for n in NAMES] == [getattr(made, n) for n in NAMES]
+
+
+def test_settings_never_show_their_secrets_in_a_repr(tmp_path: Path, no_secret_env) -> None:
+    settings = load_settings(state_dir=tmp_path)
+    assert not any(getattr(settings, n) in repr(settings) for n in NAMES)
