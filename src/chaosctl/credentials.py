@@ -20,7 +20,7 @@ import os
 import secrets as std_secrets
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from chaosctl.errors import UsageError
@@ -34,10 +34,10 @@ KNOWN_CONSTANTS = frozenset({"chaosctl-dev-secret-change-me-0123456789", "chaosc
 
 @dataclass(frozen=True)
 class Secrets:
-    jwt_secret: str
-    admin_token: str
-    service_token: str
-    grafana_admin_password: str
+    jwt_secret: str = field(repr=False)
+    admin_token: str = field(repr=False)
+    service_token: str = field(repr=False)
+    grafana_admin_password: str = field(repr=False)
 
 
 NAMES = tuple(f.name for f in fields(Secrets))
