@@ -77,6 +77,8 @@ def test_gateway_killed_halfway_cannot_pass_and_the_abort_trips(stack, tmp_path)
     for name in ("availability", "fault p99"):
         assert slos[name]["status"] == "fail", slos[name]
         assert "partial data: gateway scraped" in slos[name]["reason"], slos[name]
+    # the clients' connection errors, which the dead gateway's metrics cannot show, are named too
+    assert "clients saw failures the server's metrics did not" in slos["availability"]["reason"]
     notes = "\n".join(report.get("notes", []))
     assert "coverage fault: gateway" in notes and "clients in fault:" in notes
 
