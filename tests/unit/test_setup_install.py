@@ -18,6 +18,7 @@ FAKE_GO = r"""#!/bin/sh
 echo "$*" >> "$FAKE_LOG"
 case "$1" in
   env) echo go1.26.0 ;;
+  version) echo "go version go1.26.0 linux/amd64" ;;
   install)
     for pkg in "$@"; do
       case "$pkg" in
@@ -118,3 +119,24 @@ def test_apt_without_root_or_sudo_prints_the_exact_command(tmp_path: Path, fake_
     assert outcome.status == "missing"
     assert "sudo apt-get update && sudo apt-get install -y --no-install-recommends pkg-x pkg-y" in outcome.detail
     assert not fake_path.exists(), "nothing may be run without the rights to install"
+
+
+def test_version_names_each_component_found_and_where(tmp_path: Path, fake_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from chaosctl.setup.versions import chaosctl_version
+
+    settings = _settings(tmp_path)
+    install.run_setup(settings, say=lambda _: None)  # the fake toxiproxy-server and jaeger
+    env = {**os.environ, "CHAOSCTL_TOOLS_DIR": str(settings.tools_dir), "PATH": str(tmp_path / "fakebin")}
+    out = subprocess.run([sys.executable, "-m", "chaosctl.cli", "--version"], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"chaosctl {chaosctl_version()}"
+    row = {line.split()[0]: line for line in lines[1:]}
+    assert "2.12.0" in row["toxiproxy-server"] and str(settings.tools_dir / "bin" / "toxiproxy-server") in row["toxiproxy-server"]
+    assert "v2.13.0" in row["jaeger"]
+    assert "1.26.0" in row["go"]
+    assert row["etcd"].split()[1] == "?"  # found (a fake that prints nothing), version unknown
