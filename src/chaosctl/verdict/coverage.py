@@ -76,7 +76,7 @@ class JobCoverage:
         if self.interval_s is None:
             return f"{self.job} is not a scrape target of Prometheus"
         text = f"{self.job} scraped {_secs(self.covered_s)} of {_secs(self.window_s)} s"
-        if self.present < self.up or self.present < self.expected:
+        if self.present < self.expected:  # Prometheus itself missed scrapes (down, restarted)
             text += f" (Prometheus holds {self.present} of {self.expected} scrapes)"
         return text
 
@@ -97,7 +97,7 @@ class Coverage:
         return self.ratio >= threshold
 
     def reason(self, threshold: float) -> str:
-        """'partial data: gateway scraped 19 of 40 s (48% < 90%)'."""
+        """'partial data: gateway scraped 19 of 40 s (49% < 90% of phase 'fault')'."""
         if self.problem or not self.jobs:
             return f"partial data: {self.problem or 'no scrape job behind the query'}"
         short = [j for j in self.jobs if j.ratio < threshold] or [min(self.jobs, key=lambda j: j.ratio)]
@@ -165,7 +165,7 @@ KEYWORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring", 
 def candidate_selectors(expr: str) -> tuple[str, ...]:
     """Every possible vector selector of `expr` without asking Prometheus which metrics exist: a
     label name of a `by (...)` list may be among them, which reads no series and so does no harm."""
-    found = [name + block for name, block in _candidates(expr) if name.lower() not in KEYWORDS or (not name and block)]
+    found = [name + block for name, block in _candidates(expr) if name.lower() not in KEYWORDS]
     return tuple(dict.fromkeys(f for f in found if f))
 
 
