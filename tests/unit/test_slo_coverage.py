@@ -173,3 +173,23 @@ def test_run_flag_names_itself(tmp_path) -> None:
     res = subprocess.run([sys.executable, "-m", "chaosctl.cli", "run", "scenario.yaml", "--min-coverage", "150%",
                           "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "--min-coverage='150%'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_scenario_fields_are_validated_with_positions(tmp_path) -> None:
+    from chaosctl.errors import ScenarioInvalid
+    from chaosctl.scenario import load_scenario
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "apiVersion: chaosctl/v1\nkind: Scenario\nmetadata: {name: bad}\n"
+        "load: {users: 1, spawn_rate: 1, requests: [{model: fraud-detector}]}\nphases: [{name: p, duration: 10s}]\n"
+        "abort:\n  - {when: error_ratio > 0.5, for: 5s, on_no_data: maybe}\n"
+        "slos:\n  - {name: a, sli: success_ratio, objective: '>= 99%', min_coverage: 150%}\n")
+    with pytest.raises(ScenarioInvalid) as exc:
+        load_scenario(path)
+    text = str(exc.value)
+    assert f"{path}:7:" in text and "on_no_data" in text and "'trip' or 'ignore'" in text
+    assert f"{path}:9:" in text and "min_coverage" in text
+    path.write_text(path.read_text().replace("maybe", "ignore").replace("150%", "75%"))
+    s = load_scenario(path)
+    assert s.abort[0].on_no_data == "ignore" and s.slos[0].min_coverage == 0.75
