@@ -184,3 +184,15 @@ def test_trend_table_escapes_names_and_values(tmp_path: Path) -> None:
     runs = [record_run(path, _report(checks=checks, started=1_790_000_000.0 + i)) for i in range(2)]
     html = render(_report(checks=checks), build_trend(runs, runs[-1]))
     assert "Trend over the last 2 runs" in html and "<script>" not in html and "&lt;script&gt;x&lt;/script&gt; [fault]" in html
+
+
+def test_trend_sparkline_follows_the_values(tmp_path: Path) -> None:
+    from chaosctl.history.trend import build_trend
+    from chaosctl.report.html import render
+
+    path = tmp_path / "h.sqlite3"
+    runs = [record_run(path, _report(checks=(Check("slo", "p99", "fault", "pass", obs, "< 1s"),), started=1_790_000_000.0 + i))
+            for i, obs in enumerate(("100 ms", "no data", "300 ms", "200 ms"))]
+    html = render(_report(), build_trend(runs, runs[-1]))
+    # oldest left; the lowest value at the bottom (y = 20), the highest at the top (y = 2); "no data" is a gap
+    assert '<polyline points="0.0,20.0 60.0,2.0 90.0,11.0"' in html

@@ -26,7 +26,8 @@ def build_trend(runs: list[RunRecord], current: RunRecord) -> "Trend":
         cells = []
         for run in runs:
             found = run.check(*check.key)
-            cells.append((found.observed, found.status) if found else ("", ""))
+            cells.append((found.observed, found.status, found.value if found.unit == check.unit else None)
+                         if found else ("", "", None))
         rows.append((f"{check.name} [{check.phase}]", tuple(cells)))
     return Trend(tuple(r.id for r in runs), tuple(rows))
 

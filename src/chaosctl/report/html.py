@@ -72,14 +72,29 @@ class Trend:
     """Each check's observed value over the scenario's last runs, oldest first (from the run history)."""
 
     runs: tuple[str, ...]  # column headings: run ids
-    rows: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # (check, ((observed, status) per run))
+    # (check, ((observed, status, value or None) per run)); value: the observed number, for the sparkline
+    rows: tuple[tuple[str, tuple[tuple[str, str, float | None], ...]], ...]
+
+
+def _sparkline(values: list[float | None], width: int = 90, height: int = 22) -> str:
+    """The values' shape (oldest left), scaled to their own range; gaps where a run had none."""
+    known = [v for v in values if v is not None]
+    if len(known) < 2:
+        return "-"
+    low, span = min(known), (max(known) - min(known)) or 1.0
+    step = width / (len(values) - 1)
+    dots = [(i * step, height - 2 - (v - low) / span * (height - 4)) for i, v in enumerate(values) if v is not None]
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in dots)
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" style="margin:0">'
+            f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="1.5"/></svg>')
 
 
 def _trend(trend: Trend) -> str:
-    cells = [[escape(label)] + [f'<span class="{escape(status)}">{escape(observed)}</span>' if observed else "-"
-                                for observed, status in values] for label, values in trend.rows]
+    cells = [[escape(label), _sparkline([v for _, _, v in values])]
+             + [f'<span class="{escape(status)}">{escape(observed)}</span>' if observed else "-"
+                for observed, status, _ in values] for label, values in trend.rows]
     return (f"<h2>Trend over the last {len(trend.runs)} runs</h2>"
-            + _table(["check"] + list(trend.runs), cells, 1))
+            + _table(["check", "trend"] + list(trend.runs), cells, 2))
 
 
 def render(report: RunReport, trend: Trend | None = None) -> str:
