@@ -140,3 +140,13 @@ def test_version_names_each_component_found_and_where(tmp_path: Path, fake_path:
     assert "v2.13.0" in row["jaeger"]
     assert "1.26.0" in row["go"]
     assert row["etcd"].split()[1] == "?"  # found (a fake that prints nothing), version unknown
+
+
+def test_the_pinned_version_found_elsewhere_is_not_built_again(tmp_path: Path, fake_path: Path) -> None:
+    elsewhere = tmp_path / "checkout-tools"
+    install.run_setup(Settings(tools_dir=elsewhere, tool_dirs=(elsewhere / "bin",)), say=lambda _: None)
+    calls = fake_path.read_text()
+    settings = Settings(tools_dir=tmp_path / "per-user", tool_dirs=(tmp_path / "per-user" / "bin", elsewhere / "bin"))
+    outcomes = install.run_setup(settings, say=lambda _: None)
+    assert {o.status for o in outcomes} == {"ok"} and str(elsewhere) in outcomes[1].detail
+    assert fake_path.read_text() == calls

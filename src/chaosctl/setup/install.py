@@ -25,6 +25,7 @@ from typing import Callable
 
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
+from chaosctl.stack.tools import find_tool
 
 from . import pins
 from .shipped import data_dir
@@ -109,8 +110,10 @@ def installed_version(tool: pins.GoTool, path: Path) -> str | None:
 
 def _go_step(tool: pins.GoTool, settings: Settings, say: Say) -> Outcome:
     target = settings.tools_dir / "bin" / tool.binary
-    if target.is_file() and installed_version(tool, target) == tool.version:
-        return Outcome(tool.binary, "ok", f"{tool.version} already built ({target})")
+    # The pinned version anywhere the stack looks (e.g. a checkout's .tools/bin) is as good as ours.
+    for found in dict.fromkeys(p for p in (target, find_tool(tool.binary, settings)) if p is not None):
+        if found.is_file() and installed_version(tool, found) == tool.version:
+            return Outcome(tool.binary, "ok", f"{tool.version} already built ({found})")
     problem = go_problem()
     if problem:
         return Outcome(tool.binary, "missing", f"{problem}; then run `chaosctl setup` again")
