@@ -187,11 +187,14 @@ def run(
     min_coverage: Optional[str] = typer.Option(
         None, "--min-coverage", help="Least share of a phase its SLOs' data must cover, e.g. 90% (env CHAOSCTL_COVERAGE_THRESHOLD)."
     ),
+    confirm: Optional[str] = typer.Option(None, "--confirm", help="The System's name: needed when it reaches beyond this machine."),
+    rehearse: bool = typer.Option(
+        False, "--rehearse", help="No fault: load, probes and every SLI, abort and trace query per phase; FAIL naming a query without data."
+    ),
 ) -> None:
     """Run a scenario: baseline -> faults -> recovery under load, then the verdict and reports."""
     from chaosctl.run import run_scenario
     from chaosctl.setup.shipped import resolve_scenario
-    from chaosctl.system.fit import runnable_system
 
     file = resolve_scenario(file)
     settings = load_settings(state_dir=state_dir, port_base=port_base, backend=backend, grafana_url=grafana_url,
@@ -203,8 +206,8 @@ def run(
         from chaosctl.settings import parse_coverage
 
         settings = replace(settings, coverage_threshold=parse_coverage(min_coverage, "--min-coverage"))
-    runnable_system(file, system, settings.port_base)  # the scenario fits its System, which the engine can drive
-    code = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run)
+    code = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run, system=system, confirm=confirm,
+                        rehearse=rehearse)  # the scenario is checked against its System before anything starts
     raise typer.Exit(code)
 
 

@@ -16,22 +16,30 @@ from typing import TYPE_CHECKING
 
 from chaosctl.errors import RunFailed
 from chaosctl.settings import Settings
-from chaosctl.stack.topology import Topology
 
 if TYPE_CHECKING:
     from chaosctl.runner.engine import Run
     from chaosctl.runner.signals import SignalGuard
 
 
-def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None, dry_run: bool = False) -> int:
+def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None, dry_run: bool = False,
+                 system: Path | None = None, confirm: str | None = None, rehearse: bool = False) -> int:
+    """`system`: --system (default: the scenario's, else the reference stack); `confirm`: the
+    System's name when it reaches beyond this machine; `rehearse`: runner.rehearse."""
     import signal
 
-    from chaosctl.scenario import load_scenario
+    from chaosctl.faults.base import FaultContext
+    from chaosctl.system.fit import resolve_for_run
 
     # Until the run installs its own guard, SIGTERM behaves like Ctrl-C (exit 130, not -15).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-    scenario = load_scenario(path, Topology(settings.port_base))  # ScenarioInvalid -> exit 2
+    # ScenarioInvalid / SystemInvalid / UsageError (no --confirm) -> exit 2, nothing touched
+    scenario, resolved, system_path = resolve_for_run(path, system, settings.port_base, confirm)
+    if rehearse:
+        from .runner.rehearse import rehearsal_scenario
+
+        scenario = rehearsal_scenario(scenario)
     if dry_run:
         from chaosctl.scenario.timeline import build_timeline, render_timeline
 
@@ -43,8 +51,14 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
     from .runner.signals import SignalGuard
 
     out = report_dir or Path("reports") / scenario.name
+    ctx = FaultContext.for_settings(settings, resolved, system_path)
+    deps = None
+    if rehearse:
+        from .runner.rehearse import rehearsal_deps
+
+        deps = rehearsal_deps()
     with RunLock(settings.state_dir), SignalGuard() as guard:  # RunLocked -> exit 5, nothing touched
-        return execute_and_publish(Run(scenario, settings, echo=_echo), out, guard, source=path)
+        return execute_and_publish(Run(scenario, settings, echo=_echo, fault_ctx=ctx, deps=deps), out, guard, source=path)
 
 
 def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Path | None = None) -> int:

@@ -149,11 +149,17 @@ def test_cli_validate_dispatches_on_kind(tmp_path: Path) -> None:
     assert proc.returncode == 2 and f"{bad}:14:38:" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_cli_run_refuses_a_system_the_engine_cannot_drive_before_touching_anything(tmp_path: Path) -> None:
-    proc = _cli("run", str(_files(tmp_path)), "--dry-run", "--state-dir", str(tmp_path / "state"))
+def test_cli_run_on_a_system_beyond_this_machine_needs_its_name_confirmed(tmp_path: Path) -> None:
+    path = _files(tmp_path)
+    proc = _cli("run", str(path), "--dry-run", "--state-dir", str(tmp_path / "state"))
     assert proc.returncode == 2, proc.stderr
-    assert "System 'shop' has pod, process components: the run engine drives only the reference stack" in proc.stderr
+    assert "System 'shop' reaches beyond this machine (component db: pods in namespace shop (a cluster))" in proc.stderr
+    assert "--confirm shop" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "state" / "journal.jsonl").exists()
+    wrong = _cli("run", str(path), "--dry-run", "--confirm", "shop2", "--state-dir", str(tmp_path / "state"))
+    assert wrong.returncode == 2, wrong.stderr
+    ok = _cli("run", str(path), "--dry-run", "--confirm", "shop", "--state-dir", str(tmp_path / "state"))
+    assert ok.returncode == 0, ok.stderr
 
 
 def test_cli_schema_kinds() -> None:

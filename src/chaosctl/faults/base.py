@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Union
 
 from chaosctl.errors import FaultError
@@ -21,8 +22,10 @@ if TYPE_CHECKING:  # the backend is built lazily: `recover` on a dead stack must
     import httpx
 
     from chaosctl.stack.backend import Backend
+    from chaosctl.system.model import LinkSpec, System
 
     from .link import ToxiproxyClient
+    from .proxyserver import ManagedToxiproxy
 
 Param = Union[str, float, int, bool, None]
 
@@ -68,26 +71,105 @@ class Fault(Protocol):
         ...
 
 
+SYSTEM_PARAM = "_system"  # a record's System file (absent: the reference stack), so `recover` finds the target
+
+
 @dataclass
 class FaultContext:
-    """Handles a fault needs. Built once per run (or per `recover`)."""
+    """Handles a fault needs. Built once per run (or per `recover`).
+
+    `system` is the System the faults reach (None: the reference stack at the
+    topology's port base); a target it does not declare is refused.
+    `clients` builds the outside-world handles of the non-reference kinds
+    (docker, kubernetes); unit tests give fakes.
+    """
 
     settings: Settings
     topology: Topology
     backend_factory: Callable[[], "Backend"]
     timeout_s: float = 5.0
+    system: "System | None" = None
+    system_path: Path | None = None
+    clients: dict[str, Callable[..., Any]] = field(default_factory=dict)
     _backend: "Backend | None" = None
     _toxiproxy: "ToxiproxyClient | None" = None
     _http: "httpx.Client | None" = None
+    _proxies: dict[str, "ToxiproxyClient"] = field(default_factory=dict)
+    _managed: "ManagedToxiproxy | None" = None
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> "FaultContext":
+    def for_settings(cls, settings: Settings, system: "System | None" = None,
+                     system_path: Path | None = None) -> "FaultContext":
         def factory() -> "Backend":
             from chaosctl.stack.backend import get_backend
 
             return get_backend(settings)
 
-        return cls(settings=settings, topology=Topology(settings.port_base), backend_factory=factory)
+        return cls(settings=settings, topology=Topology(settings.port_base), backend_factory=factory,
+                   system=system, system_path=system_path)
+
+    @property
+    def resolved_system(self) -> "System":
+        if self.system is None:
+            from chaosctl.system.reference import reference_system
+
+            self.system = reference_system(self.topology)
+        return self.system
+
+    def component(self, name: str) -> Any:
+        """The declared component `name`; FaultError for anything the System does not declare."""
+        try:
+            return self.resolved_system.component(name)
+        except KeyError:
+            raise FaultError(f"{name!r} is not a component of System {self.resolved_system.name!r}: "
+                             "faults reach only declared components") from None
+
+    def link(self, name: str) -> "LinkSpec":
+        try:
+            return self.resolved_system.link(name)
+        except KeyError:
+            raise FaultError(f"{name!r} is not a link of System {self.resolved_system.name!r}") from None
+
+    def for_record(self, record: FaultRecord) -> "FaultContext":
+        """The context a journaled record was injected under (its System file), for `recover`."""
+        path = record.params.get(SYSTEM_PARAM)
+        if not path or (self.system_path is not None and Path(str(path)) == self.system_path):
+            return self
+        from chaosctl.system.load import load_system
+
+        return FaultContext(self.settings, self.topology, self.backend_factory, self.timeout_s,
+                            system=load_system(Path(str(path))), system_path=Path(str(path)), clients=self.clients)
+
+    def toxiproxy_for(self, link: "LinkSpec") -> tuple["ToxiproxyClient", str]:
+        """(client, proxy name) of a link: an existing Toxiproxy, or the one chaosctl runs."""
+        from .link import ToxiproxyClient
+
+        if link.managed:
+            from .proxyserver import managed_for
+
+            if self._managed is None:
+                self._managed = managed_for(self.settings, self.resolved_system)
+            url, proxy = self._managed.url, self._managed.proxy_name(link)
+        else:
+            url, proxy = str(link.toxiproxy).rstrip("/"), str(link.proxy)
+            if url == self.topology.url("toxiproxy"):
+                return self.toxiproxy, proxy  # the reference stack's Toxiproxy, as before Systems
+        if url not in self._proxies:
+            self._proxies[url] = ToxiproxyClient(url, timeout_s=self.timeout_s)
+        return self._proxies[url], proxy
+
+    def start_links(self) -> None:
+        """Start the Toxiproxy chaosctl runs for this System's managed links (none: nothing)."""
+        system = self.resolved_system
+        if any(link.managed for link in system.links) and self._managed is None:
+            from .proxyserver import ManagedToxiproxy
+
+            self._managed = ManagedToxiproxy.start(self.settings, system)
+
+    def stop_links(self) -> None:
+        if self._managed is not None:
+            self._managed.stop()
+            self._managed = None
 
     @property
     def backend(self) -> "Backend":
@@ -113,13 +195,17 @@ class FaultContext:
         return self._http
 
     def close(self) -> None:
-        """Close the HTTP handles; they are reopened if a fault is used again."""
+        """Close the HTTP handles (reopened if a fault is used again) and stop chaosctl's Toxiproxy."""
         if self._http is not None:
             self._http.close()
             self._http = None
         if self._toxiproxy is not None:
             self._toxiproxy.close()
             self._toxiproxy = None
+        for client in self._proxies.values():
+            client.close()
+        self._proxies.clear()
+        self.stop_links()  # chaosctl's own Toxiproxy outlives no run (every fault is reverted by now)
 
 
 def new_fault_id() -> str:
@@ -140,21 +226,46 @@ def record_from_spec(spec: Any, fault_id: str | None = None) -> FaultRecord:
 
 
 def fault_from_record(record: FaultRecord, ctx: FaultContext) -> Fault:
-    """Rebuild a fault from its record (the run and `chaosctl recover` both use this)."""
-    if record.type in PROCESS_TYPES:
-        from .process import process_fault
-
-        return process_fault(record, ctx)
+    """Rebuild a fault from its record (the run and `chaosctl recover` both use this).
+    Links go through Toxiproxy; a component's kind says how its faults reach it."""
+    if record.type not in FAULT_TYPES:
+        raise FaultError(f"unknown fault type {record.type!r} (known: {', '.join(FAULT_TYPES)})")
+    ctx = ctx.for_record(record)
     if record.type in LINK_TYPES:
         from .link import LinkFault
 
         return LinkFault(record, ctx)
-    if record.type in GPU_TYPES:
-        from .gpu import GpuExhaustion
+    comp = ctx.component(record.target)
+    if record.type not in comp.faults:
+        raise FaultError(f"{record.type} cannot reach {comp.name!r} (a {comp.kind} component takes {', '.join(comp.faults)})")
+    return _by_kind(comp.kind)(record, ctx)
 
-        return GpuExhaustion(record, ctx)
-    raise FaultError(f"unknown fault type {record.type!r} (known: {', '.join(FAULT_TYPES)})")
+
+def _by_kind(kind: str) -> Callable[[FaultRecord, FaultContext], Fault]:
+    if kind == "process":
+        from .localproc import local_process_fault
+
+        return local_process_fault
+    if kind == "container":
+        from .container import container_fault
+
+        return container_fault
+    if kind == "pod":
+        from .pod import pod_fault
+
+        return pod_fault
+    if kind == "gpu-host":
+        from .gpuhog import GpuHog
+
+        return GpuHog
+    from .gpu import GpuExhaustion
+    from .process import process_fault
+
+    return lambda record, ctx: GpuExhaustion(record, ctx) if record.type in GPU_TYPES else process_fault(record, ctx)
 
 
 def build_fault(spec: Any, ctx: FaultContext) -> Fault:
-    return fault_from_record(record_from_spec(spec), ctx)
+    record = record_from_spec(spec)
+    if ctx.system_path is not None:  # so that `chaosctl recover` reaches the same System's target
+        record = FaultRecord(record.id, record.type, record.target, {**record.params, SYSTEM_PARAM: str(ctx.system_path)})
+    return fault_from_record(record, ctx)

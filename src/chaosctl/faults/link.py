@@ -138,26 +138,38 @@ def toxic_for(record: FaultRecord) -> Toxic:
 
 @dataclass
 class LinkFault:
+    """A toxic on the System link's proxy: an existing Toxiproxy (the reference stack's), or
+    the one chaosctl runs for the System's managed links (faults.proxyserver)."""
+
     record: FaultRecord
     ctx: FaultContext
 
+    def _proxy(self) -> tuple[ToxiproxyClient, str]:
+        return self.ctx.toxiproxy_for(self.ctx.link(self.record.target))
+
     @property
     def proxy(self) -> str:
-        try:
-            return self.ctx.topology.link(self.record.target).proxy_name
-        except KeyError as exc:
-            raise FaultError(f"{self.record.type}: {self.record.target} is not a link of the topology") from exc
+        return self._proxy()[1]
 
     def inject(self) -> None:
-        self.ctx.toxiproxy.add_toxic(self.proxy, toxic_for(self.record))
+        client, proxy = self._proxy()
+        client.add_toxic(proxy, toxic_for(self.record))
 
     def verify(self) -> str:
         want = toxic_for(self.record)
-        for t in self.ctx.toxiproxy.toxics(self.proxy):
+        client, proxy = self._proxy()
+        for t in client.toxics(proxy):
             if t.name == want.name:
                 attrs = ", ".join(f"{k}={v:g}" for k, v in sorted(t.attributes.items()))
-                return f"toxiproxy lists {t.type} on {self.proxy} ({t.stream}, toxicity {t.toxicity:g}, {attrs})"
-        raise FaultError(f"{self.record.label}: toxic {want.name} is not listed by toxiproxy on {self.proxy}")
+                return f"toxiproxy lists {t.type} on {proxy} ({t.stream}, toxicity {t.toxicity:g}, {attrs})"
+        raise FaultError(f"{self.record.label}: toxic {want.name} is not listed by toxiproxy on {proxy}")
 
     def revert(self) -> None:
-        self.ctx.toxiproxy.remove_toxic(self.proxy, TOXIC_PREFIX + self.record.id)
+        link = self.ctx.link(self.record.target)
+        if link.managed:
+            from .proxyserver import running_managed
+
+            if running_managed(self.ctx.settings, self.ctx.resolved_system) is None:
+                return  # chaosctl's own proxy is gone, and its toxics with it
+        client, proxy = self._proxy()
+        client.remove_toxic(proxy, TOXIC_PREFIX + self.record.id)

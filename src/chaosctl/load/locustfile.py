@@ -34,6 +34,7 @@ def _token() -> str:
 
 class ModelUser(HttpUser):
     wait_time = between(PLAN.wait_min_s, PLAN.wait_max_s)
+    abstract = bool(PLAN.templates)  # a System's request templates run as TemplateUser instead
 
     def on_start(self) -> None:
         self.auth = f"Bearer {_token()}"
@@ -51,6 +52,34 @@ class ModelUser(HttpUser):
                 # The gateway enforcing a quota is not a failure (the SLIs count 5xx only); anything
                 # else >= 400 and every connection error stays one: the run's client view counts them.
                 resp.success()
+
+
+def _auth_value() -> str | None:
+    """A System's auth header value: minted, or read from its environment variable (never the plan file)."""
+    if PLAN.auth_mint:
+        return PLAN.auth_prefix + _token()
+    if PLAN.auth_env:
+        return PLAN.auth_prefix + os.environ.get(PLAN.auth_env, "")
+    return None
+
+
+class TemplateUser(HttpUser):
+    """A System's request templates (method, path, headers, JSON body), picked by weight."""
+
+    wait_time = between(PLAN.wait_min_s, PLAN.wait_max_s)
+    abstract = not PLAN.templates
+
+    def on_start(self) -> None:
+        self.auth = _auth_value()
+        self.weights = [float(t["weight"]) for t in PLAN.templates]
+
+    @task
+    def call(self) -> None:
+        t = random.choices(PLAN.templates, weights=self.weights)[0]
+        headers = dict(t["headers"])
+        if self.auth is not None:
+            headers[PLAN.auth_header] = self.auth
+        self.client.request(t["method"], t["path"], headers=headers, json=t["json"], name=t["name"])
 
 
 if PLAN.stages:  # Locust uses a shape class when the locustfile defines one

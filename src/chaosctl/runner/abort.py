@@ -25,7 +25,7 @@ import math
 import operator
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 POLL_S = 0.5
 RATE_WINDOW_S = 3.0  # shortest window that holds >= 2 samples at a 1 s scrape
@@ -37,14 +37,14 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 
 
 
-def sli_expr(sli: str) -> str:
-    """A built-in SLI (verdict.slo's definition: gateway predict route, errors = 5xx)
+def sli_expr(sli: str, slis: Any = None) -> str:
+    """A built-in SLI (verdict.slo's definition, or the System's `slis`: a ResolvedSlis)
     over a short trailing window, for continuous evaluation."""
     from chaosctl.scenario.model import SLO
     from chaosctl.verdict.slo import build_expr
 
     spec = SLO.model_validate({"name": sli, "sli": sli, "objective": "> 0"})
-    return build_expr(spec, RATE_WINDOW_S)
+    return build_expr(spec, RATE_WINDOW_S, slis)
 
 
 class InstantQuery(Protocol):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from chaosctl.observe.jaeger import Jaeger
     from chaosctl.observe.prometheus import Prometheus
     from chaosctl.scenario.model import Scenario
+    from chaosctl.system.model import System
 
     from .lost import LostBackends
 
@@ -34,8 +35,8 @@ class Analysis:
 
 
 def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[PhaseWindow],
-               client: "ClientHistory | None" = None, min_coverage: float = DEFAULT_MIN_COVERAGE
-               ) -> tuple[list[Check], list[str]]:
+               client: "ClientHistory | None" = None, min_coverage: float = DEFAULT_MIN_COVERAGE,
+               system: "System | None" = None) -> tuple[list[Check], list[str]]:
     """SLO checks, each judged on its data's coverage and (availability) the clients' view;
     plus notes: the coverage measured per phase and what the clients saw."""
     from chaosctl.verdict.coverage import CoverageMeter
@@ -44,7 +45,12 @@ def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[Phase
     seen = {w.name: client.counts(w.start, w.end) for w in windows} if client is not None else {}
     counts = {name: c for name, c in seen.items() if c is not None}
     meter = CoverageMeter(prom)
-    checks = evaluate(prom, scenario.slos, windows, Evidence(min_coverage, counts), meter)
+    evidence = Evidence(min_coverage, counts)
+    if system is not None:  # the System's SLI queries and the scrape jobs they read
+        from chaosctl.system.runtime import sli_jobs, slis_of
+
+        evidence = Evidence(min_coverage, counts, slis_of(system), sli_jobs(system))
+    checks = evaluate(prom, scenario.slos, windows, evidence, meter)
     notes = meter.notes()
     for w in windows if client is not None else ():
         c = seen.get(w.name)
@@ -53,7 +59,7 @@ def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[Phase
     return checks, notes
 
 
-def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[PhaseWindow]
+def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[PhaseWindow], service: str = TRACE_SERVICE
                    ) -> tuple[list[Check], dict[str, tuple[BottleneckRow, ...]], tuple[str, ...], list[str]]:
     from chaosctl.verdict import bottleneck, critical_path
     from chaosctl.verdict.traces import trace_checks
@@ -61,7 +67,7 @@ def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[Pha
     per_phase: dict[str, Any] = {}
     notes: list[str] = []
     for w in windows:
-        fetched = jaeger.fetch(TRACE_SERVICE, w.start, w.end)
+        fetched = jaeger.fetch(service, w.start, w.end)
         if fetched.saturated_slices:
             notes.append(f"phase {w.name}: Jaeger returned full pages for {fetched.saturated_slices} slice(s); some traces may be missing")
         per_phase[w.name] = bottleneck.aggregate(critical_path.analyze(fetched.spans))
@@ -78,32 +84,38 @@ def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[Pha
     return trace_checks(scenario.traces, per_phase), rows, tuple(found), notes
 
 
-def chart_series(prom: "Prometheus", start: float, end: float) -> tuple[Series, ...]:
+def chart_series(prom: "Prometheus", start: float, end: float, system: "System | None" = None) -> tuple[Series, ...]:
     from .abort import sli_expr
 
+    slis = system.slis.resolved() if system is not None else None
     out = []
     for name, sli in (("latency p99 (s)", "latency_p99"), ("latency p50 (s)", "latency_p50"), ("error ratio", "error_ratio")):
-        points = prom.query_range(sli_expr(sli), start, end, step=1.0)
+        points = prom.query_range(sli_expr(sli, slis), start, end, step=1.0)
         out.append(Series(name, tuple((t, v) for t, v in points if v == v)))  # drop NaN (no traffic)
     return tuple(out)
 
 
 def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometheus", jaeger: "Jaeger",
             run_start: float, run_end: float, client: "ClientHistory | None" = None,
-            min_coverage: float = DEFAULT_MIN_COVERAGE, lost: "LostBackends | None" = None) -> Analysis:
-    """Everything judged after the run. With `lost`, a backend unreachable now fails only what
-    needed it (runner.lost); without, StackUnavailable propagates."""
+            min_coverage: float = DEFAULT_MIN_COVERAGE, lost: "LostBackends | None" = None,
+            system: "System | None" = None) -> Analysis:
+    """Everything judged after the run, with the System's SLIs and trace service (None: the
+    reference gateway's). With `lost`, a backend unreachable now fails only what needed it
+    (runner.lost); without, StackUnavailable propagates."""
+    from chaosctl.system.runtime import trace_service
+
+    service = trace_service(system) if system is not None else TRACE_SERVICE
     if lost is None:
-        checks, slo_notes = slo_checks(prom, scenario, windows, client, min_coverage)
-        trace_checks, rows, found, notes = trace_analysis(jaeger, scenario, windows)
-        series = chart_series(prom, run_start, run_end)
+        checks, slo_notes = slo_checks(prom, scenario, windows, client, min_coverage, system)
+        trace_checks, rows, found, notes = trace_analysis(jaeger, scenario, windows, service)
+        series = chart_series(prom, run_start, run_end, system)
         return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes))
     from .lost import unjudged_slos, unjudged_traces
 
-    checks, slo_notes = lost.guard("Prometheus", lambda: slo_checks(prom, scenario, windows, client, min_coverage),
+    checks, slo_notes = lost.guard("Prometheus", lambda: slo_checks(prom, scenario, windows, client, min_coverage, system),
                                    lambda why: (unjudged_slos(scenario, windows, why), []))
     trace_checks, rows, found, notes = lost.guard(
-        "Jaeger", lambda: trace_analysis(jaeger, scenario, windows),
+        "Jaeger", lambda: trace_analysis(jaeger, scenario, windows, service),
         lambda why: (unjudged_traces(scenario, why), {}, (), [f"traces not analysed: {why}"]))
-    series = lost.guard("Prometheus", lambda: chart_series(prom, run_start, run_end), lambda why: ())
+    series = lost.guard("Prometheus", lambda: chart_series(prom, run_start, run_end, system), lambda why: ())
     return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes))

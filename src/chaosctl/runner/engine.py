@@ -36,7 +36,7 @@ from .lost import LostBackends
 from .phase import PhaseEnv, run_phase
 from .scenario_glue import abort_conditions, load_plan, warmup_seconds
 from .signals import RunInterrupted, SignalGuard
-from .steady import check_steady_state, preflight
+from .steady import check_steady_state
 
 if TYPE_CHECKING:
     from chaosctl.observe.prometheus import Prometheus
@@ -91,7 +91,7 @@ def _analyse(*args: Any, **kwargs: Any) -> "Analysis":
 class RunDeps:
     """The outside world of a run: real by default, small fakes in unit tests."""
 
-    preflight: Callable[[Any, Any], None] = preflight
+    preflight: Callable[[Any, Any], None] | None = None  # (FaultContext, Topology); None: system.runtime.preflight
     prometheus: Callable[[str], Any] = _new_prometheus
     jaeger: Callable[[str], Any] | None = None  # None: observe.jaeger.Jaeger
     telemetry: Callable[["Run"], Any] | None = None  # None: RunTelemetry
@@ -108,7 +108,10 @@ class Run:
         self.settings = settings
         self.echo = echo
         self.ctx = fault_ctx or FaultContext.for_settings(settings)
-        self.topology = self.ctx.topology
+        from chaosctl.system.runtime import system_topology
+
+        self.system = self.ctx.resolved_system  # what the run reaches: the reference System when the scenario names none
+        self.topology = system_topology(self.ctx)  # its addresses behind the Topology the probes and telemetry take
         self.journal = Journal(settings.journal_path)
         self.state = RunState()
         self.deps = deps or RunDeps()
@@ -121,7 +124,7 @@ class Run:
         st = self.state
         try:
             with guard.interruptible(), st.timed("preflight"):
-                self.deps.preflight(self.ctx.backend, self.topology)
+                self._preflight()
                 self._refuse_leftovers()
                 prom = self.deps.prometheus(self.topology.url("prometheus"))
                 tel = self._telemetry()
@@ -153,6 +156,14 @@ class Run:
             self.state.error = exc
             self.echo(f"run failed: {describe_error(exc)}; writing the report with what was gathered")
 
+    def _preflight(self) -> None:
+        if self.deps.preflight is not None:
+            self.deps.preflight(self.ctx, self.topology)
+            return
+        from chaosctl.system.runtime import preflight
+
+        preflight(self.ctx, self.topology, self.scenario)
+
     def _refuse_leftovers(self) -> None:
         from chaosctl.load.locust_run import stop_orphans
 
@@ -172,7 +183,10 @@ class Run:
 
             from .telemetry import RunTelemetry
 
-            tel = RunTelemetry(self.scenario.name, self.topology, grafana=annotator_from_settings(self.settings))
+            from chaosctl.system.runtime import uses_stack
+
+            tel = RunTelemetry(self.scenario.name, self.topology, grafana=annotator_from_settings(self.settings),
+                               export=uses_stack(self.system))  # the run's spans go to the stack's collector only
         tel.start()
         self.state.notes.extend(tel.notes)
         return tel
@@ -210,7 +224,10 @@ class Run:
         warmup = warmup_seconds(self.scenario)
         margin = 120.0 + 30.0 * sum(len(p.faults) for p in self.scenario.phases)
         run_dir = self.settings.run_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}"
-        return LocustRun(load_plan(self.scenario, warmup), self.topology.url("gateway"),
+        from chaosctl.system.runtime import load_url
+
+        base = self.ctx.system_path.parent if self.ctx.system_path is not None else None
+        return LocustRun(load_plan(self.scenario, warmup, self.system, base), load_url(self.system),
                          warmup + self.scenario.total_seconds + margin, run_dir / "load", self.settings.jwt_secret,
                          pidfile=load_pidfile(self.settings))
 
@@ -228,7 +245,7 @@ class Run:
 
     def _phases(self, prom: Any, tel: Any, guard: SignalGuard) -> None:
         st = self.state
-        watcher = AbortWatcher(abort_conditions(self.scenario), query=_instant(prom, st.notes, st.lost))
+        watcher = AbortWatcher(abort_conditions(self.scenario, self.system), query=_instant(prom, st.notes, st.lost))
         env = PhaseEnv(self.ctx, self.journal, guard, watcher, tel, self.echo, build=self.deps.build)
         for phase in self.scenario.phases:
             with tel.phase(phase.name):
@@ -284,6 +301,7 @@ class Run:
             with guard.interruptible(), st.timed("analysis"):
                 self._guarded(lambda: result.append(
                     self.deps.analyse(self.scenario, st.windows, prom, jaeger, st.started, ended, lost=st.lost,
+                                      system=self.system,
                                       client=st.client, min_coverage=self.settings.coverage_threshold)))
         finally:
             jaeger.close()

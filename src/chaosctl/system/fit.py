@@ -126,26 +126,35 @@ def load_scenario_for_system(path: str | Path, system_path: Path | None = None, 
     return scenario_with_system(data, positions, Path(path), system_path, port_base)
 
 
-def runnable_system(path: str | Path, system_path: Path | None, port_base: int) -> System:
-    """The System a `run` uses, after validating the scenario against it.
+def resolve_for_run(path: str | Path, system_path: Path | None, port_base: int,
+                    confirm: str | None = None) -> tuple[Scenario, System, Path | None]:
+    """The scenario, its System and the System's file (None: the reference stack), for `run`.
 
-    The run engine drives the reference stack only (through its backend and
-    Topology); a System it cannot drive is refused here, before anything starts.
+    Refused before anything starts (exit 2): a System beyond this machine without
+    `--confirm NAME`; a System driven through the stack backend (reference kinds) whose
+    Prometheus is not the stack's at this port base (the backend acts on the port base).
     """
     from chaosctl.errors import UsageError
 
-    _, system = load_scenario_for_system(path, system_path, port_base)
+    from .runtime import uses_stack
+    from .safety import confirm_problem
+
+    data, positions = read_yaml(Path(path))
+    named = _named_system(data, positions, Path(path), system_path)
+    scenario, system = scenario_with_system(data, positions, Path(path), named, port_base)
+    why = confirm_problem(system, confirm)
+    if why is not None:
+        raise UsageError(why)
     topology = Topology(port_base)
-    other = sorted({c.kind for c in system.components} - {"reference", "reference-modelserver"})
-    if other:
-        raise UsageError(
-            f"System {system.name!r} has {', '.join(other)} components: the run engine drives only the reference "
-            "stack so far (`chaosctl validate` checks the scenario against this System)"
-        )
     prometheus = system.observability.prometheus.url
-    if prometheus != topology.url("prometheus"):
+    if uses_stack(system) and prometheus != topology.url("prometheus"):
         raise UsageError(
             f"System {system.name!r} is not the reference stack at port base {port_base}: its Prometheus is "
             f"{prometheus}, the stack's is {topology.url('prometheus')} (give the matching --port-base)"
         )
-    return system
+    return scenario, system, named.resolve() if named is not None else None
+
+
+def runnable_system(path: str | Path, system_path: Path | None, port_base: int, confirm: str | None = None) -> System:
+    """The System a `run` uses, after validating the scenario against it (see resolve_for_run)."""
+    return resolve_for_run(path, system_path, port_base, confirm)[1]

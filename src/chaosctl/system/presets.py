@@ -38,6 +38,7 @@ class Preset:
     errors: str  # matchers that make a request an error
     unit: str  # of the histogram: seconds | milliseconds
     about: str
+    jobs: tuple[str, ...] = ()  # scrape jobs whose series these are, when the matchers do not say
 
 
 PRESETS: dict[str, Preset] = {
@@ -55,6 +56,7 @@ PRESETS: dict[str, Preset] = {
     "chaosctl-reference": Preset(
         "chaosctl_http_request_duration_seconds", "chaosctl_http_requests_total",
         'service="gateway",route=~"/v1/models/.*"', 'code=~"5.."', "seconds", "chaosctl's reference stack",
+        ("gateway",),
     ),
 }  # fmt: skip
 

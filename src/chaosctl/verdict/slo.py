@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from chaosctl.scenario.checks import LATENCY_BUCKETS
 from chaosctl.scenario.model import LATENCY_QUANTILES, SLIS, SLO
@@ -35,6 +35,9 @@ REQUESTS = "chaosctl_http_requests_total"
 DURATION_BUCKET = "chaosctl_http_request_duration_seconds_bucket"
 
 
+if TYPE_CHECKING:
+    from chaosctl.system.presets import ResolvedSlis
+
 PromQuery = SeriesSource  # query, samples, scrape_intervals: what judging an SLO asks of Prometheus
 
 
@@ -44,6 +47,8 @@ class Evidence:
 
     min_coverage: float = DEFAULT_MIN_COVERAGE  # an SLO's own `min_coverage` wins
     client: Mapping[str, ClientCounts] = field(default_factory=dict)  # phase name -> what the clients saw
+    slis: "ResolvedSlis | None" = None  # the System's built-in SLI queries (None: the reference gateway's)
+    sli_jobs: tuple[str, ...] = ()  # scrape jobs those read (empty with `slis`: found from the series)
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,12 @@ def window_literal(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def build_expr(spec: SLO, window_s: float) -> str:
+def build_expr(spec: SLO, window_s: float, slis: "ResolvedSlis | None" = None) -> str:
     w = window_literal(window_s)
     if spec.promql is not None:
         return spec.promql.replace("${window}", w).replace("$window", w)
+    if slis is not None and spec.sli is not None:
+        return slis.expr(spec.sli, w, spec.target)
     sel = f'service="{SERVICE}",route=~"{ROUTE}"'
     total = f"sum(rate({REQUESTS}{{{sel}}}[{w}]))"
     errors = f'(sum(rate({REQUESTS}{{{sel},code=~"5.."}}[{w}])) or vector(0))'
@@ -89,13 +96,13 @@ def build_expr(spec: SLO, window_s: float) -> str:
 
 
 def measure(prom: PromQuery, spec: SLO, window: PhaseWindow, meter: CoverageMeter | None = None,
-            min_coverage: float = DEFAULT_MIN_COVERAGE) -> Measurement:
+            min_coverage: float = DEFAULT_MIN_COVERAGE, evidence: Evidence | None = None) -> Measurement:
     """The SLI over the phase's exact window, evaluated at the phase end; no usable value -> reason.
     A value whose sources were scraped for less than `min_coverage` of the window is not usable."""
-    m = _raw_measure(prom, spec, window)
+    m = _raw_measure(prom, spec, window, evidence.slis if evidence is not None else None)
     if not m.expr:
         return m
-    cov = coverage_of(meter or CoverageMeter(prom), spec, m.expr, window)
+    cov = coverage_of(meter or CoverageMeter(prom), spec, m.expr, window, evidence)
     if cov.holds(min_coverage):
         return Measurement(m.value, m.expr, m.reason, coverage=cov)
     partial = cov.reason(min_coverage)
@@ -104,22 +111,26 @@ def measure(prom: PromQuery, spec: SLO, window: PhaseWindow, meter: CoverageMete
     return Measurement(None, m.expr, partial, partial=m.value, coverage=cov)
 
 
-def coverage_of(meter: CoverageMeter, spec: SLO, expr: str, window: PhaseWindow) -> Coverage:
-    """Built-in SLIs read the gateway's job; raw PromQL reads the jobs it names or whose series it matches."""
+def coverage_of(meter: CoverageMeter, spec: SLO, expr: str, window: PhaseWindow,
+                evidence: Evidence | None = None) -> Coverage:
+    """Built-in SLIs read the gateway's job (a System's: its SLI jobs); raw PromQL and a System's
+    SLIs naming no job read the jobs the query names or whose series it matches."""
     literal = window_literal(window.seconds)
-    if spec.promql is None:
+    if spec.promql is None and (evidence is None or evidence.slis is None):
         return meter.of((SERVICE,), window, literal)
+    if spec.promql is None and evidence is not None and evidence.sli_jobs:
+        return meter.of(evidence.sli_jobs, window, literal)
     jobs, problem = jobs_of_query(meter.prom, expr, window, literal, meter.metric_names())
     return meter.of(jobs, window, literal, problem)
 
 
-def _raw_measure(prom: PromQuery, spec: SLO, window: PhaseWindow) -> Measurement:
+def _raw_measure(prom: PromQuery, spec: SLO, window: PhaseWindow, slis: "ResolvedSlis | None" = None) -> Measurement:
     from chaosctl.observe.prometheus import MultipleSeries, QueryRejected
 
     if window.seconds < 1.0:
         return Measurement(None, "", f"phase {window.name!r} lasted {window.seconds:.3f}s; too short to measure")
     try:
-        expr = build_expr(spec, window.seconds)
+        expr = build_expr(spec, window.seconds, slis)
         value = prom.query(expr, window.end)
     except (MultipleSeries, QueryRejected, ValueError) as exc:
         return Measurement(None, "", str(exc))
@@ -165,7 +176,7 @@ class _Judge:
 
     def measure(self, spec: SLO, window: PhaseWindow) -> Measurement:
         floor = self.evidence.min_coverage if spec.min_coverage is None else spec.min_coverage
-        return measure(self.prom, spec, window, self.meter, floor)
+        return measure(self.prom, spec, window, self.meter, floor, self.evidence)
 
     def check(self, spec: SLO, window: PhaseWindow) -> Check:
         m = self.measure(spec, window)
