@@ -50,6 +50,10 @@ def run_setup(settings: Settings, *, dev: bool = False, say: Say = print) -> lis
         if tool.dev and not dev:
             continue
         outcomes.append(_go_step(tool, settings, say))
+    if dev:  # the third-party model server of examples/third-party-mlserver, in its own venv
+        from .example_env import mlserver_step
+
+        outcomes.append(mlserver_step(settings, say))
     for o in outcomes:
         say(f"{o.component}: {o.status}: {o.detail}")
     missing = [o for o in outcomes if o.status == "missing"]
