@@ -166,7 +166,7 @@ class World:
                        load=lambda run: self.load, build=build, settle_s=0.0)
         return Run(scenario, settings, echo=lambda s: None, fault_ctx=ctx, deps=deps)
 
-    def publish(self) -> tuple[int | None, BaseException | None, dict]:
+    def publish(self, left: int = 0) -> tuple[int | None, BaseException | None, dict]:
         run = self.run()
         out = self.tmp / "reports"
         with SignalGuard(echo=lambda m: None) as guard:
@@ -176,7 +176,7 @@ class World:
             except (Interrupted, RunFailed, StackUnavailable) as exc:
                 code, err = None, exc
         assert sorted(p.name for p in out.iterdir()) == sorted(REPORTS)
-        assert Journal(run.settings.journal_path).pending() == []
+        assert len(Journal(run.settings.journal_path).pending()) == left
         assert self.load.stopped
         return code, err, json.loads((out / "report.json").read_text())
 
@@ -298,3 +298,13 @@ def test_prometheus_lost_with_abort_conditions_trips_on_no_data_naming_prometheu
     assert "Prometheus at 127.0.0.1:9 unreachable" in aborts[0]["reason"]
     assert [p["name"] for p in report["phases"]] == ["baseline", "fault"]  # the trip ends the run early
     assert report["verdict"] == "aborted" and w.reverted() == ["b", "a"]
+
+
+def test_a_failed_revert_is_verdict_error_exit_4_naming_recover_and_the_others_still_come_out(tmp_path):
+    w = World(tmp_path)
+    w.on_fault = lambda f: setattr(f, "fail_revert", f.record.id == "a")
+    code, err, report = w.publish(left=1)
+    assert isinstance(err, RunFailed) and err.exit_code == 4
+    assert "could not revert latency" in str(err) and "chaosctl recover" in str(err)
+    assert w.reverted() == ["b", "a"] and report["verdict"] == "error"  # a failed; b still came out
+    assert [p["name"] for p in report["phases"]] == ["baseline", "fault", "recovery"]
