@@ -308,6 +308,10 @@ class Run:
         return result[0] if result else None
 
     def _jaeger(self) -> Any:
+        if self.system.observability.jaeger is None:  # a System without traces: no bottleneck analysis
+            from chaosctl.system.runtime import NoTraces
+
+            return NoTraces()
         if self.deps.jaeger is not None:
             return self.deps.jaeger(self.topology.url("jaeger"))
         from chaosctl.observe.jaeger import Jaeger

@@ -26,6 +26,10 @@ def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx:
 
     for pid in stop_orphans(load_pidfile(settings)):
         echo(f"stopped Locust process group {pid} left by an interrupted run")
+    from chaosctl.faults.proxyserver import stop_orphans as stop_proxies
+
+    for pid in stop_proxies(settings):  # its toxics go with it: those link reverts then find nothing to do
+        echo(f"stopped chaosctl's Toxiproxy for a System's links (pid {pid}) left by an interrupted run")
     journal = Journal(settings.journal_path)
     pending = journal.pending()
     if not pending:

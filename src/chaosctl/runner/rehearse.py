@@ -34,7 +34,8 @@ SUFFIX = "-rehearsal"
 def rehearsal_scenario(scenario: "Scenario") -> "Scenario":
     phases = tuple(p.model_copy(update={"faults": (), "duration": min(p.duration, REHEARSE_PHASE_S)})
                    for p in scenario.phases)
-    return scenario.model_copy(update={"name": scenario.name + SUFFIX, "phases": phases})
+    metadata = scenario.metadata.model_copy(update={"name": scenario.name + SUFFIX})
+    return scenario.model_copy(update={"metadata": metadata, "phases": phases})
 
 
 def rehearsal_deps(base: RunDeps | None = None) -> RunDeps:
@@ -48,7 +49,8 @@ def _rehearsal_analysis(real: Any) -> Any:
         done = real(scenario, windows, prom, jaeger, run_start, run_end, system=system, **kw)
         checks = [_slo(c, scenario, windows, system) if c.kind == "slo" else _traced(c) for c in done.checks]
         checks += abort_query_checks(scenario, windows, prom, system)
-        checks += trace_query_checks(windows, jaeger, system)
+        if system is None or system.observability.jaeger is not None:  # no Jaeger: no trace query to rehearse
+            checks += trace_query_checks(windows, jaeger, system)
         return replace(done, checks=tuple(checks), findings=())
     return analyse
 

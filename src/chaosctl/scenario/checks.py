@@ -145,11 +145,14 @@ def _version_matches(version: str, served: list[str]) -> bool:
     return False
 
 
-def _load_problems(scenario: Scenario) -> Iterator[Problem]:
+def _load_problems(scenario: Scenario, topology: Topology) -> Iterator[Problem]:
     served: dict[str, list[str]] = {}
     for server in MODEL_SERVERS:
         for m in server.models:
             served.setdefault(m.name, []).append(m.version)
+    templates = getattr(topology, "request_templates", ())  # a System's load templates: `model` names one
+    if templates:
+        served = {name: [] for name in templates}
     models = sorted(served)
     for i, req in enumerate(scenario.load.requests):
         where = ("load", "requests", i)
@@ -179,7 +182,7 @@ def problems(scenario: Scenario, topology: Topology) -> list[Problem]:
     phases = [p.name for p in scenario.phases]
     return [
         *_phase_problems(scenario),
-        *_load_problems(scenario),
+        *_load_problems(scenario, topology),
         *_slo_problems(scenario, phases),
         *_trace_problems(scenario, phases, topology),
         *_abort_problems(scenario),

@@ -37,6 +37,7 @@ class SystemTargets(Topology):
     names: tuple[str, ...] = ()
     link_ends: tuple[tuple[str, str], ...] = ()
     trace_services: tuple[str, ...] = ()
+    request_templates: tuple[str, ...] = ()  # the System's load templates: what a scenario request's `model` names
 
     @property
     def components(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -57,6 +58,7 @@ def system_targets(system: System, port_base: int) -> SystemTargets:
         names=tuple(c.name for c in system.components),
         link_ends=tuple((link.source, link.dest) for link in system.links),
         trace_services=system.traces.services,
+        request_templates=tuple(r.name for r in system.load.requests) if system.load is not None else (),
     )
 
 

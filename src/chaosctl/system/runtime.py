@@ -128,3 +128,16 @@ def _endpoint_problems(system: System) -> list[str]:
             except httpx.HTTPError as exc:
                 problems.append(f"{name} ({url}: unreachable, {type(exc).__name__})")
     return problems
+
+
+class NoTraces:
+    """The trace source of a System without `observability.jaeger`: every fetch is empty
+    (no bottleneck rows; `fit` refuses trace expectations on such a System)."""
+
+    def fetch(self, service: str, start: float, end: float) -> object:
+        from chaosctl.observe.jaeger import FetchResult
+
+        return FetchResult((), 0, 0, 0.0)
+
+    def close(self) -> None:
+        pass

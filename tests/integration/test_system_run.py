@@ -1,0 +1,182 @@
+"""`chaosctl run` on a System that is not the reference stack, made of real processes
+started here: a tiny instrumented API (prometheus_client metrics) calling a
+`python -m http.server` backend through a link chaosctl proxies itself (its own
+toxiproxy-server), scraped by this test's own Prometheus. The scenario puts 300 ms
+on the link (the latency SLO FAILs in that phase only) and kills the backend (the
+API answers 502: the error SLO FAILs there), and the kill is reverted by the
+System's `start` command; then `--rehearse` of the same scenario passes. Ports are
+CHAOSCTL_TEST_PORT_BASE + 200.. (the run's own marker port is base + 80).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from conftest import PORT_BASE, skip_unless_binaries, stack_settings
+
+from chaosctl.stack.tools import find_tool
+
+HERE = Path(__file__).resolve().parent
+CHAOSCTL = Path(sys.executable).with_name("chaosctl")
+API, BACKEND, LISTEN, PROM = (PORT_BASE + 200 + i for i in range(4))
+
+SYSTEM = f"""\
+apiVersion: chaosctl/v1
+kind: System
+metadata: {{name: tiny}}
+observability:
+  prometheus: {{url: "http://127.0.0.1:{PROM}"}}
+slis: {{preset: prometheus-client, selector: 'job="api"'}}
+components:
+  - name: api
+    kind: process
+    match: '_tiny_api\\.py {API} '
+    url: "http://127.0.0.1:{API}"
+  - name: backend
+    kind: process
+    match: 'http\\.server {BACKEND} '
+    start: ["{sys.executable}", "-m", "http.server", "{BACKEND}", "--bind", "127.0.0.1"]
+    ready: {{tcp: "127.0.0.1:{BACKEND}", timeout: 20s}}
+links:
+  - {{name: api->backend, listen: "127.0.0.1:{LISTEN}", upstream: "127.0.0.1:{BACKEND}"}}
+load:
+  base_url: "http://127.0.0.1:{API}"
+  requests:
+    - {{name: root, method: GET, path: /}}
+"""
+
+SCENARIO = """\
+apiVersion: chaosctl/v1
+kind: Scenario
+metadata: {name: tiny-chaos}
+system: ./tiny.system.yaml
+load:
+  users: 4
+  spawn_rate: 4
+  requests: [{model: root}]
+phases:
+  - {name: baseline, duration: 12s}
+  - name: slow-link
+    duration: 12s
+    faults: [{type: latency, target: "link:api->backend", latency: 300ms}]
+  - name: backend-down
+    duration: 12s
+    faults: [{type: process-kill, target: backend}]
+  - {name: recovery, duration: 12s}
+steady_state:
+  - {name: api answers, probe: http, target: api, path: /, expect_status: 200}
+abort:
+  - {when: error_ratio > 0.99, for: 30s}
+slos:
+  - {name: fast, sli: latency_p99, phase: "*", objective: "< 250ms"}
+  - {name: no errors, sli: error_ratio, phase: "*", objective: "< 5%"}
+"""
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "wb")
+    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=log.parent)
+
+
+def _wait(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def _stop(pid: int) -> None:
+    try:
+        proc = psutil.Process(pid)
+        proc.terminate()
+        proc.wait(10)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path) -> Iterator[Path]:
+    settings = stack_settings(tmp_path / "state", PORT_BASE)
+    skip_unless_binaries(settings)
+    prom_bin = find_tool("prometheus", settings)
+    assert prom_bin is not None
+    (tmp_path / "prom.yml").write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "api", "static_configs": [{"targets": [f"127.0.0.1:{API}"]}]}],
+    }))
+    procs = [
+        _spawn([str(prom_bin), f"--config.file={tmp_path / 'prom.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{PROM}"], tmp_path / "prom.log"),
+        _spawn([sys.executable, str(HERE / "_tiny_api.py"), str(API), f"127.0.0.1:{LISTEN}"], tmp_path / "api.log"),
+        _spawn([sys.executable, "-m", "http.server", str(BACKEND), "--bind", "127.0.0.1"], tmp_path / "backend.log"),
+    ]
+    try:
+        for url in (f"http://127.0.0.1:{PROM}/-/ready", f"http://127.0.0.1:{API}/metrics", f"http://127.0.0.1:{BACKEND}/"):
+            _wait(url)
+        (tmp_path / "tiny.system.yaml").write_text(SYSTEM)
+        (tmp_path / "tiny.yaml").write_text(SCENARIO)
+        yield tmp_path
+    finally:
+        backends = [p.pid for p in psutil.process_iter(["cmdline"])
+                    if f"http.server {BACKEND} " in " ".join(p.info["cmdline"] or [])]
+        for pid in [p.pid for p in procs] + backends:  # the backend a revert started is not our child
+            _stop(pid)
+        for p in procs:
+            p.wait(10)
+
+
+def _run(tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([str(CHAOSCTL), "run", str(tmp / "tiny.yaml"), "--state-dir", str(tmp / "state"),
+                           "--port-base", str(PORT_BASE), "--report-dir", str(tmp / "report"), *extra],
+                          capture_output=True, text=True, timeout=400, env=env, cwd=tmp)
+    report = json.loads((tmp / "report" / "report.json").read_text()) if (tmp / "report" / "report.json").exists() else {}
+    return proc, report
+
+
+def _check(report: dict, name: str, phase: str) -> dict:
+    return next(c for c in report["checks"] if c["name"] == name and c["phase"] == phase)
+
+
+def test_a_user_system_runs_to_a_verdict_with_a_latency_toxic_and_a_reverted_kill(tiny: Path) -> None:
+    t0 = time.monotonic()
+    proc, report = _run(tiny)
+    took = time.monotonic() - t0
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # the faults broke the objectives: FAIL, not an error
+    assert report["verdict"] == "fail", out
+    assert _check(report, "fast", "baseline")["status"] == "pass", out
+    assert _check(report, "fast", "slow-link")["status"] == "fail", out  # 300 ms on the link
+    assert _check(report, "no errors", "baseline")["status"] == "pass", out
+    assert _check(report, "no errors", "backend-down")["status"] == "fail", out  # 502s while the backend is gone
+    assert _check(report, "no errors", "recovery")["status"] == "pass", out  # the kill was reverted by `start`
+    assert all(c["status"] == "pass" for c in report["checks"] if c["kind"] == "steady_state"), out
+    assert httpx.get(f"http://127.0.0.1:{BACKEND}/", timeout=5).status_code == 200  # the killed backend runs again
+    assert not (tiny / "state" / "toxiproxy-tiny.json").exists()  # chaosctl's Toxiproxy stopped after the run
+    print(f"tiny System run: {took:.1f}s wall for 48s of phases; " + next(n for n in report["notes"] if "overhead" in n))
+
+    t0 = time.monotonic()
+    proc, report = _run(tiny, "--rehearse")
+    took = time.monotonic() - t0
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert report["scenario"] == "tiny-chaos-rehearsal" and report["verdict"] == "pass", out
+    names = {c["name"] for c in report["checks"]}
+    assert {"fast", "no errors"} <= names and any(n.startswith("rehearse abort: ") for n in names), names
+    print(f"tiny System rehearsal: {took:.1f}s wall")
