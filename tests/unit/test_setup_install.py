@@ -88,6 +88,11 @@ def test_dev_adds_actionlint(tmp_path: Path, fake_path: Path, monkeypatch: pytes
     fake = tmp_path / "fakebin"
     for binary in pins.APT_DEV_PACKAGES:
         _script(fake, binary, "#!/bin/sh\n")
+    # --dev also installs the third-party example's MLServer venv (example_env, tested on its own):
+    # a real pip install, not what this test is about.
+    from chaosctl.setup import example_env
+
+    monkeypatch.setattr(example_env, "mlserver_step", lambda settings, say: install.Outcome("mlserver", "ok", "fake"))
     outcomes = {o.component: o for o in install.run_setup(_settings(tmp_path), dev=True, say=lambda _: None)}
     assert outcomes["actionlint"].status == "installed" and pins.ACTIONLINT_VERSION in outcomes["actionlint"].detail
 
