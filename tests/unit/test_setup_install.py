@@ -155,3 +155,16 @@ def test_the_pinned_version_found_elsewhere_is_not_built_again(tmp_path: Path, f
     outcomes = install.run_setup(settings, say=lambda _: None)
     assert {o.status for o in outcomes} == {"ok"} and str(elsewhere) in outcomes[1].detail
     assert fake_path.read_text() == calls
+
+
+def test_version_stays_light(tmp_path: Path) -> None:
+    """`chaosctl --version` runs before any command would: none of the heavy libraries load."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.argv = ['chaosctl', '--version']\nfrom chaosctl import cli\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "print('HEAVY', [m for m in ('rich', 'pydantic', 'locust', 'docker', 'numpy', 'sklearn', 'ruamel',"
+            " 'httpx', 'fastapi', 'opentelemetry') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.stdout.splitlines()[-1] == "HEAVY []", out.stdout + out.stderr
