@@ -211,6 +211,21 @@ def run(
     raise typer.Exit(code)
 
 
+@app.command("gpu-hog")
+def gpu_hog(
+    device: int = typer.Option(0, "--device", help="CUDA device index."),
+    nbytes: Optional[int] = typer.Option(None, "--bytes", help="Bytes to hold."),
+    fraction: Optional[float] = typer.Option(None, "--fraction", help="Share of the free device memory to hold (0-1)."),
+) -> None:
+    """Hold GPU memory until stopped (what a gpu-exhaustion fault on a gpu-host runs); exit 3 without a device."""
+    from chaosctl.errors import UsageError
+    from chaosctl.faults.gpuhog import hold
+
+    if (nbytes is None) == (fraction is None) or (fraction is not None and not 0 < fraction <= 1):
+        raise UsageError("gpu-hog needs exactly one of --bytes N or --fraction F (0 < F <= 1)")
+    raise typer.Exit(hold(device, nbytes, fraction))
+
+
 @app.command()
 def recover(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = PortBase, backend: Optional[str] = BackendOpt) -> None:
     """Revert every fault that the journal says is still in place (after a crash or SIGKILL)."""

@@ -180,6 +180,9 @@ class LocalKill(LocalProcessFault):
 class LocalPause(LocalProcessFault):
     def inject(self) -> None:
         self._signal(signal.SIGSTOP)
+        deadline = time.monotonic() + GONE_TIMEOUT_S  # the kernel stops it asynchronously
+        while _state(self.pid) not in ("stopped", "tracing-stop", "gone") and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def verify(self) -> str:
         state = _state(self.pid)

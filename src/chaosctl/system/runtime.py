@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from chaosctl.errors import StackUnavailable
 from chaosctl.stack.topology import Topology
 
-from .model import ProcessComponent, ReferenceComponent, System
+from .model import GpuHostComponent, ProcessComponent, ReferenceComponent, System
 from .presets import ResolvedSlis
 
 if TYPE_CHECKING:
@@ -90,6 +90,22 @@ def targeted_processes(scenario: "Scenario", system: System) -> list[ProcessComp
     return [c for c in system.components if isinstance(c, ProcessComponent) and c.name in names]
 
 
+def _target_problems(ctx: "FaultContext", scenario: "Scenario", system: System) -> None:
+    """Each targeted process resolves to exactly one live process; each targeted GPU exists."""
+    from chaosctl.faults.localproc import resolve_pid
+
+    base = ctx.system_path.parent if ctx.system_path is not None else None
+    for comp in targeted_processes(scenario, system):
+        resolve_pid(comp, base)
+    names = {f.target for p in scenario.phases for f in p.faults}
+    for gpu in (c for c in system.components if isinstance(c, GpuHostComponent) and c.name in names):
+        from chaosctl.faults.gpuhog import device_problem
+
+        why = device_problem(gpu.device)
+        if why is not None:
+            raise StackUnavailable(f"component {gpu.name!r} (gpu-host): {why}; gpu-exhaustion cannot run here")
+
+
 def preflight(ctx: "FaultContext", topology: Topology, scenario: "Scenario | None" = None) -> None:
     """Before anything is touched: the reference stack through its backend; a user's System
     by its Prometheus, Jaeger, components' ready checks, its targeted processes (exactly one
@@ -104,11 +120,7 @@ def preflight(ctx: "FaultContext", topology: Topology, scenario: "Scenario | Non
     if problems:
         raise StackUnavailable(f"System {system.name!r} is not ready: " + "; ".join(problems))
     if scenario is not None:
-        from chaosctl.faults.localproc import resolve_pid
-
-        base = ctx.system_path.parent if ctx.system_path is not None else None
-        for comp in targeted_processes(scenario, system):
-            resolve_pid(comp, base)
+        _target_problems(ctx, scenario, system)
     ctx.start_links()
 
 
