@@ -16,7 +16,8 @@ DEFAULT_PORT_BASE = 17000
 # Components a test may find missing. CHAOSCTL_REQUIRE names those whose absence FAILS
 # a test instead of skipping it (`make test` sets "all"), so that CI cannot pass by skipping.
 # What a machine may legitimately lack (a Docker engine, a CUDA device) is not in here.
-REQUIRABLE = ("etcd", "etcdctl", "prometheus", "toxiproxy", "jaeger", "locust", "chromium", "actionlint", "shellcheck")
+REQUIRABLE = ("etcd", "etcdctl", "prometheus", "toxiproxy", "jaeger", "locust", "chromium", "actionlint", "shellcheck",
+              "caddy", "mlserver")  # the last two: the third-party example system (`chaosctl setup --dev`)
 _REQUIRE_ALIASES = {"toxiproxy-server": "toxiproxy", "chromium-browser": "chromium"}
 
 
@@ -123,7 +124,8 @@ def load_settings(
     `create_secrets=False` (e.g. `run --dry-run`, which touches nothing) reads an existing
     secrets file but never makes one; the secrets it lacks stay "" (unset)."""
     tools_home = Path(_pick(tools_dir, "CHAOSCTL_TOOLS_DIR", default_tools_dir(), Path)).expanduser().absolute()
-    tools = [tools_home / "bin", project_root() / ".tools" / "bin"]  # the second: a checkout's own
+    checkout = project_root()  # a source checkout keeps its own tools in .tools/bin (make setup)
+    tools = [tools_home / "bin", *([checkout / ".tools" / "bin"] if (checkout / "pyproject.toml").is_file() else [])]
     extra = os.environ.get("CHAOSCTL_TOOL_DIRS", "")
     tools += [Path(p) for p in extra.split(os.pathsep) if p]
     return Settings(

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 APT_PACKAGES: dict[str, str] = {"etcd": "etcd-server", "etcdctl": "etcd-client", "prometheus": "prometheus"}
 # Test-only, installed by `chaosctl setup --dev` (`make setup`): Chromium for the report.html
 # screenshots; ShellCheck, which actionlint runs on the Action's and workflows' scripts.
-# Caddy: the load balancer (with OpenTelemetry traces) of the third-party example system.
-APT_DEV_PACKAGES: dict[str, str] = {"chromium": "chromium", "shellcheck": "shellcheck", "caddy": "caddy"}
+APT_DEV_PACKAGES: dict[str, str] = {"chromium": "chromium", "shellcheck": "shellcheck"}
 
 TOXIPROXY_VERSION = "v2.12.0"
 TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"
