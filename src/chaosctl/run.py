@@ -78,6 +78,8 @@ def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Pat
         written, failed = write_reports_safely(report, out)
         if written:
             _echo(f"reports: {', '.join(str(p) for p in written.values())}")
+        for problem in failed:  # said here too: an error raised below would not name them
+            _echo(f"could not write a report: {problem}")
         record_after_run(run.settings, report, source, out, _echo)  # run history; a failure only warns
     failure = run.failure(report)
     if failure is None and guard.received is not None:  # a signal while the reports were written
