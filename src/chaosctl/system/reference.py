@@ -28,7 +28,10 @@ _ABOUT = {
 def _component(topology: Topology, name: str) -> dict[str, Any]:
     gpu = {m.name for m in MODEL_SERVERS if m.device == "gpu"}
     about = _ABOUT.get(name) or (f"etcd member {name[-2]}" if name in topology.etcd_members else f"model server {name}")
-    out: dict[str, Any] = {"name": name, "kind": "reference", "url": topology.url(name), "description": about}
+    url = topology.url(name)
+    out: dict[str, Any] = {"name": name, "kind": "reference", "description": about}
+    if url.startswith(("http://", "https://")):  # a component speaking another protocol has no HTTP url
+        out = {"name": name, "kind": "reference", "url": url, "description": about}
     if name in gpu:
         out |= {"kind": "reference-modelserver", "admin_url": topology.url(name), "admin_token_env": ADMIN_TOKEN_ENV}
     return out
