@@ -91,6 +91,9 @@ def _slo_problems(scenario: Scenario, phases: list[str]) -> Iterator[Problem]:
             yield ("slos", i, "name"), f"duplicate SLO name {slo.name!r}"
         seen.add(slo.name)
         obj = slo.objective
+        if slo.ttr is not None and phases and slo.phase == phases[0]:
+            yield ("slos", i, "phase"), (f"ttr({slo.ttr}) is measured after a revert against the first phase "
+                                         f"({phases[0]!r}, its baseline): name a later phase, e.g. the recovery")
         if problem := _objective_units(slo):
             yield ("slos", i, "objective"), problem
         elif slo.sli in LATENCY_QUANTILES and isinstance(obj, AbsoluteObjective) and (why := bucket_problem(obj.value)):

@@ -44,6 +44,9 @@ class _FaultBase(Frozen):
     target: str = Field(description="a logical target from the topology, e.g. registry-store[0] or link:gateway->model-gpu-1")
     after: Duration = Field(0.0, description="when the fault goes in, from the start of its phase (default 0s)")
     duration: Optional[Duration] = Field(None, description="how long it stays (default: until the end of its phase)")
+    expect_effect: bool = Field(
+        False, description="fail the run unless the fault's effect is confirmed by what the system showed (docs/verdicts.md)"
+    )
 
     @property
     def label(self) -> str:
@@ -196,6 +199,7 @@ class GpuExhaustion(_FaultBase):
     @classmethod
     def _gpu_server(cls, value: str, info: ValidationInfo) -> str:
         gpus = tuple(m.name for m in MODEL_SERVERS if m.device == "gpu")
+        gpus = getattr(topology_of(info), "gpu_targets", gpus)  # a System's GPU components (system.fit)
         if value not in gpus:
             raise ValueError(unknown_name("GPU server target", value, gpus))
         return value

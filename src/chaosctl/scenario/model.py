@@ -8,6 +8,7 @@ Checks that need the whole scenario (phase names, buckets) run in `checks.py`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
@@ -63,13 +64,14 @@ LATENCY_QUANTILES = {"latency_p50": 0.5, "latency_p90": 0.9, "latency_p95": 0.95
 _OBJECTIVE_SCHEMA = {
     "type": "string",
     "description": "'< 300ms', '>= 99.5%', '< 50', '<= 2x baseline', '<= baseline + 50ms', 'burn_rate < 14.4'",
-    "pattern": r"^\s*(burn_rate\s*)?(<=|>=|<|>)\s*\S.*$",
+    "pattern": r"^\s*(burn_rate\s*|ttr\(\s*[a-z_0-9]+\s*\)\s*)?(<=|>=|<|>)\s*\S.*$",
 }
 _WHEN_SCHEMA = {
     "type": "string",
     "pattern": r"^\s*(latency_p50|latency_p90|latency_p95|latency_p99|success_ratio|error_ratio|throughput|burn_rate)\s*(<=|>=|<|>)\s*\S+\s*$",
     "description": "a built-in SLI, an operator and a value, e.g. 'error_ratio > 0.5'",
 }
+_TTR = re.compile(r"ttr\(\s*(?P<sli>[a-z_0-9]+)\s*\)\s*(?P<rest>(?:<=|>=|<|>).*)")
 _CONDITION_SCHEMA = {"type": "string", "pattern": r"^\s*(<=|>=|<|>)\s*\S+\s*$", "description": "e.g. '> 0', '< 300ms'"}
 
 
@@ -216,7 +218,23 @@ class SLO(Frozen):
     min_coverage: Optional[Fraction] = Field(
         None, description="least share of the phase the SLI's scrape jobs must be up for (default 90%, CHAOSCTL_COVERAGE_THRESHOLD)"
     )
+    ttr: Optional[SliName] = Field(
+        None, description="time to recovery of this SLI (seconds from the last revert until it is back in its "
+        "baseline band for `hold`); also written as the objective 'ttr(latency_p99) < 10s'"
+    )
+    tolerance: Optional[Fraction] = Field(None, description="ttr only: the band is baseline x (1 + tolerance) (default 50%)")
+    hold: Optional[Duration] = Field(None, description="ttr only: how long the SLI must stay in the band (default 3s)")
     objective: Annotated[Objective, WithJsonSchema(_OBJECTIVE_SCHEMA)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ttr_objective(cls, data: object) -> object:
+        """`objective: ttr(latency_p99) < 10s` -> ttr: latency_p99, objective: '< 10s'."""
+        obj = data.get("objective") if isinstance(data, dict) else None
+        match = _TTR.fullmatch(obj.strip()) if isinstance(obj, str) else None
+        if match is None:
+            return data
+        return {**data, "ttr": match["sli"], "objective": match["rest"]}  # type: ignore[dict-item]
 
     @field_validator("objective", mode="before")
     @classmethod
@@ -225,12 +243,28 @@ class SLO(Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> "SLO":
+        if self.ttr is not None:
+            return self._ttr_consistent()
+        if self.tolerance is not None or self.hold is not None:
+            raise ValueError("`tolerance` and `hold` go with a ttr objective, e.g. 'ttr(latency_p99) < 10s'")
         if (self.sli is None) == (self.promql is None):
             raise ValueError("an SLO needs exactly one of `sli` (built-in) or `promql`")
         if self.sli == "burn_rate" and self.target is None:
             raise ValueError("a burn_rate SLO needs `target`, e.g. 99.9%")
         if self.sli != "burn_rate" and isinstance(self.objective, BurnRateObjective):
             raise ValueError("a burn_rate objective needs `sli: burn_rate` and a `target`")
+        return self
+
+    def _ttr_consistent(self) -> "SLO":
+        if self.sli is not None or self.promql is not None:
+            raise ValueError("a ttr objective names its SLI inside ttr(...): drop `sli`/`promql`")
+        if self.ttr == "burn_rate":
+            raise ValueError("ttr(burn_rate) is not measurable: use a latency, ratio or throughput SLI")
+        obj = self.objective
+        if not isinstance(obj, AbsoluteObjective) or obj.unit != "seconds":
+            raise ValueError(f"a ttr objective is a time, e.g. 'ttr({self.ttr}) < 10s' (got {obj.describe()!r})")
+        if self.phase == "*":
+            raise ValueError("a ttr objective names the phase its recovery is measured in, e.g. phase: recovery")
         return self
 
 
