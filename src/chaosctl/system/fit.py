@@ -38,6 +38,7 @@ class SystemTargets(Topology):
     link_ends: tuple[tuple[str, str], ...] = ()
     trace_services: tuple[str, ...] = ()
     request_templates: tuple[str, ...] = ()  # the System's load templates: what a scenario request's `model` names
+    gpu_targets: tuple[str, ...] = ()  # components a gpu-exhaustion reaches (gpu-host, reference model servers)
 
     @property
     def components(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -59,6 +60,7 @@ def system_targets(system: System, port_base: int) -> SystemTargets:
         link_ends=tuple((link.source, link.dest) for link in system.links),
         trace_services=system.traces.services,
         request_templates=tuple(r.name for r in system.load.requests) if system.load is not None else (),
+        gpu_targets=tuple(c.name for c in system.components if "gpu-exhaustion" in c.faults),
     )
 
 
