@@ -140,3 +140,17 @@ def test_chaosctl_toxiproxy_refuses_a_taken_listen_port(tmp_path: Path) -> None:
         system = _system(links=[{"name": "checkout->payments", "listen": f"127.0.0.1:{port}", "upstream": "127.0.0.1:8002"}])
         with pytest.raises(StackUnavailable, match=rf"listen address already in use: checkout->payments listen 127.0.0.1:{port}"):
             ManagedToxiproxy.start(Settings(state_dir=tmp_path), system)
+
+
+def test_trace_root_operations_keep_matching_roots_and_their_detached_subtrees() -> None:
+    from types import SimpleNamespace as T
+
+    from chaosctl.runner.analysis import keep_roots
+
+    def root(trace: str, span: str, op: str, sync: bool = True, origin: str = "") -> T:
+        return T(trace_id=trace, root=T(span_id=span, operation=op), synchronous=sync, origin=origin)
+
+    a, b = root("t1", "s1", "POST /v1/chat"), root("t2", "s2", "GET /healthz")
+    detached = root("t1", "s9", "consume", sync=False, origin="s1")
+    assert keep_roots([a, b, detached], ("POST /v1/*",)) == [a, detached]
+    assert keep_roots([a, b], ()) == [a, b]

@@ -59,7 +59,20 @@ def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[Phase
     return checks, notes
 
 
-def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[PhaseWindow], service: str = TRACE_SERVICE
+def keep_roots(analyses: list[Any], globs: Sequence[str]) -> list[Any]:
+    """The synchronous roots whose operation matches one of `globs` (none: all), with what was
+    detached from them (as `chaosctl bottlenecks --root-operation`)."""
+    if not globs:
+        return analyses
+    from fnmatch import fnmatchcase
+
+    kept = {(t.trace_id, t.root.span_id) for t in analyses
+            if t.synchronous and any(fnmatchcase(t.root.operation, g) for g in globs)}
+    return [t for t in analyses if (t.trace_id, t.root.span_id if t.synchronous else t.origin) in kept]
+
+
+def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[PhaseWindow], service: str = TRACE_SERVICE,
+                   root_operations: Sequence[str] = ()
                    ) -> tuple[list[Check], dict[str, tuple[BottleneckRow, ...]], tuple[str, ...], list[str]]:
     from chaosctl.verdict import bottleneck, critical_path
     from chaosctl.verdict.traces import trace_checks
@@ -70,7 +83,7 @@ def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[Pha
         fetched = jaeger.fetch(service, w.start, w.end)
         if fetched.saturated_slices:
             notes.append(f"phase {w.name}: Jaeger returned full pages for {fetched.saturated_slices} slice(s); some traces may be missing")
-        per_phase[w.name] = bottleneck.aggregate(critical_path.analyze(fetched.spans))
+        per_phase[w.name] = bottleneck.aggregate(keep_roots(critical_path.analyze(fetched.spans), root_operations))
     base = windows[0].name if windows else None
     rows: dict[str, tuple[BottleneckRow, ...]] = {}
     found: list[str] = []
@@ -105,9 +118,10 @@ def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometh
     from chaosctl.system.runtime import trace_service
 
     service = trace_service(system) if system is not None else TRACE_SERVICE
+    roots = system.traces.root_operations if system is not None else ()
     if lost is None:
         checks, slo_notes = slo_checks(prom, scenario, windows, client, min_coverage, system)
-        trace_checks, rows, found, notes = trace_analysis(jaeger, scenario, windows, service)
+        trace_checks, rows, found, notes = trace_analysis(jaeger, scenario, windows, service, roots)
         series = chart_series(prom, run_start, run_end, system)
         return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes))
     from .lost import unjudged_slos, unjudged_traces
@@ -115,7 +129,7 @@ def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometh
     checks, slo_notes = lost.guard("Prometheus", lambda: slo_checks(prom, scenario, windows, client, min_coverage, system),
                                    lambda why: (unjudged_slos(scenario, windows, why), []))
     trace_checks, rows, found, notes = lost.guard(
-        "Jaeger", lambda: trace_analysis(jaeger, scenario, windows, service),
+        "Jaeger", lambda: trace_analysis(jaeger, scenario, windows, service, roots),
         lambda why: (unjudged_traces(scenario, why), {}, (), [f"traces not analysed: {why}"]))
     series = lost.guard("Prometheus", lambda: chart_series(prom, run_start, run_end, system), lambda why: ())
     return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes))
