@@ -5,7 +5,7 @@
 FROM python:3.11.11-slim-bookworm
 
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server redis-server \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/chaosctl/etcd
 

@@ -1,6 +1,6 @@
 """The install's secrets: the gateway's JWT signing key, the model servers' admin
-token, the service credential (registry writes, gateway -> model server calls) and
-the Grafana admin password of the docker backend.
+token, the service credential (registry writes, gateway -> model server calls), the
+Grafana admin password of the docker backend and the prediction cache's Redis password.
 
 They are random per install, created at the first command that needs them
 (normally `chaosctl up`) in `STATE_DIR/secrets.json`: mode 0600 in a 0700 state
@@ -38,6 +38,9 @@ class Secrets:
     admin_token: str = field(repr=False)
     service_token: str = field(repr=False)
     grafana_admin_password: str = field(repr=False)
+    # Redis `requirepass` of the gateway's prediction cache (any local user could read or
+    # poison cached predictions without it).
+    cache_password: str = field(repr=False)
 
 
 NAMES = tuple(f.name for f in fields(Secrets))
@@ -178,6 +181,7 @@ SECRET_OPTIONS = {
     "admin-token": "admin_token",
     "service-token": "service_token",
     "grafana-password": "grafana_admin_password",
+    "cache-password": "cache_password",
 }
 
 

@@ -17,7 +17,7 @@ DEFAULT_PORT_BASE = 17000
 # a test instead of skipping it (`make test` sets "all"), so that CI cannot pass by skipping.
 # What a machine may legitimately lack (a Docker engine, a CUDA device) is not in here.
 REQUIRABLE = ("etcd", "etcdctl", "prometheus", "toxiproxy", "jaeger", "locust", "chromium", "actionlint", "shellcheck",
-              "caddy", "mlserver")  # the last two: the third-party example system (`chaosctl setup --dev`)
+              "caddy", "mlserver", "redis-server")  # the last two: the third-party example system (`chaosctl setup --dev`)
 _REQUIRE_ALIASES = {"toxiproxy-server": "toxiproxy", "chromium-browser": "chromium"}
 
 
@@ -59,6 +59,7 @@ class Settings:
     admin_token: str = field(default="", repr=False)
     service_token: str = field(default="", repr=False)
     grafana_admin_password: str = field(default="", repr=False)
+    cache_password: str = field(default="", repr=False)  # the prediction cache's Redis requirepass
     # CHAOSCTL_REQUIRE: components whose absence fails a test rather than skipping it.
     require: frozenset[str] = frozenset()
     # CHAOSCTL_HISTORY: the run-history file (None: STATE_DIR/history.sqlite3); CI can keep it in its cache.
@@ -66,6 +67,8 @@ class Settings:
     # CHAOSCTL_REQUIRE_BASELINE: a `last_pass` objective with no earlier passing run FAILs (default: it
     # passes with the reason "no earlier passing run: baseline recorded").
     require_baseline: bool = False
+    # CHAOSCTL_PREDICTION_CACHE_TTL: seconds a cached prediction lives in the gateway's cache (Redis).
+    prediction_cache_ttl_s: float = 60.0
 
     def requires(self, component: str) -> bool:
         """Whether a missing `component` (a REQUIRABLE name or a binary name) must fail a test."""
@@ -142,7 +145,19 @@ def load_settings(
         history_file=_pick(history, "CHAOSCTL_HISTORY", None, Path),
         require_baseline=_pick(require_baseline, "CHAOSCTL_REQUIRE_BASELINE", False,
                                 lambda raw: parse_flag(raw, "CHAOSCTL_REQUIRE_BASELINE")),
+        prediction_cache_ttl_s=_pick(None, "CHAOSCTL_PREDICTION_CACHE_TTL", 60.0, parse_ttl),
     )
+
+
+def parse_ttl(raw: str, name: str = "CHAOSCTL_PREDICTION_CACHE_TTL") -> float:
+    """Seconds > 0 (a cache entry must expire)."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < float("inf"):  # NaN fails too
+        raise UsageError(f"{name}={raw!r}: expected seconds > 0, e.g. 60 or 0.5")
+    return value
 
 
 def parse_flag(raw: str, name: str) -> bool:
@@ -175,6 +190,7 @@ SECRET_ENV = {
     "admin_token": "CHAOSCTL_ADMIN_TOKEN",
     "service_token": "CHAOSCTL_SERVICE_TOKEN",
     "grafana_admin_password": "CHAOSCTL_GRAFANA_ADMIN_PASSWORD",
+    "cache_password": "CHAOSCTL_CACHE_PASSWORD",
 }
 
 

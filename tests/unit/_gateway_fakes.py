@@ -120,7 +120,8 @@ class Harness:
         return 0.0 if value is None else value
 
 
-def make_harness(stack: FakeStack, seed: int = 7, upstreams: set[str] | None = None, **config: object) -> Harness:
+def make_harness(stack: FakeStack, seed: int = 7, upstreams: set[str] | None = None, cache_client: object = None,
+                 **config: object) -> Harness:  # fmt: skip
     """A gateway over `stack`; its upstreams (default: every server named in the stack) are
     dialled at `http://NAME.test` and their records must carry `http://NAME.direct`."""
     clock, wall = FakeClock(), FakeClock(WALL_START)
@@ -142,7 +143,7 @@ def make_harness(stack: FakeStack, seed: int = 7, upstreams: set[str] | None = N
     }
     cfg = GatewayConfig(**settings)  # type: ignore[arg-type]
     deps = Deps(transport=httpx.MockTransport(stack.handle), clock=clock, wall_clock=wall,
-                rng=random.Random(seed), sleep=fake_sleep)  # fmt: skip
+                rng=random.Random(seed), sleep=fake_sleep, cache_client=cache_client)  # type: ignore[arg-type]  # fmt: skip
     app = create_app(cfg, telemetry, deps)
     return Harness(TestClient(app, raise_server_exceptions=False), stack, clock, wall, spans, telemetry, sleeps)
 

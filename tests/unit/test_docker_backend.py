@@ -25,7 +25,7 @@ def test_every_stack_component_gets_one_container_in_start_order():
     specs = spec.container_specs(25000, SECRETS)
     names = [s.component for s in specs]
     assert names == [
-        "registry-store[0]", "registry-store[1]", "registry-store[2]",
+        "registry-store[0]", "registry-store[1]", "registry-store[2]", "prediction-cache",
         "registry", *(m.name for m in MODEL_SERVERS), "gateway",
     ]  # fmt: skip
     assert {s.name for s in specs} == {f"chaosctl-25000-{spec.hostname(n)}" for n in names}
@@ -308,7 +308,8 @@ def test_stack_containers_get_the_install_secrets_and_refuse_published_ones():
     from chaosctl.settings import SECRET_ENV, Settings
     from chaosctl.stack.docker import DockerBackend
 
-    values = {"jwt_secret": "j" * 40, "admin_token": "a" * 40, "service_token": "s" * 40, "grafana_admin_password": "g" * 40}
+    values = {"jwt_secret": "j" * 40, "admin_token": "a" * 40, "service_token": "s" * 40, "grafana_admin_password": "g" * 40,
+              "cache_password": "c" * 40}
     env = dict(DockerBackend(Settings(backend="docker", port_base=25000, **values))._secrets())
     assert env == {SECRET_ENV[name]: value for name, value in values.items()}
     gateway = spec.container_spec("gateway", 25000, tuple(env.items()))

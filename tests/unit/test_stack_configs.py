@@ -127,7 +127,8 @@ def test_service_launch_passes_secrets_and_port_base(tmp_path):
     assert not any(v in arg for v in SECRETS.values() for arg in launch.argv)  # never on a command line (ps)
 
 
-SECRETS = {"jwt_secret": "j" * 32, "admin_token": "a" * 32, "service_token": "s" * 32, "grafana_admin_password": "g" * 32}
+SECRETS = {"jwt_secret": "j" * 32, "admin_token": "a" * 32, "service_token": "s" * 32, "grafana_admin_password": "g" * 32,
+           "cache_password": "c" * 32}
 
 
 @pytest.mark.parametrize("bad", [

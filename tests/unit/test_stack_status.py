@@ -95,7 +95,7 @@ def test_doctor_reports_missing_tools_with_how_to_get_them(tmp_path, monkeypatch
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(StackUnavailable, match="required components missing: etcd, etcdctl, prometheus, "
-                       "toxiproxy-server, jaeger") as err:
+                       "redis-server, toxiproxy-server, jaeger") as err:
         run_doctor(_settings(tmp_path))
     assert err.value.exit_code == 3
     out = capsys.readouterr().out

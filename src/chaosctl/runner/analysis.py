@@ -32,6 +32,7 @@ class Analysis:
     findings: tuple[str, ...]
     series: tuple[Series, ...]
     notes: tuple[str, ...]
+    windows: tuple[PhaseWindow, ...] = ()  # the phases with their faults' effects judged (runner.effects)
 
 
 def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[PhaseWindow],
@@ -50,7 +51,8 @@ def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[Phase
         from chaosctl.system.runtime import sli_jobs, slis_of
 
         evidence = Evidence(min_coverage, counts, slis_of(system), sli_jobs(system))
-    checks = evaluate(prom, scenario.slos, windows, evidence, meter)
+    judged = tuple(s for s in scenario.slos if s.ttr is None)  # ttr objectives: runner.effects
+    checks = evaluate(prom, judged, windows, evidence, meter)
     notes = meter.notes()
     for w in windows if client is not None else ():
         c = seen.get(w.name)
@@ -123,7 +125,8 @@ def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometh
         checks, slo_notes = slo_checks(prom, scenario, windows, client, min_coverage, system)
         trace_checks, rows, found, notes = trace_analysis(jaeger, scenario, windows, service, roots)
         series = chart_series(prom, run_start, run_end, system)
-        return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes))
+        return _with_effects(Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes)),
+                             scenario, windows, prom, jaeger, service, system)
     from .lost import unjudged_slos, unjudged_traces
 
     checks, slo_notes = lost.guard("Prometheus", lambda: slo_checks(prom, scenario, windows, client, min_coverage, system),
@@ -132,4 +135,16 @@ def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometh
         "Jaeger", lambda: trace_analysis(jaeger, scenario, windows, service, roots),
         lambda why: (unjudged_traces(scenario, why), {}, (), [f"traces not analysed: {why}"]))
     series = lost.guard("Prometheus", lambda: chart_series(prom, run_start, run_end, system), lambda why: ())
-    return Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes))
+    return _with_effects(Analysis(tuple(checks + trace_checks), rows, found, series, tuple(slo_notes + notes)),
+                         scenario, windows, prom, jaeger, service, system)
+
+
+def _with_effects(a: Analysis, scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometheus",
+                  jaeger: "Jaeger", service: str, system: "System | None") -> Analysis:
+    """Each fault's effect and the ttr objectives (runner.effects). A backend that does not
+    answer makes an effect inconclusive and a ttr objective FAIL there, so no guard is needed."""
+    from .effects import fault_effects, ttr_checks
+
+    judged, effect_checks = fault_effects(scenario, windows, prom, jaeger, service, system)
+    extra = tuple(effect_checks + ttr_checks(scenario, windows, prom, system))
+    return Analysis(a.checks + extra, a.bottlenecks, a.findings, a.series, a.notes, tuple(judged))

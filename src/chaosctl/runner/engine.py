@@ -287,7 +287,7 @@ class Run:
         if st.lost:
             notes = (*notes, f"observability backend lost during the run: {'; '.join(st.lost.lost.values())}")
         return RunReport(scenario=self.scenario.name, verdict=self._verdict(checks), started=st.started, ended=ended,
-                         phases=tuple(st.windows), checks=checks, bottlenecks=analysis.bottlenecks,
+                         phases=analysis.windows or tuple(st.windows), checks=checks, bottlenecks=analysis.bottlenecks,
                          findings=analysis.findings, series=analysis.series, notes=notes,
                          interrupted=st.interrupted is not None,
                          error=describe_error(st.error) if st.error is not None else "")

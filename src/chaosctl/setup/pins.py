@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Debian packages: the binary that must be found -> the package that gives it.
-APT_PACKAGES: dict[str, str] = {"etcd": "etcd-server", "etcdctl": "etcd-client", "prometheus": "prometheus"}
+APT_PACKAGES: dict[str, str] = {"etcd": "etcd-server", "etcdctl": "etcd-client", "prometheus": "prometheus",
+                                 "redis-server": "redis-server"}  # the gateway's prediction cache
 # Test-only, installed by `chaosctl setup --dev` (`make setup`): Chromium for the report.html
 # screenshots; ShellCheck, which actionlint runs on the Action's and workflows' scripts.
 APT_DEV_PACKAGES: dict[str, str] = {"chromium": "chromium", "shellcheck": "shellcheck"}

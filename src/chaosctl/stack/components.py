@@ -15,11 +15,11 @@ from chaosctl.credentials import Secrets
 from chaosctl.settings import SECRET_ENV, Settings
 from chaosctl.stack import configs, health
 from chaosctl.stack.tools import require_tool
-from chaosctl.stack.topology import HOST, MODEL_SERVERS, Topology
+from chaosctl.stack.topology import HOST, MODEL_SERVERS, PREDICTION_CACHE, Topology
 
 # Seconds a component may take from spawn to ready. Model servers train and
 # warm up their models at start-up, on a shared 2-core machine.
-READY_TIMEOUT = {"etcd": 40.0, "toxiproxy": 20.0, "jaeger": 40.0, "service": 120.0, "prometheus": 40.0}
+READY_TIMEOUT = {"etcd": 40.0, "toxiproxy": 20.0, "jaeger": 40.0, "service": 120.0, "prometheus": 40.0, "redis": 20.0}
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,14 @@ def kind(name: str) -> str:
         return "etcd"
     if name in ("toxiproxy", "jaeger", "prometheus"):
         return name
+    if name == PREDICTION_CACHE:
+        return "redis"
     return "service"
 
 
 # The external binary behind each kind of component (services run on sys.executable).
-BINARY = {"etcd": "etcd", "toxiproxy": "toxiproxy-server", "jaeger": "jaeger", "prometheus": "prometheus"}
+BINARY = {"etcd": "etcd", "toxiproxy": "toxiproxy-server", "jaeger": "jaeger", "prometheus": "prometheus",
+          "redis": "redis-server"}
 
 
 def missing_binaries(names: tuple[str, ...] | list[str], settings: Settings) -> list[str]:
@@ -65,7 +68,7 @@ def stages(topo: Topology) -> tuple[tuple[str, ...], ...]:
     their registration, so they start with the registry (their warm-up dominates).
     """
     return (
-        (*topo.etcd_members, "toxiproxy", "jaeger", "prometheus"),
+        (*topo.etcd_members, "toxiproxy", "jaeger", "prometheus", PREDICTION_CACHE),
         ("registry", *(m.name for m in MODEL_SERVERS)),
         ("gateway",),
     )
@@ -122,7 +125,23 @@ def launch(name: str, settings: Settings, topo: Topology, components: tuple[str,
         return Launch((str(require_tool("jaeger", settings)), "--config", str(cfg)))
     if k == "prometheus":
         return _prometheus(settings, topo, components)
+    if k == "redis":
+        return _redis(settings, topo)
     return _service(name, settings, topo)
+
+
+def _redis(settings: Settings, topo: Topology) -> Launch:
+    from chaosctl.credentials import check_value
+
+    password = check_value("cache_password", settings.cache_password, "settings")
+    text = configs.redis_config(topo.prediction_cache_port, password)
+    path = config_dir(settings) / "prediction-cache.conf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # created 0600 below, never readable by others even for a moment
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return Launch((str(require_tool("redis-server", settings)), str(path)))
 
 
 def _prometheus(settings: Settings, topo: Topology, components: tuple[str, ...]) -> Launch:
@@ -170,4 +189,6 @@ def probe(name: str, client: httpx.Client, topo: Topology) -> health.Probe:
         return health.jaeger(client, topo)
     if k == "prometheus":
         return health.http_ok(client, f"{topo.url(name)}/-/ready")
+    if k == "redis":
+        return health.redis_ping(HOST, topo.prediction_cache_port)
     return health.http_ok(client, f"{topo.url(name)}/healthz")

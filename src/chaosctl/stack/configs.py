@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from chaosctl.stack.topology import HOST, Topology
+from chaosctl.stack.topology import HOST, PREDICTION_CACHE, Topology
 
 # Raft timing: a bit slower than etcd's defaults (100 ms / 1 s) so that a busy
 # 2-core machine does not trigger spurious elections, still fast enough that a
@@ -126,10 +126,35 @@ def scrape_target(topo: Topology, name: str) -> tuple[str, str]:
 
 def scrape_targets(topo: Topology, components: tuple[str, ...] | None = None) -> dict[str, str]:
     """Prometheus job name -> host:port of every (or each given) stack component."""
-    return dict(scrape_target(topo, name) for name in (topo.components if components is None else components))
+    names = topo.components if components is None else components
+    return dict(scrape_target(topo, name) for name in names if name != PREDICTION_CACHE)  # Redis has no /metrics
 
 
 RUN_MARKER_JOB = "chaosctl-run"
+# The prediction cache's memory bound; past it Redis evicts the least recently used keys
+# (a cache, so never an error to the gateway).
+REDIS_MAXMEMORY = "64mb"
+
+
+def redis_config(port: int, password: str, bind: str = HOST) -> str:
+    """redis.conf of the prediction cache: loopback only, a password, no persistence, LRU-bounded.
+
+    The password goes in this file (0600 in the private state dir), never on a command line."""
+    if not password or any(c.isspace() or c == '"' for c in password):
+        raise ValueError("the prediction cache password must be non-empty, without spaces or quotes")
+    return "\n".join((
+        f"bind {bind}",
+        "protected-mode yes",
+        f"port {port}",
+        f'requirepass "{password}"',
+        'save ""',  # no RDB snapshots: a killed cache comes back empty, as a real cold cache
+        "appendonly no",
+        f"maxmemory {REDIS_MAXMEMORY}",
+        "maxmemory-policy allkeys-lru",
+        "daemonize no",
+        'logfile ""',
+        "",
+    ))
 
 
 def prometheus_config(topo: Topology, components: tuple[str, ...] | None = None) -> dict[str, object]:

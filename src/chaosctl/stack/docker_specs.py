@@ -20,7 +20,7 @@ from pathlib import Path
 
 from chaosctl.stack import configs
 from chaosctl.stack.components import etcd_index, file_name, kind, ports, stages
-from chaosctl.stack.topology import Topology
+from chaosctl.stack.topology import PREDICTION_CACHE, Topology
 
 INTERNAL_PORT_BASE = 17000
 INTERNAL = Topology(INTERNAL_PORT_BASE)
@@ -119,7 +119,19 @@ def _command(component: str) -> tuple[str, ...]:
     if kind(component) == "etcd":
         args = configs.etcd_args(INTERNAL, etcd_index(component), ETCD_DATA / hostname(component), False)
         return ("etcd", *args)
+    if component == PREDICTION_CACHE:
+        return redis_command()
     return ("python", "-m", "chaosctl.services", component, "--port-base", str(INTERNAL_PORT_BASE))
+
+
+def redis_command() -> tuple[str, ...]:
+    """redis-server with its password read from the container's environment into its stdin
+    config (`-`): never on a command line, never in the image. Loopback only (the relay
+    forwards the container's address to it), no persistence, LRU-bounded (configs.redis_config)."""
+    script = ('printf \'requirepass "%s"\\n\' "$CHAOSCTL_CACHE_PASSWORD" | exec redis-server - '
+              f"--port {INTERNAL.prediction_cache_port} --bind 127.0.0.1 --protected-mode yes --save '' "
+              f"--appendonly no --maxmemory {configs.REDIS_MAXMEMORY} --maxmemory-policy allkeys-lru")
+    return ("sh", "-c", script)
 
 
 def container_spec(component: str, port_base: int, secrets: tuple[tuple[str, str], ...],

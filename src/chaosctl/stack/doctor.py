@@ -48,6 +48,7 @@ BINARIES = (
     Tool("etcd", ("--version",)),
     Tool("etcdctl", ("version",)),
     Tool("prometheus", ("--version",)),
+    Tool("redis-server", ("--version",)),  # the gateway's prediction cache
     Tool("toxiproxy-server", ("--version",)),
     Tool("jaeger", ("version",)),
     Tool("grafana-server", ("-v",), required=False),

@@ -29,6 +29,23 @@ def _get(client: httpx.Client, url: str) -> httpx.Response | Probe:
         return Probe(False, f"{url}: {type(exc).__name__}")
 
 
+def redis_ping(host: str, port: int, timeout: float = 2.0) -> Probe:
+    """Redis answers PING: +PONG, or -NOAUTH when a password is set (up, and refusing strangers;
+    the probe needs no secret)."""
+    import socket
+
+    where = f"redis://{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(256)
+    except OSError as exc:
+        return Probe(False, f"{where}: {type(exc).__name__}")
+    if reply.startswith((b"+PONG", b"-NOAUTH")):
+        return Probe(True)
+    return Probe(False, f"{where}: unexpected answer {reply[:80]!r} (loading, or not Redis)")
+
+
 def http_ok(client: httpx.Client, url: str) -> Probe:
     resp = _get(client, url)
     if isinstance(resp, Probe):

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 HOST = "127.0.0.1"
 ETCD_MEMBERS = 3
+# The gateway's prediction cache (a Redis server). It speaks RESP, not HTTP: Prometheus does not
+# scrape it (the gateway exports its hit/miss/error counters and latency instead).
+PREDICTION_CACHE = "prediction-cache"
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Topology:
     """Ports of every component, derived from `port_base`.
 
     Layout (offsets from the base): etcd client 0-2, etcd peer 10-12,
-    registry 20, gateway 30, model servers 40+, prometheus 50,
+    registry 20, gateway 30, prediction cache (Redis) 33, model servers 40+, prometheus 50,
     jaeger OTLP gRPC 60 / OTLP HTTP 61 / query 62 / health 63 / metrics 64 /
     query gRPC 65,
     toxiproxy API 70, run phase-marker exporter 80, proxies 100+.
@@ -85,6 +88,10 @@ class Topology:
     @property
     def gateway_port(self) -> int:
         return self.port_base + 30
+
+    @property
+    def prediction_cache_port(self) -> int:
+        return self.port_base + 33
 
     def model_server_port(self, name: str) -> int:
         names = [m.name for m in MODEL_SERVERS]
@@ -145,6 +152,7 @@ class Topology:
             *self.etcd_members,
             "toxiproxy",
             "jaeger",
+            PREDICTION_CACHE,
             "registry",
             *(m.name for m in MODEL_SERVERS),
             "gateway",
@@ -163,6 +171,8 @@ class Topology:
         for m in MODEL_SERVERS:
             out.append(Link("gateway", m.name, port, self.model_server_port(m.name)))
             port += 1
+        # Last, so that the links above keep the ports they always had.
+        out.append(Link("gateway", PREDICTION_CACHE, port, self.prediction_cache_port))
         return tuple(out)
 
     def link(self, name: str) -> Link:
@@ -189,6 +199,8 @@ class Topology:
         }
         if component in ports:
             return f"http://{HOST}:{ports[component]}"
+        if component == PREDICTION_CACHE:
+            return f"redis://{HOST}:{self.prediction_cache_port}"
         if component in {m.name for m in MODEL_SERVERS}:
             return f"http://{HOST}:{self.model_server_port(component)}"
         if component in self.etcd_members:
@@ -197,7 +209,8 @@ class Topology:
 
     def via_proxy(self, source: str, dest: str) -> str:
         """The URL that `source` uses to reach `dest`: through its Toxiproxy link."""
-        return f"http://{HOST}:{self.link_to(source, dest).listen_port}"
+        scheme = "redis" if dest == PREDICTION_CACHE else "http"
+        return f"{scheme}://{HOST}:{self.link_to(source, dest).listen_port}"
 
 
 def model_server(name: str) -> ModelServerSpec:

@@ -22,6 +22,7 @@ _ABOUT = {
     "toxiproxy": "Toxiproxy carrying every link (infrastructure)",
     "jaeger": "Jaeger (infrastructure)",
     "prometheus": "Prometheus (infrastructure)",
+    "prediction-cache": "the gateway's prediction cache (Redis; no HTTP endpoint)",
 }
 
 

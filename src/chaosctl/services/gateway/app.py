@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Path
+from fastapi import Depends, FastAPI, Header, Path, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -21,10 +21,11 @@ from starlette.requests import Request
 
 from chaosctl.services.gateway.auth import Principal
 from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
+from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig
 from chaosctl.services.gateway.routing import CanaryRule
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
-from chaosctl.stack.topology import FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, Topology
+from chaosctl.stack.topology import FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, PREDICTION_CACHE, Topology
 
 PREDICT_ROUTE = "/v1/models/{model}/predict"
 MAX_ROWS = 1024
@@ -72,6 +73,10 @@ def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
         upstream_endpoints={m.name: topology.url(m.name) for m in MODEL_SERVERS},
         service_token=settings.service_token,
         canary=(CanaryRule(FRAUD_STABLE.name, FRAUD_STABLE.version, FRAUD_CANARY.version, 0.05),),
+        prediction_cache=PredictionCacheConfig(
+            url=topology.via_proxy("gateway", PREDICTION_CACHE), password=settings.cache_password,
+            ttl_s=settings.prediction_cache_ttl_s,
+        ),
     )
 
 
@@ -125,12 +130,14 @@ def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDepen
         body: PredictRequest,
         model: Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="Model name, e.g. fraud-detector")],
         who: Annotated[Principal, Depends(principal)],
+        response: Response,
         x_model_version: Annotated[
             str | None, Header(max_length=64, description="Exact version (2.3.1) or range (2.x, ~2.3, >=2.1,<3)")
         ] = None,
     ) -> PredictResponse:
         requested = x_model_version.strip() if x_model_version else ""
-        answer = await gateway.predict(model, body.inputs, requested or None)  # blank header = no header
+        answer, cached = await gateway.predict_cached(model, body.inputs, requested or None)  # blank = no header
+        response.headers["X-Prediction-Cache"] = cached
         route_span = trace.get_current_span()  # the request's server span (telemetry middleware)
         for key, value in (("model", answer.model), ("version", answer.version), ("device", answer.device),
                            ("server", answer.server), ("client", who.subject)):  # fmt: skip

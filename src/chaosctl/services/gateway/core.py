@@ -22,6 +22,9 @@ from chaosctl.services.gateway.balancer import Balancer, BalancerConfig, Candida
 from chaosctl.services.gateway.breaker import BreakerBoard, BreakerConfig, BreakerState, CircuitBreaker
 from chaosctl.services.gateway.cache import CacheConfig, RegistryUnavailable, TTLCache
 from chaosctl.services.gateway.metrics import GatewayMetrics
+from chaosctl.services.gateway.prediction_cache import (
+    CacheClient, LookupResult, PredictionCache, PredictionCacheConfig, cache_key, redis_client,
+)
 from chaosctl.services.gateway.ratelimit import RateLimitConfig, RateLimiter
 from chaosctl.services.gateway.records import ServiceRecord, parse_answer
 from chaosctl.services.gateway.retry import (
@@ -82,6 +85,7 @@ class GatewayConfig:
     retry_budget: RetryBudgetConfig = RetryBudgetConfig()
     balancer: BalancerConfig = BalancerConfig()
     canary: tuple[CanaryRule, ...] = ()
+    prediction_cache: PredictionCacheConfig = PredictionCacheConfig()
     registry_timeout_s: float = 1.0
     # Route only to these servers (None: every server the registry knows), e.g. to pin a
     # gateway to one pool or, in the overhead benchmark, to the server measured directly.
@@ -97,6 +101,8 @@ class Deps:
     wall_clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # The prediction cache's client (None: a Redis client when the config names a URL).
+    cache_client: CacheClient | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,9 @@ class Gateway:
         self.retry_budget = RetryBudget(config.retry_budget, deps.clock)
         self.balancer = Balancer(config.balancer)
         self.inflight: dict[str, int] = defaultdict(int)
+        pc = config.prediction_cache
+        client = deps.cache_client or (redis_client(pc) if pc.url else None)
+        self.predictions = PredictionCache(pc, client, telemetry, deps.clock)
         self._watched: set[str] = set()  # breakers already exported as gauges
 
     @property
@@ -149,6 +158,7 @@ class Gateway:
         clients, self._clients = self._clients, []
         for client in clients:
             await client.aclose()
+        await self.predictions.aclose()
 
     # -- admission -------------------------------------------------------------
 
@@ -168,6 +178,14 @@ class Gateway:
     # -- the request path --------------------------------------------------------
 
     async def predict(self, model: str, inputs: list[list[float]], requested: str | None) -> PredictResponse:
+        return (await self.predict_cached(model, inputs, requested))[0]
+
+    async def predict_cached(
+        self, model: str, inputs: list[list[float]], requested: str | None
+    ) -> tuple[PredictResponse, LookupResult]:
+        """The answer and what the prediction cache said. The version is resolved (canary rule
+        included) before the cache is asked, and the key holds it: a request routed to one
+        version never gets another version's cached answer."""
         records = await self._lookup(model)
         try:
             versions = choose_versions(
@@ -175,10 +193,28 @@ class Gateway:
             )
         except NoVersion as exc:
             raise GatewayError(404, str(exc)) from None
+        result, hit = await self._cached(model, versions[0], inputs)
+        if hit is not None:
+            return hit, result
         candidates, skipped = self._candidates(records, versions)
         if not candidates:
             raise GatewayError(503, f"no healthy backend for {model!r} (skipped: {skipped or 'none'})")
-        return await self._call_with_retries(model, inputs, candidates, has_gpu=any(r.is_gpu for r in records))
+        answer = await self._call_with_retries(model, inputs, candidates, has_gpu=any(r.is_gpu for r in records))
+        if result != "bypass":  # an open cache breaker: do not knock on its door after the answer either
+            # Under the version that answered (a fallback to another version is that version's answer).
+            await self.predictions.store(cache_key(model, answer.version, inputs), answer.model_dump_json().encode())
+        return answer, result
+
+    async def _cached(self, model: str, version: str, inputs: list[list[float]]) -> tuple[LookupResult, PredictResponse | None]:
+        result, raw = await self.predictions.lookup(cache_key(model, version, inputs))
+        if raw is None:
+            return result, None
+        try:
+            answer = PredictResponse.model_validate_json(raw)
+        except ValidationError:
+            return "miss", None  # not ours (or an older format): ask the model, overwrite it
+        # Belt and braces: the key holds the version, and so must the answer.
+        return ("hit", answer) if (answer.model, answer.version) == (model, version) else ("miss", None)
 
     async def _lookup(self, model: str) -> tuple[ServiceRecord, ...]:
         with self.tel.tracer.start_as_current_span("registry lookup") as span:

@@ -1,0 +1,160 @@
+"""The gateway's prediction cache: answers of a model version for given inputs, kept in Redis.
+
+Key = model, the version routing resolved, and the sha256 of the canonical inputs: a request
+routed to the canary looks up the canary's key, so it never gets the stable version's answer
+(and an answer is only stored under the version that produced it). Entries expire after
+`ttl_s`. The cache may only ever make a request faster: a down, slow or unreachable Redis is
+bypassed after `timeout_s` (counted), and after `failure_threshold` failures in a row it is not
+asked at all for `cooldown_s` (a breaker), so that a blackholed link does not add the timeout to
+every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from chaosctl.services.gateway.breaker import BreakerConfig, CircuitBreaker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chaosctl.services.telemetry import Telemetry
+
+KEY_PREFIX = "chaosctl:prediction:v1"
+LookupResult = Literal["hit", "miss", "error", "timeout", "bypass", "off"]
+LOOKUP_RESULTS: tuple[LookupResult, ...] = ("hit", "miss", "error", "timeout", "bypass")
+CACHE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+
+class CacheClient(Protocol):
+    """What the cache needs of a Redis client (redis.asyncio.Redis has it; tests hand in a fake)."""
+
+    async def get(self, name: str) -> bytes | None: ...
+
+    async def set(self, name: str, value: bytes, px: int | None = None) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PredictionCacheConfig:
+    url: str | None = None  # redis://host:port (the gateway's link); None: no cache
+    password: str = ""
+    ttl_s: float = 60.0
+    timeout_s: float = 0.05  # a cache answer slower than this is worth less than asking the model
+    failure_threshold: int = 5
+    cooldown_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.ttl_s > 0:
+            raise ValueError(f"prediction cache ttl_s must be > 0 (got {self.ttl_s}): entries must expire")
+        if not self.timeout_s > 0:
+            raise ValueError(f"prediction cache timeout_s must be > 0 (got {self.timeout_s})")
+
+
+def canonical_inputs(inputs: Sequence[Sequence[float]]) -> bytes:
+    """One byte string per set of inputs: 1 and 1.0 alike, no whitespace (float repr round-trips)."""
+    return json.dumps([[float(x) for x in row] for row in inputs], separators=(",", ":")).encode()
+
+
+def cache_key(model: str, version: str, inputs: Sequence[Sequence[float]]) -> str:
+    digest = hashlib.sha256(canonical_inputs(inputs)).hexdigest()
+    return f"{KEY_PREFIX}:{model}:{version}:{digest}"
+
+
+def redis_client(config: PredictionCacheConfig) -> CacheClient:
+    """A pooled asyncio Redis client that gives up fast (the cache is optional on the request path)."""
+    import redis.asyncio as aioredis
+
+    return aioredis.Redis.from_url(  # type: ignore[no-any-return]
+        config.url or "", password=config.password or None, socket_timeout=config.timeout_s,
+        socket_connect_timeout=config.timeout_s, retry_on_timeout=False, retry=None,
+        max_connections=64, health_check_interval=0,
+    )  # fmt: skip
+
+
+class CacheMetrics:
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.lookups = Counter(
+            "chaosctl_gateway_prediction_cache_total",
+            "Prediction cache lookups by result (hit | miss | error | timeout | bypass: breaker open)",
+            ("result",), registry=registry,
+        )  # fmt: skip
+        self.stores = Counter(
+            "chaosctl_gateway_prediction_cache_stores_total", "Prediction cache stores by result (ok | error | timeout)",
+            ("result",), registry=registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "chaosctl_gateway_prediction_cache_duration_seconds", "Duration of one prediction cache call",
+            ("op",), buckets=CACHE_BUCKETS, registry=registry,
+        )  # fmt: skip
+        for result in LOOKUP_RESULTS:
+            self.lookups.labels(result)  # exported at 0 from the start, so rate() works at once
+        for result in ("ok", "error", "timeout"):
+            self.stores.labels(result)
+
+
+class PredictionCache:
+    def __init__(self, config: PredictionCacheConfig, client: CacheClient | None, telemetry: Telemetry,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        """`client` None (or no url): every lookup is "off" and nothing is stored."""
+        self.config = config
+        self.client = client
+        self.tel = telemetry
+        self.metrics = CacheMetrics(telemetry.registry)
+        self.breaker = CircuitBreaker(BreakerConfig(config.failure_threshold, config.cooldown_s), clock)
+
+    async def lookup(self, key: str) -> tuple[LookupResult, bytes | None]:
+        with self.tel.tracer.start_as_current_span("cache lookup") as span:
+            result, value = await self._call("get", lambda c: c.get(key))
+            span.set_attribute("cache.hit", result == "hit")
+            span.set_attribute("cache.result", result)
+            if result != "off":
+                self.metrics.lookups.labels(result).inc()
+            return result, value
+
+    async def store(self, key: str, value: bytes) -> None:
+        ttl_ms = int(self.config.ttl_s * 1000)
+        with self.tel.tracer.start_as_current_span("cache store") as span:
+            result, _ = await self._call("set", lambda c: c.set(key, value, px=ttl_ms))
+            span.set_attribute("cache.result", result)
+            if result in ("hit", "miss"):
+                self.metrics.stores.labels("ok").inc()
+            elif result in ("error", "timeout"):
+                self.metrics.stores.labels(result).inc()
+
+    async def _call(self, op: str, call: Callable[[CacheClient], Any]) -> tuple[LookupResult, bytes | None]:
+        """Run one Redis call within the timeout; never raises (but lets cancellation through)."""
+        if self.client is None:
+            return "off", None
+        if not self.breaker.try_acquire():
+            return "bypass", None
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                value = await call(self.client)
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except TimeoutError:
+            self.breaker.record_failure()
+            return "timeout", None
+        except Exception:  # noqa: BLE001 - any Redis failure means: answer without the cache
+            self.breaker.record_failure()
+            return "error", None
+        finally:
+            self.metrics.duration.labels(op).observe(time.perf_counter() - start)
+        self.breaker.record_success()
+        if op == "get" and isinstance(value, bytes):
+            return "hit", value
+        return "miss", None
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
