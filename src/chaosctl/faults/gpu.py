@@ -35,10 +35,12 @@ class GpuExhaustion:
 
     @property
     def base(self) -> str:
-        try:
-            return self.ctx.topology.url(self.record.target)
-        except KeyError as exc:
-            raise FaultError(f"gpu-exhaustion: unknown model server {self.record.target!r}") from exc
+        """The model server's admin API: its System component's `admin_url`."""
+        comp = self.ctx.component(self.record.target)  # FaultError for an undeclared target
+        url = getattr(comp, "admin_url", None)
+        if url is None:
+            raise FaultError(f"gpu-exhaustion: {self.record.target!r} is not a model server with an admin API")
+        return str(url).rstrip("/")
 
     def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
