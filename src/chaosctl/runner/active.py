@@ -50,6 +50,7 @@ class ActiveFaults:
     verify_deadline_s: float = VERIFY_DEADLINE_S
     faults: list[Fault] = field(default_factory=list)
     revert_errors: list[str] = field(default_factory=list)
+    reverted_at: dict[str, float] = field(default_factory=dict)  # fault id -> unix time its revert returned
 
     def inject(self, fault: Fault) -> Injected:
         """Journal, inject, verify. A FaultError here means the fault did not land."""
@@ -83,6 +84,7 @@ class ActiveFaults:
                     errors.append(f"revert of {fault.record.label} failed: {exc} (run `chaosctl recover`)")
                     print(f"chaosctl: {errors[-1]}", file=sys.stderr, flush=True)
                     continue
+                self.reverted_at[fault.record.id] = time.time()
                 try:  # the fault is out; a journal or telemetry failure must not skip the others
                     self.journal.record_reverted(fault.record.id)
                     if self.observer:

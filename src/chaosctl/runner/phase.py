@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from chaosctl.errors import ChaosctlError
 from chaosctl.faults.base import Fault, FaultContext, build_fault
 from chaosctl.faults.journal import Journal
-from chaosctl.verdict.model import Check, PhaseWindow
+from chaosctl.verdict.model import Check, FaultRow, PhaseWindow
 
 from .abort import AbortTrip, AbortWatcher
 from .active import VERIFY_DEADLINE_S, ActiveFaults, Injected
@@ -61,6 +61,7 @@ class _Planned:
     spec: Any
     fault: Fault | None = None
     out_at: float | None = None
+    injected_at: float | None = None  # unix seconds, once verified in effect
 
 
 def run_phase(phase: Any, env: PhaseEnv) -> PhaseOutcome:
@@ -84,7 +85,7 @@ def run_phase(phase: Any, env: PhaseEnv) -> PhaseOutcome:
         active.revert_all()
         outcome.revert_errors = list(active.revert_errors)
         labels = tuple(p.spec.label for p in planned if p.fault is not None)
-        outcome.window = PhaseWindow(phase.name, started, ended, labels)
+        outcome.window = PhaseWindow(phase.name, started, ended, labels, _rows(planned, active.reverted_at))
     return outcome
 
 
@@ -128,6 +129,7 @@ def _inject(p: _Planned, env: PhaseEnv, active: ActiveFaults, outcome: PhaseOutc
         return False
     if p.spec.duration is not None:
         p.out_at = p.at + p.spec.duration
+    p.injected_at = time.time()
     outcome.injected.append(done)
     outcome.checks.append(Check("fault", label, outcome.window.name, "pass", done.evidence, "in effect"))
     env.echo(f"  + {label}: {done.evidence} ({(done.verified_at - done.decided_at) * 1000:.0f} ms)")
@@ -141,3 +143,10 @@ def _revert_one(fault: Fault, active: ActiveFaults) -> None:
     active.faults.remove(fault)
     single = ActiveFaults(active.journal, active.guard, observer=active.observer, faults=[fault])
     active.revert_errors.extend(single.revert_all())
+    active.reverted_at.update(single.reverted_at)
+
+
+def _rows(planned: Sequence[_Planned], reverted_at: dict[str, float]) -> tuple[FaultRow, ...]:
+    """The phase's faults with the times the effect and recovery verdicts measure from."""
+    return tuple(FaultRow(p.spec.label, p.injected_at, reverted_at.get(p.fault.record.id))
+                 for p in planned if p.fault is not None)

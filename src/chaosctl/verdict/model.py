@@ -5,8 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CheckKind = Literal["slo", "trace", "steady_state", "abort", "fault"]
+CheckKind = Literal["slo", "trace", "steady_state", "abort", "fault", "effect"]
 CheckStatus = Literal["pass", "fail"]
+
+
+@dataclass(frozen=True)
+class FaultRow:
+    """One fault of a phase as it ran, and what the system showed of it (verdict.effect)."""
+
+    label: str  # e.g. "latency link:gateway->model-gpu-1"
+    injected_at: float | None = None  # unix seconds: verified in effect
+    reverted_at: float | None = None  # unix seconds: its revert returned
+    effect: str = ""  # confirmed | not observed | inconclusive ("" not judged)
+    evidence: str = ""
 
 
 @dataclass(frozen=True)
@@ -17,6 +28,7 @@ class PhaseWindow:
     start: float
     end: float
     faults: tuple[str, ...] = ()  # human-readable fault descriptions, e.g. "latency link:gateway->model-gpu-1"
+    rows: tuple[FaultRow, ...] = ()  # the same faults with their times and effects
 
     @property
     def seconds(self) -> float:
