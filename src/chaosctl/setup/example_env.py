@@ -52,7 +52,10 @@ def mlserver_step(settings: Settings, say: Say, lock: Path = LOCK) -> Outcome:
 
 def caddy_step(settings: Settings, say: Say) -> Outcome:
     target = settings.tools_dir / "bin" / "caddy"
-    if target.is_file() and installed_version(CADDY, target) == CADDY.version:
+    # `caddy version` of a `go install` build says "unknown": a stamp beside it holds the version.
+    stamp = target.with_name("caddy.version")
+    if target.is_file() and (installed_version(CADDY, target) == CADDY.version
+                             or (stamp.is_file() and stamp.read_text().strip() == CADDY.version)):
         return Outcome("caddy", "ok", f"{CADDY.version} already built ({target})")
     problem = go_problem()
     if problem:
@@ -69,6 +72,7 @@ def caddy_step(settings: Settings, say: Say) -> Outcome:
         _install_into(target, build)
     except (subprocess.CalledProcessError, OSError) as exc:
         return Outcome("caddy", "missing", f"building {CADDY_PACKAGE}@{CADDY.version} failed: {exc}")
+    stamp.write_text(CADDY.version + "\n")
     return Outcome("caddy", "installed", f"{CADDY.version} built into {target}")
 
 
