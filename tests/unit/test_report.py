@@ -30,9 +30,9 @@ def test_report_json_has_the_design_shape_and_round_trips(tmp_path: Path) -> Non
     report = sample_report()
     path = report_json.write(report, tmp_path)
     raw = json.loads(path.read_text())
-    assert raw["schema_version"] == 1 and raw["scenario"] == "latency-injection" and raw["verdict"] == "fail"
+    assert raw["schema_version"] == 2 and raw["scenario"] == "latency-injection" and raw["verdict"] == "fail"
     assert raw["phases"][1] == {"name": "fault", "start": report.phases[1].start, "end": report.phases[1].end,
-                                "faults": ["latency link:gateway->model-gpu-1"]}
+                                "faults": [{"label": "latency link:gateway->model-gpu-1"}]}
     assert set(raw["checks"][0]) >= {"kind", "name", "phase", "status", "observed", "objective", "reason"}
     row = raw["bottlenecks"]["fault"][0]
     assert set(row) >= {"service", "operation", "critical_path_share", "self_ms_p50", "p99_ms", "delta_share_vs_baseline"}

@@ -56,7 +56,7 @@ def test_report_json_round_trips_the_new_fields_and_loads_an_older_report(tmp_pa
     report = replace(sample_report(), interrupted=True, verdict="aborted")
     write_reports(report, tmp_path)
     raw = json.loads((tmp_path / "report.json").read_text())
-    assert raw["interrupted"] is True and raw["error"] == "" and raw["schema_version"] == 1
+    assert raw["interrupted"] is True and raw["error"] == "" and raw["schema_version"] == 2
     assert report_json.load(tmp_path).interrupted is True
     del raw["interrupted"], raw["error"]  # as written before these fields existed
     (tmp_path / "report.json").write_text(json.dumps(raw))

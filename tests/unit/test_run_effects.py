@@ -93,3 +93,25 @@ def test_ttr_passes_and_fails_when_the_phase_ends_first(tmp_path):
     assert none.status == "fail" and "no latency_p99 data" in none.reason
     (slow,) = ttr_checks(scenario, WINDOWS, FakeProm(p99[:20] + [0.3] * 6 + [0.05] * 5))
     assert slow.status == "fail" and slow.observed == "6.0s"
+
+
+def test_fault_rows_in_every_report(tmp_path):
+    from chaosctl.report import json as report_json
+    from chaosctl.report import console, md
+    from chaosctl.report.junit import to_xml
+    from chaosctl.report.model import RunReport
+
+    windows, checks = fault_effects(_scenario(tmp_path), WINDOWS, FakeProm([]), FakeJaeger(), "gateway")
+    report = RunReport("effects", "fail", 0.0, 30.0, tuple(windows), tuple(checks))
+    raw = report_json.to_dict(report)
+    gpu = raw["phases"][1]["faults"][0]
+    assert gpu["label"] == "latency link:gateway->model-gpu-1" and gpu["effect"] == "confirmed"
+    assert gpu["injected_at"] == 10.05 and gpu["reverted_at"] == 20.0 and "+200.0 ms" in gpu["evidence"]
+    report_json.write(report, tmp_path)
+    assert report_json.load(tmp_path) == report
+    text = md.render(report)
+    assert "not observed" in text and "carried no traffic" in text
+    xml = to_xml(report).decode()
+    assert "effect" in xml and "not observed" in xml
+    shown = console.render_text(report) if hasattr(console, "render_text") else ""
+    assert not shown or "confirmed" in shown

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chaosctl.console import default_console
-from chaosctl.report.model import RunReport, run_error
+from chaosctl.report.model import RunReport, fault_lines, run_error
 from chaosctl.verdict.model import BottleneckRow
 
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "aborted": "bold red", "error": "bold yellow"}
@@ -32,7 +32,7 @@ def phases_table(report: RunReport) -> Table:
     for col in ("phase", "start", "duration", "faults"):
         t.add_column(col)
     for p in report.phases:
-        t.add_row(Text(p.name), f"+{p.start - report.started:.1f}s", f"{p.seconds:.1f}s", Text("\n".join(p.faults) or "-"))
+        t.add_row(Text(p.name), f"+{p.start - report.started:.1f}s", f"{p.seconds:.1f}s", Text("\n".join(fault_lines(p)) or "-"))
     return t
 
 

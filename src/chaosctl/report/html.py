@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from chaosctl.report.charts import Line, share_chart, time_chart
-from chaosctl.report.model import RunReport, run_error
+from chaosctl.report.model import RunReport, fault_lines, run_error
 from chaosctl.verdict.model import BottleneckRow
 
 FILENAME = "report.html"
@@ -109,7 +109,7 @@ def render(report: RunReport, trend: Trend | None = None) -> str:
         time_chart("Error ratio (5xx / all)", _series(report, ERROR_SERIES), report.phases, lambda v: f"{v:.0%}" if v >= 0.1 or v == 0 else f"{v:.1%}"),
         "<h2>Phases</h2>",
         _table(["phase", "start", "duration", "faults"],
-               [[escape(p.name), f"+{p.start - report.started:.1f} s", f"{p.seconds:.1f} s", escape("; ".join(p.faults) or "-")] for p in report.phases]),
+               [[escape(p.name), f"+{p.start - report.started:.1f} s", f"{p.seconds:.1f} s", escape("; ".join(fault_lines(p)) or "-")] for p in report.phases]),
         "<h2>Checks</h2>",
         _table(["status", "kind", "phase", "check", "observed", "objective", "reason"],
                [[f'<span class="{c.status}">{c.status.upper()}</span>', c.kind, escape(c.phase), escape(c.name),

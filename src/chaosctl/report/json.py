@@ -34,7 +34,15 @@ def to_dict(report: RunReport) -> dict:
         {"name": s["name"], "points": [[t, v] for t, v in s["points"] if math.isfinite(t) and math.isfinite(v)]}
         for s in raw["series"]
     ]
+    raw["phases"] = [_phase(p) for p in raw["phases"]]
     return {"schema_version": SCHEMA_VERSION, **_clean(raw)}  # type: ignore[dict-item]
+
+
+def _phase(phase: dict) -> dict:
+    """`faults` as rows: each fault's label, times, effect and evidence (schema_version 2;
+    version 1 had the labels only)."""
+    rows = phase.pop("rows", None) or [{"label": label} for label in phase["faults"]]
+    return {**phase, "faults": rows}
 
 
 def dumps(report: RunReport) -> str:
@@ -65,9 +73,10 @@ def load(path: Path) -> RunReport:
     if not isinstance(raw, dict):
         raise ScenarioInvalid(f"{path}: expected a JSON object")
     version = raw.pop("schema_version", None)
-    if version != SCHEMA_VERSION:
+    if version not in (1, SCHEMA_VERSION):
         raise ScenarioInvalid(f"{path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
     _nulls_to_nan(raw)
+    _rows_back(raw)
     try:
         return TypeAdapter(RunReport).validate_python(raw)
     except ValidationError as exc:
@@ -87,3 +96,13 @@ def _nulls_to_nan(raw: dict) -> None:
                 for key in _ROW_FLOATS:
                     if key in row and row[key] is None:
                         row[key] = math.nan
+
+
+def _rows_back(raw: dict) -> None:
+    """Fault rows (version 2) back to PhaseWindow's labels + rows; version 1's labels stay."""
+    for phase in raw.get("phases") or ():
+        faults = phase.get("faults") if isinstance(phase, dict) else None
+        if isinstance(faults, list) and faults and all(isinstance(f, dict) for f in faults):
+            if any(set(f) - {"label"} for f in faults):  # labels only: a report without fault times
+                phase["rows"] = faults
+            phase["faults"] = [f.get("label") for f in faults]

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from chaosctl.report.model import RunReport, run_error
+from chaosctl.report.model import RunReport, fault_lines, run_error
 from chaosctl.verdict.model import Check
 
 FILENAME = "junit.xml"
@@ -47,7 +47,7 @@ def to_xml(report: RunReport) -> bytes:
     if report.interrupted:
         ET.SubElement(props, "property", name="interrupted", value="true")
     for phase in report.phases:
-        ET.SubElement(props, "property", name=f"phase.{phase.name}", value="; ".join(phase.faults) or "no faults")
+        ET.SubElement(props, "property", name=f"phase.{phase.name}", value="; ".join(fault_lines(phase)) or "no faults")
     for check in report.checks:
         case = ET.SubElement(
             suite, "testcase", name=f"[{check.phase}] {check.name}", classname=f"chaosctl.{report.scenario}.{check.kind}",

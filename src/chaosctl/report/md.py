@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from chaosctl.report.charts import service_shares
-from chaosctl.report.model import RunReport, run_error
+from chaosctl.report.model import RunReport, fault_lines, run_error
 
 FILENAME = "report.md"
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -46,7 +46,7 @@ def render(report: RunReport) -> str:
     out = [f"# chaosctl report: {report.scenario}", "", f"**Verdict: {report.verdict.upper()}** "
            f"({len(report.checks) - failed} checks passed, {failed} failed)", *_run_problem(report), "", "## Phases", "",
            "| phase | start | duration | faults |", "|---|---|---|---|"]
-    out += [f"| {_cell(p.name)} | +{p.start - report.started:.1f} s | {p.seconds:.1f} s | {_cell('; '.join(p.faults))} |" for p in report.phases]
+    out += [f"| {_cell(p.name)} | +{p.start - report.started:.1f} s | {p.seconds:.1f} s | {_cell('; '.join(fault_lines(p)))} |" for p in report.phases]
     out += ["", "## Checks", "", "| status | kind | phase | check | observed | objective | reason |", "|---|---|---|---|---|---|---|"]
     out += [f"| {'PASS' if c.passed else '**FAIL**'} | {c.kind} | {_cell(c.phase)} | {_cell(c.name)} | {_cell(c.observed)} | "
             f"{_cell(c.objective)} | {_cell(c.reason)} |" for c in report.checks]

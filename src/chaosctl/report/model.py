@@ -8,7 +8,7 @@ from typing import Literal
 from chaosctl.verdict.model import BottleneckRow, Check, PhaseWindow, Series
 
 Verdict = Literal["pass", "fail", "aborted", "error"]
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: phases[].faults[] are rows {label, injected_at, reverted_at, effect, evidence}
 
 
 @dataclass(frozen=True)
@@ -34,3 +34,11 @@ def run_error(report: RunReport) -> str:
     if report.interrupted:
         return "the run was interrupted (SIGINT/SIGTERM): partial report"
     return f"the run failed: {report.error}" if report.error else ""
+
+
+def fault_lines(phase: PhaseWindow) -> tuple[str, ...]:
+    """Each fault of a phase with its effect and the evidence (verdict.effect), for every writer."""
+    if not phase.rows:
+        return phase.faults
+    return tuple(f"{r.label}: effect {r.effect}" + (f" ({r.evidence})" if r.evidence else "") if r.effect else r.label
+                 for r in phase.rows)
