@@ -5,6 +5,7 @@ context manager that reverts in `finally`."""
 from __future__ import annotations
 
 import contextlib
+import random
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -38,13 +39,16 @@ class Live:
         return mint_token(self.settings.jwt_secret, subject, 3600, **plan)
 
     def predict(self, model: str = "fraud-detector", *, version: str | None = None, token: str | None = None,
-                traceparent: str | None = None, timeout: float = 10.0) -> httpx.Response:  # fmt: skip
+                traceparent: str | None = None, timeout: float = 10.0,
+                inputs: list[list[float]] | None = None) -> httpx.Response:  # fmt: skip
         headers = {"Authorization": f"Bearer {token or self.token()}"}
         if version:
             headers["X-Model-Version"] = version
         if traceparent:
             headers["traceparent"] = traceparent
-        body = {"inputs": [[0.5] * WIDTH[model]]}
+        # Fresh inputs by default: the gateway's prediction cache would answer repeated ones
+        # without reaching a model server (what most of these tests are about).
+        body = {"inputs": inputs or [[random.uniform(-1.0, 1.0) for _ in range(WIDTH[model])]]}
         return self.client.post(f"{self.gateway}/v1/models/{model}/predict", json=body, headers=headers, timeout=timeout)
 
     def metric(self, name: str, **labels: str) -> float:
