@@ -180,3 +180,37 @@ def test_a_user_system_runs_to_a_verdict_with_a_latency_toxic_and_a_reverted_kil
     names = {c["name"] for c in report["checks"]}
     assert {"fast", "no errors"} <= names and any(n.startswith("rehearse abort: ") for n in names), names
     print(f"tiny System rehearsal: {took:.1f}s wall")
+
+
+def test_recover_after_a_killed_run_stops_chaosctl_toxiproxy_and_clears_the_link_fault(tmp_path: Path) -> None:
+    """As after a SIGKILL of `chaosctl run`: chaosctl's Toxiproxy still runs with a toxic in
+    place and the journal says so; `recover` (knowing nothing of the System) stops the proxy
+    by its pid, the toxic goes with it, and the journal is clear."""
+    from chaosctl.faults.base import FaultContext, build_fault
+    from chaosctl.faults.journal import Journal
+    from chaosctl.faults.proxyserver import running_managed
+    from chaosctl.runner.recover import recover_faults
+    from chaosctl.stack.topology import Topology
+    from chaosctl.system.load import load_system
+
+    settings = stack_settings(tmp_path / "state", PORT_BASE)
+    skip_unless_binaries(settings)
+    (tmp_path / "tiny.system.yaml").write_text(SYSTEM)
+    system = load_system(tmp_path / "tiny.system.yaml")
+    ctx = FaultContext(settings, Topology(PORT_BASE), lambda: None, system=system, system_path=tmp_path / "tiny.system.yaml")
+    ctx.start_links()
+    managed = running_managed(settings, system)
+    assert managed is not None
+    fault = build_fault({"type": "latency", "target": "link:api->backend", "latency": 0.2}, ctx)
+    Journal(settings.journal_path).record_inject(fault.record)
+    fault.inject()
+    assert "latency" in fault.verify()
+    ctx._managed = None  # the run "dies" here: nobody stops the proxy
+    lines: list[str] = []
+    plain = FaultContext(settings, Topology(PORT_BASE), lambda: None)
+    assert recover_faults(settings, echo=lines.append, ctx=plain) == 0, lines
+    assert any(f"pid {managed.pid}" in line for line in lines), lines
+    assert running_managed(settings, system) is None and not psutil.pid_exists(managed.pid) or \
+        psutil.Process(managed.pid).status() == psutil.STATUS_ZOMBIE
+    assert Journal(settings.journal_path).pending() == []
+    ctx.close()
