@@ -138,3 +138,11 @@ def test_gpu_compute_rule():
     assert judge(f, _w(), _w(gpu_utilization=[(1, 0.2), (2, 1.0)])).verdict == "confirmed"
     assert judge(f, _w(), _w(gpu_utilization=[(1, 0.2), (2, 0.3)])).verdict == "not observed"
     assert judge(f, _w(), _w(gpu_utilization=[(1, 1.0)])).verdict == "inconclusive"
+
+
+def test_a_root_tagged_with_the_server_is_not_a_hop_call():
+    def tagged(n, hop_ms):
+        return [Span(s.trace_id, s.span_id, s.parent_id, s.service, s.operation, s.start_us, s.end_us,
+                     attributes=(("server", "model-gpu-1"),)) if s.parent_id is None else s for s in _calls(n, hop_ms)]
+    e = judge(LAT, _w(tagged(40, 2.0)), _w(tagged(40, 202.0)), HOP)
+    assert e.verdict == "confirmed" and "hop gateway: upstream model-gpu-1 median" in e.evidence

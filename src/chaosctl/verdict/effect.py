@@ -125,17 +125,22 @@ def _names(span: Span, dest: str, listen: str) -> bool:
 
 
 def hop_spans(spans: Sequence[Span], hop: Hop) -> list[tuple[Span, float]]:
-    """(span, hop seconds) for every call of A to B: the span's time minus its B children's."""
+    """(span, hop seconds) for every call of A to B: the span's time minus its B children's.
+    Spans with a child of B or naming B in their operation are calls; spans naming B only in
+    an attribute count when there are none (a root span tagged with the server that answered
+    it is not a call)."""
     kids = _children(spans)
-    out = []
+    tiers: tuple[list[tuple[Span, float]], ...] = ([], [])
     for s in spans:
         if s.service != hop.source:
             continue
         inner = [c for c in kids.get(s.span_id, ()) if c.service == hop.dest]
-        if inner or _names(s, hop.dest, hop.listen):
-            inside = sum(c.duration_us for c in inner)
-            out.append((s, max(0, s.duration_us - inside) / 1e6))
-    return out
+        hop_s = max(0, s.duration_us - sum(c.duration_us for c in inner)) / 1e6
+        if inner or re.search(rf"(?<![\w-]){re.escape(hop.dest)}(?![\w-])", s.operation):
+            tiers[0].append((s, hop_s))
+        elif _names(s, hop.dest, hop.listen):
+            tiers[1].append((s, hop_s))
+    return next((t for t in tiers if t), [])
 
 
 def _ms(seconds: float) -> str:
