@@ -14,7 +14,7 @@ import random
 import locust.stats
 from locust import HttpUser, LoadTestShape, between, task
 
-from chaosctl.load.plan import LoadPlan
+from chaosctl.load.plan import LoadPlan, RequestMix
 
 # The run watches the stats history CSV to know when the users run; Locust flushes
 # it every 5 s by default, which would add up to 5 s to every run's start.
@@ -45,13 +45,22 @@ class ModelUser(HttpUser):
         headers = {"Authorization": self.auth}
         if req.version:
             headers["X-Model-Version"] = req.version
-        inputs = [[random.uniform(-1.0, 1.0) for _ in range(req.features)] for _ in range(req.batch)]
+        inputs = _inputs(req)
         with self.client.post(f"/v1/models/{req.model}/predict", json={"inputs": inputs}, headers=headers,
                               name=f"predict {req.model}", catch_response=True) as resp:
             if resp.status_code == 429:
                 # The gateway enforcing a quota is not a failure (the SLIs count 5xx only); anything
                 # else >= 400 and every connection error stays one: the run's client view counts them.
                 resp.success()
+
+
+def _inputs(req: RequestMix) -> list[list[float]]:
+    """New rows, or with `distinct_inputs` one of a fixed pool (the same rows in every load
+    process: seeded by model and pool index), so the gateway's prediction cache can answer repeats."""
+    rng: random.Random = random  # type: ignore[assignment]
+    if req.distinct_inputs:
+        rng = random.Random(f"{req.model}:{req.batch}:{random.randrange(req.distinct_inputs)}")
+    return [[rng.uniform(-1.0, 1.0) for _ in range(req.features)] for _ in range(req.batch)]
 
 
 def _auth_value() -> str | None:

@@ -25,6 +25,7 @@ class RequestMix:
     version: str | None = None  # sent as X-Model-Version (exact or range)
     batch: int = 1  # rows per request
     width: int = 0  # features per row; 0 = the model's known width
+    distinct_inputs: int = 0  # > 0: inputs from a fixed pool of this many (cacheable repeats); 0: always new
 
     @property
     def features(self) -> int:

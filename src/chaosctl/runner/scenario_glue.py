@@ -49,7 +49,8 @@ def load_plan(scenario: "Scenario", warmup: float, system: "System | None" = Non
     when the System has request templates, those templates (a scenario entry's `model` names
     one and its `weight` overrides the template's)."""
     load = scenario.load
-    requests = tuple(RequestMix(model=r.model, weight=r.weight, version=r.version, batch=r.batch) for r in load.requests)
+    requests = tuple(RequestMix(model=r.model, weight=r.weight, version=r.version, batch=r.batch,
+                                distinct_inputs=r.distinct_inputs or 0) for r in load.requests)
     plan = LoadPlan(users=load.users, spawn_rate=load.spawn_rate, requests=requests, workers=load.workers,
                     stages=_stages(scenario, warmup))
     if system is None or system.load is None or (not system.load.requests and system.load.auth is None):

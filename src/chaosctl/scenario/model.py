@@ -88,6 +88,11 @@ class RequestMix(Frozen):
     version: Optional[str] = Field(None, description="exact (2.3.1) or range (2.x, ~2.3): sent as X-Model-Version")
     weight: float = Field(1.0, gt=0)
     batch: int = Field(1, ge=1, le=4096, description="payload size: input rows per request")
+    distinct_inputs: Optional[int] = Field(
+        None, ge=1, le=1_000_000,
+        description="inputs drawn from a fixed pool of this many (repeats can be served by the gateway's "
+                    "prediction cache); unset: every request's inputs are new",
+    )  # fmt: skip
 
 
 class Step(Frozen):
