@@ -66,8 +66,10 @@ def _phase_layer(phases: Sequence[PhaseWindow], x: Callable[[float], float]) -> 
     return parts
 
 
-def time_chart(title: str, lines: Sequence[Line], phases: Sequence[PhaseWindow], fmt: Callable[[float], str]) -> str:
-    """A line chart over the run with phases shaded and faults marked."""
+def time_chart(title: str, lines: Sequence[Line], phases: Sequence[PhaseWindow], fmt: Callable[[float], str],
+               marks: Sequence[tuple[float, str]] = ()) -> str:
+    """A line chart over the run with phases shaded, faults marked and `marks` (time, label: where
+    a time to recovery ended) drawn as green lines."""
     times = [t for ln in lines for t, _ in ln.points] + [p.start for p in phases] + [p.end for p in phases]
     values = [v for ln in lines for _, v in ln.points if math.isfinite(v)]
     t0, t1 = (min(times), max(times)) if times else (0.0, 1.0)
@@ -96,6 +98,10 @@ def time_chart(title: str, lines: Sequence[Line], phases: Sequence[PhaseWindow],
                 parts.append(f'<circle cx="{x(seg[0][0]):.1f}" cy="{y(seg[0][1]):.1f}" r="2.5" fill="{ln.color}"/>')
             else:
                 parts.append(f'<polyline points="{pts}" fill="none" stroke="{ln.color}" stroke-width="2"/>')
+    for t, label in marks:
+        if t0 <= t <= t1:
+            parts.append(f'<line x1="{x(t):.1f}" y1="{MT}" x2="{x(t):.1f}" y2="{H - MB}" stroke="#2a2" stroke-width="2"/>')
+            parts.append(f'<text x="{x(t) + 4:.1f}" y="{MT + 26}" font-size="10" fill="#2a2">{escape(label)}</text>')
     if not values:
         parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" font-size="14" fill="#999">no data</text>')
     for i, ln in enumerate(lines):

@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from chaosctl.report.charts import Line, share_chart, time_chart
-from chaosctl.report.model import RunReport, fault_lines, run_error
+from chaosctl.report.model import RunReport, fault_lines, run_error, ttr_marks
 from chaosctl.verdict.model import BottleneckRow
 
 FILENAME = "report.html"
@@ -105,7 +105,7 @@ def render(report: RunReport, trend: Trend | None = None) -> str:
         f'<p class="muted">{len(report.checks) - failed} checks passed, {failed} failed; run of {report.ended - report.started:.0f} s</p>',
         *([f'<p class="fail">{escape(run_error(report))}</p>'] if run_error(report) else []),
         "<h2>Latency and errors over time</h2>",
-        time_chart("Gateway latency (p50, p99)", _series(report, LATENCY_SERIES), report.phases, _ms),
+        time_chart("Gateway latency (p50, p99)", _series(report, LATENCY_SERIES), report.phases, _ms, ttr_marks(report)),
         time_chart("Error ratio (5xx / all)", _series(report, ERROR_SERIES), report.phases, lambda v: f"{v:.0%}" if v >= 0.1 or v == 0 else f"{v:.1%}"),
         "<h2>Phases</h2>",
         _table(["phase", "start", "duration", "faults"],

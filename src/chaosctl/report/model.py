@@ -27,6 +27,8 @@ class RunReport:
     # A run cut short by SIGINT/SIGTERM: the report holds what was gathered until then (verdict "aborted").
     interrupted: bool = False
     error: str = ""  # verdict "error": what went wrong (the exception and where), every fault reverted
+    # Seeded schedules by phase name: seed, count, min_gap and the drawn faults (scenario.schedule), to replay a failure.
+    schedules: dict[str, dict] = field(default_factory=dict)
 
 
 def run_error(report: RunReport) -> str:
@@ -42,3 +44,22 @@ def fault_lines(phase: PhaseWindow) -> tuple[str, ...]:
         return phase.faults
     return tuple(f"{r.label}: effect {r.effect}" + (f" ({r.evidence})" if r.evidence else "") if r.effect else r.label
                  for r in phase.rows)
+
+
+def ttr_marks(report: RunReport) -> tuple[tuple[float, str], ...]:
+    """(unix time, label) where each measured time to recovery ended: the last revert before
+    its phase's end + the TTR (runner.effects' rule), for the charts."""
+    out = []
+    for c in report.checks:
+        if c.kind != "slo" or not c.objective.startswith("ttr(") or not c.observed.endswith("s"):
+            continue
+        try:
+            seconds = float(c.observed[:-1])
+        except ValueError:
+            continue  # "not recovered", "no data": nothing to mark
+        phase = next((p for p in report.phases if p.name == c.phase), None)
+        reverts = [r.reverted_at for p in report.phases for r in p.rows
+                   if phase is not None and r.reverted_at is not None and r.reverted_at <= phase.end]
+        if reverts:
+            out.append((max(reverts) + seconds, f"recovered +{seconds:g}s"))
+    return tuple(out)
