@@ -115,3 +115,19 @@ def test_fault_rows_in_every_report(tmp_path):
     assert "effect" in xml and "not observed" in xml
     shown = console.render_text(report) if hasattr(console, "render_text") else ""
     assert not shown or "confirmed" in shown
+
+
+def test_ttr_marked_on_the_latency_chart(tmp_path):
+    from chaosctl.report import html
+    from chaosctl.report.model import RunReport, ttr_marks
+    from chaosctl.verdict.model import Series
+
+    scenario = _scenario(tmp_path)
+    p99 = [0.05] * 10 + [0.3] * 10 + [0.3, 0.3, 0.3, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05]
+    checks = tuple(ttr_checks(scenario, WINDOWS, FakeProm(p99)))
+    report = RunReport("effects", "pass", 0.0, 30.0, tuple(WINDOWS), checks,
+                       series=(Series("latency p99 (s)", tuple((float(t), v) for t, v in enumerate(p99))),))
+    assert ttr_marks(report) == ((23.0, "recovered +3s"),)
+    assert "recovered +3s" in html.render(report)
+    failed = RunReport("effects", "fail", 0.0, 30.0, tuple(WINDOWS), tuple(ttr_checks(scenario, WINDOWS, FakeProm([]))))
+    assert ttr_marks(failed) == ()
