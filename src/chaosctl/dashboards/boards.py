@@ -103,6 +103,12 @@ def services() -> dash.Dashboard:
                            unit="ops", span=8))
     d = d.with_panel(states("Circuit breakers", "0 closed, 1 half-open, 2 open.",
                             Query(q.BREAKER_STATE, "{{upstream}}"), mapping=BREAKER))
+    d = d.with_row(dash.Row("Prediction cache"))
+    d = d.with_panel(graph("Prediction cache lookups", "Gateway lookups in Redis by result (error, timeout, "
+                           "bypass: answered without the cache).",
+                           Query(q.PREDICTION_CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))
+    d = d.with_panel(single("Prediction cache hit ratio", "Answers served from Redis over all lookups.",
+                            Query(q.PREDICTION_CACHE_HIT_RATIO), unit="percentunit", span=4))
     d = d.with_row(dash.Row("Registry"))
     d = d.with_panel(graph("Registry cache", "Gateway lookups answered from its registry cache.",
                            Query(q.CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))

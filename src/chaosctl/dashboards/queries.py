@@ -114,6 +114,11 @@ CACHE_HIT_RATIO = ratio(
 )
 CACHE_STALE = rare('sum(increase(chaosctl_gateway_registry_cache_total{result="stale"}[$__range]))',
                    "sum(increase(chaosctl_gateway_registry_cache_total[$__range]))")
+PREDICTION_CACHE_BY_RESULT = rate_sum("chaosctl_gateway_prediction_cache_total", "", "result")
+PREDICTION_CACHE_HIT_RATIO = ratio(
+    rate_sum("chaosctl_gateway_prediction_cache_total", 'result="hit"'),
+    rate_sum("chaosctl_gateway_prediction_cache_total"),
+)
 ETCD_LEADER = 'max by (job) (etcd_server_has_leader{job=~"registry-store.*"})'
 
 # --- model servers and devices ---------------------------------------------------------
