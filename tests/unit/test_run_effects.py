@@ -131,3 +131,11 @@ def test_ttr_marked_on_the_latency_chart(tmp_path):
     assert "recovered +3s" in html.render(report)
     failed = RunReport("effects", "fail", 0.0, 30.0, tuple(WINDOWS), tuple(ttr_checks(scenario, WINDOWS, FakeProm([]))))
     assert ttr_marks(failed) == ()
+
+
+def test_rows_judged_with_the_systems_link_names(tmp_path):
+    from chaosctl.system.reference import reference_system
+
+    system = reference_system(Topology(17000))
+    windows, checks = fault_effects(_scenario(tmp_path), WINDOWS, FakeProm([]), FakeJaeger(), "gateway", system)
+    assert [r.effect for r in windows[1].rows] == ["confirmed", "not observed"]

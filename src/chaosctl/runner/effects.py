@@ -37,8 +37,9 @@ def _specs_for(rows: Sequence[FaultRow], specs: Sequence[Any]) -> list[tuple[Fau
 class _Gather:
     """Spans and series per window, fetched once each."""
 
-    def __init__(self, prom: Any, jaeger: Any, service: str) -> None:
+    def __init__(self, prom: Any, jaeger: Any, service: str, traced: Sequence[str] = ()) -> None:
         self.prom, self.jaeger, self.service = prom, jaeger, service
+        self.traced = traced  # the System's trace services (empty: any name is one)
         self._spans: dict[tuple[str, float, float], tuple[Any, ...]] = {}
 
     def spans(self, service: str, start: float, end: float) -> tuple[Any, ...]:
@@ -55,7 +56,8 @@ class _Gather:
 
     def observed(self, spec: Any, hop: Hop | None, start: float, end: float) -> Observed:
         job = service_of(spec.target)
-        service = hop.source if hop is not None else self.service
+        traced = hop is not None and (not self.traced or hop.source in self.traced)
+        service = hop.source if traced else self.service  # the link's caller, when it sends traces
         roles = _PROCESS_SERIES if spec.type.startswith("process-") else _GPU_SERIES if spec.type == "gpu-exhaustion" else {}
         return Observed(start, end, self.spans(service, start, end), self.series(roles, job, start, end))
 
@@ -92,7 +94,7 @@ def _judge_one(gather: _Gather, spec: Any, row: FaultRow, base: PhaseWindow | No
 def fault_effects(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: Any, jaeger: Any, service: str,
                   system: "System | None" = None) -> tuple[list[PhaseWindow], list[Check]]:
     """Every window with its fault rows judged; an `effect` check per fault with expect_effect."""
-    gather = _Gather(prom, jaeger, service)
+    gather = _Gather(prom, jaeger, service, system.traces.services if system is not None else ())
     base = windows[0] if windows and not windows[0].rows else None
     out, checks = [], []
     for w in windows:
