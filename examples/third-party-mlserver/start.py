@@ -136,7 +136,8 @@ def replica_config(n: int) -> Path:
 def _front_proxy(upstreams: list[str]) -> dict:
     # Inference is idempotent: a POST that failed on one hop is retried on the other one, and a
     # failed hop is out of the rotation (passive check) until its active check passes again.
-    return {"handler": "reverse_proxy", "upstreams": [{"dial": u} for u in upstreams],
+    # request_buffers: the body is kept, so a retried POST sends it again (else "Read on closed Body").
+    return {"handler": "reverse_proxy", "upstreams": [{"dial": u} for u in upstreams], "request_buffers": 65536,
             "load_balancing": {"selection_policy": {"policy": "round_robin"}, "try_duration": "3s",
                                "try_interval": "50ms", "retry_match": [{"method": ["POST", "GET"]}]},
             "health_checks": {"passive": {"fail_duration": "3s", "max_fails": 1},
