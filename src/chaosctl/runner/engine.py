@@ -28,6 +28,7 @@ from chaosctl.errors import ChaosctlError, Interrupted, RunFailed, StackUnavaila
 from chaosctl.faults.base import FaultContext, build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.report.model import RunReport
+from chaosctl.scenario.schedule import schedules_of
 from chaosctl.settings import Settings
 from chaosctl.verdict.model import Check, PhaseWindow
 
@@ -290,7 +291,8 @@ class Run:
                          phases=analysis.windows or tuple(st.windows), checks=checks, bottlenecks=analysis.bottlenecks,
                          findings=analysis.findings, series=analysis.series, notes=notes,
                          interrupted=st.interrupted is not None,
-                         error=describe_error(st.error) if st.error is not None else "")
+                         error=describe_error(st.error) if st.error is not None else "",
+                         schedules=schedules_of(self.scenario))
 
     def _analysis(self, prom: Any, guard: SignalGuard, ended: float) -> "Analysis | None":
         """SLOs and traces; interruptible (a partial report follows) and never fatal."""

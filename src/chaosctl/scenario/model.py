@@ -39,6 +39,7 @@ from .objective import (  # noqa: F401
     parse_threshold,
 )
 from .types import Duration, Fraction, Frozen, topology_of, unknown_name
+from .schedule import Schedule
 
 __all__ = [
     "API_VERSION", "KIND", "SLIS", "LATENCY_QUANTILES", "FAULT_TYPES",
@@ -133,6 +134,9 @@ class Phase(Frozen):
     name: str = Field(pattern=NAME_PATTERN)
     duration: Duration
     faults: tuple[FaultSpec, ...] = ()
+    schedule: Optional[Schedule] = Field(
+        None, description="faults drawn from a seed (schedule.py): expanded at load into timed faults of this phase"
+    )
 
     @field_validator("duration")
     @classmethod
@@ -140,6 +144,24 @@ class Phase(Frozen):
         if value <= 0:
             raise ValueError("a phase needs a positive duration, e.g. 30s")
         return value
+
+    @model_validator(mode="after")
+    def _expand_schedule(self) -> "Phase":
+        """Drawn faults join `faults` (after the declared ones) so the engine, journal and
+        recover see ordinary timed faults; `scheduled_faults` names them."""
+        if self.schedule is None:
+            return self
+        problem = self.schedule.fit_problem(self.duration)
+        if problem:
+            raise ValueError(problem)
+        object.__setattr__(self, "faults", self.faults + self.schedule.draw(self.duration))  # frozen: set once, at load
+        return self
+
+    @property
+    def scheduled_faults(self) -> tuple[FaultSpec, ...]:
+        if self.schedule is None:
+            return ()
+        return self.faults[len(self.faults) - self.schedule.count :]
 
 
 class HttpProbe(Frozen):

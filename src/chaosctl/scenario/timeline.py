@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .model import Scenario
+from .schedule import schedule_json
 from .units import format_duration
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class PhaseSlot:
     start: float
     end: float
     faults: tuple[FaultSlot, ...]
+    schedule: dict[str, Any] | None = None  # seed + drawn faults (schedule.schedule_json) when the phase has one
 
     @property
     def duration(self) -> float:
@@ -81,6 +83,7 @@ class Timeline:
                     "start": p.start,
                     "end": p.end,
                     "faults": [{"label": f.label, "description": f.description, "start": f.start, "end": f.end} for f in p.faults],
+                    **({"schedule": p.schedule} if p.schedule else {}),
                 }
                 for p in self.phases
             ],
@@ -95,11 +98,14 @@ def build_timeline(scenario: Scenario) -> Timeline:
     for phase in scenario.phases:
         end = offset + phase.duration
         faults = []
-        for spec in phase.faults:
+        drawn = phase.scheduled_faults
+        for i, spec in enumerate(phase.faults):
             start = offset + spec.after
             stop = min(end, start + spec.duration) if spec.duration is not None else end
-            faults.append(FaultSlot(spec.label, spec.describe(), spec.type, spec.target, start, stop))
-        phases.append(PhaseSlot(phase.name, offset, end, tuple(faults)))
+            seeded = f" (seed {phase.schedule.seed})" if phase.schedule and i >= len(phase.faults) - len(drawn) else ""
+            faults.append(FaultSlot(spec.label, spec.describe() + seeded, spec.type, spec.target, start, stop))
+        schedule = schedule_json(phase.schedule, drawn) if phase.schedule else None
+        phases.append(PhaseSlot(phase.name, offset, end, tuple(faults), schedule))
         offset = end
     return Timeline(
         scenario=scenario.name,
@@ -135,3 +141,11 @@ def render_timeline(timeline: Timeline, console: "Console | None" = None) -> Non
     probes = ", ".join(timeline.steady_state) or "none"
     console.print(f"steady state (before the first and after the last phase): {probes}")
     console.print(f"abort conditions (while faults are in place): {', '.join(timeline.abort) or 'none'}")
+    for phase in timeline.phases:
+        if phase.schedule:  # the seed is what replays a failure: say it plainly
+            s = phase.schedule
+            console.print(
+                f"schedule in {phase.name}: seed {s['seed']}, {s['count']} faults drawn "
+                f"(min_gap {format_duration(s['min_gap'])}); the same seed draws the same schedule",
+                markup=False,  # names come from the scenario file
+            )
