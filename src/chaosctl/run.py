@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None, dry_run: bool = False,
-                 system: Path | None = None, confirm: str | None = None, rehearse: bool = False) -> int:
+                 system: Path | None = None, confirm: str | None = None, rehearse: bool = False, quiet: bool = False) -> int:
     """`system`: --system (default: the scenario's, else the reference stack); `confirm`: the
     System's name when it reaches beyond this machine; `rehearse`: runner.rehearse."""
     import signal
@@ -50,6 +50,10 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
     from .runner.lock import RunLock
     from .runner.signals import SignalGuard
 
+    if resolved.load is None:
+        from chaosctl.errors import UsageError
+
+        raise UsageError(f"System {resolved.name!r} has no `load` section: a run sends its load to `load.base_url`")
     out = report_dir or Path("reports") / scenario.name
     ctx = FaultContext.for_settings(settings, resolved, system_path)
     deps = None
@@ -58,7 +62,18 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
 
         deps = rehearsal_deps()
     with RunLock(settings.state_dir), SignalGuard() as guard:  # RunLocked -> exit 5, nothing touched
-        return execute_and_publish(Run(scenario, settings, echo=_echo, fault_ctx=ctx, deps=deps), out, guard, source=path)
+        run = Run(scenario, settings, echo=_echo, fault_ctx=ctx, deps=deps, live=_live_mode(quiet))
+        return execute_and_publish(run, out, guard, source=path)
+
+
+def _live_mode(quiet: bool) -> str:
+    """runner.live: a display on a terminal, plain lines in a pipe or under CI, none with --quiet."""
+    import os
+    import sys
+
+    from .runner.live import live_mode
+
+    return live_mode(quiet, sys.stdout.isatty(), os.environ)
 
 
 def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Path | None = None) -> int:
