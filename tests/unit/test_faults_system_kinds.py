@@ -313,3 +313,12 @@ def test_faults_reach_only_declared_components(world: dict[str, Any]) -> None:
         fault_from_record(_record("process-kill", "payments"), world["ctx"])
     with pytest.raises(FaultError, match="'link:web->db' is not a link of System 'shop'"):
         fault_from_record(_record("latency", "link:web->db", latency=0.1), world["ctx"]).inject()
+
+
+def test_pod_faults_without_a_cluster_say_so(world: dict[str, Any], tmp_path: Path, monkeypatch) -> None:
+    """The real client path (the pinned `kubernetes` package): no kubeconfig here -> exit 3 naming it."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    world["ctx"].clients.pop("kubernetes")
+    fault = fault_from_record(_record("process-kill", "db"), world["ctx"])
+    with pytest.raises(StackUnavailable, match="no Kubernetes cluster configured for pod faults"):
+        fault.inject()

@@ -85,16 +85,18 @@ class PodKill:
         return self._api
 
     def inject(self) -> None:
+        api = self.api  # no cluster: StackUnavailable, not a fault error
         try:
-            self.api.create_namespaced_custom_object(GROUP, VERSION, self.comp.namespace, PLURAL,
+            api.create_namespaced_custom_object(GROUP, VERSION, self.comp.namespace, PLURAL,
                                                      pod_chaos(self.record, self.comp))
         except Exception as exc:  # noqa: BLE001 - ApiException; 409 is a retried inject
             if _status(exc) != 409:
                 raise FaultError(f"{self.record.label}: Chaos Mesh PodChaos not created: {exc}") from exc
 
     def verify(self) -> str:
+        api = self.api
         try:
-            got = self.api.get_namespaced_custom_object(GROUP, VERSION, self.comp.namespace, PLURAL,
+            got = api.get_namespaced_custom_object(GROUP, VERSION, self.comp.namespace, PLURAL,
                                                         object_name(self.record))
         except Exception as exc:  # noqa: BLE001
             raise FaultError(f"{self.record.label}: PodChaos {object_name(self.record)} not found: {exc}") from exc
@@ -103,8 +105,9 @@ class PodKill:
                 f"mode {spec.get('mode')}, pods {spec.get('selector', {}).get('labelSelectors')})")
 
     def revert(self) -> None:
+        api = self.api
         try:
-            self.api.delete_namespaced_custom_object(GROUP, VERSION, self.comp.namespace, PLURAL,
+            api.delete_namespaced_custom_object(GROUP, VERSION, self.comp.namespace, PLURAL,
                                                      object_name(self.record))
         except Exception as exc:  # noqa: BLE001
             if _status(exc) != 404:  # already gone: reverted
