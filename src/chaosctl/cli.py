@@ -191,6 +191,9 @@ def run(
     rehearse: bool = typer.Option(
         False, "--rehearse", help="No fault: load, probes and every SLI, abort and trace query per phase; FAIL naming a query without data."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No live view (by default: a live display on a terminal, a timestamped line every 5s otherwise or under CI)."
+    ),
 ) -> None:
     """Run a scenario: baseline -> faults -> recovery under load, then the verdict and reports."""
     from chaosctl.run import run_scenario
@@ -207,7 +210,7 @@ def run(
 
         settings = replace(settings, coverage_threshold=parse_coverage(min_coverage, "--min-coverage"))
     code = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run, system=system, confirm=confirm,
-                        rehearse=rehearse)  # the scenario is checked against its System before anything starts
+                        rehearse=rehearse, quiet=quiet)  # the scenario is checked against its System before anything starts
     raise typer.Exit(code)
 
 

@@ -104,8 +104,9 @@ class RunDeps:
 
 class Run:
     def __init__(self, scenario: "Scenario", settings: Settings, echo: Callable[[str], None] = print,
-                 fault_ctx: FaultContext | None = None, deps: RunDeps | None = None) -> None:
+                 fault_ctx: FaultContext | None = None, deps: RunDeps | None = None, live: str = "off") -> None:
         self.scenario = scenario
+        self.live_mode = live  # runner.live: "rich" | "plain" | "off"
         self.settings = settings
         self.echo = echo
         self.ctx = fault_ctx or FaultContext.for_settings(settings)
@@ -204,7 +205,11 @@ class Run:
         try:
             with guard.interruptible(), st.timed("load start"):
                 self._start_load(load)
-            self._phases(prom, tel, guard)
+            live = self._live_view(prom, load)
+            try:
+                self._phases(prom, tel, guard, live.model)
+            finally:
+                live.stop()
         finally:
             with guard.shield(), st.timed("load stop"):  # stopping load is part of putting things back
                 load.stop()
@@ -244,11 +249,21 @@ class Run:
         time.sleep(self.deps.settle_s)
         self.echo(f"load: running after {time.monotonic() - t0:.1f}s")
 
-    def _phases(self, prom: Any, tel: Any, guard: SignalGuard) -> None:
+    def _live_view(self, prom: Any, load: Any) -> Any:
+        from .live import start_for_run
+
+        return start_for_run(self.live_mode, abort_conditions(self.scenario, self.system), self.journal, prom, load,
+                             self.scenario.total_seconds)
+
+    def _phases(self, prom: Any, tel: Any, guard: SignalGuard, live: Any = None) -> None:
         st = self.state
         watcher = AbortWatcher(abort_conditions(self.scenario, self.system), query=_instant(prom, st.notes, st.lost))
         env = PhaseEnv(self.ctx, self.journal, guard, watcher, tel, self.echo, build=self.deps.build)
+        remaining = self.scenario.total_seconds
         for phase in self.scenario.phases:
+            if live is not None:
+                live.phase_started(phase.name, phase.duration, remaining)
+            remaining -= phase.duration
             with tel.phase(phase.name):
                 outcome = run_phase(phase, env)
             st.windows.append(outcome.window)
