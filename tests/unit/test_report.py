@@ -82,7 +82,7 @@ def test_schema_rejects_a_broken_junit() -> None:
 def test_markdown_has_verdict_tables_and_text_charts() -> None:
     text = md.render(sample_report())
     assert "**Verdict: FAIL**" in text
-    assert "| **FAIL** | slo | fault | fault p99 | 612 ms | < 300ms |" in text
+    assert "| **FAIL** | slo | fault | fault p99 | 612 ms | &lt; 300ms |" in text  # `<` as an entity: never a tag
     assert "went from 12% to 71%" in text and "▁" in text and "█" in text
 
 

@@ -10,9 +10,15 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
+from html import escape as _escape
 
+from chaosctl.console import plain
 from chaosctl.verdict.model import BottleneckRow, PhaseWindow
+
+
+def escape(text: object) -> str:
+    """HTML/SVG-escaped, control characters removed (phase and service names are user text)."""
+    return _escape(plain(text, multiline=True))
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 PHASE_FILL = ("#eaf1fb", "#f6f6f6")
@@ -30,7 +36,7 @@ class Line:
 def nice_max(v: float) -> float:
     if v <= 0 or not math.isfinite(v):
         return 1.0
-    exp = 10 ** math.floor(math.log10(v))
+    exp = 10.0 ** math.floor(math.log10(v))  # a float: 10**308 as an int overflows when scaled
     for m in (1, 2, 2.5, 5, 10):
         if v <= m * exp:
             return m * exp
@@ -71,13 +77,15 @@ def time_chart(title: str, lines: Sequence[Line], phases: Sequence[PhaseWindow],
     """A line chart over the run with phases shaded, faults marked and `marks` (time, label: where
     a time to recovery ended) drawn as green lines."""
     times = [t for ln in lines for t, _ in ln.points] + [p.start for p in phases] + [p.end for p in phases]
+    times = [t for t in times if math.isfinite(t)]  # a NaN phase end (a run that died early) has no place
     values = [v for ln in lines for _, v in ln.points if math.isfinite(v)]
     t0, t1 = (min(times), max(times)) if times else (0.0, 1.0)
     t1 = t1 if t1 > t0 else t0 + 1
+    span = (t1 - t0) or 1.0  # t0 + 1 == t0 beyond 2**53
     ymax = nice_max(max(values, default=0.0))
 
     def x(t: float) -> float:
-        return ML + (t - t0) / (t1 - t0) * (W - ML - MR)
+        return ML + (t - t0) / span * (W - ML - MR)
 
     def y(v: float) -> float:
         return H - MB - v / ymax * (H - MT - MB)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html import escape
+from html import escape as _escape
 from pathlib import Path
 
+from chaosctl.console import plain
 from chaosctl.report.charts import Line, share_chart, time_chart
 from chaosctl.report.model import RunReport, fault_lines, run_error, ttr_marks
 from chaosctl.verdict.model import BottleneckRow
@@ -26,6 +27,11 @@ th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums
 .pass{color:#1a7f37;font-weight:bold} .fail{color:#cf222e;font-weight:bold} .muted{color:#57606a;font-size:12px}
 svg{display:block;margin:8px 0;max-width:100%;height:auto}
 """
+
+
+def escape(text: object) -> str:
+    """HTML-escaped, control characters removed (names come from scenarios and span data)."""
+    return _escape(plain(text, multiline=True))
 
 
 def series_key(name: str) -> str:

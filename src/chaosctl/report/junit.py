@@ -7,14 +7,20 @@ timestamp) > testcase(name, classname, time) > failure(message, type) with a tex
 
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
+from chaosctl.console import plain
 from chaosctl.report.model import RunReport, fault_lines, run_error
 from chaosctl.verdict.model import Check
 
 FILENAME = "junit.xml"
+# What XML 1.0 forbids even as a character reference (lone surrogates, U+FFFE/U+FFFF); the
+# C0 controls are removed by `plain` with the rest of the terminal-hostile characters.
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
 def failure_message(check: Check) -> str:
@@ -26,7 +32,8 @@ def failure_message(check: Check) -> str:
 
 def to_xml(report: RunReport) -> bytes:
     failures = sum(1 for c in report.checks if not c.passed)
-    duration = max(0.0, report.ended - report.started)
+    duration = report.ended - report.started
+    duration = duration if math.isfinite(duration) and duration > 0 else 0.0
     run_problem = run_error(report)  # an error or an interrupt is a JUnit <error>, one extra testcase
     tests, errors = str(len(report.checks) + bool(run_problem)), str(int(bool(run_problem)))
     suites = ET.Element("testsuites", name="chaosctl", tests=tests, failures=str(failures),
@@ -40,7 +47,7 @@ def to_xml(report: RunReport) -> bytes:
         errors=errors,
         skipped="0",
         time=f"{duration:.3f}",
-        timestamp=datetime.fromtimestamp(report.started, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        timestamp=_timestamp(report.started),
     )
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="verdict", value=report.verdict)
@@ -64,8 +71,30 @@ def to_xml(report: RunReport) -> bytes:
         ET.SubElement(case, "error", message=run_problem, type="interrupted" if report.interrupted else "run-error").text = run_problem
     if report.findings or report.notes:
         ET.SubElement(suite, "system-out").text = "\n".join((*report.findings, *report.notes))
+    _clean(suites)
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+
+
+def _timestamp(started: float) -> str:
+    try:
+        return datetime.fromtimestamp(started, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    except (ValueError, OverflowError, OSError):  # NaN or out of datetime's range (a hand-edited report.json)
+        return "1970-01-01T00:00:00"
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", plain(text, multiline=True))
+
+
+def _clean(root: ET.Element) -> None:
+    """Every text and attribute made of characters XML 1.0 allows: a name from a scenario or a
+    span can hold anything, and one control character would make the whole file unreadable."""
+    for el in root.iter():
+        el.text = _xml_text(el.text) if el.text else el.text
+        el.tail = _xml_text(el.tail) if el.tail else el.tail
+        for key, value in el.attrib.items():
+            el.attrib[key] = _xml_text(value)
 
 
 def write(report: RunReport, directory: Path) -> Path:

@@ -54,6 +54,14 @@ def compare(op: Op, observed: float, bound: float) -> bool:
     return {"<": observed < bound, "<=": observed <= bound, ">": observed > bound, ">=": observed >= bound}[op]
 
 
+def _number(text: str) -> float:
+    """float(text), refusing what overflows to infinity (`< 1e400` would hold for every observation)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnitError(f"{text[:40]!r} is not a finite number")
+    return value
+
+
 def parse_quantity(text: str) -> tuple[float, Unit]:
     """`300ms` -> (0.3, seconds); `99.5%` -> (0.995, ratio); `50` / `20/s` -> (50, number)."""
     text = text.strip().replace(" ", "")
@@ -61,11 +69,12 @@ def parse_quantity(text: str) -> tuple[float, Unit]:
         return parse_percent(text), "ratio"
     for suffix in ("/s", "rps"):
         if text.endswith(suffix):
-            return float(text[: -len(suffix)]), "number"
+            return _number(text[: -len(suffix)]), "number"
     try:
-        return float(text), "number"
+        float(text)
     except ValueError:
         return parse_duration(text), "seconds"
+    return _number(text), "number"
 
 
 def _show(value: float, unit: Unit) -> str:
@@ -221,7 +230,7 @@ def parse_objective(
         raise UnitError(f"expected an objective string such as {_FORMS}, got {text!r}")
     s = text.strip()
     if match := _BURN.fullmatch(s):
-        return BurnRateObjective(op=match["op"], value=float(match["qty"]))
+        return BurnRateObjective(op=match["op"], value=_number(match["qty"]))
     if match := _ABSOLUTE.fullmatch(s):
         if burn_rate:
             return BurnRateObjective(op=match["op"], value=float(parse_quantity(match["qty"])[0]))
@@ -232,7 +241,7 @@ def parse_objective(
     if match := _LAST_OFFSET.fullmatch(s):
         return _last_pass(match, factor=False)
     if match := _FACTOR.fullmatch(s):
-        return RelativeObjective(op=match["op"], phase=match["phase"], factor=float(match["factor"]))
+        return RelativeObjective(op=match["op"], phase=match["phase"], factor=_number(match["factor"]))
     if match := _OFFSET.fullmatch(s):
         offset, unit = (0.0, "number")
         if match["qty"]:

@@ -120,27 +120,30 @@ def _at(seconds: float) -> str:
 
 
 def render_timeline(timeline: Timeline, console: "Console | None" = None) -> None:
-    """A rich table: each phase with its offsets, one row per fault with its in/out offsets."""
+    """A rich table: each phase with its offsets, one row per fault with its in/out offsets.
+
+    Names come from the scenario file: `markup()` shows `[bold]` or `[/]` as written.
+    """
     from rich.table import Table
 
-    from chaosctl.console import default_console
+    from chaosctl.console import default_console, markup
 
     console = console or default_console()
-    table = Table(title=f"{timeline.scenario}: dry run, {format_duration(timeline.total)} of phases", title_justify="left")
+    table = Table(title=f"{markup(timeline.scenario)}: dry run, {format_duration(timeline.total)} of phases", title_justify="left")
     for column in ("phase", "start", "end", "in", "out"):
         table.add_column(column, no_wrap=True)
     table.add_column("fault")
     for phase in timeline.phases:
-        first = (phase.name, _at(phase.start), _at(phase.end))
+        first = (markup(phase.name), _at(phase.start), _at(phase.end))
         if not phase.faults:
             table.add_row(*first, "", "", "-")
         for i, fault in enumerate(phase.faults):
-            table.add_row(*(first if i == 0 else ("", "", "")), _at(fault.start), _at(fault.end), fault.description)
+            table.add_row(*(first if i == 0 else ("", "", "")), _at(fault.start), _at(fault.end), markup(fault.description))
         table.add_section()
     console.print(table)
-    probes = ", ".join(timeline.steady_state) or "none"
+    probes = ", ".join(markup(p) for p in timeline.steady_state) or "none"
     console.print(f"steady state (before the first and after the last phase): {probes}")
-    console.print(f"abort conditions (while faults are in place): {', '.join(timeline.abort) or 'none'}")
+    console.print(f"abort conditions (while faults are in place): {', '.join(markup(a) for a in timeline.abort) or 'none'}")
     for phase in timeline.phases:
         if phase.schedule:  # the seed is what replays a failure: say it plainly
             s = phase.schedule

@@ -21,9 +21,10 @@ BYTES_PATTERN = r"^\s*(\d+(\.\d*)?|\.\d+)\s*([kKmMgGtT]i?[bB]|[bB])\s*$"
 
 
 class Frozen(BaseModel):
-    """Base of every scenario model: immutable, unknown fields refused."""
+    """Base of every scenario model: immutable, unknown fields refused, no NaN or infinity
+    (`spawn_rate: .inf` or `weight: 1e400` would otherwise validate and break the run)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 Duration = Annotated[

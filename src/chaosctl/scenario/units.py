@@ -8,6 +8,10 @@ Everything is normalised to float seconds, fractions (0.995) and int bytes.
 `UnitError` is both a `ValueError` (pydantic turns it into a located
 validation error) and a `UsageError` (the CLI maps it to exit 2 without a
 traceback when a command-line option such as `--ttl` is wrong).
+
+Every parser refuses what is not a finite number (`.nan`, `.inf`, 400 digits
+that overflow to inf) and caps magnitudes (`MAX_DURATION_S`, `MAX_BYTES`), so
+nothing downstream (timers, Toxiproxy's int fields, datetime) overflows.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ _BYTES_RE = re.compile(rf"({_NUM})\s*([kmgt]i?b|b)", re.IGNORECASE)
 _PERCENT_RE = re.compile(rf"([+-]?{_NUM})\s*%")
 
 
+MAX_DURATION_S = 366 * 86400.0  # a year: longer is a typo, and timers overflow past ~292 years
+MAX_BYTES = 2**60  # an exbibyte: beyond any device and any int64 field
+
+
 class UnitError(UsageError, ValueError):
     """A value with a missing or unknown unit."""
 
@@ -38,22 +46,40 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """repr() of a user value, cut so that a 400-digit number does not flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'"
+
+
+def _finite(value: float, what: str, shown: object, limit: float) -> float:
+    """`value` when finite and at most `limit`, else a UnitError naming the input as written."""
+    if not math.isfinite(value):
+        raise UnitError(f"{what} {_shown(shown)} is not a finite number")
+    if abs(value) > limit:
+        raise UnitError(f"{what} {_shown(shown)} is too large (at most {limit:g})")
+    return value
+
+
 def parse_duration(value: str | int | float) -> float:
     """`30s`, `1m30s`, `200ms`, `1.5s`, `1h` -> seconds. A bare number must be 0."""
     if _is_number(value):
         if value == 0:
             return 0.0
-        raise UnitError(f"duration {value!r} needs a unit, e.g. '{value}s' or '{value}ms'")
+        _finite(float(value), "duration", value, math.inf)
+        raise UnitError(f"duration {_shown(value)} needs a unit, e.g. '{value}s' or '{value}ms'")
     if not isinstance(value, str):
-        raise UnitError(f"expected a duration like '30s' or '200ms', got {value!r}")
+        raise UnitError(f"expected a duration like '30s' or '200ms', got {_shown(value)}")
     text = value.strip().replace(" ", "")
     if text in {"0", "0.0"}:
         return 0.0
     if not _DURATION_FULL.fullmatch(text):
         raise UnitError(
-            f"bad duration {value!r}: use a number with a unit among h, m, s, ms, us (e.g. '30s', '1m30s', '200ms')"
+            f"bad duration {_shown(value)}: use a number with a unit among h, m, s, ms, us (e.g. '30s', '1m30s', '200ms')"
         )
     seconds = sum(float(num) * _DURATION_UNITS[unit] for num, unit in _DURATION_PART.findall(text))
+    if seconds > MAX_DURATION_S or not math.isfinite(seconds):
+        raise UnitError(f"duration {_shown(value)} is too long (at most 366 days)")
     return seconds
 
 
@@ -70,37 +96,40 @@ def parse_percent(value: str | int | float) -> float:
             try:
                 fraction = float(text)
             except ValueError:
-                raise UnitError(f"bad percentage {value!r}: use e.g. '95%' or a fraction like 0.95") from None
+                raise UnitError(f"bad percentage {_shown(value)}: use e.g. '95%' or a fraction like 0.95") from None
     else:
-        raise UnitError(f"expected a percentage like '95%' or a fraction like 0.95, got {value!r}")
+        raise UnitError(f"expected a percentage like '95%' or a fraction like 0.95, got {_shown(value)}")
     if math.isnan(fraction) or not 0.0 <= fraction <= 1.0:
-        raise UnitError(f"percentage {value!r} is out of range: must be between 0% and 100% (0..1 as a fraction)")
+        raise UnitError(f"percentage {_shown(value)} is out of range: must be between 0% and 100% (0..1 as a fraction)")
     return fraction
 
 
 def parse_bytes(value: str | int | float) -> int:
     """`14GiB` -> 15032385536, `512MB` -> 512000000; a bare integer is bytes."""
     if _is_number(value):
+        _finite(float(value), "byte size", value, MAX_BYTES)
         if value < 0 or float(value) != int(value):
-            raise UnitError(f"byte size {value!r} must be a whole, non-negative number of bytes")
+            raise UnitError(f"byte size {_shown(value)} must be a whole, non-negative number of bytes")
         return int(value)
     if not isinstance(value, str):
-        raise UnitError(f"expected a byte size like '14GiB' or '512MB', got {value!r}")
+        raise UnitError(f"expected a byte size like '14GiB' or '512MB', got {_shown(value)}")
     match = _BYTES_RE.fullmatch(value.strip())
     if not match:
-        raise UnitError(f"bad byte size {value!r}: use e.g. '14GiB', '512MiB', '100KB' or a number of bytes")
-    return int(round(float(match.group(1)) * _BYTE_UNITS[match.group(2).lower()]))
+        raise UnitError(f"bad byte size {_shown(value)}: use e.g. '14GiB', '512MiB', '100KB' or a number of bytes")
+    size = _finite(float(match.group(1)) * _BYTE_UNITS[match.group(2).lower()], "byte size", value, MAX_BYTES)
+    return int(round(size))
 
 
 def parse_rate_kbps(value: str | int | float) -> int:
     """Bandwidth in Toxiproxy's unit, KB/s (1000 bytes): `100KB/s`, `1MB/s`, `64KiB/s`, or a bare KB/s number."""
     if _is_number(value):
+        _finite(float(value), "rate", value, MAX_BYTES / 1000)
         if value < 0:
-            raise UnitError(f"rate {value!r} must not be negative")
+            raise UnitError(f"rate {_shown(value)} must not be negative")
         return int(value)
     if isinstance(value, str) and value.strip().endswith("/s"):
         return max(0, int(round(parse_bytes(value.strip()[:-2]) / 1000)))
-    raise UnitError(f"bad rate {value!r}: use e.g. '100KB/s', '1MB/s' or a number of KB/s")
+    raise UnitError(f"bad rate {_shown(value)}: use e.g. '100KB/s', '1MB/s' or a number of KB/s")
 
 
 def format_duration(seconds: float) -> str:

@@ -8,10 +8,16 @@ YAML's core schema (`!!python/object...` is never constructed, it
 is an error) and caps the size of the document *after* alias expansion (a
 billion-laughs document is a few hundred bytes that expand to 10^9 nodes;
 ruamel shares aliased nodes, but anything walking the data would expand them).
+
+Scalars are constructed by `_Constructor`: a timestamp-looking scalar stays the
+text it was written as (`description: 2026-11-25 99:00` is a description, not
+an invalid date), and an integer too long to convert is a located error, not
+a ValueError from deep inside the constructor.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -21,6 +27,7 @@ from chaosctl.errors import ScenarioInvalid
 
 MAX_FILE_BYTES = 1_000_000
 MAX_EXPANDED_NODES = 20_000
+MAX_INT_DIGITS = 100  # far beyond any count, size or port; Python refuses > 4300 with a bare ValueError
 _CORE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")}
 
 Path_ = tuple[Any, ...]  # a path into the data: keys (str) and list indices (int)
@@ -79,6 +86,64 @@ def _yaml_error(exc: Exception, text: str, source: str) -> ScenarioInvalid:
     if "duplicate key" in problem:
         problem = problem.split(" with value")[0]
     return _fail(source, line, col, problem)
+
+
+@functools.cache
+def _constructor_class() -> type:
+    """A SafeConstructor subclass (the shared class is left untouched)."""
+    from ruamel.yaml.constructor import ConstructorError, SafeConstructor
+
+    class _Constructor(SafeConstructor):  # type: ignore[misc]
+        def construct_yaml_int(self, node: Any) -> int:
+            digits = sum(ch.isalnum() for ch in str(node.value))
+            if digits > MAX_INT_DIGITS:
+                raise ConstructorError(None, None, f"number with {digits} digits is too large", node.start_mark)
+            return super().construct_yaml_int(node)
+
+        def construct_yaml_timestamp(self, node: Any, values: Any = None) -> str:
+            # Scenarios hold no dates: keep what was written (never an "invalid date" crash).
+            return str(self.construct_scalar(node))
+
+    _Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
+    _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+    return _Constructor
+
+
+def _construct(yaml: Any, node: Any, source: str) -> Any:
+    """Build the data; a scalar that no constructor accepts is reported at its own position."""
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return yaml.constructor.construct_document(node)
+    except YAMLError:
+        raise  # located by ruamel itself
+    except Exception as exc:  # noqa: BLE001 - ruamel's scalar constructors raise ValueError, IndexError...
+        from ruamel.yaml.nodes import ScalarNode
+
+        bad = next((n for n in _walk(node) if isinstance(n, ScalarNode) and not _constructs(yaml, n)), node)
+        m = bad.start_mark
+        raise _fail(source, m.line, m.column, f"cannot read this value: {exc}") from None
+
+
+def _walk(root: Any) -> list[Any]:
+    seen: set[int] = set()
+    out: list[Any] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            out.append(node)
+            stack.extend(reversed(_children(node)))
+    return out
+
+
+def _constructs(yaml: Any, node: Any) -> bool:
+    try:
+        yaml.constructor.construct_object(node, deep=True)
+        return True
+    except Exception:  # noqa: BLE001 - this is the probe for the failing scalar
+        return False
 
 
 def _check_nodes(root: Any, source: str) -> None:
@@ -163,9 +228,6 @@ def _plain(value: Any) -> Any:
 
 def read_yaml(path: Path) -> tuple[Any, Positions]:
     """Plain data and positions of one YAML document; ScenarioInvalid with FILE:LINE:COL otherwise."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
     source = str(path)
     try:
         with open(path, "rb") as fh:
@@ -173,7 +235,15 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
     except OSError as exc:
         raise ScenarioInvalid([f"{source}:1:1: cannot read: {exc.strerror or exc}"]) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise _fail(source, 0, 0, f"file is larger than {MAX_FILE_BYTES} bytes: not a scenario")
+        raise _fail(source, 0, 0, f"file is larger than {MAX_FILE_BYTES} bytes, the cap for a scenario or System file")
+    return parse_yaml(raw, source)
+
+
+def parse_yaml(raw: bytes, source: str) -> tuple[Any, Positions]:
+    """`read_yaml` on bytes already read (`source` names them in messages)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     text = _decode(raw, source)
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         raise _fail(source, 0, 0, "empty file: a scenario needs apiVersion, kind, metadata, load and phases")
@@ -181,13 +251,14 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
     # keeps its start mark, and it is faster than the round-trip parser that
     # also gathers comments. One parse: compose, check the graph, construct.
     yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = _constructor_class()
     yaml.allow_duplicate_keys = False
     try:
         node = yaml.compose(text)
         if node is None:
             return None, Positions(values={(): (0, 0)})
         _check_nodes(node, source)
-        data = yaml.constructor.construct_document(node)
+        data = _construct(yaml, node, source)
         positions = Positions(values={(): (node.start_mark.line, node.start_mark.column)})
         _positions(node, (), positions)
         return _plain(data), positions
