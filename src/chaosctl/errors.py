@@ -27,6 +27,11 @@ class SystemInvalid(ScenarioInvalid):
     """A System file is wrong (or does not fit the scenario run against it). Nothing was executed."""
 
 
+class StateInvalid(UsageError):
+    """A file in the state folder (fault journal, stack state, pid file) is malformed: named
+    with its line, exit 2; chaosctl never guesses what a corrupt journal meant."""
+
+
 class StackUnavailable(ChaosctlError):
     """The stack or an observability backend could not be reached or started."""
 
