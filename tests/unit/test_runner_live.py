@@ -164,3 +164,17 @@ def test_abort_values_query_each_condition_and_failures_are_no_data() -> None:
 
     assert abort_values(conds, query) == (AbortValue("errors", 0.7, True), AbortValue("p99", None, False),
                                           AbortValue("nan", None, False))
+
+
+def test_rich_view_draws_on_a_terminal_and_leaves_it_clean() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=True, no_color=True)
+    model = LiveModel(60.0, LiveSources(client=lambda: ClientStats(12.0, 9.0, 30.0, 0.0)), clock=FakeClock())
+    model.phase_started("baseline", 20.0, 60.0)
+    view = LiveView(model, "rich", console=console, refresh_s=0.01).start()
+    try:
+        while "baseline: 20s left" not in out.getvalue() and view.errors == 0:
+            view._stop.wait(0.01)
+    finally:
+        view.stop()
+    assert view.errors == 0 and "12.0 req/s  p50 9 ms  p99 30 ms  errors 0.0%" in out.getvalue()

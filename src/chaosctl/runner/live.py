@@ -193,8 +193,8 @@ class LiveView:
 
     def __init__(self, model: LiveModel, mode: Mode, write: Callable[[str], None] | None = None,
                  refresh_s: float = REFRESH_S, plain_every_s: float = PLAIN_EVERY_S,
-                 wall: Callable[[], float] = time.time) -> None:
-        self.model, self.mode = model, mode
+                 wall: Callable[[], float] = time.time, console: Any = None) -> None:
+        self.model, self.mode, self._console = model, mode, console
         self._write = write or (lambda line: print(line, flush=True))
         self._refresh_s, self._plain_every_s, self._wall = refresh_s, plain_every_s, wall
         self._stop = threading.Event()
@@ -213,7 +213,8 @@ class LiveView:
                 from chaosctl.console import default_console
 
                 # redirect_stdout: the run's own lines scroll above the display
-                self._live = Live(console=default_console(), refresh_per_second=4, transient=True, redirect_stdout=True)
+                self._live = Live(console=self._console or default_console(), refresh_per_second=4, transient=True,
+                                  redirect_stdout=True)
                 self._live.start()
             self._thread = threading.Thread(target=self._loop, name="chaosctl-live", daemon=True)
             self._thread.start()
