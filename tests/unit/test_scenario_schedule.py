@@ -147,3 +147,11 @@ def test_report_json_records_seed_and_drawn_schedule(tmp_path: Path) -> None:
     chaos = back.schedules["chaos"]
     assert chaos["seed"] == 99 and chaos["count"] == 3 and chaos["min_gap"] == 5.0
     assert [(d["label"].split()[1], d["after"]) for d in chaos["drawn"]] == [(t, a) for _, t, a in expected_draw(99, 3)]
+
+
+def test_a_rehearsal_draws_nothing_and_records_no_schedule(tmp_path: Path) -> None:
+    from chaosctl.runner.rehearse import rehearsal_scenario
+
+    rehearsal = rehearsal_scenario(load_scenario(write(tmp_path, seed=3)))
+    assert rehearsal.phase("chaos").scheduled_faults == () and schedules_of(rehearsal) == {}
+    assert build_timeline(rehearsal).phases[1].schedule is None

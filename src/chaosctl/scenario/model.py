@@ -159,8 +159,8 @@ class Phase(Frozen):
 
     @property
     def scheduled_faults(self) -> tuple[FaultSpec, ...]:
-        if self.schedule is None:
-            return ()
+        if self.schedule is None or len(self.faults) < self.schedule.count:
+            return ()  # a copy without its faults (run --rehearse) has none drawn either
         return self.faults[len(self.faults) - self.schedule.count :]
 
 

@@ -138,4 +138,4 @@ def schedule_json(schedule: Schedule, drawn: tuple[Any, ...]) -> dict[str, Any]:
 
 def schedules_of(scenario: Any) -> dict[str, dict[str, Any]]:
     """Every phase's drawn schedule by phase name (report.json `schedules`)."""
-    return {p.name: schedule_json(p.schedule, p.scheduled_faults) for p in scenario.phases if p.schedule is not None}
+    return {p.name: schedule_json(p.schedule, p.scheduled_faults) for p in scenario.phases if p.scheduled_faults}

@@ -102,9 +102,9 @@ def build_timeline(scenario: Scenario) -> Timeline:
         for i, spec in enumerate(phase.faults):
             start = offset + spec.after
             stop = min(end, start + spec.duration) if spec.duration is not None else end
-            seeded = f" (seed {phase.schedule.seed})" if phase.schedule and i >= len(phase.faults) - len(drawn) else ""
+            seeded = f" (seed {phase.schedule.seed})" if phase.schedule and drawn and i >= len(phase.faults) - len(drawn) else ""
             faults.append(FaultSlot(spec.label, spec.describe() + seeded, spec.type, spec.target, start, stop))
-        schedule = schedule_json(phase.schedule, drawn) if phase.schedule else None
+        schedule = schedule_json(phase.schedule, drawn) if phase.schedule and drawn else None
         phases.append(PhaseSlot(phase.name, offset, end, tuple(faults), schedule))
         offset = end
     return Timeline(
