@@ -1,0 +1,92 @@
+"""Fault effects and time to recovery on the real stack (issue 12 parts 1 and 2), from the
+shipped latency-injection scenario with short phases:
+
+* its latency toxic on link:gateway->model-gpu-1 is *confirmed* with the measured added
+  latency; a second toxic on link:gateway->model-cpu-1 (the CPU pool only takes a request
+  after every GPU try failed, and a 250 ms toxic fails none) is *not observed*, and its
+  `expect_effect: true` FAILs the run;
+* the shipped `ttr(latency_p99) < 15s` objective passes, and FAILs ("not recovered within")
+  once the recovery phase is shorter than the TTR just measured plus its hold.
+
+Measured here (2 cores shared, load average 8-15): the toxic confirmed at +277.4 ms (hop
+`gateway: upstream model-gpu-1` median 69.1 ms -> 346.5 ms, n=68 vs 148); the idle link not
+observed (339 traces in the fault window, none crossed it); TTR 3.4 s (band <= 0.715 s), and
+with a 2 s recovery "not recovered within 2 s". Earlier runs measured TTR 0.9 s and 10.5 s.
+Command: CHAOSCTL_TEST_PORT_BASE=20000 .venv/bin/python -m pytest -s tests/integration/test_effect_live.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from _run_live import chaosctl, toxics_left, wait_serving
+
+pytestmark = pytest.mark.integration
+
+SHIPPED = Path(__file__).resolve().parents[2] / "src" / "chaosctl" / "data" / "scenarios" / "latency-injection.yaml"
+IDLE_LINK = "link:gateway->model-cpu-1"
+
+
+def _scenario(tmp_path: Path, recovery: str, idle_fault: bool) -> Path:
+    raw = yaml.safe_load(SHIPPED.read_text())
+    durations = {"baseline": "12s", "fault": "12s", "recovery": recovery}
+    for phase in raw["phases"]:
+        phase["duration"] = durations[phase["name"]]
+    if idle_fault:
+        fault = next(p for p in raw["phases"] if p["name"] == "fault")
+        fault["faults"].append({"type": "latency", "target": IDLE_LINK, "latency": "200ms", "expect_effect": True})
+    raw["traces"] = []  # min_traces 100 needs longer phases; the traces are judged by the effect here
+    path = tmp_path / f"latency-{recovery}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _run(stack, tmp_path: Path, name: str, scenario: Path) -> tuple[int, dict, str]:
+    wait_serving(stack.settings, stack.topology)
+    out = tmp_path / name
+    res = chaosctl(stack.settings, "run", str(scenario), "--report-dir", str(out), timeout=300)
+    assert toxics_left(stack.topology) == {}
+    return res.returncode, json.loads((out / "report.json").read_text()), res.stdout + res.stderr
+
+
+def _check(report: dict, kind: str, phase: str) -> list[dict]:
+    return [c for c in report["checks"] if c["kind"] == kind and c["phase"] == phase]
+
+
+def test_toxic_confirmed_idle_link_not_observed_ttr_passes_then_fails_when_recovery_is_short(stack, tmp_path):
+    rc, report, out = _run(stack, tmp_path, "effects", _scenario(tmp_path, "15s", idle_fault=True))
+    fault = next(p for p in report["phases"] if p["name"] == "fault")
+    rows = {r["label"]: r for r in fault["faults"]}
+    gpu, idle = rows["latency link:gateway->model-gpu-1"], rows[f"latency {IDLE_LINK}"]
+    print("toxic:", gpu["effect"], gpu["evidence"])
+    print("idle link:", idle["effect"], idle["evidence"])
+    assert gpu["effect"] == "confirmed", out
+    added_ms = float(re.search(r"\(\+([0-9.]+) ms, injected \+250\.0 ms", gpu["evidence"])[1])
+    assert 125 <= added_ms <= 550  # the tolerance rule: [0.5 x, 2 x + 50 ms] of the injected 250 ms
+    assert idle["effect"] == "not observed" and "carried no traffic" in idle["evidence"]
+    effects = {c["name"]: c for c in _check(report, "effect", "fault")}
+    assert effects["latency link:gateway->model-gpu-1 took effect"]["status"] == "pass"
+    assert effects[f"latency {IDLE_LINK} took effect"]["status"] == "fail"
+    assert rc == 1 and report["verdict"] == "fail"
+    print("failed checks:", [(c["name"], c["observed"]) for c in report["checks"] if c["status"] == "fail"])
+
+    (ttr,) = [c for c in _check(report, "slo", "recovery") if c["name"] == "recovery time"]
+    print("ttr:", ttr)
+    assert ttr["status"] == "pass" and ttr["objective"] == "ttr(latency_p99) < 15s", ttr
+    measured = float(ttr["observed"].removesuffix("s"))
+
+    # The same scenario with a recovery phase shorter than the measured TTR plus the 3 s hold
+    # it must complete (TTR varies from run to run on a loaded machine: 0.9 s to 10.5 s
+    # measured here, so the phase is cut below the least of them plus the hold).
+    short = max(1, min(2, math.floor(measured) - 1))
+    assert short < measured + 3
+    rc, report, out = _run(stack, tmp_path, "short", _scenario(tmp_path, f"{short}s", idle_fault=False))
+    (ttr,) = [c for c in _check(report, "slo", "recovery") if c["name"] == "recovery time"]
+    print(f"recovery {short}s:", ttr)
+    assert ttr["status"] == "fail" and re.search(r"not recovered within \d+ s", ttr["reason"]), ttr
+    assert rc == 1 and report["verdict"] == "fail"
