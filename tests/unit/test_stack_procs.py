@@ -141,13 +141,17 @@ def test_state_round_trip_and_empty_state_removes_the_file(tmp_path: Path):
     assert state.load(tmp_path, 7) == state.StackState(7)
 
 
-def test_corrupt_state_is_a_stack_error_naming_the_file(tmp_path: Path):
-    from chaosctl.errors import StackUnavailable
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"port_base": 1, "components": []}', b"\xff\xfe",
+                                  b'{"port_base": "x", "components": {}}', b'{"port_base": 1, "components": {"a": {"name": "a"}}}',
+                                  b'{"port_base": 1, "components": {"a": {"name": "a", "pid": -1, "create_time": 0, "log": ""}}}'])
+def test_corrupt_state_is_an_input_error_naming_the_file(tmp_path: Path, body: bytes):
+    from chaosctl.errors import StateInvalid
     from chaosctl.stack import state
 
-    state.state_path(tmp_path).write_text("{not json")
-    with pytest.raises(StackUnavailable, match="stack.json"):
+    state.state_path(tmp_path).write_bytes(body)
+    with pytest.raises(StateInvalid, match="stack.json") as info:
         state.load(tmp_path, 1)
+    assert info.value.exit_code == 2
 
 
 def test_stop_finds_group_members_whose_leader_already_died(tmp_path):

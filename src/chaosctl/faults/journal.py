@@ -9,7 +9,12 @@ A fault whose "inject" line has no matching "reverted" line may still be in
 place: `chaosctl recover` reverts it. Writing before inject means a crash between
 the two leaves a record of a fault that maybe never landed; reverts are
 idempotent, so reverting it is harmless, whereas the other order could lose a
-fault that did land. A torn last line (SIGKILL mid-write) is ignored.
+fault that did land. A torn line (SIGKILL mid-write: a JSON prefix, never valid
+JSON) is skipped, and the next append starts on a fresh line so that it does not
+glue itself to the fragment. Anything else malformed (valid JSON that is not an
+event, an inject without id/type/target, bytes that are not UTF-8) is
+StateInvalid naming FILE:LINE: guessing what a corrupt journal meant could leave
+a fault in place.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+
+from chaosctl.errors import StateInvalid
 
 from .base import FaultRecord, Param
 
@@ -61,32 +68,51 @@ class Journal:
 
     def _pending_unlocked(self) -> list[FaultRecord]:
         records: dict[str, FaultRecord] = {}
-        for event in self._events():
+        for lineno, event in self._events():
             kind = event.get("event")
             if kind == "inject":
-                rec = FaultRecord.from_json(event["record"])
+                rec = self._record(lineno, event.get("record"))
                 records[rec.id] = rec
             elif kind == "update" and event.get("id") in records:
+                params = event.get("params") or {}
+                if not isinstance(params, dict):
+                    raise StateInvalid(f"{self.path}:{lineno}: fault journal: an update's params must be an object")
                 old = records[event["id"]]
-                records[old.id] = FaultRecord(old.id, old.type, old.target, {**old.params, **event.get("params", {})})
+                records[old.id] = FaultRecord(old.id, old.type, old.target, {**old.params, **params})
             elif kind == "reverted":
                 records.pop(str(event.get("id")), None)
         return list(records.values())
 
-    def _events(self) -> Iterator[dict[str, Any]]:
-        if not self.path.exists():
+    def _record(self, lineno: int, raw: Any) -> FaultRecord:
+        if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) and raw.get(k) for k in ("id", "type", "target")):
+            raise StateInvalid(f"{self.path}:{lineno}: fault journal: an inject event needs a record with id, type and target; "
+                               "fix or remove the line after checking that the fault is not in place")
+        if not isinstance(raw.get("params") or {}, dict):
+            raise StateInvalid(f"{self.path}:{lineno}: fault journal: a record's params must be an object")
+        return FaultRecord.from_json(raw)
+
+    def _events(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(line number, event) for each complete event; torn fragments skipped."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
             return
-        with open(self.path) as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # torn write from a SIGKILL: the previous lines still count
-                if isinstance(event, dict):
-                    yield event
+        except OSError as exc:
+            raise StateInvalid(f"{self.path}: cannot read the fault journal: {exc.strerror or exc}") from None
+        for lineno, line in enumerate(raw.splitlines(), 1):
+            try:
+                text = line.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise StateInvalid(f"{self.path}:{lineno}: fault journal: not UTF-8 text (the journal is JSON lines)") from None
+            if not text:
+                continue
+            try:
+                event = json.loads(text)
+            except (json.JSONDecodeError, RecursionError):
+                continue  # torn write from a SIGKILL: the other lines still count
+            if not isinstance(event, dict):
+                raise StateInvalid(f"{self.path}:{lineno}: fault journal: expected a JSON object per line")
+            yield lineno, event
 
     # -- plumbing -----------------------------------------------------------
 
@@ -94,6 +120,8 @@ class Journal:
         line = json.dumps(event, sort_keys=True) + "\n"
         with self._locked():
             created = not self.path.exists()
+            if not created and _ends_mid_line(self.path):
+                line = "\n" + line  # after a torn write: never glue an event to the fragment
             with open(self.path, "a") as fh:
                 fh.write(line)
                 fh.flush()
@@ -104,14 +132,27 @@ class Journal:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """One writer at a time (a run and a `recover` may overlap)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a") as lock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(lock_path, "a")
+        except OSError as exc:  # the state dir is a file, or not ours
+            raise StateInvalid(f"{lock_path}: cannot open the fault journal's lock: {exc.strerror or exc}") from None
+        with lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def _fsync_dir(path: Path) -> None:

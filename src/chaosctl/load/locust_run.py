@@ -225,17 +225,25 @@ def stop_orphans(path: Path) -> list[int]:
     """Stop (SIGKILL, by process group) the Locust processes a killed run left behind."""
     import psutil
 
+    from chaosctl.errors import StateInvalid
+
     try:
-        entries = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        entries = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
         return []
+    except (OSError, ValueError, RecursionError) as exc:
+        raise StateInvalid(f"{path}: unreadable Locust pid file ({str(exc)[:100]}); remove it once no Locust runs") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise StateInvalid(f"{path}: a Locust pid file is a JSON list of {{pid, create_time}}; remove it once no Locust runs")
     stopped = []
     for e in entries:
         try:
+            if int(e["pid"]) <= 1:
+                continue  # never a process group of 0 (our own) or 1
             proc = psutil.Process(int(e["pid"]))
             if abs(proc.create_time() - float(e["create_time"])) > 0.01:
                 continue  # the pid now belongs to someone else
-        except (psutil.NoSuchProcess, KeyError, ValueError):
+        except (psutil.Error, KeyError, ValueError, TypeError, OverflowError):
             continue
         _signal_group(proc.pid, signal.SIGKILL)
         stopped.append(proc.pid)

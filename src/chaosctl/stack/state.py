@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from chaosctl.errors import StackUnavailable
+from chaosctl.errors import StateInvalid
 from chaosctl.stack.procs import ProcRecord
 
 STATE_VERSION = 1
@@ -36,16 +36,25 @@ def state_path(state_dir: Path) -> Path:
 
 
 def load(state_dir: Path, port_base: int) -> StackState:
-    """The saved state, or an empty one for `port_base` when there is none."""
+    """The saved state, or an empty one for `port_base` when there is none.
+
+    A malformed file is StateInvalid (exit 2) naming it: its pids are never guessed at,
+    since `down` signals them."""
     path = state_path(state_dir)
     try:
-        raw = json.loads(path.read_text())
-        procs = {name: ProcRecord.from_json(rec) for name, rec in raw["components"].items()}
-        return StackState(int(raw["port_base"]), procs)
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+        procs = {str(name): ProcRecord.from_json(rec) for name, rec in raw["components"].items()}
+        state = StackState(int(raw["port_base"]), procs)
     except FileNotFoundError:
         return StackState(port_base)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StackUnavailable(f"{path}: unreadable stack state ({exc}); remove it if no stack runs") from exc
+    except OSError as exc:  # a directory, or not readable
+        raise StateInvalid(f"{path}: cannot read the stack state: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise StateInvalid(f"{path}: unreadable stack state ({type(exc).__name__}: {str(exc)[:120]}); "
+                           "remove it if no stack runs") from None
+    if any(rec.pid <= 1 for rec in state.procs.values()):
+        raise StateInvalid(f"{path}: a pid <= 1 in the stack state (refused: signalling it would hit init or every process)")
+    return state
 
 
 def save(state_dir: Path, state: StackState) -> None:
@@ -69,8 +78,12 @@ def save(state_dir: Path, state: StackState) -> None:
 @contextlib.contextmanager
 def locked(state_dir: Path) -> Iterator[None]:
     """Exclusive lock of the stack's state folder for the duration of a change."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "stack.lock", "a+") as fh:
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(state_dir / "stack.lock", "a+")
+    except OSError as exc:  # the state dir is a file, or not ours
+        raise StateInvalid(f"{state_dir}: cannot use it as the state folder: {exc.strerror or exc}") from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
