@@ -78,7 +78,7 @@ def test_discover_drafts_a_valid_system_of_the_reference_stack(stack, tmp_path: 
     assert {"gateway", "registry", "model-gpu-1", "model-gpu-2", "model-cpu-1", "registry-store-0"} <= names, names
     gateway = system.component("gateway")
     assert isinstance(gateway, ProcessComponent) and gateway.start and gateway.match
-    pid = next(c.pid for c in stack.status.components if c.name == "gateway")
+    pid = stack.backend.pid("gateway")  # now, not at session start: an earlier test may have restarted it
     found = [p.pid for p in psutil.process_iter(["cmdline"]) if re.search(gateway.match, " ".join(p.info["cmdline"] or []))]
     assert found == [pid], f"the match must find exactly the gateway's process: {found} vs {pid}"
     assert proc.stdout.count("# review:") >= len(system.components)

@@ -57,7 +57,8 @@ def _inner_run(tmp_path: Path, require: str | None) -> subprocess.CompletedProce
     work.mkdir()
     (work / "conftest.py").write_text((TESTS / "conftest.py").read_text())  # the real summary hook
     (work / "test_inner.py").write_text(INNER_TEST.format(integration=str(TESTS / "integration" / "conftest.py")))
-    env = {k: v for k, v in os.environ.items() if k != "CHAOSCTL_REQUIRE"}
+    # the outer run's pytest options (e.g. --basetemp) must not reach the inner run
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAOSCTL_REQUIRE", "PYTEST_ADDOPTS")}
     if require is not None:
         env["CHAOSCTL_REQUIRE"] = require
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
