@@ -90,3 +90,38 @@ def test_toxic_confirmed_idle_link_not_observed_ttr_passes_then_fails_when_recov
     print(f"recovery {short}s:", ttr)
     assert ttr["status"] == "fail" and re.search(r"not recovered within \d+ s", ttr["reason"]), ttr
     assert rc == 1 and report["verdict"] == "fail"
+
+
+KILL_AND_GPU = """\
+apiVersion: chaosctl/v1
+kind: Scenario
+metadata: {name: effect-kill-gpu}
+load:
+  users: 10
+  spawn_rate: 10
+  requests: [{model: fraud-detector, version: "2.x"}]
+phases:
+  - {name: baseline, duration: 10s}
+  - name: fault
+    duration: 10s
+    faults:
+      - {type: process-kill, target: model-gpu-1, expect_effect: true}
+      - {type: gpu-exhaustion, target: model-gpu-2, memory: 95%, expect_effect: true}
+  - {name: recovery, duration: 5s}
+"""
+
+
+def test_killed_server_and_gpu_memory_confirmed(stack, tmp_path):
+    """Measured here: model-gpu-1 `up` 0 in 16 of 29 samples, its spans 47.9/s -> 0/s, gateway
+    calls to model-gpu-2 7.8/s -> 14.2/s and model-cpu-1 0 -> 8.1/s; model-gpu-2 device memory
+    6.50 GiB -> 15.18 GiB of 16 GiB (expected +8.70 GiB)."""
+    path = tmp_path / "kill-gpu.yaml"
+    path.write_text(KILL_AND_GPU)
+    rc, report, out = _run(stack, tmp_path, "kill-gpu", path)
+    rows = {r["label"]: r for r in next(p for p in report["phases"] if p["name"] == "fault")["faults"]}
+    for label, row in rows.items():
+        print(label, "->", row["effect"], row["evidence"])
+    kill, gpu = rows["process-kill model-gpu-1"], rows["gpu-exhaustion model-gpu-2"]
+    assert kill["effect"] == "confirmed" and "stopped answering" in kill["evidence"], out
+    assert gpu["effect"] == "confirmed" and "device memory" in gpu["evidence"], out
+    assert all(c["status"] == "pass" for c in report["checks"] if c["kind"] == "effect")
