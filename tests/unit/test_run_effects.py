@@ -139,3 +139,9 @@ def test_rows_judged_with_the_systems_link_names(tmp_path):
     system = reference_system(Topology(17000))
     windows, checks = fault_effects(_scenario(tmp_path), WINDOWS, FakeProm([]), FakeJaeger(), "gateway", system)
     assert [r.effect for r in windows[1].rows] == ["confirmed", "not observed"]
+
+
+def test_ttr_without_a_revert_fails_after_asking_the_query(tmp_path):
+    plain = [PhaseWindow("baseline", 0.0, 10.0), PhaseWindow("fault", 10.0, 20.0), PhaseWindow("recovery", 20.0, 30.0)]
+    (c,) = ttr_checks(_scenario(tmp_path), plain, FakeProm([0.05] * 31))
+    assert c.status == "fail" and c.observed == "no revert" and "nothing to recover from" in c.reason

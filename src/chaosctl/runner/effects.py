@@ -133,15 +133,18 @@ def _ttr(slo: "SLO", windows: Sequence[PhaseWindow], prom: Any, system: "System 
     def fail(observed: str, why: str) -> Check:
         return Check("slo", slo.name, phase.name, "fail", observed, objective, why)
 
-    reverts = [r.reverted_at for w in windows for r in w.rows if r.reverted_at is not None and r.reverted_at <= phase.end]
-    if not reverts:
-        return fail("no revert", f"no fault was reverted before the end of phase {phase.name!r}: nothing to recover from")
-    base, revert = windows[0], max(reverts)
-    try:
+    base = windows[0]
+    try:  # asked first: a rehearsal (no fault) still learns whether the SLI's query answers
         points = prom.query_range(sli_expr(slo.ttr, system.slis.resolved() if system is not None else None),
                                   base.start, phase.end, STEP_S)
     except ChaosctlError as exc:
         return fail("not measured", f"Prometheus: {exc}")
+    if not any(v == v for t, v in points if phase.start <= t <= phase.end):
+        return fail("no data", f"no {slo.ttr} data in phase {phase.name!r}")
+    reverts = [r.reverted_at for w in windows for r in w.rows if r.reverted_at is not None and r.reverted_at <= phase.end]
+    if not reverts:
+        return fail("no revert", f"no fault was reverted before the end of phase {phase.name!r}: nothing to recover from")
+    revert = max(reverts)
     band = baseline_band(slo.ttr, points, base.start, base.end, slo.tolerance if slo.tolerance is not None else DEFAULT_TOLERANCE)
     if band is None:
         return fail("no baseline", f"no {slo.ttr} data in phase {base.name!r}: no band to recover into")
