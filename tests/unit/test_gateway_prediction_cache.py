@@ -79,6 +79,8 @@ def test_repeated_inputs_hit_and_skip_the_model_server() -> None:
     lookups = [s for s in h.spans.get_finished_spans() if s.name == "cache lookup"]
     assert [s.attributes["cache.hit"] for s in lookups] == [False, True]
     assert [s.name for s in h.spans.get_finished_spans()].count("cache store") == 1
+    routes = [s for s in h.spans.get_finished_spans() if s.name == "POST /v1/models/{model}/predict"]
+    assert [s.attributes["prediction_cache"] for s in routes] == ["miss", "hit"]
     other = h.predict(body={"inputs": [[9.0, 9.0, 9.0]]})
     assert other.headers["X-Prediction-Cache"] == "miss" and len(h.stack.upstream_calls()) == 2
 

@@ -139,6 +139,7 @@ def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDepen
         answer, cached = await gateway.predict_cached(model, body.inputs, requested or None)  # blank = no header
         response.headers["X-Prediction-Cache"] = cached
         route_span = trace.get_current_span()  # the request's server span (telemetry middleware)
+        route_span.set_attribute("prediction_cache", cached)
         for key, value in (("model", answer.model), ("version", answer.version), ("device", answer.device),
                            ("server", answer.server), ("client", who.subject)):  # fmt: skip
             route_span.set_attribute(key, value)
