@@ -247,16 +247,17 @@ def token(
     state_dir: Optional[Path] = StateDir,
 ) -> None:
     """Print a JWT that the gateway accepts (or, with --secret, one of the install's secrets)."""
-    from chaosctl.scenario.units import parse_duration
+    from chaosctl.scenario.units import parse_flag_duration
     from chaosctl.services.gateway.auth import mint_token
 
+    ttl_s = parse_flag_duration(ttl, "--ttl")  # > 0 and at most a year, checked before anything is read
     settings = load_settings(state_dir=state_dir)
     if secret is not None:
         from chaosctl.credentials import secret_by_option
 
         typer.echo(secret_by_option(settings, secret))
         return
-    typer.echo(mint_token(settings.jwt_secret, subject=subject, ttl_s=parse_duration(ttl)))
+    typer.echo(mint_token(settings.jwt_secret, subject=subject, ttl_s=ttl_s))
 
 
 @app.command()

@@ -88,6 +88,49 @@ class Settings:
         return self.history_file or self.state_dir / "history.sqlite3"
 
 
+PORT_SPAN = 200  # ports the stack uses above its base (links from base+100; Topology has the list)
+BACKENDS = ("local", "docker")
+
+
+def parse_port_base(raw: object, name: str = "CHAOSCTL_PORT_BASE") -> int:
+    """A port base that leaves the whole stack inside 1024..65535 (a bad one failed deep in bind())."""
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise UsageError(f"{name}={str(raw)[:40]!r}: expected a whole number, e.g. 17000") from None
+    if not 1024 <= value <= 65535 - PORT_SPAN:
+        raise UsageError(f"{name}={value}: out of range (1024..{65535 - PORT_SPAN}: the stack uses the {PORT_SPAN} ports above it)")
+    return value
+
+
+def parse_backend(raw: str, name: str = "CHAOSCTL_BACKEND") -> str:
+    value = raw.strip().lower()
+    if value not in BACKENDS:
+        raise UsageError(f"{name}={raw[:40]!r}: unknown backend (expected {' or '.join(BACKENDS)})")
+    return value
+
+
+def parse_url(raw: str, name: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(raw.strip())
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:  # a bad port or bracket
+        ok = False
+    if not ok:
+        raise UsageError(f"{name}={raw[:80]!r}: expected an http(s) URL, e.g. http://127.0.0.1:3000")
+    return raw.strip().rstrip("/")
+
+
+def _checked(arg, env_name: str, flag: str, default, parse):
+    """`_pick` with the value parsed and checked, the error naming the flag or the variable it came from."""
+    if arg is not None:
+        return parse(arg, flag)
+    raw = os.environ.get(env_name)
+    return parse(raw, env_name) if raw not in (None, "") else default
+
+
 def _pick(arg, env_name: str, default, cast=str):
     if arg is not None:
         return arg
@@ -133,11 +176,11 @@ def load_settings(
     tools += [Path(p) for p in extra.split(os.pathsep) if p]
     return Settings(
         state_dir=Path(_pick(state_dir, "CHAOSCTL_STATE_DIR", default_state_dir(), Path)),
-        port_base=int(_pick(port_base, "CHAOSCTL_PORT_BASE", DEFAULT_PORT_BASE, int)),
-        backend=_pick(backend, "CHAOSCTL_BACKEND", "local"),
+        port_base=_checked(port_base, "CHAOSCTL_PORT_BASE", "--port-base", DEFAULT_PORT_BASE, parse_port_base),
+        backend=_checked(backend, "CHAOSCTL_BACKEND", "--backend", "local", parse_backend),
         tool_dirs=tuple(tools),
         tools_dir=tools_home,
-        grafana_url=_pick(grafana_url, "CHAOSCTL_GRAFANA_URL", None),
+        grafana_url=_checked(grafana_url, "CHAOSCTL_GRAFANA_URL", "--grafana-url", None, parse_url),
         grafana_token=os.environ.get("CHAOSCTL_GRAFANA_TOKEN") or None,
         coverage_threshold=_pick(None, "CHAOSCTL_COVERAGE_THRESHOLD", Settings.coverage_threshold, parse_coverage),
         **_secrets(Path(_pick(state_dir, "CHAOSCTL_STATE_DIR", default_state_dir(), Path)), create_secrets),

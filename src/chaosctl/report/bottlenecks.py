@@ -15,7 +15,6 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -44,25 +43,15 @@ class BottleneckOptions:
 
 
 def parse_instant(text: str, what: str) -> float:
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise UsageError(f"{what}: {text!r} is neither ISO 8601 (2026-11-25T10:00:00Z) nor unix seconds") from None
+    from chaosctl.scenario.units import parse_instant as instant
+
+    return instant(text, what)  # finite, 1970..9999 (NaN or 1e400 was a traceback or a hang)
 
 
 def parse_window(text: str, what: str) -> tuple[float, float]:
-    a, sep, b = text.partition("..")
-    if not sep:
-        raise UsageError(f"{what}: expected START..END, got {text!r}")
-    start, end = parse_instant(a, what), parse_instant(b, what)
-    if end <= start:
-        raise UsageError(f"{what}: the end {b!r} is not after the start {a!r}")
-    return start, end
+    from chaosctl.scenario.units import parse_time_window
+
+    return parse_time_window(text, what)  # at most 31 days: a window of 1e21 s sliced forever
 
 
 def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Span]:
@@ -105,7 +94,7 @@ def _fetch(opts: BottleneckOptions, window: tuple[float, float]) -> list[Span]:
 
 
 def _windows(opts: BottleneckOptions) -> tuple[tuple[float, float], tuple[float, float] | None]:
-    from chaosctl.scenario.units import parse_duration
+    from chaosctl.scenario.units import MAX_WINDOW_S, parse_flag_duration
 
     if opts.window and opts.since:
         raise UsageError("give either --since or --window, not both")
@@ -113,10 +102,7 @@ def _windows(opts: BottleneckOptions) -> tuple[tuple[float, float], tuple[float,
         current = parse_window(opts.window, "--window")
     else:
         now = time.time()
-        try:
-            current = (now - parse_duration(opts.since or "15m"), now)
-        except Exception as exc:  # the units parser says what is wrong with the duration
-            raise UsageError(f"--since: {exc}") from None
+        current = (now - parse_flag_duration(opts.since or "15m", "--since", MAX_WINDOW_S), now)
     base = parse_window(opts.baseline, "--baseline") if opts.baseline else None
     return current, base
 

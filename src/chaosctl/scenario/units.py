@@ -132,6 +132,51 @@ def parse_rate_kbps(value: str | int | float) -> int:
     raise UnitError(f"bad rate {_shown(value)}: use e.g. '100KB/s', '1MB/s' or a number of KB/s")
 
 
+MAX_WINDOW_S = 31 * 86400.0  # a trace/metric window: Jaeger keeps days, not years; longer was a hang
+LATEST_INSTANT = 253402300799.0  # 9999-12-31T23:59:59Z, the last second datetime can hold
+
+
+def parse_flag_duration(text: str, flag: str, limit: float = MAX_DURATION_S) -> float:
+    """A positive duration given on the command line (`--since`, `--ttl`), the error naming the flag."""
+    try:
+        seconds = parse_duration(text)
+    except UnitError as exc:
+        raise UnitError(f"{flag}: {exc}") from None
+    if not 0 < seconds <= limit:
+        raise UnitError(f"{flag}: {_shown(text)} must be more than 0 and at most {format_duration(limit)}")
+    return seconds
+
+
+def parse_instant(text: str, flag: str) -> float:
+    """Unix seconds or ISO 8601 (a naive time is local), within 1970..9999."""
+    from datetime import datetime
+
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise UnitError(f"{flag}: {_shown(text)} is neither ISO 8601 (2026-11-25T10:00:00Z) nor unix seconds") from None
+    if not 0 <= value <= LATEST_INSTANT:  # NaN fails too
+        raise UnitError(f"{flag}: {_shown(text)} is not a time between 1970 and 9999")
+    return value
+
+
+def parse_time_window(text: str, flag: str, limit: float = MAX_WINDOW_S) -> tuple[float, float]:
+    """`START..END`, END after START and at most `limit` later."""
+    a, sep, b = text.partition("..")
+    if not sep:
+        raise UnitError(f"{flag}: expected START..END, got {_shown(text)}")
+    start, end = parse_instant(a, flag), parse_instant(b, flag)
+    if end <= start:
+        raise UnitError(f"{flag}: the end {_shown(b)} is not after the start {_shown(a)}")
+    if end - start > limit:
+        raise UnitError(f"{flag}: a window of {format_duration(end - start)} is longer than {format_duration(limit)}")
+    return start, end
+
+
 def format_duration(seconds: float) -> str:
     """Seconds -> the shortest readable form: 0.2 -> '200ms', 90 -> '1m30s'."""
     if seconds == 0:
