@@ -71,7 +71,7 @@ def test_recover_of_a_fault_that_never_landed_is_harmless(tmp_path):
     assert fake.deletes == ["chaosctl-z"]
 
 
-def test_recover_keeps_what_it_could_not_revert_and_exits_1(tmp_path):
+def test_recover_keeps_what_it_could_not_revert_and_exits_4_not_1(tmp_path):
     settings = Settings(state_dir=tmp_path, port_base=24500)
     journal = Journal(settings.journal_path)
     journal.record_inject(FaultRecord("a", "latency", "link:gateway->registry", {}))
@@ -82,7 +82,7 @@ def test_recover_keeps_what_it_could_not_revert_and_exits_1(tmp_path):
     ctx = FaultContext(settings, Topology(24500), backend_factory=lambda: None)
     ctx._toxiproxy = ToxiproxyClient("http://127.0.0.1:24570", transport=httpx.MockTransport(down))
     lines: list[str] = []
-    assert recover_faults(settings, echo=lines.append, ctx=ctx) == 1
+    assert recover_faults(settings, echo=lines.append, ctx=ctx) == 4  # README: 4 = a revert failed; 1 = SLO failed
     assert [r.id for r in journal.pending()] == ["a"]
     assert any("FAILED to revert latency link:gateway->registry" in x for x in lines)
 

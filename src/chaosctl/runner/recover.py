@@ -2,8 +2,9 @@
 
 Newest first (reverse injection order, as the run would have), each revert
 idempotent, each success journaled, so running it twice is harmless. Exit 0
-when nothing is left, 1 when a revert failed (what failed is printed; run it
-again once the component answers). A SIGINT/SIGTERM waits until every revert
+when nothing is left, 4 (RunFailed's code, as for a run whose revert failed) when a
+revert failed (what failed is printed; run it again once the component answers):
+never 1, which CI reads as "an SLO failed". A SIGINT/SIGTERM waits until every revert
 was tried (then exit 130). The caller holds the run lock (chaosctl.run.recover).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from chaosctl.errors import Interrupted
+from chaosctl.errors import Interrupted, RunFailed
 from chaosctl.faults.base import FaultContext, fault_from_record
 from chaosctl.faults.journal import Journal
 from chaosctl.settings import Settings
@@ -58,6 +59,6 @@ def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx:
                           f"{left} fault(s) left in the journal" + (": run `chaosctl recover` again" if left else ""))
     if failed:
         echo(f"{failed} fault(s) could not be reverted; they stay in the journal, run `chaosctl recover` again")
-        return 1
+        return RunFailed.exit_code
     echo(f"recovered {len(pending)} fault(s); nothing is left in place")
     return 0
