@@ -98,3 +98,21 @@ def test_markdown_shows_names_as_written() -> None:
     report = RunReport("x", "pass", 0.0, 1.0, (), (Check("slo", "<b>*hi*</b> | [l](u)", "p", "pass"),))
     row = [ln for ln in md.render(report).splitlines() if ln.startswith("| PASS")][0]
     assert r"&lt;b&gt;\*hi\*&lt;/b&gt; \| \[l\]\(u\)" in row
+
+
+def test_terminal_report_over_generated_reports() -> None:
+    """The verdict tables through rich: markup in names never parsed, control characters never printed."""
+    from hypothesis import HealthCheck, given, settings
+    from rich.console import Console
+
+    from chaosctl.report import console
+
+    @settings(max_examples=1_000, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(_strategies())
+    def check(report: RunReport) -> None:
+        con = Console(width=160, record=True, force_terminal=False, color_system=None)
+        console.render(report, con)
+        out = con.export_text()
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+
+    check()

@@ -8,6 +8,8 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from chaosctl.console import markup
+
 _STYLE = {
     "starting": "yellow", "ready": "green", "running": "green", "failed": "bold red",
     "stopping": "yellow", "stopped": "dim",
@@ -43,10 +45,11 @@ class ProgressReporter:
         if event == "stopped" and self._last.get(component) == "failed":
             return  # keep the failure on screen
         style = _STYLE.get(event, "white")
-        text = f"[{style}]{event}[/]" + (f" {detail}" if detail else "")
+        # `detail` carries paths and error text from processes: shown as written, never as markup.
+        text = f"[{style}]{markup(event)}[/]" + (f" {markup(detail)}" if detail else "")
         task = self._tasks.get(component)
         if task is None:
-            task = self._progress.add_task(text, total=1, name=component)
+            task = self._progress.add_task(text, total=1, name=markup(component))  # TextColumn parses markup
             self._tasks[component] = task
         done = event in _DONE
         self._progress.update(task, description=text, completed=1 if done else 0)

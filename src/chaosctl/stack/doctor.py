@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from chaosctl.console import default_console
+from chaosctl.console import default_console, markup
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.stack.tools import HOW_TO_GET, find_tool
@@ -173,14 +172,14 @@ def render(findings: list[Finding], console: Console) -> None:
     for col in ("component", "status", "path / reason", "version", "how to get it"):
         table.add_column(col, overflow="fold")
     for f in findings:
-        where = escape(f.where)
+        where = markup(f.where)  # paths and tool output: no markup, no control characters
         if f.found:
             status = "[green]found[/]"
         elif f.platform:
             status, where = "[yellow]absent[/]", f"cannot run here: {where}"
         else:
             status = "[red]missing[/]" if f.required else "[yellow]missing (optional)[/]"
-        table.add_row(f.name, status, where, escape(f.version), "" if f.found else f.how_to_get)
+        table.add_row(f.name, status, where, markup(f.version), "" if f.found else f.how_to_get)
     console.print(table)
 
 
