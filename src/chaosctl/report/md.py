@@ -44,7 +44,7 @@ def sparkline(values: list[float], top: float) -> str:
 
 
 def _level(fraction: float) -> int:
-    return min(len(BLOCKS) - 1, max(0, int(fraction * (len(BLOCKS) - 1))))
+    return int(min(1.0, max(0.0, fraction)) * (len(BLOCKS) - 1))  # clamped first: 1e308 * 7 is inf
 
 
 def _series_lines(report: RunReport) -> list[str]:
