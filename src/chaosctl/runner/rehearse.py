@@ -77,7 +77,8 @@ def _slo(c: Check, scenario: "Scenario", windows: Sequence[PhaseWindow], system:
 
 
 def _traced(c: Check) -> Check:
-    if c.kind != "trace" or _no_data(c) or "no trace" in c.reason.lower():
+    # "0 traces" (verdict.traces: too few traces) is no answer at all: it must not read as PASS
+    if c.kind != "trace" or _no_data(c) or "no trace" in c.reason.lower() or c.observed.startswith("0 traces"):
         return c
     return replace(c, status="pass", reason="", objective=f"{c.objective} (not judged in a rehearsal)")
 
