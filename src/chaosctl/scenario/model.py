@@ -97,7 +97,7 @@ class RequestMix(Frozen):
 
 
 class Step(Frozen):
-    users: int = Field(ge=0)
+    users: int = Field(ge=0, le=10_000)  # the same cap as load.users: 10**50 users reached Locust
     duration: Duration
     spawn_rate: Optional[float] = Field(None, gt=0)
 
@@ -113,7 +113,7 @@ class SpikeShape(Frozen):
     """`users` (the peak) from offset `at` for `duration`, the base load otherwise."""
 
     type: Literal["spike"]
-    users: int = Field(ge=1)
+    users: int = Field(ge=1, le=10_000)
     at: Duration
     duration: Duration
     spawn_rate: Optional[float] = Field(None, gt=0)
@@ -314,7 +314,7 @@ class TraceExpectation(Frozen):
 
     name: Optional[str] = None
     phase: str
-    min_traces: int = Field(100, ge=1, description="fewer traces than this in the phase is a FAIL")
+    min_traces: int = Field(100, ge=1, le=10_000_000, description="fewer traces than this in the phase is a FAIL")
     expect_bottleneck: Optional[SpanRef] = None
     max_critical_path_share: Optional[ShareLimit] = None
     must_appear: Optional[SpanRef] = None
