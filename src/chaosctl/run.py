@@ -117,4 +117,7 @@ def recover(settings: Settings) -> int:
 
 
 def _echo(line: str) -> None:
-    print(line, file=sys.stdout, flush=True)
+    from chaosctl.console import plain
+
+    # Lines carry fault labels and error text from the stack: no control character reaches the terminal.
+    print(plain(line, multiline=True), file=sys.stdout, flush=True)
