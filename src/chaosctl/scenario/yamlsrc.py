@@ -139,6 +139,10 @@ def _walk(root: Any) -> list[Any]:
 
 
 def _constructs(yaml: Any, node: Any) -> bool:
+    constructor = yaml.constructor
+    # A failed construct_document leaves its nodes marked "in progress"; a probe must start clean.
+    constructor.constructed_objects.clear()
+    constructor.recursive_objects.clear()
     try:
         yaml.constructor.construct_object(node, deep=True)
         return True
