@@ -34,7 +34,7 @@ class Line:
 
 
 def nice_max(v: float) -> float:
-    if v <= 0 or not math.isfinite(v):
+    if not 1e-300 < v < math.inf:  # NaN too; below 1e-300 the scale's power of ten underflows to 0
         return 1.0
     exp = 10.0 ** math.floor(math.log10(v))  # a float: 10**308 as an int overflows when scaled
     for m in (1, 2, 2.5, 5, 10):
