@@ -96,3 +96,13 @@ def test_a_malformed_stack_state_is_named(tmp_path: Path) -> None:
     state.mkdir()
     (state / "stack.json").write_text("[1, 2]")
     _refused(_cli("status", "--port-base", "31900", tmp=tmp_path), "stack.json: unreadable stack state")
+
+
+def test_odd_files_are_named_not_hung_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")  # nobody writes: the open must not block
+    (tmp_path / "dir.yaml").mkdir()
+    (tmp_path / "bin.yaml").write_bytes(b"apiVersion: \xff\xfe\n")
+    (tmp_path / "big.yaml").write_bytes(b"# " + b"x" * 1_000_001)
+    proc = _cli("validate", "pipe.yaml", "dir.yaml", "bin.yaml", "big.yaml", tmp=tmp_path)
+    _refused(proc, "pipe.yaml:1:1: empty file", "dir.yaml:1:1: cannot read", "bin.yaml:1:13: not a UTF-8 text file",
+             "big.yaml:1:1: file is larger than 1000000 bytes")

@@ -18,6 +18,7 @@ a ValueError from deep inside the constructor.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -234,8 +235,11 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
     """Plain data and positions of one YAML document; ScenarioInvalid with FILE:LINE:COL otherwise."""
     source = str(path)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        # Non-blocking open: a named pipe nobody writes to reads as empty instead of hanging the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)  # at most one byte past the cap: /dev/zero cannot hang us
     except OSError as exc:
         raise ScenarioInvalid([f"{source}:1:1: cannot read: {exc.strerror or exc}"]) from None
     if len(raw) > MAX_FILE_BYTES:
