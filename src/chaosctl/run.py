@@ -84,7 +84,8 @@ def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Pat
     from chaosctl.report.console import render
 
     report = run.execute(guard)
-    report = judge_last_pass(report, run.scenario, run.settings, _echo)  # `<= last_pass + 10%` objectives (history)
+    system = run.system.name  # history is per (scenario, System): a pass on another System is no baseline
+    report = judge_last_pass(report, run.scenario, run.settings, _echo, system)  # `<= last_pass + 10%` objectives (history)
     with guard.shield():
         try:
             render(report)
@@ -95,7 +96,7 @@ def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Pat
             _echo(f"reports: {', '.join(str(p) for p in written.values())}")
         for problem in failed:  # said here too: an error raised below would not name them
             _echo(f"could not write a report: {problem}")
-        record_after_run(run.settings, report, source, out, _echo)  # run history; a failure only warns
+        record_after_run(run.settings, report, source, out, _echo, system)  # run history; a failure only warns
     failure = run.failure(report)
     if failure is None and guard.received is not None:  # a signal while the reports were written
         from chaosctl.errors import Interrupted

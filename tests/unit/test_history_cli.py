@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from report_sample import sample_report
@@ -129,10 +130,11 @@ def test_compare_unknown_run_and_corrupt_history_exit_2_naming_them(env: Path, c
 
 
 class _FakeRun:
-    """What execute_and_publish asks of a Run: execute, failure, scenario, settings."""
+    """What execute_and_publish asks of a Run: execute, failure, scenario, settings, system."""
 
-    def __init__(self, report, scenario, settings) -> None:
+    def __init__(self, report, scenario, settings, system: str = "reference") -> None:
         self.report, self.scenario, self.settings = report, scenario, settings
+        self.system = SimpleNamespace(name=system)
 
     def execute(self, guard):  # noqa: ANN001
         return self.report
@@ -166,6 +168,31 @@ def test_the_run_path_gates_records_and_draws_the_trend(tmp_path: Path) -> None:
     html = (tmp_path / "r2" / "report.html").read_text()
     assert "Trend over the last 3 runs" in html and "150 ms" in html and runs[2].id in html
     assert "Trend" not in (tmp_path / "r0" / "report.html").read_text()  # one run is no trend
+
+
+def test_the_run_path_gates_and_records_per_system(tmp_path: Path) -> None:
+    """A pass on System "fast" is no baseline for System "slow": each is recorded under its
+    own name and gated only against its own last pass."""
+    from test_history_gate import _report, _scenario
+
+    from chaosctl.history.gate import NO_BASELINE
+    from chaosctl.run import execute_and_publish
+    from chaosctl.runner.signals import SignalGuard
+    from chaosctl.settings import Settings
+
+    settings = Settings(state_dir=tmp_path / "state")
+    codes = []
+    for i, (system, p99) in enumerate((("fast", "100 ms"), ("slow", "300 ms"), ("slow", "310 ms"), ("fast", "150 ms"))):
+        with SignalGuard() as guard:
+            codes.append(execute_and_publish(_FakeRun(_report(p99, started=T0 + 100 * i), _scenario(), settings, system),
+                                             tmp_path / f"r{i}", guard))
+    # slow's first run has no baseline of its own (fast's 100 ms is not one); its second is within 10%;
+    # fast's second regresses against fast's own last pass
+    assert codes == [0, 0, 0, 1]
+    gated = json.loads((tmp_path / "r1" / "report.json").read_text())["checks"][0]
+    assert gated["reason"] == NO_BASELINE
+    with open_history(settings.history_path) as h:
+        assert sorted(r.system for r in h.runs()) == ["fast", "fast", "slow", "slow"]
 
 
 def test_a_history_failure_never_fails_the_run(tmp_path: Path) -> None:

@@ -60,12 +60,13 @@ def find_baseline(history_path: Path, scenario: str, system: str = REFERENCE_SYS
 
 
 def judge_last_pass(report: "RunReport", scenario: "Scenario", settings: "Settings",
-                    echo: Callable[[str], None] = print) -> "RunReport":
-    """The report with its last_pass checks judged and its pass/fail verdict recomputed."""
+                    echo: Callable[[str], None] = print, system: str = REFERENCE_SYSTEM) -> "RunReport":
+    """The report with its last_pass checks judged and its pass/fail verdict recomputed, against
+    the last pass on the same System (`system`: its name; a pass elsewhere is no baseline)."""
     specs = gated(scenario)
     if not specs:
         return report
-    base = find_baseline(settings.history_path, scenario.name)
+    base = find_baseline(settings.history_path, scenario.name, system)
     if base.run is not None:
         echo(f"regression gates: comparing with run {base.run.id} (last pass of {scenario.name})")
     checks = tuple(_judge_safely(c, specs[c.name].objective, base, settings.require_baseline)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from chaosctl.report.model import RunReport
     from chaosctl.settings import Settings
 
-REFERENCE_SYSTEM = "reference"  # the only System the run engine drives for now
+REFERENCE_SYSTEM = "reference"  # the name of the reference System (systems/reference.system.yaml)
 GIT_TIMEOUT_S = 5.0
 
 
@@ -68,12 +68,12 @@ def record_run(history_path: Path, report: "RunReport | Mapping[str, Any]", *, s
 
 
 def record_after_run(settings: "Settings", report: "RunReport", scenario_file: Path | None, report_dir: Path | None,
-                     echo: Callable[[str], None] = print) -> RunRecord | None:
+                     echo: Callable[[str], None] = print, system: str = REFERENCE_SYSTEM) -> RunRecord | None:
     """The run path's call, after the reports are written: record, then add the trend to
     report.html. A history failure never fails a run: it is printed and the run goes on."""
     path = settings.history_path
     try:
-        record = record_run(path, report, scenario_file=scenario_file, report_dir=report_dir)
+        record = record_run(path, report, scenario_file=scenario_file, system=system, report_dir=report_dir)
     except Exception as exc:  # noqa: BLE001 - the run's verdict and reports stand without history
         echo(f"warning: run not recorded in the history {path}: {exc}")
         return None
