@@ -308,3 +308,13 @@ def test_a_failed_revert_is_verdict_error_exit_4_naming_recover_and_the_others_s
     assert "could not revert latency" in str(err) and "chaosctl recover" in str(err)
     assert w.reverted() == ["b", "a"] and report["verdict"] == "error"  # a failed; b still came out
     assert [p["name"] for p in report["phases"]] == ["baseline", "fault", "recovery"]
+
+
+def test_a_run_with_nothing_to_judge_fails_instead_of_passing_on_zero_checks(tmp_path):
+    """Only fault-landed checks: no SLO, trace or steady-state check ran, so nothing was shown to hold."""
+    w = World(tmp_path, scenario=SCENARIO.split("slos:")[0])
+    code, err, report = w.publish()
+    assert report["verdict"] == "fail"
+    judged = [c for c in report["checks"] if c["name"] == "nothing to judge"]
+    assert len(judged) == 1 and judged[0]["status"] == "fail"
+    assert "add slos, traces or steady_state" in judged[0]["reason"]

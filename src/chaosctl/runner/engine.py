@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
     from .analysis import Analysis
 
+JUDGED = ("slo", "trace", "steady_state")  # the kinds that judge the system, not the run's own mechanics
+NOTHING_TO_JUDGE = Check("slo", "nothing to judge", "run", "fail", "0 SLO, trace or steady-state checks",
+                         "at least one", "the scenario judges nothing: add slos, traces or steady_state")
 STEADY_BEFORE_WAIT_S = 5.0
 STEADY_AFTER_WAIT_S = 30.0  # the system may still be recovering from the last revert
 SPAWN_TIMEOUT_S = 30.0  # distributed workers need a few seconds to connect to the master
@@ -296,6 +299,8 @@ class Run:
             st.interrupted = guard.signal_name
             st.notes.append(f"interrupted by {st.interrupted} after the phases: partial report")
         checks = tuple(st.checks) + analysis.checks
+        if st.interrupted is None and st.error is None and not any(c.kind in JUDGED for c in checks):
+            checks += (NOTHING_TO_JUDGE,)  # fault-landed checks alone say nothing about the system
         phases = sum(w.seconds for w in st.windows)
         overhead = (time.time() - st.started) - phases
         where = ", ".join(f"{k} {v:.1f}s" for k, v in st.stage_seconds.items())

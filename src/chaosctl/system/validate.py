@@ -32,7 +32,10 @@ def validate_file(path: Path, system_path: Path | None = None, port_base: int | 
         guess = closest(kind, KINDS)
         hint = f" (did you mean {guess!r}?)" if guess else ""
         raise ScenarioInvalid([f"{path}:{line + 1}:{col + 1}: kind: unknown kind {kind!r}{hint}; chaosctl reads {' or '.join(KINDS)}"])
-    scenario_with_system(data, positions, path, system_path, port_base)
+    scenario, _ = scenario_with_system(data, positions, path, system_path, port_base)
+    if not (scenario.slos or scenario.traces or scenario.steady_state):  # a warning: the file is valid, a run FAILs
+        print(f"{path}: warning: nothing to judge (no slos, traces or steady_state): every run of it FAILs "
+              "with 'nothing to judge'; add slos, traces or steady_state", file=sys.stderr)
     return "Scenario"
 
 
