@@ -105,3 +105,24 @@ def test_findings_ignore_small_moves_and_name_phases_without_faults() -> None:
     moved = (row("gateway", "x", 0.53), row("gateway", "y", 0.47))
     assert findings("in phase recovery", moved, same) == ()
     assert fault_context(PhaseWindow("recovery", 0, 1)) == "in phase recovery"
+
+
+def test_absence_on_a_truncated_fetch_fails_because_the_missing_traces_may_hold_the_span() -> None:
+    e = expect(must_not_appear={"service": "registry", "operation": "DELETE *"})
+    assert check_expectation(e, agg(FAULT_ROWS)).status == "pass"  # every trace fetched: absence shown
+    c = check_expectation(e, agg(FAULT_ROWS), saturated=2)
+    assert c.status == "fail"
+    assert c.reason == ("traces incomplete: fetched 150 of at least 150 (Jaeger returned full pages for 2 slice(s)); "
+                        "absence cannot be shown")
+    # through trace_checks too: the saturation is per phase
+    assert trace_checks([e], {"fault": agg(FAULT_ROWS)}, {"fault": 1})[0].status == "fail"
+    assert trace_checks([e], {"fault": agg(FAULT_ROWS)}, {"baseline": 1})[0].status == "pass"
+
+
+def test_shares_on_a_truncated_fetch_are_judged_on_the_sample_and_say_so() -> None:
+    share = check_expectation(expect(max_critical_path_share={"service": "registry", "share": "10%"}), agg(FAULT_ROWS), saturated=1)
+    assert share.status == "pass" and share.reason.startswith("sampled (traces incomplete: fetched 150")
+    top = check_expectation(expect(expect_bottleneck={"service": "gateway"}), agg(BASE_ROWS), saturated=1)
+    assert top.status == "fail" and top.reason.startswith("sampled (") and top.reason.endswith("not gateway")
+    present = check_expectation(expect(must_appear={"service": "registry"}), agg(FAULT_ROWS), saturated=1)
+    assert present.status == "pass" and present.reason == ""  # a span seen in the sample was seen

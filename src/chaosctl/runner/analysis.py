@@ -80,11 +80,13 @@ def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[Pha
     from chaosctl.verdict.traces import trace_checks
 
     per_phase: dict[str, Any] = {}
+    saturated: dict[str, int] = {}
     notes: list[str] = []
     for w in windows:
         fetched = jaeger.fetch(service, w.start, w.end)
         if fetched.saturated_slices:
             notes.append(f"phase {w.name}: Jaeger returned full pages for {fetched.saturated_slices} slice(s); some traces may be missing")
+            saturated[w.name] = fetched.saturated_slices  # absence checks FAIL, shares say "sampled"
         per_phase[w.name] = bottleneck.aggregate(keep_roots(critical_path.analyze(fetched.spans), root_operations))
     base = windows[0].name if windows else None
     rows: dict[str, tuple[BottleneckRow, ...]] = {}
@@ -96,7 +98,7 @@ def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[Pha
             continue
         rows[w.name] = bottleneck.diff(agg.rows, per_phase[base].rows)
         found.extend(bottleneck.findings(bottleneck.fault_context(w), agg.rows, per_phase[base].rows))
-    return trace_checks(scenario.traces, per_phase), rows, tuple(found), notes
+    return trace_checks(scenario.traces, per_phase, saturated), rows, tuple(found), notes
 
 
 def chart_series(prom: "Prometheus", start: float, end: float, system: "System | None" = None) -> tuple[Series, ...]:

@@ -2,6 +2,9 @@
 
 Too few traces is never a pass: below the expectation's `min_traces` (default 100) it fails
 with the count as the reason, because a share measured on a handful of traces says nothing.
+A phase whose fetch was truncated (Jaeger returned full pages: `saturated` slices) holds a
+sample, not every trace: absence (`must_not_appear`) cannot be shown on a sample and FAILs;
+shares and the top bottleneck are still judged on the sample, with "sampled" in the reason.
 Operation patterns are shell-style globs (`upstream model-gpu-*`); no operation means the
 whole service.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from chaosctl.scenario.model import SpanRef, TraceExpectation
@@ -29,11 +33,29 @@ def _ref(e: TraceExpectation) -> SpanRef:
     return ref
 
 
-def check_expectation(e: TraceExpectation, agg: Aggregate | None) -> Check:
+def check_expectation(e: TraceExpectation, agg: Aggregate | None, saturated: int = 0) -> Check:
     n = agg.traces if agg else 0
     if agg is None or n < e.min_traces:
         return _check(e, "fail", f"{n} traces", f"only {n} traces in phase {e.phase!r}; at least {e.min_traces} are needed")
     ref = _ref(e)
+    partial = (f"traces incomplete: fetched {n} of at least {n} (Jaeger returned full pages for {saturated} "
+               f"slice(s))") if saturated else ""
+    if e.must_not_appear is not None and partial and not any(_matches(r, ref) for r in agg.rows):
+        return _check(e, "fail", f"0 spans in {n} traces", f"{partial}; absence cannot be shown", "does not appear")
+    if e.expect_bottleneck is not None or e.max_critical_path_share is not None:
+        return _sampled(_judged(e, ref, agg), partial)
+    return _judged(e, ref, agg)
+
+
+def _sampled(c: Check, partial: str) -> Check:
+    """A share judged on a truncated fetch says so (it may differ on the full set)."""
+    if not partial:
+        return c
+    return replace(c, reason=f"sampled ({partial})" + (f": {c.reason}" if c.reason else ""))
+
+
+def _judged(e: TraceExpectation, ref: SpanRef, agg: Aggregate) -> Check:
+    n = agg.traces
     if e.expect_bottleneck is not None:
         return _bottleneck(e, ref, agg)
     if e.max_critical_path_share is not None:
@@ -71,5 +93,7 @@ def _check(e: TraceExpectation, status: str, observed: str, reason: str, objecti
     return Check("trace", e.label, e.phase, status, observed, objective, reason)  # type: ignore[arg-type]
 
 
-def trace_checks(expectations: Sequence[TraceExpectation], per_phase: dict[str, Aggregate]) -> list[Check]:
-    return [check_expectation(e, per_phase.get(e.phase)) for e in expectations]
+def trace_checks(expectations: Sequence[TraceExpectation], per_phase: dict[str, Aggregate],
+                 saturated: dict[str, int] | None = None) -> list[Check]:
+    """`saturated`: per phase, the fetch's slices Jaeger returned full (0/absent: every trace)."""
+    return [check_expectation(e, per_phase.get(e.phase), (saturated or {}).get(e.phase, 0)) for e in expectations]
