@@ -103,7 +103,7 @@ class FakeProm:
         self._alive()
         up = re.fullmatch(r'min\((count|sum)_over_time\(up\{job="gateway"\}\[(\d+)ms\]\)\)', expr)
         if up:
-            return float(round(int(up[2]) / 1000))  # the gateway scraped every second
+            return float(round(int(up[2]) / 500))  # the gateway scraped every 0.5 s (a 1 s phase holds 2 scrapes)
         return 0.0 if expr.startswith("(sum(rate(") and "5.." in expr else 1.0  # no 5xx, every request served
 
     def samples(self, expr: str, at: float) -> list[Sample]:
@@ -112,7 +112,7 @@ class FakeProm:
 
     def scrape_intervals(self) -> dict[str, float]:
         self._alive()
-        return {"gateway": 1.0}
+        return {"gateway": 0.5}
 
     def metric_names(self) -> list[str]:
         self._alive()

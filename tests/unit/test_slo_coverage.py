@@ -30,16 +30,35 @@ def judge(prom, spec, windows=(BASELINE, FAULT), evidence=None):
     [
         (40.0, 1.0, 40, 39, 1.0),
         (40.7, 1.0, 40, 39, 1.0),  # a 40.7 s window holds 40 or 41 grid points
-        (6.0, 1.0, 5, 5, 1.0),  # the last scrape ran late, past the window's end: nothing was lost
+        (10.0, 1.0, 9, 9, 1.0),  # the last scrape ran late, past the window's end: nothing was lost
+        (6.0, 1.0, 5, 6, 5 / 6),  # under 10 scrapes no allowance: one scrape is a sixth of the window
         (40.0, 1.0, 41, 39, 1.0),  # never above 100%
         (40.0, 1.0, 19, 39, 19 / 39),
-        (40.0, 5.0, 6, 7, 6 / 7),
-        (0.5, 1.0, 0, 1, 0.0),  # at least one scrape is expected
+        (40.0, 5.0, 6, 8, 6 / 8),
+        (0.5, 1.0, 0, 1, 0.0),  # fewer than 2 scrapes: too short, never covered
     ],
 )
-def test_job_coverage_expected_scrapes_is_the_floor_less_one(window_s, interval, up, expected, ratio) -> None:
+def test_job_coverage_expected_scrapes_is_the_floor_less_one_only_in_long_windows(window_s, interval, up, expected, ratio) -> None:
     cov = JobCoverage("gateway", window_s, interval, present=up, up=up)
     assert cov.expected == expected and cov.ratio == pytest.approx(ratio)
+
+
+def test_a_long_interval_does_not_hide_a_job_down_half_the_phase() -> None:
+    """Interval >= half the phase: 2 scrapes fit, the job was up for 1 of them. The old one-scrape
+    allowance read 1 of 1 = 100%; without it 1 of 2 = 50% FAILs."""
+    half = JobCoverage("gateway", 40.0, 20.0, present=2, up=1)
+    assert half.expected == 2 and half.ratio == 0.5
+    assert not Coverage("fault", (half,)).holds(0.9)
+    assert JobCoverage("gateway", 40.0, 20.0, present=2, up=2).ratio == 1.0  # fully scraped still passes
+
+
+def test_a_window_with_fewer_than_two_scrapes_fails_as_too_short() -> None:
+    one = JobCoverage("gateway", 40.0, 30.0, present=1, up=1)  # a 40 s phase, a 30 s interval: 1 scrape
+    assert one.too_short and one.ratio == 0.0
+    cov = Coverage("fault", (one,))
+    assert not cov.holds(0.0001)
+    assert cov.reason(0.9) == ("window too short for the scrape interval: 40 s holds fewer than 2 scrapes of "
+                               "gateway (every 30 s) (phase 'fault')")
 
 
 def test_unknown_scrape_target_has_no_coverage() -> None:

@@ -6,14 +6,21 @@ measured on the scrape jobs the SLI reads, from Prometheus' own `up` series:
 
     present  = min over the job's instances of count_over_time(up{job=J}[W])   (scrapes recorded)
     up       = min over the job's instances of sum_over_time(up{job=J}[W])     (scrapes that succeeded)
-    expected = floor(W / scrape interval) - 1 (at least 1)                    (the least a fully scraped window holds)
-    coverage = min(1, up / expected)
+    grid     = floor(W / scrape interval)                                     (scrapes a window this long holds)
+    expected = grid - 1 when grid >= 10, else grid                            (the least a fully scraped window holds)
+    coverage = min(1, up / expected); 0 when grid < 2 (window too short for the scrape interval)
 
 Scrapes run on a fixed grid, so a window of W s at a 1 s interval holds floor(W) or
 floor(W)+1 grid points; but a sample carries the time its scrape ran, late under load,
 so the last one can land just past the window's end. One scrape less than the floor is
 therefore what a fully scraped window is sure to hold (without that allowance, a 6 s
 phase whose last scrape ran 100 ms late would read 5 of 6 = 83% with nothing lost).
+The allowance is bounded: it is one scrape of the window, so it is granted only when the
+window holds at least 10 (TOLERANCE_MIN_SCRAPES) and hides at most a tenth of it; with a
+long interval it would hide half a phase (2 scrapes expected, 1 present = 100%). Below 10
+there is no allowance (a late last scrape then reads short: a FAIL, never a false PASS),
+and a window holding fewer than 2 scrapes cannot show coverage at all: FAIL "window too
+short for the scrape interval".
 A window's coverage is the worst of its jobs'. A job that is not a scrape target
 (unknown interval) has coverage 0: no evidence is never full evidence.
 
@@ -33,6 +40,8 @@ from typing import Protocol, Sequence
 from chaosctl.verdict.model import PhaseWindow
 
 DEFAULT_MIN_COVERAGE = 0.9
+TOLERANCE_MIN_SCRAPES = 10  # a window holding this many scrapes may miss one (see the module doc)
+MIN_SCRAPES = 2  # fewer: the window is too short for the scrape interval
 _JOB_EQ = re.compile(r"""\bjob\s*=\s*"((?:[^"\\]|\\.)*)\"""")
 
 
@@ -59,14 +68,23 @@ class JobCoverage:
     up: int  # of which succeeded (up == 1)
 
     @property
+    def grid(self) -> int:
+        """Scrapes a window this long holds on the job's interval."""
+        return math.floor(self.window_s / self.interval_s + 1e-6) if self.interval_s else 0
+
+    @property
+    def too_short(self) -> bool:
+        return bool(self.interval_s) and self.grid < MIN_SCRAPES
+
+    @property
     def expected(self) -> int:
         if not self.interval_s:
             return 0
-        return max(1, math.floor(self.window_s / self.interval_s + 1e-6) - 1)  # one scrape may land past the end
+        return self.grid - 1 if self.grid >= TOLERANCE_MIN_SCRAPES else max(1, self.grid)  # late last scrape: only long windows
 
     @property
     def ratio(self) -> float:
-        return 0.0 if not self.expected else min(1.0, self.up / self.expected)
+        return 0.0 if not self.expected or self.too_short else min(1.0, self.up / self.expected)
 
     @property
     def covered_s(self) -> float:
@@ -75,6 +93,9 @@ class JobCoverage:
     def describe(self) -> str:
         if self.interval_s is None:
             return f"{self.job} is not a scrape target of Prometheus"
+        if self.too_short:
+            return (f"window too short for the scrape interval: {_secs(self.window_s)} s holds fewer than "
+                    f"{MIN_SCRAPES} scrapes of {self.job} (every {_secs(self.interval_s)} s)")
         text = f"{self.job} scraped {_secs(self.covered_s)} of {_secs(self.window_s)} s"
         if self.present < self.expected:  # Prometheus itself missed scrapes (down, restarted)
             text += f" (Prometheus holds {self.present} of {self.expected} scrapes)"
@@ -101,6 +122,8 @@ class Coverage:
         if self.problem or not self.jobs:
             return f"partial data: {self.problem or 'no scrape job behind the query'}"
         short = [j for j in self.jobs if j.ratio < threshold] or [min(self.jobs, key=lambda j: j.ratio)]
+        if any(j.too_short for j in short):  # no coverage can be shown at all: not "partial"
+            return f"{'; '.join(j.describe() for j in short if j.too_short)} (phase {self.window!r})"
         parts = "; ".join(j.describe() for j in short)
         return f"partial data: {parts} ({self.ratio:.0%} < {threshold:.0%} of phase {self.window!r})"
 
