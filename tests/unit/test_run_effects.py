@@ -95,6 +95,15 @@ def test_ttr_passes_and_fails_when_the_phase_ends_first(tmp_path):
     assert slow.status == "fail" and slow.observed == "6.0s"
 
 
+def test_ttr_whose_phase_never_ran_fails_instead_of_vanishing(tmp_path):
+    """An aborted run ends before `recovery`: the objective is a FAIL in the report, not dropped."""
+    scenario = _scenario(tmp_path)
+    p99 = [0.05] * 20
+    (missing,) = ttr_checks(scenario, WINDOWS[:2], FakeProm(p99))
+    assert missing.status == "fail" and missing.name == "recovers" and missing.phase == "recovery"
+    assert missing.reason == "phase 'recovery' never ran" and missing.observed == "not run"
+
+
 def test_fault_rows_in_every_report(tmp_path):
     from chaosctl.report import json as report_json
     from chaosctl.report import console, md

@@ -117,9 +117,12 @@ def fault_effects(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: An
 
 def ttr_checks(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: Any, system: "System | None" = None) -> list[Check]:
     """One check per ttr objective: seconds from the last revert before its phase ends until
-    the SLI is back in the first phase's band for the hold time."""
-    return [_ttr(slo, windows, prom, system) for slo in scenario.slos if slo.ttr is not None
-            and any(w.name == slo.phase for w in windows)]
+    the SLI is back in the first phase's band for the hold time. A phase that never ran (an
+    aborted run) FAILs: no recovery was shown."""
+    ran = {w.name for w in windows}
+    return [_ttr(slo, windows, prom, system) if slo.phase in ran else
+            Check("slo", slo.name, slo.phase, "fail", "not run", f"ttr({slo.ttr}) {slo.objective.describe()}",
+                  f"phase {slo.phase!r} never ran") for slo in scenario.slos if slo.ttr is not None]
 
 
 def _ttr(slo: "SLO", windows: Sequence[PhaseWindow], prom: Any, system: "System | None") -> Check:
