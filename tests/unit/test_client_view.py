@@ -104,3 +104,24 @@ def test_partial_data_also_shows_what_the_clients_saw() -> None:
     [check] = evaluate(prom, [slo(sli="success_ratio", objective=">= 99%")], [FAULT], evidence)
     assert check.status == "fail" and check.observed == "68.12% (partial)"
     assert check.reason.startswith("partial data: gateway scraped 20 of 40 s") and "44 failed of 138 requests" in check.reason
+
+
+def test_availability_fails_when_load_ran_but_the_clients_counts_for_the_phase_are_missing() -> None:
+    """The server saw no 5xx, but the load's history does not span the phase: a dead gateway records
+    nothing of what it failed, so the server's view alone must not PASS availability."""
+    from types import SimpleNamespace
+
+    from chaosctl.runner.analysis import slo_checks
+
+    prom = ScrapedPrometheus(1.0, {"gateway": seconds(FAULT)})
+    scenario = SimpleNamespace(slos=(slo(sli="success_ratio", objective=">= 99%"), slo(sli="latency_p99", objective="< 5s")))
+    ended_early = ClientHistory(tuple((t, 10 * (t - 900), 0) for t in range(900, 1010)))  # stops before the phase
+    checks, notes = slo_checks(prom, scenario, [FAULT], ended_early)
+    avail, latency = checks
+    assert avail.status == "fail" and avail.observed == "100.00%"
+    assert "client view missing" in avail.reason and "phase 'fault'" in avail.reason
+    assert latency.status == "pass" and "client view" not in latency.reason  # not an availability SLI
+    assert any("clients in fault: no counts" in n for n in notes)
+    spanning = ClientHistory(tuple((t, 10 * (t - 900), 0) for t in range(900, 1100)))
+    assert slo_checks(prom, scenario, [FAULT], spanning)[0][0].status == "pass"
+    assert slo_checks(prom, scenario, [FAULT], None)[0][0].status == "pass"  # no load generator ran: no client view

@@ -45,15 +45,18 @@ def slo_checks(prom: "Prometheus", scenario: "Scenario", windows: Sequence[Phase
 
     seen = {w.name: client.counts(w.start, w.end) for w in windows} if client is not None else {}
     counts = {name: c for name, c in seen.items() if c is not None}
+    missing = tuple(name for name, c in seen.items() if c is None)  # load ran, its counts did not: availability FAILs
     meter = CoverageMeter(prom)
-    evidence = Evidence(min_coverage, counts)
+    evidence = Evidence(min_coverage, counts, client_missing=missing)
     if system is not None:  # the System's SLI queries and the scrape jobs they read
         from chaosctl.system.runtime import sli_jobs, slis_of
 
-        evidence = Evidence(min_coverage, counts, slis_of(system), sli_jobs(system))
+        evidence = Evidence(min_coverage, counts, slis_of(system), sli_jobs(system), missing)
     judged = tuple(s for s in scenario.slos if s.ttr is None)  # ttr objectives: runner.effects
     checks = evaluate(prom, judged, windows, evidence, meter)
     notes = meter.notes()
+    if client is None:  # only a run without a load generator (a test's fake load) has no clients' view
+        notes.append("clients: no load generator's view; availability judged on the server's metrics alone")
     for w in windows if client is not None else ():
         c = seen.get(w.name)
         notes.append(f"clients in {w.name}: {c.describe()} over {c.seconds:.0f}s of {w.seconds:.0f}s" if c

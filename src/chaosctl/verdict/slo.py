@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Mapping
 from chaosctl.scenario.checks import LATENCY_BUCKETS
 from chaosctl.scenario.model import LATENCY_QUANTILES, SLIS, SLO
 from chaosctl.scenario.objective import BurnRateObjective, RelativeObjective, compare
-from chaosctl.verdict.client_view import ClientCounts, client_verdict
+from chaosctl.verdict.client_view import AVAILABILITY_SLIS, ClientCounts, client_verdict
 from chaosctl.verdict.coverage import DEFAULT_MIN_COVERAGE, Coverage, CoverageMeter, SeriesSource, jobs_of_query
 from chaosctl.verdict.model import Check, PhaseWindow
 
@@ -49,6 +49,7 @@ class Evidence:
     client: Mapping[str, ClientCounts] = field(default_factory=dict)  # phase name -> what the clients saw
     slis: "ResolvedSlis | None" = None  # the System's built-in SLI queries (None: the reference gateway's)
     sli_jobs: tuple[str, ...] = ()  # scrape jobs those read (empty with `slis`: found from the series)
+    client_missing: tuple[str, ...] = ()  # phases where load ran but the clients' counts are missing
 
 
 @dataclass(frozen=True)
@@ -181,19 +182,29 @@ class _Judge:
     def check(self, spec: SLO, window: PhaseWindow) -> Check:
         m = self.measure(spec, window)
         clients = self.evidence.client.get(window.name)
+        missing = self._client_missing(spec, window)
         if m.value is None:
             if m.partial is None:
-                return _fail(spec, window.name, "no data", m.reason)
+                return _fail(spec, window.name, "no data", _join(m.reason, missing))
             value, client_note = client_verdict(spec.sli, m.partial, clients, spec.target)
-            return _fail(spec, window.name, f"{format_value(spec, value)} (partial)", _join(m.reason, client_note))
+            return _fail(spec, window.name, f"{format_value(spec, value)} (partial)", _join(m.reason, client_note, missing))
         threshold, objective, problem = self._threshold(spec)
         value, client_note = client_verdict(spec.sli, m.value, clients, spec.target)
         observed = format_value(spec, value)
         if threshold is None:
-            return _fail(spec, window.name, observed, _join(problem, client_note), objective)
-        ok = compare(spec.objective.op, value, threshold)
-        reason = "" if ok else f"{observed} is not {spec.objective.op} {format_value(spec, threshold)}"
-        return Check("slo", spec.name, window.name, "pass" if ok else "fail", observed, objective, _join(reason, client_note))
+            return _fail(spec, window.name, observed, _join(problem, client_note, missing), objective)
+        ok = compare(spec.objective.op, value, threshold) and not missing
+        reason = "" if ok or missing else f"{observed} is not {spec.objective.op} {format_value(spec, threshold)}"
+        return Check("slo", spec.name, window.name, "pass" if ok else "fail", observed, objective,
+                     _join(reason, client_note, missing))
+
+    def _client_missing(self, spec: SLO, window: PhaseWindow) -> str:
+        """Why an availability check cannot pass: load ran, but what its clients saw is unknown
+        (a dead gateway records nothing of the requests it failed)."""
+        if spec.sli not in AVAILABILITY_SLIS or window.name not in self.evidence.client_missing:
+            return ""
+        return (f"client view missing: the load's per-phase counts do not span phase {window.name!r}; "
+                "the server's metrics alone cannot show what clients saw")
 
     def _threshold(self, spec: SLO) -> tuple[float | None, str, str]:
         """(threshold in SLI units, objective text for the report, why there is none)."""
