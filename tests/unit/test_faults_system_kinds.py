@@ -240,7 +240,7 @@ def test_process_kill_is_reverted_by_the_start_command_and_the_ready_check(world
     fault.inject()
     first.wait(5)
     assert fault.verify() == f"worker (pid {first.pid}) is gone"
-    assert fault.journal_state() == {"pid": first.pid}
+    assert fault.journal_state() == {"pid": first.pid, "create_time": fault.created}
     fault.revert()  # runs `start`, waits until the port answers
     socket.create_connection(("127.0.0.1", world["port"]), timeout=1).close()
     again = [p for p in psutil.process_iter(["cmdline"]) if world["marker"] in " ".join(p.info["cmdline"] or [])]
@@ -257,6 +257,23 @@ def test_process_pause_stops_and_resumes_the_same_pid(world: dict[str, Any]) -> 
     again = fault_from_record(FaultRecord("f1", "process-pause", "worker", {"pid": proc.pid}), world["ctx"])
     again.revert()  # as `recover` would: from the journaled pid
     assert psutil.Process(proc.pid).status() != psutil.STATUS_STOPPED
+    proc.kill()
+    proc.wait(5)
+
+
+def test_a_journaled_pid_now_held_by_another_process_is_already_gone_and_never_signalled(world: dict[str, Any]) -> None:
+    """pid reuse: the journal names the pid with its process's create time; a process holding that
+    pid with another create time is a stranger (here a stopped one, which a SIGCONT would resume)."""
+    fault = fault_from_record(_record("process-pause", "worker"), world["ctx"])
+    proc = _start(world)
+    fault.inject()
+    state = fault.journal_state()
+    assert state["pid"] == proc.pid and state["create_time"] == pytest.approx(psutil.Process(proc.pid).create_time())
+    stranger = FaultRecord("f1", "process-pause", "worker", {"pid": proc.pid, "create_time": float(state["create_time"]) - 60})
+    fault_from_record(stranger, world["ctx"]).revert()  # as `recover` would, after the pid was reused
+    assert psutil.Process(proc.pid).status() == psutil.STATUS_STOPPED  # not signalled
+    fault_from_record(FaultRecord("f1", "process-pause", "worker", dict(state)), world["ctx"]).revert()
+    assert psutil.Process(proc.pid).status() != psutil.STATUS_STOPPED  # the same process: resumed
     proc.kill()
     proc.wait(5)
 

@@ -7,7 +7,9 @@ process first, StackUnavailable, exit 3). The pid acted on is journaled, so a
 revert from `chaosctl recover` resumes that very process. A kill is reverted by
 running the component's `start` command (its own session, output to a log in
 the state dir) and waiting for its ready check; a revert finds a running
-process first and then does nothing (idempotent).
+process first and then does nothing (idempotent). The journal keeps the pid with its
+process's create time: a pid the kernel has since given to another process is that
+process, not ours ("already gone"), and is never signalled.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from chaosctl.system.model import ProcessComponent, ReadyCheck
 
 GONE_TIMEOUT_S = 5.0
+SAME_START_S = 0.01  # create times of one process read alike; a reused pid started later
 
 
 def _candidates(pattern: str) -> list[tuple[int, str]]:
@@ -74,15 +77,29 @@ def resolve_pid(comp: "ProcessComponent", base: Path | None = None) -> int:
     return pid
 
 
-def _state(pid: int | None) -> str:
+def _state(pid: int | None, created: float | None = None) -> str:
+    """The process's status; "gone" also when `pid` now belongs to a process started at
+    another time than `created` (the pid was reused)."""
     import psutil
 
     if pid is None:
         return "gone"
     try:
-        return str(psutil.Process(pid).status())
+        proc = psutil.Process(pid)
+        if created is not None and abs(proc.create_time() - created) > SAME_START_S:
+            return "gone"
+        return str(proc.status())
     except psutil.NoSuchProcess:
         return "gone"
+
+
+def _create_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.NoSuchProcess:
+        return None
 
 
 def wait_ready(ready: "ReadyCheck | None", what: str) -> None:
@@ -115,10 +132,13 @@ class LocalProcessFault:
     record: FaultRecord
     ctx: FaultContext
     pid: int | None = field(default=None, init=False)
+    created: float | None = field(default=None, init=False)  # the pid's process create time (pid reuse)
 
     def __post_init__(self) -> None:
         known = self.record.params.get("pid")
         self.pid = int(known) if isinstance(known, (int, float, str)) and str(known).isdigit() else None
+        when = self.record.params.get("create_time")
+        self.created = float(when) if isinstance(when, (int, float)) and not isinstance(when, bool) else None
 
     @property
     def comp(self) -> "ProcessComponent":
@@ -129,10 +149,11 @@ class LocalProcessFault:
         return self.ctx.system_path.parent if self.ctx.system_path is not None else None
 
     def journal_state(self) -> Mapping[str, Param]:
-        return {"pid": self.pid} if self.pid is not None else {}
+        return {"pid": self.pid, "create_time": self.created} if self.pid is not None else {}
 
     def _signal(self, sig: int) -> None:
         self.pid = resolve_pid(self.comp, self.base)
+        self.created = _create_time(self.pid)  # before the signal: a killed pid has none
         try:
             os.kill(self.pid, sig)
         except ProcessLookupError:
@@ -140,7 +161,7 @@ class LocalProcessFault:
 
     def _wait_gone(self) -> None:
         deadline = time.monotonic() + GONE_TIMEOUT_S
-        while _state(self.pid) not in ("gone", "zombie") and time.monotonic() < deadline:
+        while _state(self.pid, self.created) not in ("gone", "zombie") and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def start_again(self) -> None:
@@ -168,7 +189,7 @@ class LocalKill(LocalProcessFault):
         self._wait_gone()
 
     def verify(self) -> str:
-        state = _state(self.pid)
+        state = _state(self.pid, self.created)
         if state not in ("gone", "zombie"):
             raise FaultError(f"process-kill {self.record.target}: pid {self.pid} is still {state}")
         return f"{self.record.target} (pid {self.pid}) is gone"
@@ -181,17 +202,21 @@ class LocalPause(LocalProcessFault):
     def inject(self) -> None:
         self._signal(signal.SIGSTOP)
         deadline = time.monotonic() + GONE_TIMEOUT_S  # the kernel stops it asynchronously
-        while _state(self.pid) not in ("stopped", "tracing-stop", "gone") and time.monotonic() < deadline:
+        while _state(self.pid, self.created) not in ("stopped", "tracing-stop", "gone") and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def verify(self) -> str:
-        state = _state(self.pid)
+        state = _state(self.pid, self.created)
         if state not in ("stopped", "tracing-stop"):
             raise FaultError(f"process-pause {self.record.target}: pid {self.pid} is {state}, not stopped")
         return f"{self.record.target} (pid {self.pid}) is in state T (stopped)"
 
     def revert(self) -> None:
-        pid = self.pid if self.pid is not None else find_pid(self.comp, self.base)
+        if self.pid is not None:  # the journaled process, only if that pid is still it (else already gone)
+            if _state(self.pid, self.created) not in ("gone", "zombie"):
+                os.kill(self.pid, signal.SIGCONT)
+            return
+        pid = find_pid(self.comp, self.base)
         if pid is not None and _state(pid) not in ("gone", "zombie"):
             os.kill(pid, signal.SIGCONT)
 
