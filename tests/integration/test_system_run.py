@@ -28,6 +28,7 @@ from chaosctl.stack.tools import find_tool
 HERE = Path(__file__).resolve().parent
 CHAOSCTL = Path(sys.executable).with_name("chaosctl")
 API, BACKEND, LISTEN, PROM = (PORT_BASE + 200 + i for i in range(4))
+RESTARTED = "backend.restarted.pid"  # the pid of each backend the System's `start` runs (exec keeps it)
 
 SYSTEM = f"""\
 apiVersion: chaosctl/v1
@@ -44,7 +45,8 @@ components:
   - name: backend
     kind: process
     match: 'http\\.server {BACKEND} '
-    start: ["{sys.executable}", "-m", "http.server", "{BACKEND}", "--bind", "127.0.0.1"]
+    cwd: "."
+    start: ["sh", "-c", "echo $$ > {RESTARTED}; exec '{sys.executable}' -m http.server {BACKEND} --bind 127.0.0.1"]
     ready: {{tcp: "127.0.0.1:{BACKEND}", timeout: 20s}}
 links:
   - {{name: api->backend, listen: "127.0.0.1:{LISTEN}", upstream: "127.0.0.1:{BACKEND}"}}
@@ -99,6 +101,16 @@ def _wait(url: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"{url} did not answer within {timeout}s")
 
 
+def _restarted(tmp: Path, since: float) -> list[int]:
+    """The backend the revert started, by the pid its `start` command wrote; only if that pid is
+    still a process created after the fixture began (never a stranger that reused it)."""
+    try:
+        pid = int((tmp / RESTARTED).read_text().strip())
+        return [pid] if psutil.Process(pid).create_time() >= since else []
+    except (OSError, ValueError, psutil.NoSuchProcess):
+        return []
+
+
 def _stop(pid: int) -> None:
     try:
         proc = psutil.Process(pid)
@@ -116,6 +128,7 @@ def tiny(tmp_path: Path) -> Iterator[Path]:
     skip_unless_binaries(settings)
     prom_bin = find_tool("prometheus", settings)
     assert prom_bin is not None
+    started = time.time() - 1.0  # process create times are wall-clock (rounded to a clock tick)
     (tmp_path / "prom.yml").write_text(json.dumps({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [{"job_name": "api", "static_configs": [{"targets": [f"127.0.0.1:{API}"]}]}],
@@ -133,9 +146,7 @@ def tiny(tmp_path: Path) -> Iterator[Path]:
         (tmp_path / "tiny.yaml").write_text(SCENARIO)
         yield tmp_path
     finally:
-        backends = [p.pid for p in psutil.process_iter(["cmdline"])
-                    if f"http.server {BACKEND} " in " ".join(p.info["cmdline"] or [])]
-        for pid in [p.pid for p in procs] + backends:  # the backend a revert started is not our child
+        for pid in [p.pid for p in procs] + _restarted(tmp_path, started):  # a revert's backend is not our child
             _stop(pid)
         for p in procs:
             p.wait(10)
