@@ -125,4 +125,6 @@ def test_mlserver_pair_behind_caddy_latency_and_kill_reach_the_right_verdicts(ex
     assert not (folder.parent / "state" / "toxiproxy-mlserver-pair.json").exists()
     assert all(_free(port) for port in LINK_PORTS), "the run's Toxiproxy still listens on a link port"
     overhead = next((n for n in report.get("notes", []) if "overhead" in n), "no overhead note")
-    print(f"third-party rehearse: {rehearse_s:.1f}s wall; run: {run_s:.1f}s wall for 65s of phases; {overhead}")
+    clients = [n for n in report.get("notes", []) if n.startswith("clients in fault")]
+    print(f"third-party rehearse: {rehearse_s:.1f}s wall; run: {run_s:.1f}s wall for 65s of phases; {overhead}; "
+          f"fault bottleneck lb->replica-1 {top['critical_path_share']:.0%} of the critical path; {clients}")
