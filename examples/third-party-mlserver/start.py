@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RUN = HERE / "run"
 HOST = "127.0.0.1"
-LB, LB_ADMIN, PROMETHEUS = 22000, 22019, 22090
+LB, LB_METRICS, PROMETHEUS = 22000, 22009, 22090
 JAEGER = {"query": 22686, "query_grpc": 22687, "otlp_grpc": 22317, "otlp_http": 22318, "health": 22133, "metrics": 22888}
 REPLICAS = (1, 2)
 
@@ -158,12 +158,15 @@ def caddy_config() -> dict:
             "routes": [{"handle": [{"handler": "tracing", "span": f"lb->replica-{n}"},
                                    {"handler": "reverse_proxy", "upstreams": [{"dial": f"{HOST}:{p['link']}"}]}]}],
             "errors": {"routes": [{"handle": [{"handler": "static_response", "abort": True}]}]}}
-    return {"admin": {"listen": f"{HOST}:{LB_ADMIN}"}, "logging": {"logs": {"default": {"level": "WARN"}}},
+    # Prometheus scrapes a metrics-only server, not the admin API: the admin API takes anonymous
+    # config changes from anyone on the host, and nothing here changes Caddy's config at runtime.
+    servers["metrics"] = {"listen": [f"{HOST}:{LB_METRICS}"], "routes": [{"handle": [{"handler": "metrics"}]}]}
+    return {"admin": {"disabled": True}, "logging": {"logs": {"default": {"level": "WARN"}}},
             "apps": {"http": {"metrics": {}, "servers": servers}}}  # metrics: Caddy's per-server histograms
 
 
 def prometheus_config() -> dict:
-    jobs = {"lb": f"{HOST}:{LB_ADMIN}", **{f"replica-{n}": f"{HOST}:{replica_ports(n)['metrics']}" for n in REPLICAS}}
+    jobs = {"lb": f"{HOST}:{LB_METRICS}", **{f"replica-{n}": f"{HOST}:{replica_ports(n)['metrics']}" for n in REPLICAS}}
     return {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [{"job_name": j, "static_configs": [{"targets": [t]}]} for j, t in jobs.items()]}
 
@@ -209,7 +212,7 @@ def up() -> None:
                "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
     wait_http(f"http://{HOST}:{JAEGER['health']}/status")
     wait_http(f"http://{HOST}:{PROMETHEUS}/-/ready")
-    wait_http(f"http://{HOST}:{LB_ADMIN}/metrics")
+    wait_http(f"http://{HOST}:{LB_METRICS}/metrics")
     for n in REPLICAS:
         wait_http(f"http://{HOST}:{replica_ports(n)['http']}/v2/health/ready", timeout=180)
     print(f"up: load balancer http://{HOST}:{LB}, Prometheus http://{HOST}:{PROMETHEUS}, "

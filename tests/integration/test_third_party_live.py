@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from absent import component_missing
 from conftest import PORT_BASE, skip_unless_binaries, stack_settings
@@ -37,6 +38,7 @@ from chaosctl.setup.example_env import mlserver_venv
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "third-party-mlserver"
 CHAOSCTL = Path(sys.executable).with_name("chaosctl")
 LINK_PORTS = (22101, 22102)
+CADDY_PORTS = {22000, 22009, 22201, 22202}  # lb, its metrics-only server, the two hops: no admin API
 
 
 def _env(state: Path, tools_dir: Path) -> dict[str, str]:
@@ -91,8 +93,14 @@ def _status(report: dict, name: str, phase: str) -> str:
     return next(c["status"] for c in report["checks"] if c["name"] == name and c["phase"] == phase)
 
 
+def _listening(pid: int) -> set[int]:
+    return {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+
+
 def test_mlserver_pair_behind_caddy_latency_and_kill_reach_the_right_verdicts(example: tuple[Path, dict[str, str]]) -> None:
     folder, env = example
+    # Caddy's admin API is off: the running Caddy listens on its servers' ports only (not 22019, not 2019).
+    assert _listening(int((folder / "run" / "caddy.pid").read_text())) == CADDY_PORTS
     for args in (("validate", "mlserver.system.yaml"), ("validate", "replica-chaos.yaml"),
                  ("run", "replica-chaos.yaml", "--dry-run")):
         proc = _chaosctl(folder, env, *args, timeout=120)
