@@ -2,7 +2,7 @@
 """Start / stop the example system: two MLServer replicas behind Caddy, with Prometheus and Jaeger.
 
     python3 start.py up        # train a tiny model, write configs into ./run, start everything, wait until ready
-    python3 start.py down      # stop every process by its pidfile in ./run
+    python3 start.py down      # stop every process by its pidfile in ./run (if still the one started)
     python3 start.py replica N # start replica N alone (the System's `start` command: reverts a kill)
 
 Plain standard library, so any python3 runs it. Nothing here knows chaosctl: it is "your service".
@@ -69,11 +69,28 @@ def mlserver_venv() -> Path:
 
 # ---- processes ------------------------------------------------------------------------------
 
+def start_stamp(pid: int) -> str | None:
+    """When process `pid` started (None: no such process, or a zombie), to tell it from a later
+    process that reuses the pid: Linux's start time in clock ticks since boot, else ps's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else f"proc:{fields[19]}"  # state, starttime (stat fields 3, 22)
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None  # Linux, and the pid is gone
+    except (OSError, IndexError):
+        return None
+    ps = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True)
+    return f"ps:{ps.stdout.strip()}" if ps.returncode == 0 and ps.stdout.strip() else None
+
+
 def spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-    """Start `argv` detached (own session), output to run/NAME.log, pid to run/NAME.pid."""
+    """Start `argv` detached (own session), output to run/NAME.log, pid to run/NAME.pid (the pid
+    alone: chaosctl reads it) and its start stamp to run/NAME.started (`stop` checks it)."""
     log = open(RUN / f"{name}.log", "ab")
     proc = subprocess.Popen(argv, cwd=RUN, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                             env={**os.environ, **(env or {})}, start_new_session=True)
+    (RUN / f"{name}.started").write_text(f"{proc.pid} {start_stamp(proc.pid)}\n")
     (RUN / f"{name}.pid").write_text(f"{proc.pid}\n")
     return proc.pid
 
@@ -93,20 +110,31 @@ def wait_http(url: str, timeout: float = 90.0) -> None:
 
 
 def stop(name: str) -> None:
-    pidfile = RUN / f"{name}.pid"
+    """SIGTERM (after 5 s SIGKILL) the process in run/NAME.pid, only while it is still the one
+    spawn() started: a pid whose start stamp differs was reused by another process after ours
+    ended, so ours is already gone and the other is left alone."""
+    pidfile, started = RUN / f"{name}.pid", RUN / f"{name}.started"
     try:
         pid = int(pidfile.read_text().strip())
+        stamp_pid, stamp = started.read_text().split(maxsplit=1)
     except (OSError, ValueError):
+        if pidfile.exists():
+            print(f"start.py: {name}: no start stamp for the pid in {pidfile.name} (an older start.py?): not signalled")
         return
+    stamp = stamp.strip()
     try:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            os.kill(pid, 0)
-            time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if int(stamp_pid) != pid or start_stamp(pid) != stamp:
+                break  # gone (or the pid is another process's now)
+            os.kill(pid, sig)
+            for _ in range(100):
+                if start_stamp(pid) != stamp:
+                    break
+                time.sleep(0.05)
     except (ProcessLookupError, PermissionError):
         pass
     pidfile.unlink(missing_ok=True)
+    started.unlink(missing_ok=True)
 
 
 # ---- configs --------------------------------------------------------------------------------
