@@ -177,7 +177,12 @@ def caddy_config() -> dict:
     calling its replica through the link; each server has its own span name, so the trace of a
     request shows the hop it took (`lb->replica-N`) and the time spent on it. A hop that cannot
     reach its replica drops the connection (no 502 page): a proxy error that takes the hop out."""
-    servers = {"lb": {"listen": [f"{HOST}:{LB}"], "routes": [{"handle": [
+    # MLServer cannot turn off its anonymous model-repository API (load/unload; README "Security"):
+    # the front refuses it, so clients of the load balancer cannot unload the model.
+    refuse_repository = {"match": [{"path": ["/v2/repository", "/v2/repository/*"]}], "terminal": True,
+                         "handle": [{"handler": "static_response", "status_code": 403,
+                                     "body": "model repository API not exposed\n"}]}
+    servers = {"lb": {"listen": [f"{HOST}:{LB}"], "routes": [refuse_repository, {"handle": [
         {"handler": "tracing", "span": "lb"}, _front_proxy([f"{HOST}:{replica_ports(n)['hop']}" for n in REPLICAS])]}]}}
     for n in REPLICAS:
         p = replica_ports(n)

@@ -132,6 +132,10 @@ def test_mlserver_pair_behind_caddy_latency_and_kill_reach_the_right_verdicts(ex
     assert httpx.get("http://127.0.0.1:22002/v2/health/ready", timeout=5).status_code == 200
     assert not (folder.parent / "state" / "toxiproxy-mlserver-pair.json").exists()
     assert all(_free(port) for port in LINK_PORTS), "the run's Toxiproxy still listens on a link port"
+    # MLServer's anonymous model-repository API: the load balancer refuses it (outside a run it could not
+    # reach a replica anyway); a replica itself still answers it (no MLServer setting turns it off: README).
+    assert httpx.post("http://127.0.0.1:22000/v2/repository/index", json={}, timeout=5).status_code == 403
+    assert httpx.post("http://127.0.0.1:22001/v2/repository/index", json={}, timeout=5).status_code == 200
     overhead = next((n for n in report.get("notes", []) if "overhead" in n), "no overhead note")
     clients = [n for n in report.get("notes", []) if n.startswith("clients in fault")]
     print(f"third-party rehearse: {rehearse_s:.1f}s wall; run: {run_s:.1f}s wall for 65s of phases; {overhead}; "
