@@ -42,6 +42,8 @@ phases:
           duration: 5s
   - name: recovery
     duration: 6s
+steady_state:  # something to judge: a run with no check at all is FAIL "nothing to judge"
+  - {name: gateway healthy, probe: http, target: gateway, path: /healthz, expect_status: 200}
 abort:
   - {when: error_ratio > 0.5, for: 5s}
 """
