@@ -41,6 +41,12 @@ def _scenario(tmp_path: Path, recovery: str, idle_fault: bool) -> Path:
         fault = next(p for p in raw["phases"] if p["name"] == "fault")
         fault["faults"].append({"type": "latency", "target": IDLE_LINK, "latency": "200ms", "expect_effect": True})
     raw["traces"] = []  # min_traces 100 needs longer phases; the traces are judged by the effect here
+    # The band, not the mechanism, is what varies on a 2-core CI machine: at ~10 req/s a p99 over a
+    # 3 s lookback is the slowest of ~30 requests, and one CI trial stayed above 1.5x the baseline's
+    # median for the whole 15 s recovery. A wider band keeps the pass case about recovery; the
+    # short-phase case fails on the 3 s hold whatever the band.
+    ttr = next(s for s in raw["slos"] if s["name"] == "recovery time")
+    ttr["tolerance"] = "100%"  # the widest a scenario may set: band = 2x the baseline median
     path = tmp_path / f"latency-{recovery}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
