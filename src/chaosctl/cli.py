@@ -161,11 +161,12 @@ def discover(
     prometheus: str = typer.Option(..., "--prometheus", help="Prometheus URL, e.g. http://127.0.0.1:9090."),
     jaeger: Optional[str] = typer.Option(None, "--jaeger", help="Jaeger query URL, e.g. http://127.0.0.1:16686."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds per request."),
+    toxiproxy: Optional[list[str]] = typer.Option(None, "--toxiproxy", help="A Toxiproxy API URL whose proxies become links (repeatable)."),
 ) -> None:
     """Print a draft System file (stdout) from Prometheus targets and metrics and Jaeger services."""
     from chaosctl.system.discover import discover as draft_system
 
-    typer.echo(draft_system(prometheus, jaeger, timeout=timeout), nl=False)
+    typer.echo(draft_system(prometheus, jaeger, timeout=timeout, toxiproxy=toxiproxy), nl=False)
 
 
 @app.command()

@@ -29,6 +29,7 @@ class FakeBackends:
         self.targets, self.metrics, self.labels, self.services = targets, metrics, labels, services
         self.exporters = exporters or {}  # metric -> jobs exporting it (default: job "api")
         self.asked: list[str] = []
+        self.proxies: dict[str, dict[str, Any]] = {}  # Toxiproxy base URL -> its GET /proxies answer
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.asked.append(f"{request.url.host}{request.url.path}")
@@ -50,6 +51,8 @@ class FakeBackends:
             return {"status": "success", "data": {"resultType": "vector", "result": rows}}
         if path == "/api/v3/services":
             return {"services": self.services}
+        if path == "/proxies":
+            return self.proxies.get(f"{request.url.scheme}://{request.url.netloc.decode()}")
         return None
 
 
@@ -69,7 +72,7 @@ def test_reference_like_metrics_give_the_reference_preset(tmp_path: Path) -> Non
     text, system = _draft(tmp_path, fake, listeners={17030: ["python", "-m", "chaosctl.services", "gateway"]})
     assert system.slis.preset == "chaosctl-reference"
     assert [c.name for c in system.components] == ["gateway"]  # the etcd member's process was not found here
-    assert "# - {name: registry-store-0, kind: container" in text  # ... so it is a commented suggestion
+    assert "# - {name: registry-store[0], kind: container" in text  # ... so it is a commented suggestion (indexed name)
     assert system.traces.services == ("gateway", "jaeger", "registry")
     assert system.observability.prometheus.url == PROM and system.observability.jaeger.url == JAEGER
     assert text.count("# review:") >= 5  # every guess says so
@@ -167,3 +170,53 @@ def test_cli_exit_3_naming_the_unreachable_url() -> None:
     assert proc.returncode == 3, proc.stderr
     assert f"cannot reach Prometheus at {url}" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def _proxy(name: str, listen: str, upstream: str) -> dict[str, Any]:
+    return {"name": name, "listen": listen, "upstream": upstream, "enabled": True, "toxics": []}
+
+
+def test_toxiproxy_proxies_become_links_and_indexed_jobs_and_gpu_servers_get_scenario_names(tmp_path: Path) -> None:
+    tox = '{__name__=~"toxiproxy_.+"}'
+    fake = FakeBackends(
+        [("toxiproxy", "127.0.0.1:17070"), ("registry-store-0", "127.0.0.1:17000"), ("registry-store-1", "127.0.0.1:17001"),
+         ("model-gpu-1", "127.0.0.1:17040"), ("model-cpu-1", "127.0.0.1:17042")],
+        ["chaosctl_http_request_duration_seconds_bucket", "chaosctl_http_requests_total", "toxiproxy_proxy_received_bytes_total",
+         "chaosctl_gpu_memory_total_bytes"],
+        ["__name__", "code", "job"], ["gateway"],
+        exporters={tox: ["toxiproxy"], "chaosctl_gpu_memory_total_bytes": ["model-gpu-1"],
+                   "chaosctl_http_request_duration_seconds_bucket": ["model-gpu-1"]},
+    )  # fmt: skip
+    fake.proxies["http://127.0.0.1:17070"] = {
+        "gateway__model-gpu-1": _proxy("gateway__model-gpu-1", "127.0.0.1:17104", "127.0.0.1:17040"),
+        "registry__registry-store_0": _proxy("registry__registry-store_0", "127.0.0.1:17100", "127.0.0.1:17000"),
+        "odd": _proxy("odd", "127.0.0.1:17199", "127.0.0.1:1"),
+    }
+    listeners = {17000: ["etcd", "--name", "m0"], 17001: ["etcd", "--name", "m1"], 17042: ["python", "cpu"]}
+    text, system = _draft(tmp_path, fake, listeners=listeners)
+    assert {link.name: (link.toxiproxy, link.proxy) for link in system.links} == {
+        "gateway->model-gpu-1": ("http://127.0.0.1:17070", "gateway__model-gpu-1"),
+        "registry->registry-store[0]": ("http://127.0.0.1:17070", "registry__registry-store_0"),
+    }
+    assert "proxy 'odd'" in text  # a proxy whose name is not FROM__TO is left to the user, said so
+    names = {c.name for c in system.components}
+    assert {"registry-store[0]", "registry-store[1]", "model-cpu-1"} <= names  # model-cpu-1: no model-cpu-0
+    gpu = system.component("model-gpu-1")
+    assert gpu.kind == "reference-modelserver" and "gpu-exhaustion" in gpu.faults
+    assert gpu.admin_url == "http://127.0.0.1:17040" and gpu.admin_token_env == "CHAOSCTL_ADMIN_TOKEN"
+    assert system.component("model-cpu-1").kind == "process"
+
+
+def test_explicit_toxiproxy_url_is_read_without_toxiproxy_metrics(tmp_path: Path) -> None:
+    fake = FakeBackends([], ["up"], ["__name__"], [])
+    fake.proxies["http://tox.test:8474"] = {"api__db": _proxy("api__db", "127.0.0.1:1", "127.0.0.1:2")}
+    text = render(gather(PROM, None, transport=httpx.MockTransport(fake), toxiproxy=["http://tox.test:8474/"]), {})
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    assert [(link.name, link.proxy) for link in load_system(path).links] == [("api->db", "api__db")]
+
+
+def test_unreachable_toxiproxy_is_named() -> None:
+    fake = FakeBackends([], ["up"], ["__name__"], [])
+    with pytest.raises(StackUnavailable, match="Toxiproxy at http://tox.test:8474"):
+        gather(PROM, None, transport=httpx.MockTransport(fake), toxiproxy=["http://tox.test:8474"])

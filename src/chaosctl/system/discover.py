@@ -10,6 +10,17 @@
   known convention is there, else the HTTP histogram and counter found, with
   the status label that says what an error is.
 * Jaeger services (`/api/v3/services`) -> traces.services.
+* A scrape target that exports `toxiproxy_*` series is a Toxiproxy: each of
+  its proxies (`GET /proxies`) becomes a link through that existing Toxiproxy,
+  named FROM->TO from the proxy name `FROM__TO` (the reference stack's
+  convention: `[N]` is written `_N`, so `registry__registry-store_0` is
+  `registry->registry-store[0]`).
+* Names: jobs `X-0, X-1, ...` (a zero-based indexed family) become `X[0],
+  X[1], ...`, the indexed names scenarios use (the reference stack scrapes
+  member `registry-store[0]` as job `registry-store-0`); `model-gpu-1` with
+  no `model-gpu-0` keeps its name.
+* A job exporting `chaosctl_gpu_memory_total_bytes` is a chaosctl model
+  server: a `reference-modelserver` (GPU faults through its admin API).
 
 Every guess carries a `# review:` comment. An unreachable URL raises
 StackUnavailable naming it (exit 3).
@@ -27,6 +38,7 @@ import httpx
 
 from chaosctl.errors import StackUnavailable
 
+from .model import LINK_PATTERN
 from .presets import PRESETS
 
 # Status-code label names, most specific first (OpenTelemetry, then common client libraries).
@@ -52,6 +64,9 @@ class Draft:
     slis: dict[str, str] = field(default_factory=dict)
     slis_note: str = ""
     services: list[str] = field(default_factory=list)
+    links: list[tuple[str, str, str]] = field(default_factory=list)  # (FROM->TO, toxiproxy URL, proxy name)
+    link_notes: list[str] = field(default_factory=list)
+    gpu_jobs: set[str] = field(default_factory=set)
 
 
 class _Api:
@@ -125,12 +140,54 @@ def _services(jaeger: _Api) -> list[str]:
     return sorted(str(s) for s in jaeger.get("/api/v3/services").get("services") or [])
 
 
-def gather(prometheus: str, jaeger: str | None = None, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None) -> Draft:
+_TOXIPROXY_SERIES = '{__name__=~"toxiproxy_.+"}'
+GPU_METRIC = "chaosctl_gpu_memory_total_bytes"
+ADMIN_TOKEN_ENV = "CHAOSCTL_ADMIN_TOKEN"  # the reference model servers' admin token variable
+
+
+def _jobs_exporting(prom: _Api, selector: str) -> set[str]:
+    body = prom.get("/api/v1/query", {"query": f"count by (job) ({selector})"})
+    return {str(r.get("metric", {}).get("job")) for r in (body.get("data") or {}).get("result") or []}
+
+
+def link_name(proxy: str) -> str | None:
+    """`FROM__TO` -> `FROM->TO` (`_N` at an end -> `[N]`), None when the name has no `__`."""
+    if proxy.count("__") != 1:
+        return None
+    ends = [re.sub(r"_(\d+)$", r"[\1]", end) for end in proxy.split("__")]
+    name = "->".join(ends)
+    return name if re.match(LINK_PATTERN, name) else None
+
+
+def _toxiproxy_links(prom: _Api, client: httpx.Client, targets: list[Target], draft: Draft, explicit: list[str]) -> None:
+    """Links through every Toxiproxy: the `--toxiproxy` URLs and the scrape targets exporting toxiproxy_* series."""
+    names = set(prom.get("/api/v1/label/__name__/values").get("data") or [])
+    jobs = _jobs_exporting(prom, _TOXIPROXY_SERIES) if any(n.startswith("toxiproxy_") for n in names) else set()
+    urls = [u.rstrip("/") for u in explicit]
+    for t in targets:
+        if t.job in jobs:
+            parts = urlsplit(t.scrape_url or f"http://{t.instance}")
+            urls.append(f"{parts.scheme or 'http'}://{parts.netloc or t.instance}")
+    for url in dict.fromkeys(urls):
+        proxies = _Api("Toxiproxy", url, client).get("/proxies")
+        for proxy in sorted(proxies if isinstance(proxies, dict) else {}):
+            name = link_name(proxy)
+            if name is None:
+                draft.link_notes.append(f"proxy {proxy!r} of {url}: its name is not FROM__TO; add it by hand")
+            else:
+                draft.links.append((name, url, proxy))
+
+
+def gather(prometheus: str, jaeger: str | None = None, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
+           toxiproxy: list[str] | None = None) -> Draft:
     """Read what the backends know (no change anywhere)."""
     with httpx.Client(timeout=timeout, transport=transport) as client:
         prom = _Api("Prometheus", prometheus, client)
         draft = Draft(prom.url, jaeger.rstrip("/") if jaeger else None, targets=_targets(prom))
         draft.slis, draft.slis_note = _slis(prom)
+        _toxiproxy_links(prom, client, draft.targets, draft, toxiproxy or [])
+        if GPU_METRIC in set(prom.get("/api/v1/label/__name__/values").get("data") or []):
+            draft.gpu_jobs = _jobs_exporting(prom, GPU_METRIC)
         if jaeger:
             draft.services = _services(_Api("Jaeger", jaeger, client))
     return draft
@@ -145,13 +202,21 @@ def _q(value: Any) -> str:
 
 
 def component_name(job: str, taken: set[str]) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.-]", "-", job)
+    base, index = re.fullmatch(r"(.*?)(\[\d+\])?", job).groups()  # type: ignore[union-attr]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", base) + (index or "")
     name = name if name[:1].isalpha() else f"c-{name}"
     base, n = name, 2
     while name in taken:
         name, n = f"{base}-{n}", n + 1
     taken.add(name)
     return name
+
+
+def indexed_name(job: str, jobs: set[str]) -> str:
+    """`X-N` -> `X[N]` when the jobs hold `X-0` too: a zero-based family of members (the reference
+    stack's `registry-store[0]` is scraped as job `registry-store-0`), so scenario targets resolve."""
+    m = re.fullmatch(r"(.+)-(\d+)", job)
+    return f"{m.group(1)}[{int(m.group(2))}]" if m and f"{m.group(1)}-0" in jobs else job
 
 
 def _listeners() -> dict[int, list[str]]:
@@ -177,7 +242,7 @@ def command_match(cmd: list[str]) -> str:
     return "^" + re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", " ".join(cmd)) + "$"
 
 
-def _component_lines(t: Target, name: str, listeners: dict[int, list[str]]) -> tuple[bool, list[str]]:
+def _component_lines(t: Target, name: str, listeners: dict[int, list[str]], gpu: bool = False) -> tuple[bool, list[str]]:
     """(live, lines): a component when its process was found here, else a commented-out suggestion.
 
     A guessed handle (a match on the job name) could hit an unrelated process, so a target
@@ -188,6 +253,11 @@ def _component_lines(t: Target, name: str, listeners: dict[int, list[str]]) -> t
     cmd = listeners.get(parts.port or -1) if host in _LOOPBACK else None
     url = f"{parts.scheme or 'http'}://{netloc}"
     head = f"  # review: job {t.job!r}, scraped at {t.scrape_url or t.instance} ({t.health})"
+    if gpu:
+        return True, [f"{head}; it exports {GPU_METRIC}: a chaosctl model server, reached through the reference",
+                      f"  #   stack's backend (process faults) and its admin API (GPU faults, token in ${ADMIN_TOKEN_ENV}).",
+                      f"  - name: {_q(name)}", "    kind: reference-modelserver", f"    url: {_q(url)}",
+                      f"    admin_url: {_q(url)}", f"    admin_token_env: {ADMIN_TOKEN_ENV}"]  # fmt: skip
     if not cmd:
         why = "a remote target" if host not in _LOOPBACK else "no process of yours listens there"
         return False, [f"{head}: {why}; say how faults reach it, e.g. one of",
@@ -198,6 +268,18 @@ def _component_lines(t: Target, name: str, listeners: dict[int, list[str]]) -> t
                   "  #   and `start` restarts it with the same command line (add cwd/ready if it needs them).",
                   f"  - name: {_q(name)}", "    kind: process", f"    match: {_q(command_match(cmd))}",
                   f"    start: {_q(cmd)}", f"    url: {_q(url)}", "    ready:", f"      tcp: {_q(netloc)}"]  # fmt: skip
+
+
+def _link_lines(draft: Draft) -> list[str]:
+    notes = [f"  # review: {note}" for note in draft.link_notes]
+    if not draft.links:
+        return ["links: []  # review: no Toxiproxy found (--toxiproxy URL); add {name: A->B, listen: HOST:PORT, upstream: HOST:PORT}",
+                *notes]  # fmt: skip
+    lines = ["links:", *notes]
+    for name, url, proxy in draft.links:
+        lines += [f"  # review: proxy {proxy!r} of the Toxiproxy at {url}; check FROM really calls TO through it",
+                  f"  - name: {_q(name)}", f"    toxiproxy: {_q(url)}", f"    proxy: {_q(proxy)}"]  # fmt: skip
+    return lines
 
 
 def render(draft: Draft, listeners: dict[int, list[str]] | None = None) -> str:
@@ -217,14 +299,16 @@ def render(draft: Draft, listeners: dict[int, list[str]] | None = None) -> str:
     lines += [f"  services: {_q(draft.services)}  # review: {note}",
               "  root_operations: []  # review: empty = every trace of those services"]  # fmt: skip
     taken: set[str] = set()
-    drafted = [_component_lines(t, component_name(t.job, taken), listeners) for t in draft.targets]
+    jobs = {t.job for t in draft.targets}
+    drafted = [_component_lines(t, component_name(indexed_name(t.job, jobs), taken), listeners, t.job in draft.gpu_jobs)
+               for t in draft.targets]  # fmt: skip
     if any(live for live, _ in drafted):
         lines += ["components:"]
     else:
         lines += [f"components: []  # review: {'no process found for any scrape target' if drafted else 'Prometheus has no active scrape target'}"]
     lines += [line for _, block in drafted for line in block]
-    lines += ["links: []  # review: links cannot be discovered; add {name: A->B, listen: HOST:PORT, upstream: HOST:PORT}",
-              "# load:  # review: where the load goes, e.g.",
+    lines += _link_lines(draft)
+    lines += ["# load:  # review: where the load goes, e.g.",
               "#   base_url: http://127.0.0.1:8080",
               "#   auth: {header: Authorization, prefix: 'Bearer ', value_env: MY_API_TOKEN}",
               "#   requests: [{name: home, method: GET, path: /}]"]  # fmt: skip
@@ -232,5 +316,5 @@ def render(draft: Draft, listeners: dict[int, list[str]] | None = None) -> str:
 
 
 def discover(prometheus: str, jaeger: str | None = None, *, timeout: float = 5.0,
-             transport: httpx.BaseTransport | None = None) -> str:
-    return render(gather(prometheus, jaeger, timeout=timeout, transport=transport))
+             transport: httpx.BaseTransport | None = None, toxiproxy: list[str] | None = None) -> str:
+    return render(gather(prometheus, jaeger, timeout=timeout, transport=transport, toxiproxy=toxiproxy))
