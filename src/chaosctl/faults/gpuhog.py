@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from chaosctl.errors import FaultError, StackUnavailable
+from chaosctl.faults.pidcheck import alive
 
 from .base import FaultContext, FaultRecord, Param
 
@@ -58,16 +59,6 @@ def hold(device: int, nbytes: int | None, fraction: float | None) -> int:
         time.sleep(0.2)
     gpu.release(alloc.id)
     return 0
-
-
-def _alive(pid: int, started: float) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - started) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 @dataclass
@@ -112,16 +103,16 @@ class GpuHog:
         return {"pid": self.pid, "started": self.started} if self.pid is not None else {}
 
     def verify(self) -> str:
-        if self.pid is None or not _alive(self.pid, self.started):
+        if self.pid is None or not alive(self.pid, self.started):
             raise FaultError(f"{self.record.label}: the gpu-hog process is not running")
         return f"gpu-hog pid {self.pid}: {self.held or 'holding device memory'}"
 
     def revert(self) -> None:
-        if self.pid is None or not _alive(self.pid, self.started):
+        if self.pid is None or not alive(self.pid, self.started):
             return
         os.kill(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        while _alive(self.pid, self.started) and time.monotonic() < deadline:
+        while alive(self.pid, self.started) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(self.pid, self.started):
+        if alive(self.pid, self.started):
             os.kill(self.pid, signal.SIGKILL)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from chaosctl.errors import FaultError, StackUnavailable
+from chaosctl.faults.pidcheck import alive
 
 if TYPE_CHECKING:
     from chaosctl.settings import Settings
@@ -58,16 +59,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
-
-
-def _alive(pid: int, started: float) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - started) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 @dataclass
@@ -132,12 +123,12 @@ class ManagedToxiproxy:
 
     def stop(self) -> None:
         """SIGTERM by pid, SIGKILL after a grace period; the state file goes."""
-        if _alive(self.pid, self.started):
+        if alive(self.pid, self.started):
             _signal(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE_S
-            while _alive(self.pid, self.started) and time.monotonic() < deadline:
+            while alive(self.pid, self.started) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(self.pid, self.started):
+            if alive(self.pid, self.started):
                 _signal(self.pid, signal.SIGKILL)
         try:
             os.waitpid(self.pid, os.WNOHANG)  # reap it when it is our child
@@ -163,7 +154,7 @@ def _read(path: Path) -> ManagedToxiproxy | None:
 
 def running_managed(settings: "Settings", system: "System") -> ManagedToxiproxy | None:
     found = _read(state_file(settings, system))
-    return found if found is not None and _alive(found.pid, found.started) else None
+    return found if found is not None and alive(found.pid, found.started) else None
 
 
 def managed_for(settings: "Settings", system: "System") -> ManagedToxiproxy:
@@ -179,7 +170,7 @@ def stop_orphans(settings: "Settings") -> list[int]:
     stopped = []
     for path in sorted(settings.state_dir.glob("toxiproxy-*.json")):
         found = _read(path)
-        if found is not None and _alive(found.pid, found.started):
+        if found is not None and alive(found.pid, found.started):
             found.stop()
             stopped.append(found.pid)
         path.unlink(missing_ok=True)
