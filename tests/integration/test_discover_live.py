@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from _run_live import chaosctl, toxics_left, wait_serving
 
 from chaosctl.services.gateway.auth import mint_token
 from chaosctl.system import load_system
@@ -57,6 +58,12 @@ def _ready(stack) -> None:  # noqa: ANN001
         raise AssertionError(f"{exc}; down: {down}") from None
     _wait_for("the gateway's traces in Jaeger", gateway_traced)
 
+    def toxiproxy_scraped() -> bool:  # how discover knows the Toxiproxy: its toxiproxy_* series (after traffic)
+        names = httpx.get(f"{prom}/api/v1/label/__name__/values", timeout=5).json()["data"]
+        return any(n.startswith("toxiproxy_") for n in names)
+
+    _wait_for("Toxiproxy's toxiproxy_* series in Prometheus", toxiproxy_scraped)
+
 
 def test_discover_drafts_a_valid_system_of_the_reference_stack(stack, tmp_path: Path) -> None:  # noqa: ANN001
     _ready(stack)
@@ -75,7 +82,10 @@ def test_discover_drafts_a_valid_system_of_the_reference_stack(stack, tmp_path: 
     assert system.slis.preset == "chaosctl-reference"
     assert {"gateway", "registry"} <= set(system.traces.services)
     names = {c.name for c in system.components}
-    assert {"gateway", "registry", "model-gpu-1", "model-gpu-2", "model-cpu-1", "registry-store-0"} <= names, names
+    assert {"gateway", "registry", "model-gpu-1", "model-gpu-2", "model-cpu-1", "registry-store[0]"} <= names, names
+    assert {link.name for link in system.links} == {link.name.removeprefix("link:") for link in topo.links}
+    assert all(link.toxiproxy == topo.url("toxiproxy") for link in system.links)
+    assert system.component("model-gpu-1").kind == "reference-modelserver"
     gateway = system.component("gateway")
     assert isinstance(gateway, ProcessComponent) and gateway.start and gateway.match
     pid = stack.backend.pid("gateway")  # now, not at session start: an earlier test may have restarted it
@@ -94,3 +104,14 @@ def test_discover_drafts_a_valid_system_of_the_reference_stack(stack, tmp_path: 
     )
     checked = subprocess.run([str(CHAOSCTL), "validate", str(scenario)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stderr
+
+    # The shipped scenarios' targets resolve on the draft, and a rehearsal of smoke passes on it.
+    for shipped in ("smoke", "registry-node-loss", "gpu-exhaustion"):
+        checked = subprocess.run([str(CHAOSCTL), "validate", str(ROOT / "scenarios" / f"{shipped}.yaml"), "--system", str(draft)],
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert checked.returncode == 0, f"{shipped}: {checked.stdout}{checked.stderr}"
+    wait_serving(stack.settings, topo)
+    res = chaosctl(stack.settings, "run", str(ROOT / "scenarios" / "smoke.yaml"), "--system", str(draft), "--rehearse",
+                   "--report-dir", str(tmp_path / "rehearse"), timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert toxics_left(topo) == {}  # a rehearsal injects nothing

@@ -180,11 +180,12 @@ def test_toxiproxy_proxies_become_links_and_indexed_jobs_and_gpu_servers_get_sce
     tox = '{__name__=~"toxiproxy_.+"}'
     fake = FakeBackends(
         [("toxiproxy", "127.0.0.1:17070"), ("registry-store-0", "127.0.0.1:17000"), ("registry-store-1", "127.0.0.1:17001"),
-         ("model-gpu-1", "127.0.0.1:17040"), ("model-cpu-1", "127.0.0.1:17042")],
+         ("model-gpu-1", "127.0.0.1:17040"), ("model-cpu-1", "127.0.0.1:17042"), ("gateway", "127.0.0.1:17030")],
         ["chaosctl_http_request_duration_seconds_bucket", "chaosctl_http_requests_total", "toxiproxy_proxy_received_bytes_total",
-         "chaosctl_gpu_memory_total_bytes"],
+         "chaosctl_gpu_memory_total_bytes", "chaosctl_gateway_retries_total"],
         ["__name__", "code", "job"], ["gateway"],
         exporters={tox: ["toxiproxy"], "chaosctl_gpu_memory_total_bytes": ["model-gpu-1"],
+                   '{__name__=~"chaosctl_gateway_.+"}': ["gateway"],
                    "chaosctl_http_request_duration_seconds_bucket": ["model-gpu-1"]},
     )  # fmt: skip
     fake.proxies["http://127.0.0.1:17070"] = {
@@ -205,6 +206,7 @@ def test_toxiproxy_proxies_become_links_and_indexed_jobs_and_gpu_servers_get_sce
     assert gpu.kind == "reference-modelserver" and "gpu-exhaustion" in gpu.faults
     assert gpu.admin_url == "http://127.0.0.1:17040" and gpu.admin_token_env == "CHAOSCTL_ADMIN_TOKEN"
     assert system.component("model-cpu-1").kind == "process"
+    assert system.load.base_url == "http://127.0.0.1:17030" and system.load.auth.mint == "chaosctl-token"
 
 
 def test_explicit_toxiproxy_url_is_read_without_toxiproxy_metrics(tmp_path: Path) -> None:
@@ -213,7 +215,9 @@ def test_explicit_toxiproxy_url_is_read_without_toxiproxy_metrics(tmp_path: Path
     text = render(gather(PROM, None, transport=httpx.MockTransport(fake), toxiproxy=["http://tox.test:8474/"]), {})
     path = tmp_path / "d.yaml"
     path.write_text(text)
-    assert [(link.name, link.proxy) for link in load_system(path).links] == [("api->db", "api__db")]
+    system = load_system(path)
+    assert [(link.name, link.proxy) for link in system.links] == [("api->db", "api__db")]
+    assert system.load is None  # no chaosctl gateway: where the load goes is the user's to write
 
 
 def test_unreachable_toxiproxy_is_named() -> None:

@@ -21,6 +21,8 @@
   no `model-gpu-0` keeps its name.
 * A job exporting `chaosctl_gpu_memory_total_bytes` is a chaosctl model
   server: a `reference-modelserver` (GPU faults through its admin API).
+* A job exporting `chaosctl_gateway_*` series is chaosctl's reference gateway:
+  the load goes there, with a token chaosctl mints (`auth.mint`).
 
 Every guess carries a `# review:` comment. An unreachable URL raises
 StackUnavailable naming it (exit 3).
@@ -67,6 +69,7 @@ class Draft:
     links: list[tuple[str, str, str]] = field(default_factory=list)  # (FROM->TO, toxiproxy URL, proxy name)
     link_notes: list[str] = field(default_factory=list)
     gpu_jobs: set[str] = field(default_factory=set)
+    gateway: str | None = None  # base URL of a chaosctl reference gateway (the load goes there)
 
 
 class _Api:
@@ -141,8 +144,14 @@ def _services(jaeger: _Api) -> list[str]:
 
 
 _TOXIPROXY_SERIES = '{__name__=~"toxiproxy_.+"}'
+_GATEWAY_SERIES = '{__name__=~"chaosctl_gateway_.+"}'
 GPU_METRIC = "chaosctl_gpu_memory_total_bytes"
 ADMIN_TOKEN_ENV = "CHAOSCTL_ADMIN_TOKEN"  # the reference model servers' admin token variable
+
+
+def _base_url(t: Target) -> str:
+    parts = urlsplit(t.scrape_url or f"http://{t.instance}")
+    return f"{parts.scheme or 'http'}://{parts.netloc or t.instance}"
 
 
 def _jobs_exporting(prom: _Api, selector: str) -> set[str]:
@@ -164,10 +173,7 @@ def _toxiproxy_links(prom: _Api, client: httpx.Client, targets: list[Target], dr
     names = set(prom.get("/api/v1/label/__name__/values").get("data") or [])
     jobs = _jobs_exporting(prom, _TOXIPROXY_SERIES) if any(n.startswith("toxiproxy_") for n in names) else set()
     urls = [u.rstrip("/") for u in explicit]
-    for t in targets:
-        if t.job in jobs:
-            parts = urlsplit(t.scrape_url or f"http://{t.instance}")
-            urls.append(f"{parts.scheme or 'http'}://{parts.netloc or t.instance}")
+    urls += [_base_url(t) for t in targets if t.job in jobs]
     for url in dict.fromkeys(urls):
         proxies = _Api("Toxiproxy", url, client).get("/proxies")
         for proxy in sorted(proxies if isinstance(proxies, dict) else {}):
@@ -186,8 +192,12 @@ def gather(prometheus: str, jaeger: str | None = None, *, timeout: float = 5.0, 
         draft = Draft(prom.url, jaeger.rstrip("/") if jaeger else None, targets=_targets(prom))
         draft.slis, draft.slis_note = _slis(prom)
         _toxiproxy_links(prom, client, draft.targets, draft, toxiproxy or [])
-        if GPU_METRIC in set(prom.get("/api/v1/label/__name__/values").get("data") or []):
+        names = set(prom.get("/api/v1/label/__name__/values").get("data") or [])
+        if GPU_METRIC in names:
             draft.gpu_jobs = _jobs_exporting(prom, GPU_METRIC)
+        if any(n.startswith("chaosctl_gateway_") for n in names):
+            gateways = _jobs_exporting(prom, _GATEWAY_SERIES)
+            draft.gateway = next((_base_url(t) for t in draft.targets if t.job in gateways), None)
         if jaeger:
             draft.services = _services(_Api("Jaeger", jaeger, client))
     return draft
@@ -308,6 +318,10 @@ def render(draft: Draft, listeners: dict[int, list[str]] | None = None) -> str:
         lines += [f"components: []  # review: {'no process found for any scrape target' if drafted else 'Prometheus has no active scrape target'}"]
     lines += [line for _, block in drafted for line in block]
     lines += _link_lines(draft)
+    if draft.gateway:
+        return "\n".join([*lines, f"load:  # review: {draft.gateway} exports chaosctl_gateway_* series: chaosctl's reference",
+                           "  #   gateway; its requests carry a token chaosctl mints with this install's JWT secret",
+                           f"  base_url: {_q(draft.gateway)}", "  auth: {header: Authorization, prefix: 'Bearer ', mint: chaosctl-token}"]) + "\n"
     lines += ["# load:  # review: where the load goes, e.g.",
               "#   base_url: http://127.0.0.1:8080",
               "#   auth: {header: Authorization, prefix: 'Bearer ', value_env: MY_API_TOKEN}",
