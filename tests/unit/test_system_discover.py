@@ -72,7 +72,7 @@ def test_reference_like_metrics_give_the_reference_preset(tmp_path: Path) -> Non
     text, system = _draft(tmp_path, fake, listeners={17030: ["python", "-m", "chaosctl.services", "gateway"]})
     assert system.slis.preset == "chaosctl-reference"
     assert [c.name for c in system.components] == ["gateway"]  # the etcd member's process was not found here
-    assert "# - {name: registry-store[0], kind: container" in text  # ... so it is a commented suggestion (indexed name)
+    assert '# - {name: "registry-store[0]", kind: container' in text  # ... so it is a commented suggestion (indexed name)
     assert system.traces.services == ("gateway", "jaeger", "registry")
     assert system.observability.prometheus.url == PROM and system.observability.jaeger.url == JAEGER
     assert text.count("# review:") >= 5  # every guess says so

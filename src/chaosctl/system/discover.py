@@ -269,10 +269,12 @@ def _component_lines(t: Target, name: str, listeners: dict[int, list[str]], gpu:
                       f"  - name: {_q(name)}", "    kind: reference-modelserver", f"    url: {_q(url)}",
                       f"    admin_url: {_q(url)}", f"    admin_token_env: {ADMIN_TOKEN_ENV}"]  # fmt: skip
     if not cmd:
+        app = name.split("[")[0]
+        name = _q(name) if "[" in name else name  # `[` would open a list in a YAML flow mapping
         why = "a remote target" if host not in _LOOPBACK else "no process of yours listens there"
         return False, [f"{head}: {why}; say how faults reach it, e.g. one of",
                        f"  # - {{name: {name}, kind: container, container: NAME, url: {url}}}",
-                       f"  # - {{name: {name}, kind: pod, namespace: NS, selector: {{app: {name}}}, url: {url}}}",
+                       f"  # - {{name: {name}, kind: pod, namespace: NS, selector: {{app: {app}}}, url: {url}}}",
                        f"  # - {{name: {name}, kind: process, pidfile: PATH, start: COMMAND, url: {url}}}"]  # fmt: skip
     return True, [f"{head}; found the process listening there: the match must find exactly one live process,",
                   "  #   and `start` restarts it with the same command line (add cwd/ready if it needs them).",
