@@ -67,13 +67,13 @@ def test_reference_like_metrics_give_the_reference_preset(tmp_path: Path) -> Non
     fake = FakeBackends(
         [("gateway", "127.0.0.1:17030"), ("registry-store-0", "127.0.0.1:17000")],
         ["chaosctl_http_request_duration_seconds_bucket", "chaosctl_http_requests_total", "up"],
-        ["__name__", "code", "job"], ["registry", "gateway", "jaeger"],
+        ["__name__", "code", "job"], ["registry", "gateway", "jaeger", "chaosctl-run"],
     )
     text, system = _draft(tmp_path, fake, listeners={17030: ["python", "-m", "chaosctl.services", "gateway"]})
     assert system.slis.preset == "chaosctl-reference"
     assert [c.name for c in system.components] == ["gateway"]  # the etcd member's process was not found here
     assert '# - {name: "registry-store[0]", kind: container' in text  # ... so it is a commented suggestion (indexed name)
-    assert system.traces.services == ("gateway", "jaeger", "registry")
+    assert system.traces.services == ("gateway", "jaeger", "registry")  # chaosctl's own run spans left out
     assert system.observability.prometheus.url == PROM and system.observability.jaeger.url == JAEGER
     assert text.count("# review:") >= 5  # every guess says so
     assert "prom.test/api/v1/targets" in fake.asked and "jaeger.test/api/v3/services" in fake.asked
@@ -224,3 +224,10 @@ def test_unreachable_toxiproxy_is_named() -> None:
     fake = FakeBackends([], ["up"], ["__name__"], [])
     with pytest.raises(StackUnavailable, match="Toxiproxy at http://tox.test:8474"):
         gather(PROM, None, transport=httpx.MockTransport(fake), toxiproxy=["http://tox.test:8474"])
+
+
+def test_the_left_out_service_is_the_one_runs_export() -> None:
+    from chaosctl.runner.telemetry import SERVICE
+    from chaosctl.system.discover import OWN_TRACE_SERVICES
+
+    assert SERVICE in OWN_TRACE_SERVICES

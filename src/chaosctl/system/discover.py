@@ -139,8 +139,14 @@ def _slis(prom: _Api) -> tuple[dict[str, str], str]:
     return {"latency_histogram": hist, "requests": requests, "errors": errors}, note
 
 
+# chaosctl's own run spans (runner/telemetry.py SERVICE) land in the same Jaeger; they are not the system's,
+# and as the first trace service of a draft they would make every trace query of a rehearse come back empty.
+OWN_TRACE_SERVICES = frozenset({"chaosctl-run"})
+
+
 def _services(jaeger: _Api) -> list[str]:
-    return sorted(str(s) for s in jaeger.get("/api/v3/services").get("services") or [])
+    found = (str(s) for s in jaeger.get("/api/v3/services").get("services") or [])
+    return sorted(s for s in found if s not in OWN_TRACE_SERVICES)
 
 
 _TOXIPROXY_SERIES = '{__name__=~"toxiproxy_.+"}'
