@@ -4,6 +4,7 @@ against the session stack, and the checks that the system is back to steady stat
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import time
@@ -66,7 +67,9 @@ def wait_serving(settings: Settings, topology: Topology, timeout: float = 90.0, 
     with httpx.Client(timeout=5) as client:
         while ok < in_a_row:
             try:
-                code = client.post(url, json={"inputs": [[0.1] * 20]}, headers={"Authorization": f"Bearer {token}"}).status_code
+                # Fresh inputs: a cached answer would be a 200 with every breaker still open.
+                inputs = [[random.uniform(-1.0, 1.0) for _ in range(20)]]
+                code = client.post(url, json={"inputs": inputs}, headers={"Authorization": f"Bearer {token}"}).status_code
             except httpx.HTTPError:
                 code = 0
             ok = ok + 1 if code == 200 else 0

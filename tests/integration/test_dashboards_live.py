@@ -103,8 +103,12 @@ def settle(gateway: str, token: str, limit_s: float = 60.0) -> dict[str, str]:
             states = client.get("/healthz").json().get("breakers", {})
             if all(state == "closed" for state in states.values()):
                 break
-            for model in INPUT_WIDTHS:  # both models, so every upstream gets its probe
-                client.post(f"/v1/models/{model}/predict", json={"inputs": [[0.1] * INPUT_WIDTHS[model]]})
+            # Both models, so every upstream gets its probe; fresh inputs, since the gateway's
+            # prediction cache answers a repeated one without calling any model server (a
+            # fixed input left model-cpu-1 half-open for the whole minute in CI).
+            for model in INPUT_WIDTHS:
+                inputs = [[random.uniform(-1.0, 1.0) for _ in range(INPUT_WIDTHS[model])]]
+                client.post(f"/v1/models/{model}/predict", json={"inputs": inputs})
             time.sleep(0.5)
     return states
 
