@@ -110,6 +110,17 @@ def fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Scenario) -> tuple[s
     return ()
 
 
+# Fault types users ask for that the links cannot carry: Toxiproxy works on TCP streams, and
+# v2.12.0, the newest release the Go module proxy serves here, has no packet-loss or corruption
+# toxic (upstream merged a packet_loss toxic in 2026-06, in no release that setup can build).
+_TOXIPROXY_LACKS = (
+    " (Toxiproxy v2.12.0, the newest that `chaosctl setup` can build, has no packet loss or corruption"
+    " toxic; on TCP a lost packet is a retransmit: model it with 'latency' plus 'jitter', or cut"
+    " connections with 'reset-peer' or 'timeout')"
+)
+_NOT_OFFERED = {name: _TOXIPROXY_LACKS for name in ("packet-loss", "loss", "corrupt", "corruption", "packet-corruption")}
+
+
 def _message(err: dict[str, Any], root: type[BaseModel] = Scenario) -> str:
     kind, loc, ctx = err["type"], tuple(err["loc"]), err.get("ctx") or {}
     if kind == "extra_forbidden":
@@ -122,7 +133,7 @@ def _message(err: dict[str, Any], root: type[BaseModel] = Scenario) -> str:
     if kind == "union_tag_invalid":
         tags = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
         guess = closest(str(ctx.get("tag")), tags)
-        hint = f" (did you mean {guess!r}?)" if guess else ""
+        hint = _NOT_OFFERED.get(str(ctx.get("tag"))) or (f" (did you mean {guess!r}?)" if guess else "")
         return f"unknown {ctx.get('discriminator', 'type').strip(chr(39))} {ctx.get('tag')!r}{hint}; known: {', '.join(tags)}"
     if kind == "union_tag_not_found":
         return f"missing {ctx.get('discriminator', 'type')!r} field"
