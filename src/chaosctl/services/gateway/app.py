@@ -23,6 +23,7 @@ from chaosctl.services.gateway.auth import Principal
 from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
 from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig
 from chaosctl.services.gateway.routing import CanaryRule
+from chaosctl.services.request_faults import RequestFacts, admin_router
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, PREDICTION_CACHE, Topology
@@ -77,6 +78,7 @@ def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
             url=topology.via_proxy("gateway", PREDICTION_CACHE), password=settings.cache_password,
             ttl_s=settings.prediction_cache_ttl_s,
         ),
+        admin_token=settings.admin_token,
     )
 
 
@@ -87,6 +89,7 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
     telemetry.install(app)
     _add_predict_route(app, gateway, _principal_dependency(gateway))
     _add_health_route(app, gateway)
+    app.include_router(admin_router(gateway.request_faults, config.admin_token))
     _add_error_handlers(app)
     return app
 
@@ -130,13 +133,15 @@ def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDepen
         body: PredictRequest,
         model: Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="Model name, e.g. fraud-detector")],
         who: Annotated[Principal, Depends(principal)],
+        request: Request,
         response: Response,
         x_model_version: Annotated[
             str | None, Header(max_length=64, description="Exact version (2.3.1) or range (2.x, ~2.3, >=2.1,<3)")
         ] = None,
     ) -> PredictResponse:
         requested = x_model_version.strip() if x_model_version else ""
-        answer, cached = await gateway.predict_cached(model, body.inputs, requested or None)  # blank = no header
+        facts = RequestFacts.of(request.url.path, request.headers)
+        answer, cached = await gateway.predict_cached(model, body.inputs, requested or None, facts)  # blank = no header
         response.headers["X-Prediction-Cache"] = cached
         route_span = trace.get_current_span()  # the request's server span (telemetry middleware)
         route_span.set_attribute("prediction_cache", cached)

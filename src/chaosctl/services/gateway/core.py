@@ -36,6 +36,7 @@ from chaosctl.services.gateway.retry import (
     outcome_for_status,
 )
 from chaosctl.services.gateway.routing import CanaryRule, NoVersion, choose_versions
+from chaosctl.services.request_faults import RequestAborted, RequestFacts, RequestFaults
 
 if TYPE_CHECKING:  # pragma: no cover
     from chaosctl.services.telemetry import Telemetry
@@ -90,6 +91,8 @@ class GatewayConfig:
     # Route only to these servers (None: every server the registry knows), e.g. to pin a
     # gateway to one pool or, in the overhead benchmark, to the server measured directly.
     servers: frozenset[str] | None = None
+    # Guards /admin/request-faults (the install's admin token; empty: the routes refuse everyone).
+    admin_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class Gateway:
         client = deps.cache_client or (redis_client(pc) if pc.url else None)
         self.predictions = PredictionCache(pc, client, telemetry, deps.clock)
         self._watched: set[str] = set()  # breakers already exported as gauges
+        self.request_faults = RequestFaults(telemetry.registry, deps.rng, deps.sleep)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -181,7 +185,7 @@ class Gateway:
         return (await self.predict_cached(model, inputs, requested))[0]
 
     async def predict_cached(
-        self, model: str, inputs: list[list[float]], requested: str | None
+        self, model: str, inputs: list[list[float]], requested: str | None, request: RequestFacts | None = None
     ) -> tuple[PredictResponse, LookupResult]:
         """The answer and what the prediction cache said. The version is resolved (canary rule
         included) before the cache is asked, and the key holds it: a request routed to one
@@ -193,6 +197,11 @@ class Gateway:
             )
         except NoVersion as exc:
             raise GatewayError(404, str(exc)) from None
+        if request is not None:  # request-scoped faults: after routing (the version is known), before any work
+            try:
+                await self.request_faults.apply(request.routed(model, versions[0]))
+            except RequestAborted as exc:
+                raise GatewayError(exc.status, exc.detail, exc.headers) from None
         result, hit = await self._cached(model, versions[0], inputs)
         if hit is not None:
             return hit, result

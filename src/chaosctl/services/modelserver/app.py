@@ -20,6 +20,7 @@ from chaosctl.services.modelserver.cuda import CudaGpu, select_gpu
 from chaosctl.services.modelserver.device import Allocation, DeviceOOM, SimulatedGpu
 from chaosctl.services.modelserver.engine import Engine, ModelServerConfig, ServeError
 from chaosctl.services.modelserver.metrics import install_metrics
+from chaosctl.services.modelserver import request_faults
 from chaosctl.services.credential import require_admin_token, require_service_token
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
@@ -76,7 +77,8 @@ def create_app(
     async def _serve_error(_req: Request, exc: ServeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
-    _public_routes(app, engine, require_service_token(service_token, "model server routes"))
+    faulted = request_faults.install(app, engine, telemetry, admin_token)  # after the credential, before the work
+    _public_routes(app, engine, require_service_token(service_token, "model server routes"), faulted)
     _admin_routes(app, engine, admin_token)
     return app
 
@@ -106,7 +108,7 @@ def _lifespan(engine: Engine, telemetry: Telemetry, agent: RegistryAgent | None,
     return lifespan
 
 
-def _public_routes(app: FastAPI, engine: Engine, credential: Callable[..., None]) -> None:
+def _public_routes(app: FastAPI, engine: Engine, credential: Callable[..., None], faulted: Callable[..., Any]) -> None:
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         health = engine.health()
@@ -119,7 +121,7 @@ def _public_routes(app: FastAPI, engine: Engine, credential: Callable[..., None]
             body["reason"] = "warming up after model load"
         return JSONResponse(body, status_code=200 if health in ("ready", "saturated") else 503)
 
-    @app.post("/v1/models/{model}/predict", dependencies=[Depends(credential)])
+    @app.post("/v1/models/{model}/predict", dependencies=[Depends(credential), Depends(faulted)])
     async def predict(model: str, body: PredictBody) -> dict[str, Any]:
         # The telemetry middleware made the request's server span current (incoming context
         # extracted); the inference spans, created in the batch task, hang under it.
