@@ -19,6 +19,7 @@ from chaosctl.services.modelserver.agent import RegistryAgent
 from chaosctl.services.modelserver.cuda import CudaGpu, select_gpu
 from chaosctl.services.modelserver.device import Allocation, DeviceOOM, SimulatedGpu
 from chaosctl.services.modelserver.engine import Engine, ModelServerConfig, ServeError
+from chaosctl.services.modelserver.faultroutes import gpu_fault_routes
 from chaosctl.services.modelserver.metrics import install_metrics
 from chaosctl.services.modelserver import request_faults
 from chaosctl.services.credential import require_admin_token, require_service_token
@@ -119,6 +120,8 @@ def _public_routes(app: FastAPI, engine: Engine, credential: Callable[..., None]
             body["reason"] = "loading models"
         elif health == "warming":
             body["reason"] = "warming up after model load"
+        elif health == "unhealthy":
+            body["reason"] = "GPU device lost (simulated)"
         return JSONResponse(body, status_code=200 if health in ("ready", "saturated") else 503)
 
     @app.post("/v1/models/{model}/predict", dependencies=[Depends(credential), Depends(faulted)])
@@ -155,6 +158,7 @@ def _gpu_router(engine: Engine) -> APIRouter:
     device = _gpu_dependency(engine)
     _gpu_memory_routes(router, device)
     _gpu_compute_routes(router, device)
+    gpu_fault_routes(router, device)
     return router
 
 
@@ -175,7 +179,8 @@ def _gpu_memory_routes(router: APIRouter, device: GpuDependency) -> None:
     async def gpu_state(dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:
         return {"memory_used_bytes": dev.used_bytes, "memory_total_bytes": dev.total_bytes,
                 "fault_bytes": dev.fault_bytes, "compute_saturation": dev.compute_saturation,
-                "kind": dev.kind, "allocations": [asdict(a) for a in dev.allocations()]}  # fmt: skip
+                "kind": dev.kind, "allocations": [asdict(a) for a in dev.allocations()],
+                "faults": dev.faults.state()}  # fmt: skip
 
     @router.post("/allocate")
     async def allocate(body: AllocateBody, dev: SimulatedGpu = Depends(device)) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chaosctl.services.modelserver.gpufaults import DeviceFaults
+
 GiB = 1024**3
 
 
@@ -95,6 +97,7 @@ class SimulatedGpu:
         self._ready_at: dict[str, float] = {}
         self.compute_saturation = 0.0
         self.meter = BusyMeter(max_concurrency, clock)
+        self.faults = DeviceFaults()  # device lost / ECC / throttle: simulated on every device (gpufaults.py)
 
     # -- memory -------------------------------------------------------------------
 

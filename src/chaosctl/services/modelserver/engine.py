@@ -20,6 +20,7 @@ import numpy as np
 
 from chaosctl.services.modelserver.batcher import DynamicBatcher, Pending, Slots
 from chaosctl.services.modelserver.device import GiB, SimulatedGpu, cuda_visible
+from chaosctl.services.modelserver.gpufaults import SIMULATED, GpuFault
 from chaosctl.services.modelserver.models import MiB, LoadedModel, train
 from chaosctl.stack.topology import ModelServerSpec
 
@@ -62,6 +63,19 @@ class NotReady(ServeError):
 
 class InjectedError(ServeError):
     status = 500
+
+
+class GpuFailed(ServeError):
+    """A batch a GPU fault failed: 503 while the device is lost (retry elsewhere), 500 for an ECC error."""
+
+    def __init__(self, fault: GpuFault) -> None:
+        super().__init__(str(fault))
+        self.kind = fault.kind
+        self.status = 503 if fault.kind == "device-lost" else 500
+
+
+# span event per GPU fault kind (on the batch's inference spans and on each request's span)
+FAULT_EVENTS = {"device-lost": "gpu.device_lost", "ecc-error": "gpu.ecc_error", "thermal-throttle": "gpu.thermal_throttle"}
 
 
 @dataclass(frozen=True)
@@ -145,7 +159,7 @@ class Engine:
         return sum(b.waiting for b in self._batchers.values()) + self._waiting
 
     def health(self) -> str:
-        if self.load_error is not None:
+        if self.load_error is not None or (self.device is not None and self.device.faults.lost):
             return "unhealthy"
         if self.warming:
             return "warming"
@@ -229,31 +243,54 @@ class Engine:
     async def _run_batch(self, rows: np.ndarray, batch: list[Pending], model: LoadedModel) -> list[Prediction]:
         from chaosctl.services.modelserver.device import DeviceOOM
 
-        alloc = None
-        if self.device is not None:
+        alloc, dev, throttle = None, self.device, 0.0
+        start_ns, t0 = time.time_ns(), time.perf_counter()
+        if dev is not None:
             try:
-                alloc = self.device.allocate(len(rows) * self.config.activation_bytes_per_row, "batch", model.name)
+                dev.faults.before_batch()  # a lost device takes no batch at all
+            except GpuFault as fault:
+                raise self._failed(fault, model, batch, len(rows), start_ns) from None
+            try:
+                alloc = dev.allocate(len(rows) * self.config.activation_bytes_per_row, "batch", model.name)
             except DeviceOOM as exc:
                 raise NotReady(str(exc)) from None
-            self.device.meter.change(+1)
+            dev.meter.change(+1)
         else:
             self._cpu_busy += 1
-        start_ns, t0 = time.time_ns(), time.perf_counter()
+        fault: GpuFault | None = None
         try:
             classes, conf = await asyncio.get_running_loop().run_in_executor(self._executor, model.predict, rows)
-            if self.device is not None and self.device.compute_saturation > 0:
-                await asyncio.sleep(self.device.compute_saturation * self.config.saturation_delay_s)
+            if dev is not None:
+                throttle = dev.faults.throttled_delay(time.perf_counter() - t0)
+                extra = throttle + dev.compute_saturation * self.config.saturation_delay_s
+                if extra > 0:
+                    await asyncio.sleep(extra)
+                dev.faults.after_batch()  # an ECC error fails the batch in flight, after its work
+        except GpuFault as exc:
+            fault = exc
         finally:
-            if self.device is not None and alloc is not None:
-                self.device.release(alloc.id)
-                self.device.meter.change(-1)
+            if dev is not None and alloc is not None:
+                dev.release(alloc.id)
+                dev.meter.change(-1)
             else:
                 self._cpu_busy -= 1
+        if fault is not None:
+            raise self._failed(fault, model, batch, len(rows), start_ns) from None
         seconds = time.perf_counter() - t0
         for observe in self.observers:
             observe(model, len(rows), seconds, conf)
-        self._spans(model, batch, len(rows), start_ns, time.time_ns())
+        marks = self._throttle_marks(throttle) if throttle > 0 else None
+        self._spans(model, batch, len(rows), start_ns, time.time_ns(), marks)
         return self._split(model, batch, classes, conf)
+
+    def _throttle_marks(self, delay_s: float) -> tuple[str, dict[str, Any]]:
+        factor = self.device.faults.throttle_factor if self.device is not None else 1.0
+        return "thermal-throttle", {"gpu.throttle.factor": factor, "gpu.throttle.added_ms": round(delay_s * 1000, 3)}
+
+    def _failed(self, fault: GpuFault, model: LoadedModel, batch: list[Pending], size: int, start_ns: int) -> GpuFailed:
+        """The error every request of the batch gets; the batch's spans show the fault."""
+        self._spans(model, batch, size, start_ns, time.time_ns(), (fault.kind, {"exception.message": str(fault)}))
+        return GpuFailed(fault)
 
     def _split(self, model: LoadedModel, batch: list[Pending], classes: np.ndarray, conf: np.ndarray) -> list[Prediction]:
         out, i = [], 0
@@ -264,13 +301,32 @@ class Engine:
             i += n
         return out
 
-    def _spans(self, model: LoadedModel, batch: list[Pending], size: int, start_ns: int, end_ns: int) -> None:
+    def _spans(self, model: LoadedModel, batch: list[Pending], size: int, start_ns: int, end_ns: int,
+               marks: tuple[str, dict[str, Any]] | None = None) -> None:  # fmt: skip
+        """Queue and inference spans per request; `marks` = (GPU fault kind, event attributes): the
+        inference span carries `gpu.fault` and the event, the request's own span the event too."""
         if self.tracer is None:
             return
-        attrs = {"model": model.name, "version": model.version, "device": self.spec.device,
-                 "device.kind": self.device_kind, "batch.size": size, "server": self.spec.name}  # fmt: skip
+        from opentelemetry import trace
+        from opentelemetry.trace import Status, StatusCode
+
+        attrs: dict[str, Any] = {"model": model.name, "version": model.version, "device": self.spec.device,
+                                 "device.kind": self.device_kind, "batch.size": size, "server": self.spec.name}  # fmt: skip
+        event: tuple[str, dict[str, Any]] | None = None
+        if marks is not None:
+            kind, extra = marks
+            attrs |= {"gpu.fault": kind, "gpu.fault.simulated": SIMULATED}
+            event = (FAULT_EVENTS[kind], {"gpu.fault": kind, "gpu.fault.simulated": SIMULATED,
+                                          "device.kind": self.device_kind, **extra})  # fmt: skip
+        failed = marks is not None and marks[0] != "thermal-throttle"
         for p in batch:
             if p.enqueued_ns < start_ns - 100_000:  # waited > 0.1 ms: show the queueing
                 self.tracer.start_span("queue", context=p.context, start_time=p.enqueued_ns).end(end_time=start_ns)
             span = self.tracer.start_span("inference", context=p.context, start_time=start_ns, attributes=attrs)
+            if event is not None:
+                span.add_event(*event, timestamp=end_ns)
+                if p.context is not None:  # the request's own span (still open: it awaits this batch)
+                    trace.get_current_span(p.context).add_event(*event, timestamp=end_ns)
+            if failed:
+                span.set_status(Status(StatusCode.ERROR, str(event[1]["exception.message"]) if event else ""))
             span.end(end_time=end_ns)

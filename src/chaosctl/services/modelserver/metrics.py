@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from chaosctl.services.modelserver.engine import Engine
+from chaosctl.services.modelserver.gpufaults import SIMULATED, DeviceFaults
 from chaosctl.services.modelserver.models import LoadedModel
 
 INFERENCE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -53,3 +55,39 @@ def install_metrics(engine: Engine, registry: Any) -> None:
             hist.observe(float(c))
 
     engine.observers.append(observe)
+    if dev is not None:
+        registry.register(GpuFaultCollector(dev.faults))
+
+
+class GpuFaultCollector:
+    """The GPU fault metrics, read from the device's fault state at scrape time. `simulated` is
+    "true" for every kind on every device (why: gpufaults.py)."""
+
+    def __init__(self, faults: DeviceFaults) -> None:
+        self.faults = faults
+
+    def describe(self) -> list[Any]:
+        return []  # registered without a first collect; names are fixed, no clash to check
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        sim = "true" if SIMULATED else "false"
+        active = GaugeMetricFamily("chaosctl_gpu_fault_active", "1 while a GPU fault of this kind is in place",
+                                   labels=("kind", "simulated"))  # fmt: skip
+        for kind, on in self.faults.active().items():
+            active.add_metric((kind, sim), 1.0 if on else 0.0)
+        failed = CounterMetricFamily("chaosctl_gpu_failed_batches", "Batches a GPU fault failed (device lost: refused)",
+                                     labels=("reason", "simulated"))  # fmt: skip
+        state = self.faults.state()
+        counts = state["failed_batches"]
+        assert isinstance(counts, dict)
+        for kind in ("device-lost", "ecc-error"):
+            failed.add_metric((kind, sim), float(counts.get(kind, 0)))
+        throttled = CounterMetricFamily("chaosctl_gpu_throttled_batches", "Batches slowed by thermal throttling",
+                                        labels=("simulated",))  # fmt: skip
+        throttled.add_metric((sim,), float(self.faults.throttled))
+        factor = GaugeMetricFamily("chaosctl_gpu_throttle_factor", "Batch time multiplier of thermal throttling (1: none)",
+                                   labels=("simulated",))  # fmt: skip
+        factor.add_metric((sim,), self.faults.throttle_factor)
+        yield from (active, failed, throttled, factor)
