@@ -31,7 +31,7 @@ Param = Union[str, float, int, bool, None]
 
 PROCESS_TYPES = ("process-kill", "process-pause", "process-restart")
 LINK_TYPES = ("latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data")
-GPU_TYPES = ("gpu-exhaustion",)
+GPU_TYPES = ("gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle")
 FAULT_TYPES = PROCESS_TYPES + LINK_TYPES + GPU_TYPES
 
 
@@ -258,10 +258,10 @@ def _by_kind(kind: str) -> Callable[[FaultRecord, FaultContext], Fault]:
         from .gpuhog import GpuHog
 
         return GpuHog
-    from .gpu import GpuExhaustion
+    from .gpu import gpu_fault
     from .process import process_fault
 
-    return lambda record, ctx: GpuExhaustion(record, ctx) if record.type in GPU_TYPES else process_fault(record, ctx)
+    return lambda record, ctx: gpu_fault(record, ctx) if record.type in GPU_TYPES else process_fault(record, ctx)
 
 
 def build_fault(spec: Any, ctx: FaultContext) -> Fault:

@@ -167,7 +167,18 @@ class LimitData(_LinkFault):
     bytes: ByteSize
 
 
-class GpuExhaustion(_FaultBase):
+class _GpuServerFault(_FaultBase):
+    @field_validator("target")
+    @classmethod
+    def _gpu_server(cls, value: str, info: ValidationInfo) -> str:
+        gpus = tuple(m.name for m in MODEL_SERVERS if m.device == "gpu")
+        gpus = getattr(topology_of(info), "gpu_targets", gpus)  # a System's GPU components (system.fit)
+        if value not in gpus:
+            raise ValueError(unknown_name("GPU server target", value, gpus))
+        return value
+
+
+class GpuExhaustion(_GpuServerFault):
     """Occupy device memory (`memory` as a fraction, or `bytes`) and/or saturate compute."""
 
     type: Literal["gpu-exhaustion"]
@@ -195,15 +206,6 @@ class GpuExhaustion(_FaultBase):
             raise ValueError("give memory as a fraction or as bytes, not both")
         return self
 
-    @field_validator("target")
-    @classmethod
-    def _gpu_server(cls, value: str, info: ValidationInfo) -> str:
-        gpus = tuple(m.name for m in MODEL_SERVERS if m.device == "gpu")
-        gpus = getattr(topology_of(info), "gpu_targets", gpus)  # a System's GPU components (system.fit)
-        if value not in gpus:
-            raise ValueError(unknown_name("GPU server target", value, gpus))
-        return value
-
     def _detail(self) -> str:
         parts = []
         if self.memory is not None:
@@ -215,11 +217,51 @@ class GpuExhaustion(_FaultBase):
         return ", ".join(parts)
 
 
+class GpuDeviceLost(_GpuServerFault):
+    """The GPU server's device is lost (simulated): every batch fails until the revert restores it."""
+
+    type: Literal["gpu-device-lost"]
+
+    def _detail(self) -> str:
+        return "simulated"
+
+
+class GpuEccError(_GpuServerFault):
+    """Uncorrectable memory (ECC) errors (simulated): a share of batches (`rate`) or the next `count`
+    batches fail after their work, so the batch in flight is lost."""
+
+    type: Literal["gpu-ecc-error"]
+    rate: Optional[Fraction] = Field(None, description="share of batches that fail, e.g. 50%")
+    count: Optional[int] = Field(None, ge=1, description="or: the next N batches fail")
+
+    @model_validator(mode="after")
+    def _rate_or_count(self) -> "GpuEccError":
+        if (self.rate is None) == (self.count is None):
+            raise ValueError("gpu-ecc-error needs exactly one of rate (e.g. 50%) or count (e.g. 5)")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("gpu-ecc-error rate must be above 0%")
+        return self
+
+    def _detail(self) -> str:
+        what = f"{format_percent(self.rate)} of batches" if self.rate is not None else f"next {self.count} batches"
+        return f"{what} fail, simulated"
+
+
+class GpuThermalThrottle(_GpuServerFault):
+    """Thermal throttling (simulated): every batch takes `factor` times its compute time."""
+
+    type: Literal["gpu-thermal-throttle"]
+    factor: float = Field(gt=1, le=100, description="batch time multiplier, e.g. 4 (above 1, at most 100)")
+
+    def _detail(self) -> str:
+        return f"batch time x{self.factor:g}, simulated"
+
+
 FaultSpec = Annotated[
     Union[
         ProcessKill, ProcessPause, ProcessRestart,
         Latency, Jitter, Bandwidth, Timeout, ResetPeer, SlowClose, LimitData,
-        GpuExhaustion,
+        GpuExhaustion, GpuDeviceLost, GpuEccError, GpuThermalThrottle,
     ],
     Field(discriminator="type"),
 ]  # fmt: skip
@@ -227,5 +269,5 @@ FaultSpec = Annotated[
 FAULT_TYPES: tuple[str, ...] = (
     "process-kill", "process-pause", "process-restart",
     "latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data",
-    "gpu-exhaustion",
+    "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle",
 )  # fmt: skip

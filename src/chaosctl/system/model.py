@@ -50,7 +50,8 @@ FAULTS_BY_KIND: dict[str, tuple[str, ...]] = {
     "pod": ("process-kill", "process-restart"),  # Chaos Mesh PodChaos: pod-kill (a pod cannot be SIGSTOPped)
     "gpu-host": ("gpu-exhaustion",),  # a `chaosctl gpu-hog` process holds the device memory
     "reference": _PROCESS_FAULTS,  # through the reference stack's backend (local processes or docker)
-    "reference-modelserver": (*_PROCESS_FAULTS, "gpu-exhaustion"),  # backend + the model server's admin API
+    "reference-modelserver": (*_PROCESS_FAULTS, "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error",
+                              "gpu-thermal-throttle"),  # backend + the model server's admin API
 }
 
 
