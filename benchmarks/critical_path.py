@@ -21,7 +21,7 @@ import tracemalloc
 
 from chaosctl.verdict.bottleneck import aggregate
 from chaosctl.verdict.critical_path import analyze
-from chaosctl.verdict.spans import Span, parse_otlp_text
+from chaosctl.observe.spans import Span, parse_otlp_text
 
 
 def gen_trace(rng: random.Random, i: int) -> list[Span]:

@@ -12,7 +12,7 @@ import pytest
 from otlp_build import MISSING_PARENT, OUTLIVES, PARALLEL, SEQUENTIAL, SKEWED, T0_US, S, resource_spans
 
 from chaosctl.verdict.critical_path import TraceAnalysis, analyze, analyze_trace
-from chaosctl.verdict.spans import Span, parse_otlp_document
+from chaosctl.observe.spans import Span, parse_otlp_document
 
 
 def spans_of(defs: list[S], trace: str = "t1", hosts: dict[str, str] | None = None) -> list[Span]:

@@ -12,7 +12,7 @@ from otlp_build import T0_US, S, resource_spans
 
 from chaosctl.verdict.bottleneck import aggregate
 from chaosctl.verdict.critical_path import TraceAnalysis, analyze_trace
-from chaosctl.verdict.spans import parse_otlp_document
+from chaosctl.observe.spans import parse_otlp_document
 
 PRODUCER, CONSUMER = 4, 5
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaosctl.verdict.effect import FaultFacts, Hop, Observed, judge, service_of
-from chaosctl.verdict.spans import Span
+from chaosctl.observe.spans import Span
 
 HOP = Hop("gateway", "model-gpu-1", "127.0.0.1:17104")
 LAT = FaultFacts("latency", "link:gateway->model-gpu-1", {"latency": 0.2, "toxicity": 1.0})

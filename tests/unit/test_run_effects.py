@@ -10,7 +10,7 @@ from chaosctl.runner.effects import fault_effects, ttr_checks
 from chaosctl.scenario import load_scenario
 from chaosctl.stack.topology import Topology
 from chaosctl.verdict.model import FaultRow, PhaseWindow
-from chaosctl.verdict.spans import Span
+from chaosctl.observe.spans import Span
 
 SCENARIO = """\
 apiVersion: chaosctl/v1

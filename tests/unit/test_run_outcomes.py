@@ -29,7 +29,7 @@ from chaosctl.runner.signals import SignalGuard
 from chaosctl.scenario import load_scenario
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import Topology
-from chaosctl.verdict.spans import Span
+from chaosctl.observe.spans import Span
 
 SCENARIO = """\
 apiVersion: chaosctl/v1

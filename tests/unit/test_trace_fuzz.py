@@ -23,7 +23,7 @@ from chaosctl.errors import ChaosctlError
 from chaosctl.report.bottlenecks import to_json
 from chaosctl.verdict.bottleneck import aggregate
 from chaosctl.verdict.critical_path import TraceAnalysis, analyze
-from chaosctl.verdict.spans import MAX_JSON_DEPTH, Span, parse_otlp_text
+from chaosctl.observe.spans import MAX_JSON_DEPTH, Span, parse_otlp_text
 
 T0_NS = 1_790_000_000_000_000_000
 TRACE_IDS = [f"{i:032x}" for i in (1, 2)]

@@ -15,7 +15,7 @@ from otlp_build import SEQUENTIAL, S, resource_spans, span_id, trace_id
 from chaosctl import cli
 from chaosctl.errors import UsageError
 from chaosctl.report.bottlenecks import read_file
-from chaosctl.verdict.spans import TraceFormatError, clean_name, parse_otlp_document, parse_otlp_text
+from chaosctl.observe.spans import TraceFormatError, clean_name, parse_otlp_document, parse_otlp_text
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:

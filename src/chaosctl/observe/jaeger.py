@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import httpx
 
 from chaosctl.errors import StackUnavailable
-from chaosctl.verdict.spans import Span, TraceFormatError, parse_otlp_text
+from chaosctl.observe.spans import Span, TraceFormatError, parse_otlp_text
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from chaosctl.errors import UsageError
 from chaosctl.verdict.bottleneck import Aggregate, aggregate, diff, findings
 from chaosctl.verdict.critical_path import TraceAnalysis, analyze
-from chaosctl.verdict.spans import Span, TraceFormatError, clean_name, parse_otlp_text
+from chaosctl.observe.spans import Span, TraceFormatError, clean_name, parse_otlp_text
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # JSON parsing takes ~10x the text in memory
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from chaosctl.verdict.spans import Span
+from chaosctl.observe.spans import Span
 
 Interval = tuple[int, int]
 

@@ -32,7 +32,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
-from .spans import Span
+from chaosctl.observe.spans import Span
 
 EffectVerdict = Literal["confirmed", "not observed", "inconclusive"]
 CONFIRMED: EffectVerdict = "confirmed"

@@ -38,7 +38,8 @@ DURATION_BUCKET = "chaosctl_http_request_duration_seconds_bucket"
 if TYPE_CHECKING:
     from chaosctl.system.presets import ResolvedSlis
 
-PromQuery = SeriesSource  # query, samples, scrape_intervals: what judging an SLO asks of Prometheus
+PromQuery = SeriesSource  # query, samples, scrape_intervals: what judging an SLO asks of Prometheus;
+# a query it cannot answer as one number (rejected, several series) raises ValueError
 
 
 @dataclass(frozen=True)
@@ -126,14 +127,12 @@ def coverage_of(meter: CoverageMeter, spec: SLO, expr: str, window: PhaseWindow,
 
 
 def _raw_measure(prom: PromQuery, spec: SLO, window: PhaseWindow, slis: "ResolvedSlis | None" = None) -> Measurement:
-    from chaosctl.observe.prometheus import MultipleSeries, QueryRejected
-
     if window.seconds < 1.0:
         return Measurement(None, "", f"phase {window.name!r} lasted {window.seconds:.3f}s; too short to measure")
     try:
         expr = build_expr(spec, window.seconds, slis)
         value = prom.query(expr, window.end)
-    except (MultipleSeries, QueryRejected, ValueError) as exc:
+    except ValueError as exc:  # the PromQuery contract: a rejected query or several series is a ValueError
         return Measurement(None, "", str(exc))
     if value is None:
         return Measurement(None, expr, f"no samples: the query returned no series over phase {window.name!r}")
