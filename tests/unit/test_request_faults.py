@@ -196,3 +196,14 @@ def test_model_server_applies_rules_after_its_credential_and_per_resolved_versio
         assert client.post(path, json={"inputs": _rows(), "version": "2.4.0"}).status_code == 200
     faulted = [s for s in exporter.get_finished_spans() if s.attributes.get("request_fault.rule") == "c"]
     assert len(faulted) == 1 and faulted[0].attributes["version"] == "2.4.0"
+
+
+def test_gateway_counts_answers_per_routed_version() -> None:
+    h = _gateway()
+    h.client.put("/admin/request-faults/c", json={"action": "abort", "status": 503, "match": {"version": "2.4.0"}},
+                 headers={"X-Admin-Token": ADMIN})  # fmt: skip
+    codes = [h.predict(body={"inputs": [[float(i)]]}).status_code for i in range(200)]
+    routed = {v: {c: h.metric("chaosctl_gateway_routed_requests_total", {"model": "fraud-detector", "version": v, "code": c})
+                  for c in ("200", "503")} for v in ("2.3.1", "2.4.0")}  # fmt: skip
+    assert routed["2.4.0"]["200"] == 0 and routed["2.4.0"]["503"] == codes.count(503) > 0
+    assert routed["2.3.1"]["503"] == 0 and routed["2.3.1"]["200"] == codes.count(200)

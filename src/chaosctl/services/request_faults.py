@@ -200,7 +200,9 @@ def admin_router(faults: RequestFaults, admin_token: str) -> Any:
 
     from chaosctl.services.credential import require_admin_token
 
-    router = APIRouter(prefix=ADMIN_PREFIX, dependencies=[Depends(require_admin_token(admin_token))])
+    # Not in the OpenAPI document: an operator's fault API, not part of the service's contract.
+    router = APIRouter(prefix=ADMIN_PREFIX, dependencies=[Depends(require_admin_token(admin_token))],
+                       include_in_schema=False)  # fmt: skip
     book = faults.book
 
     @router.get("")

@@ -197,6 +197,18 @@ class Gateway:
             )
         except NoVersion as exc:
             raise GatewayError(404, str(exc)) from None
+        try:
+            answer, result = await self._routed(model, inputs, records, versions, request)
+        except GatewayError as exc:  # counted under the version it was routed to: per-version error ratios
+            self.metrics.routed.labels(model, versions[0], str(exc.status)).inc()
+            raise
+        self.metrics.routed.labels(model, answer.version, "200").inc()
+        return answer, result
+
+    async def _routed(
+        self, model: str, inputs: list[list[float]], records: tuple[ServiceRecord, ...], versions: list[str],
+        request: RequestFacts | None,
+    ) -> tuple[PredictResponse, LookupResult]:
         if request is not None:  # request-scoped faults: after routing (the version is known), before any work
             try:
                 await self.request_faults.apply(request.routed(model, versions[0]))

@@ -42,6 +42,11 @@ class GatewayMetrics:
             "Registry records not used: not an upstream the stack defined (reason unknown_server | foreign_endpoint)",
             ("reason",), registry=registry,
         )  # fmt: skip
+        self.routed = Counter(
+            "chaosctl_gateway_routed_requests_total",
+            "Predict requests by the version routing chose (the answering version for a 200) and status code",
+            ("model", "version", "code"), registry=registry,
+        )  # fmt: skip
         self.inflight = Gauge("chaosctl_gateway_upstream_inflight", "Tries in flight per upstream", ("upstream",), registry=registry)
         for result in ("hit", "miss", "stale"):
             self.cache.labels(result)  # exported at 0 from the start, so rate() works at once
