@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Sequence
 
 from chaosctl.errors import ChaosctlError
+from chaosctl.verdict.gpu_effect import GPU_DEVICE_TYPES
 from chaosctl.verdict.effect import CONFIRMED, INCONCLUSIVE, Effect, FaultFacts, Hop, Observed, judge, service_of
 from chaosctl.verdict.model import Check, FaultRow, PhaseWindow
 
@@ -20,6 +21,10 @@ STEP_S = 1.0
 _GPU_SERIES = {"gpu_memory_used": "chaosctl_gpu_memory_used_bytes", "gpu_memory_total": "chaosctl_gpu_memory_total_bytes",
                "gpu_utilization": "chaosctl_gpu_utilization_ratio"}
 _PROCESS_SERIES = {"up": "up", "start_time": "process_start_time_seconds"}
+# GPU faults beyond memory: counters summed over their other labels (batch_size_count: every model and version)
+_GPU_DEVICE_SERIES = {"failed_lost": 'chaosctl_gpu_failed_batches_total{reason="device-lost"}',
+                      "failed_ecc": 'chaosctl_gpu_failed_batches_total{reason="ecc-error"}',
+                      "batches": "chaosctl_model_batch_size_count", "throttle_factor": "chaosctl_gpu_throttle_factor"}
 
 
 def _specs_for(rows: Sequence[FaultRow], specs: Sequence[Any]) -> list[tuple[FaultRow, Any]]:
@@ -50,16 +55,24 @@ class _Gather:
             self._spans[key] = tuple(s for s in got if lo <= s.start_us and s.end_us <= hi)
         return self._spans[key]
 
-    def series(self, roles: dict[str, str], job: str, start: float, end: float) -> dict[str, list[tuple[float, float]]]:
-        return {role: self.prom.query_range(f'max({metric}{{job="{job}"}})', start, end, STEP_S)
-                for role, metric in roles.items()}
+    def series(self, roles: dict[str, str], job: str, start: float, end: float,
+               agg: str = "max") -> dict[str, list[tuple[float, float]]]:  # fmt: skip
+        out = {}
+        for role, metric in roles.items():  # a metric may carry label matchers of its own: name{reason="x"}
+            name, _, labels = metric.partition("{")
+            matchers = ",".join(m for m in (f'job="{job}"', labels.rstrip("}")) if m)
+            out[role] = self.prom.query_range(f"{agg}({name}{{{matchers}}})", start, end, STEP_S)
+        return out
 
     def observed(self, spec: Any, hop: Hop | None, start: float, end: float) -> Observed:
         job = service_of(spec.target)
         traced = hop is not None and (not self.traced or hop.source in self.traced)
         service = hop.source if traced else self.service  # the link's caller, when it sends traces
         roles = _PROCESS_SERIES if spec.type.startswith("process-") else _GPU_SERIES if spec.type == "gpu-exhaustion" else {}
-        return Observed(start, end, self.spans(service, start, end), self.series(roles, job, start, end))
+        series = self.series(roles, job, start, end)
+        if spec.type in GPU_DEVICE_TYPES:
+            series |= self.series(_GPU_DEVICE_SERIES, job, start, end, agg="sum")
+        return Observed(start, end, self.spans(service, start, end), series)
 
 
 def _hop(system: "System | None", target: str) -> Hop | None:

@@ -17,6 +17,7 @@ Verdicts (docs/verdicts.md, "Fault effects"):
   changed); where its callers' traffic went is stated as evidence.
 * gpu-exhaustion on N: the device memory gauge rose by at least half of what the fault
   should have taken (compute: the utilisation gauge reached 90 % of the asked saturation).
+* gpu-device-lost, gpu-ecc-error, gpu-thermal-throttle: verdict/gpu_effect.py.
 
 Too little data (fewer than MIN_SPANS hop spans in a window, fewer than MIN_SAMPLES
 samples) is *inconclusive*, never *confirmed*. A link whose hop had no call in the fault
@@ -104,6 +105,10 @@ def judge(fault: FaultFacts, base: Observed | None, during: Observed, hop: Hop |
         return _process(fault, base, during)
     if fault.type == "gpu-exhaustion":
         return _gpu(fault, base, during)
+    if fault.type in ("gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle"):
+        from .gpu_effect import judge_gpu_device  # it imports this module: not at the top
+
+        return judge_gpu_device(fault, base, during)
     return Effect(INCONCLUSIVE, f"no effect rule for {fault.type}")
 
 
