@@ -9,6 +9,7 @@ then goes through the same path as recovery: one way to build a fault.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,10 @@ Param = Union[str, float, int, bool, None]
 
 PROCESS_TYPES = ("process-kill", "process-pause", "process-restart")
 LINK_TYPES = ("latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data")
+REQUEST_TYPES = ("request-abort", "request-delay")
+JSON_PARAMS = ("match",)  # nested spec blocks kept in the journal as JSON text
 GPU_TYPES = ("gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle")
-FAULT_TYPES = PROCESS_TYPES + LINK_TYPES + GPU_TYPES
+FAULT_TYPES = PROCESS_TYPES + LINK_TYPES + GPU_TYPES + REQUEST_TYPES
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,8 @@ def record_from_spec(spec: Any, fault_id: str | None = None) -> FaultRecord:
     ftype = str(raw.pop("type"))
     target = str(raw.pop("target"))
     params = {k: v for k, v in raw.items() if isinstance(v, (str, int, float, bool))}
+    # A request fault's `match` block travels as JSON text: params stay scalars.
+    params |= {k: json.dumps(raw[k], sort_keys=True) for k in JSON_PARAMS if isinstance(raw.get(k), dict)}
     return FaultRecord(id=fault_id or new_fault_id(), type=ftype, target=target, params=params)
 
 
@@ -231,6 +236,10 @@ def fault_from_record(record: FaultRecord, ctx: FaultContext) -> Fault:
     if record.type not in FAULT_TYPES:
         raise FaultError(f"unknown fault type {record.type!r} (known: {', '.join(FAULT_TYPES)})")
     ctx = ctx.for_record(record)
+    if record.type in REQUEST_TYPES:  # a link (HTTP fault proxy) or a reference gateway / model server
+        from .request import request_fault
+
+        return request_fault(record, ctx)
     if record.type in LINK_TYPES:
         from .link import LinkFault
 

@@ -72,6 +72,10 @@ class _Gather:
         series = self.series(roles, job, start, end)
         if spec.type in GPU_DEVICE_TYPES:
             series |= self.series(_GPU_DEVICE_SERIES, job, start, end, agg="sum")
+        if spec.type.startswith("request-") and hop is None:  # the service's faulted-request counter, every version
+            series["request_faults"] = self.prom.query_range(
+                f'sum(chaosctl_request_faults_total{{job="{job}"}})', start, end, STEP_S)
+            series["up"] = self.prom.query_range(f'max(up{{job="{job}"}})', start, end, STEP_S)
         return Observed(start, end, self.spans(service, start, end), series)
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
-from chaosctl.stack.topology import MODEL_SERVERS
+from chaosctl.stack.topology import MODEL_SERVERS, PREDICTION_CACHE
 
 from .types import (
     BYTES_PATTERN,
@@ -257,10 +257,88 @@ class GpuThermalThrottle(_GpuServerFault):
         return f"batch time x{self.factor:g}, simulated"
 
 
+class RequestMatch(Frozen):
+    """Which requests a request fault acts on; every field given must hold (none: every request)."""
+
+    model: Optional[str] = Field(None, description="model name, e.g. fraud-detector")
+    version: Optional[str] = Field(None, description="exact version (2.4.0) or a semver range (2.x, ~2.4, >=2.4,<3)")
+    header: dict[str, str] = Field(default_factory=dict, description="header name -> exact value, e.g. {X-Canary: '1'}")
+    path: Optional[str] = Field(None, description="a path glob (/v1/models/*/predict) or prefix (/v1/)")
+
+    @field_validator("version")
+    @classmethod
+    def _version_or_range(cls, value: Optional[str]) -> Optional[str]:
+        from chaosctl.services.request_faults import valid_version_spec
+
+        if value is not None and not valid_version_spec(value):
+            raise ValueError(f"{value!r} is neither a version (2.4.0) nor a semver range (2.x, ~2.4, >=2.4,<3)")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not value.startswith(("/", "*")):
+            raise ValueError(f"path {value!r} must start with / (a prefix) or be a glob such as /v1/models/*/predict")
+        return value
+
+
+class _RequestFault(_FaultBase):
+    """A fault on matching requests only: the reference gateway or a reference model server
+    applies it after routing; on a System link, chaosctl's HTTP fault proxy does."""
+
+    match: RequestMatch = Field(default_factory=RequestMatch, description="which requests (model, version, header, path)")
+    percent: Fraction = Field(1.0, description="share of the matching requests faulted (50% or 0.5)")
+
+    @field_validator("target")
+    @classmethod
+    def _request_target(cls, value: str, info: ValidationInfo) -> str:
+        topology = topology_of(info)
+        links = tuple(link.name for link in topology.links if link.dest != PREDICTION_CACHE)  # Redis speaks RESP, not HTTP
+        default = ("gateway", *(m.name for m in MODEL_SERVERS))
+        reach = tuple(getattr(topology, "request_targets", default))  # a System's gateway/model servers (system.fit)
+        if value not in links and value not in reach:
+            raise ValueError(unknown_name("request-fault target", value, (*reach, *links)))
+        return value
+
+    def _match_detail(self) -> str:
+        m = self.match
+        parts = [f"{k} {v}" for k, v in (("model", m.model), ("version", m.version), ("path", m.path)) if v]
+        parts += [f"{k}: {v}" for k, v in m.header.items()]
+        return f"{format_percent(self.percent)} of " + (", ".join(parts) if parts else "all requests")
+
+
+class RequestAbort(_RequestFault):
+    """Answer matching requests with `status` instead of serving them."""
+
+    type: Literal["request-abort"]
+    status: int = Field(503, ge=400, le=599, description="the HTTP status answered (400-599)")
+
+    def _detail(self) -> str:
+        return f"{self.status}, {self._match_detail()}"
+
+
+class RequestDelay(_RequestFault):
+    """Hold matching requests for `delay` before serving them."""
+
+    type: Literal["request-delay"]
+    delay: Duration = Field(description="how long each matching request is held, e.g. 500ms (at most 300s)")
+
+    @field_validator("delay")
+    @classmethod
+    def _bounded(cls, value: float) -> float:
+        if not 0 < value <= 300:
+            raise ValueError("delay must be above 0 and at most 300s")
+        return value
+
+    def _detail(self) -> str:
+        return f"+{format_duration(self.delay)}, {self._match_detail()}"
+
+
 FaultSpec = Annotated[
     Union[
         ProcessKill, ProcessPause, ProcessRestart,
         Latency, Jitter, Bandwidth, Timeout, ResetPeer, SlowClose, LimitData,
+        RequestAbort, RequestDelay,
         GpuExhaustion, GpuDeviceLost, GpuEccError, GpuThermalThrottle,
     ],
     Field(discriminator="type"),
@@ -269,5 +347,6 @@ FaultSpec = Annotated[
 FAULT_TYPES: tuple[str, ...] = (
     "process-kill", "process-pause", "process-restart",
     "latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data",
+    "request-abort", "request-delay",
     "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle",
 )  # fmt: skip

@@ -39,6 +39,7 @@ class SystemTargets(Topology):
     trace_services: tuple[str, ...] = ()
     request_templates: tuple[str, ...] = ()  # the System's load templates: what a scenario request's `model` names
     gpu_targets: tuple[str, ...] = ()  # components a gpu-exhaustion reaches (gpu-host, reference model servers)
+    request_targets: tuple[str, ...] = ()  # components a request fault reaches (reference gateway, model servers)
 
     @property
     def components(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -61,6 +62,7 @@ def system_targets(system: System, port_base: int) -> SystemTargets:
         trace_services=system.traces.services,
         request_templates=tuple(r.name for r in system.load.requests) if system.load is not None else (),
         gpu_targets=tuple(c.name for c in system.components if "gpu-exhaustion" in c.faults),
+        request_targets=tuple(c.name for c in system.components if "request-abort" in c.faults),
     )
 
 

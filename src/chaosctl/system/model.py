@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import Field, model_validator
 
 from chaosctl.scenario.types import Duration, Frozen
+from chaosctl.stack.topology import MODEL_SERVERS
 
 from .presets import Slis
 
@@ -53,6 +54,12 @@ FAULTS_BY_KIND: dict[str, tuple[str, ...]] = {
     "reference-modelserver": (*_PROCESS_FAULTS, "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error",
                               "gpu-thermal-throttle"),  # backend + the model server's admin API
 }
+
+# Request-scoped faults reach the reference gateway and model servers (their /admin/request-faults);
+# a user's service gets them on a link, through chaosctl's HTTP fault proxy.
+REQUEST_FAULTS = ("request-abort", "request-delay")
+FAULTS_BY_KIND["reference-modelserver"] += REQUEST_FAULTS
+_REQUEST_REACH = frozenset({"gateway", *(m.name for m in MODEL_SERVERS)})
 
 
 class SystemMetadata(Frozen):
@@ -167,6 +174,13 @@ class ReferenceComponent(_ComponentBase):
     @property
     def stack_name(self) -> str:
         return self.component or self.name
+
+    @property
+    def faults(self) -> tuple[str, ...]:
+        kind = FAULTS_BY_KIND[self.kind]
+        if self.stack_name in _REQUEST_REACH and not set(REQUEST_FAULTS) <= set(kind):
+            return (*kind, *REQUEST_FAULTS)
+        return kind
 
 
 class ReferenceModelServer(ReferenceComponent):

@@ -46,6 +46,7 @@ LOW, HIGH, SLACK_S = 0.5, 2.0, 0.05  # latency tolerance: [LOW x, HIGH x + SLACK
 ERROR_RISE = 0.3
 LINK_TYPES = ("latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data")
 PROCESS_TYPES = ("process-kill", "process-pause", "process-restart")
+REQUEST_TYPES = ("request-abort", "request-delay")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def judge(fault: FaultFacts, base: Observed | None, during: Observed, hop: Hop |
         from .gpu_effect import judge_gpu_device  # it imports this module: not at the top
 
         return judge_gpu_device(fault, base, during)
+    if fault.type in REQUEST_TYPES:
+        return _request(fault, base, during, hop)
     return Effect(INCONCLUSIVE, f"no effect rule for {fault.type}")
 
 
@@ -297,3 +300,35 @@ def _gpu_memory(fault: FaultFacts, base: Observed | None, during: Observed) -> E
     if peak - b >= 0.5 * expected:
         return Effect(CONFIRMED, said)
     return Effect(NOT_OBSERVED, said)
+
+
+# ---------------------------------------------------------------- request faults
+
+
+def faulted_requests(series: Sequence[tuple[float, float]], start: float, step: float = 1.0) -> float | None:
+    """How many requests the service's faulted-request counter gained in the window (None: no sample).
+    A counter whose series appears only inside the window was born there: it gained all it holds."""
+    points = [(t, v) for t, v in series if v == v]
+    if not points:
+        return None
+    born_inside = points[0][0] > start + 2 * step
+    return points[-1][1] - (0.0 if born_inside else points[0][1])
+
+
+def _request(fault: FaultFacts, base: Observed | None, during: Observed, hop: Hop | None) -> Effect:
+    """Component: its `chaosctl_request_faults_total` rose. Link (HTTP fault proxy): the hop's
+    calls failed or slowed, as for a link toxic."""
+    if hop is not None:
+        return _link(FaultFacts(fault.type, fault.target, {}), base, during, hop)
+    series = during.series.get("request_faults", ())
+    gained = faulted_requests(series, during.start)
+    up = during.values("up")
+    if gained is None and len(up) >= MIN_SAMPLES and min(up) >= 1:
+        gained = 0.0  # scraped all along and no faulted-request series: the counter never moved
+    if gained is None:
+        return Effect(INCONCLUSIVE, f"{fault.target}: no chaosctl_request_faults_total samples and {len(up)} scrapes "
+                                    "in the fault window")
+    if gained >= 1:
+        return Effect(CONFIRMED, f"{fault.target} faulted {gained:.0f} matching requests during the fault "
+                                 "(chaosctl_request_faults_total)")
+    return Effect(NOT_OBSERVED, f"{fault.target} faulted no request during the fault: none matched, or none came")
