@@ -50,6 +50,14 @@ def _section(tr, title: str, groups: dict[str, list[str]]) -> None:
             tr.write_line(f"    ... and {len(ids) - MAX_NAMES} more")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Before hypothesis' plugin loads the profile named by --hypothesis-profile: register "fuzz"
+    # (`make fuzz`, tests/fuzzing.py). Only then: other runs need not import hypothesis here.
+    if config.getoption("--hypothesis-profile", None):
+        import fuzzing  # noqa: F401
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     platform, component = skips_by_reason(terminalreporter.stats.get("skipped", []))
     _section(terminalreporter, "skipped because the platform is absent", platform)

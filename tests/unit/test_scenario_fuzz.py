@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+from fuzzing import examples, full_strength
 
 from chaosctl.errors import ScenarioInvalid
 from chaosctl.scenario import load_scenario
@@ -51,8 +52,9 @@ def test_mutated_scenarios_fail_cleanly(tmp_path: Path) -> None:
 
 # -- property-based (hypothesis): generated YAML text and generated structures -------------
 #
-# Each test runs 10,000 generated inputs (issue 10: zero tracebacks over >= 10,000 each);
-# the only acceptable outcomes are a Scenario or ScenarioInvalid with FILE:LINE:COL lines.
+# Each input class gets 10,000 generated inputs under `make fuzz` (issue 10: zero tracebacks
+# over >= 10,000 each), derandomized; `make test` runs a random share (tests/fuzzing.py).
+# The only acceptable outcomes are a Scenario or ScenarioInvalid with FILE:LINE:COL lines.
 # The bases are small valid scenarios (every section, several fault types) rather than the
 # shipped files: the pure-Python YAML parser costs ~1 ms per 100 bytes, and 10,000 inputs
 # must fit in well under a minute.
@@ -98,7 +100,11 @@ WORDS = ["apiVersion", "chaosctl/v1", "kind", "Scenario", "metadata", "name", "l
          "30s", "1e400", "-.inf", ".NaN", "2026-02-30", "2026-11-25 99:00:00", "1" + "0" * 5000, "0o17",
          "[bold]", "[/]", "[link=http://x]", "\x1b[31m", "\u202e", "\ufeff", "\r\n", "&x [1, 2]", "*x", "<<: *x",
          "!!binary aGk=", "!!timestamp", "!!float", "!!set", "!!omap", "? [a]", "|", ">-", "%YAML 1.1\n---\n"]  # fmt: skip
-_FUZZ = dict(max_examples=FUZZ_EXAMPLES // 2, deadline=None, database=None, derandomize=True)
+
+
+def _fuzz() -> dict:
+    """Settings read when a test runs (after the profile is loaded), not at import."""
+    return dict(max_examples=examples(FUZZ_EXAMPLES // 2), deadline=None, database=None, derandomize=full_strength())
 
 
 SOURCE = "gen.yaml"
@@ -142,7 +148,7 @@ def test_generated_yaml_text_never_escapes(mode: str) -> None:
     """Fragments spliced into valid scenarios, and free text of YAML tokens at random indents."""
     from hypothesis import HealthCheck, given, settings
 
-    @settings(**_FUZZ, suppress_health_check=list(HealthCheck))
+    @settings(**_fuzz(), suppress_health_check=list(HealthCheck))
     @given(_yaml_texts(mode))
     def check(text: str) -> None:
         _accepts_or_located(text.encode("utf-8", "surrogatepass"))  # lone surrogates: invalid UTF-8 on purpose
@@ -212,7 +218,7 @@ def test_generated_structures_dumped_to_yaml_never_escape(half: int) -> None:
     bases = [parse_yaml(text.encode(), "base")[0] for text in BASES[half * 2 : half * 2 + 2]]
     assert parse_yaml(_dump(bases[0]).encode(), "x")[0] == bases[0]  # the emitter round-trips
 
-    @settings(**_FUZZ, suppress_health_check=list(HealthCheck))
+    @settings(**_fuzz(), suppress_health_check=list(HealthCheck))
     @given(st.sampled_from(bases), st.lists(st.tuples(st.lists(st.integers(0, 20), max_size=5), _values()), min_size=1, max_size=3))
     def check(base, replacements) -> None:
         data = base

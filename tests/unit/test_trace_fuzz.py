@@ -6,7 +6,8 @@ and truncated texts; 300 deep nestings; 500 span lists built directly (cycles, n
 reversed times, every kind and reference). The only exception allowed is the project's error
 class (TraceFormatError is a ChaosctlError, exit 2); whatever parses must analyse without error
 and satisfy the path invariants. (Structured strategies cost milliseconds per example, so the
-bulk comes from seeds.)
+bulk comes from seeds.) Those are the counts of `make fuzz`; `make test` runs a random share of
+each (tests/fuzzing.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from fuzzing import examples
 
 from chaosctl.errors import ChaosctlError
 from chaosctl.report.bottlenecks import to_json
@@ -31,8 +33,8 @@ SPAN_IDS = [f"{i:016x}" for i in range(1, 8)]
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
-def fuzz(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None,
+def fuzz(full: int) -> settings:
+    return settings(max_examples=examples(full), deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 junk = st.one_of(
