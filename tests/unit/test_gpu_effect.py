@@ -73,7 +73,8 @@ def test_throttle_confirmed_near_the_factor_not_observed_below_inconclusive_far_
     ok = judge(fault, base, _w(_inference(30, 19.0, fault="thermal-throttle")))
     assert ok.verdict == "confirmed" and "5.0 ms -> 19.0 ms (x3.80, throttle x4" in ok.evidence
     assert "30 spans carry gpu.thermal_throttle" in ok.evidence
-    assert judge(fault, base, _w(_inference(30, 10.0))).verdict == "not observed"  # x2 < 1 + 0.5 x 3
+    assert judge(fault, base, _w(_inference(30, 11.0))).verdict == "confirmed"  # x2.2 >= 1 + 3 / 3
+    assert judge(fault, base, _w(_inference(30, 9.0))).verdict == "not observed"  # x1.8 < 1 + 3 / 3
     assert judge(fault, base, _w(_inference(30, 50.0))).verdict == "inconclusive"  # x10 > 2 x 4
     few = judge(fault, base, _w(_inference(5, 19.0)))
     assert few.verdict == "inconclusive" and "too few" in few.evidence
