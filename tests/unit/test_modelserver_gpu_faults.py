@@ -175,3 +175,35 @@ def test_each_fault_shows_in_metrics_and_span_events() -> None:
     routes = [s for s in spans if s.name == "POST /v1/models/{model}/predict"]
     assert [e.name for s in routes for e in s.events] == ["gpu.device_lost", "gpu.ecc_error", "gpu.thermal_throttle"]
 
+
+
+def test_on_a_cuda_device_the_faults_are_still_simulated_and_say_so() -> None:
+    """CUDA path (a fake runtime): the same faults, labelled simulated, with device.kind cuda on the
+    events; they take no device memory (only gpu-exhaustion's allocations are real there)."""
+    from test_modelserver_cuda import FakeCudart
+
+    from chaosctl.services.modelserver.cuda import CudaGpu
+    from chaosctl.services.modelserver.engine import Engine, ModelServerConfig
+    from chaosctl.stack.topology import model_server
+
+    lib = FakeCudart()
+    exporter = InMemorySpanExporter()
+    engine = Engine(model_server("model-gpu-1"), ModelServerConfig(warmup_s=0.0), gpu_device=CudaGpu(lib))
+    tel = Telemetry("model-gpu-1", None, exporter=exporter)
+    engine.tracer = tel.tracer
+    app = create_app(engine, tel, TOKEN, trainer=fast_trainer, service_token=SERVICE_TOKEN)
+    with TestClient(app, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as client:
+        _wait_ready(client)
+        state = client.post("/admin/gpu/ecc", json={"count": 1}, headers=AUTH).json()
+        assert state["simulated"] is True and lib.live == {}
+        assert _predict(client) == 500
+        client.post("/admin/gpu/lost", headers=AUTH)
+        assert _predict(client) == 503 and client.get("/healthz").status_code == 503
+        client.delete("/admin/gpu/lost", headers=AUTH)
+        assert _predict(client) == 200
+        metrics = client.get("/metrics").text
+    assert 'chaosctl_gpu_failed_batches_total{reason="ecc-error",simulated="true"} 1.0' in metrics
+    assert 'chaosctl_gpu_failed_batches_total{reason="device-lost",simulated="true"} 1.0' in metrics
+    events = [e for s in _trace(exporter) if s.name == "inference" for e in s.events]
+    assert [e.name for e in events] == ["gpu.ecc_error", "gpu.device_lost"]
+    assert all(e.attributes["device.kind"] == "cuda" and e.attributes["gpu.fault.simulated"] is True for e in events)
