@@ -330,7 +330,7 @@ def dashboards(
 ) -> None:
     """Generate the Grafana dashboards (JSON) from code, or preview them from a live Prometheus."""
     if preview_from:
-        from chaosctl.dashboards import write_previews
+        from chaosctl.dashboards.preview import write_previews
 
         paths = write_previews(out or Path("reports/dashboards"), preview_from, minutes * 60)
     else:

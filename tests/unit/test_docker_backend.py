@@ -12,7 +12,7 @@ from docker.types import HostConfig
 
 from chaosctl.stack import configs
 from chaosctl.stack import docker_specs as spec
-from chaosctl.stack.backend import get_backend
+from chaosctl.stack.factory import get_backend
 from chaosctl.stack.relay import start_relays
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
 

@@ -14,7 +14,8 @@ import pytest
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.stack import show_status
-from chaosctl.stack.backend import Backend, ComponentStatus, StackStatus, get_backend
+from chaosctl.stack.backend import Backend, ComponentStatus, StackStatus
+from chaosctl.stack.factory import get_backend
 from chaosctl.stack.local import LocalBackend
 from chaosctl.stack.topology import Topology
 

@@ -62,22 +62,6 @@ def write_dashboards(out_dir: Path) -> list[Path]:
     return written
 
 
-def write_previews(out_dir: Path, prometheus: str, seconds: float) -> list[Path]:
-    """Draw every dashboard from `prometheus` over the last `seconds` into `out_dir/NAME.html`."""
-    import time
-
-    from chaosctl.dashboards.preview import render as render_preview
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    end = time.time()
-    written = []
-    for name, data in build_all().items():
-        path = out_dir / name.replace(".json", ".html")
-        path.write_text(render_preview(name, data, prometheus.rstrip("/"), end - seconds, end), encoding="utf-8")
-        written.append(path)
-    return written
-
-
 _LABEL_VALUES = re.compile(r"^label_values\((?P<metric>[^,]+),\s*(?P<label>\w+)\)$")
 
 

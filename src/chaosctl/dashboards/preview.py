@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
 import httpx
 
-from chaosctl.dashboards import expand
+from chaosctl.dashboards import build_all, expand
 from chaosctl.report.charts import PALETTE, Line, time_chart
 from chaosctl.verdict.model import PhaseWindow
 
@@ -104,3 +106,15 @@ def render(name: str, data: dict, prometheus: str, start: float, end: float, ste
         f"{(end - start) / 60:.0f} min; all variables on All</p>"
         f"<div class='grid'>{''.join(cells)}</div>"
     )
+
+
+def write_previews(out_dir: Path, prometheus: str, seconds: float) -> list[Path]:
+    """Draw every dashboard from `prometheus` over the last `seconds` into `out_dir/NAME.html`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    end = time.time()
+    written = []
+    for name, data in build_all().items():
+        path = out_dir / name.replace(".json", ".html")
+        path.write_text(render(name, data, prometheus.rstrip("/"), end - seconds, end), encoding="utf-8")
+        written.append(path)
+    return written

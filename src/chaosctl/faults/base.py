@@ -104,7 +104,7 @@ class FaultContext:
     def for_settings(cls, settings: Settings, system: "System | None" = None,
                      system_path: Path | None = None) -> "FaultContext":
         def factory() -> "Backend":
-            from chaosctl.stack.backend import get_backend
+            from chaosctl.stack.factory import get_backend
 
             return get_backend(settings)
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
-from chaosctl.stack.backend import READY, StackStatus, get_backend
+from chaosctl.stack.backend import READY, StackStatus
+from chaosctl.stack.factory import get_backend
 
 if TYPE_CHECKING:  # rich and the progress display load only for up/down/status, not with stack.topology
     from rich.console import Console
@@ -24,11 +25,7 @@ if TYPE_CHECKING:  # rich and the progress display load only for up/down/status,
 
 
 def _backend(settings: Settings, reporter: ProgressReporter | None = None):  # noqa: ANN202
-    if settings.backend == "local":
-        from chaosctl.stack.local import LocalBackend
-
-        return LocalBackend(settings, reporter=reporter)
-    return get_backend(settings)
+    return get_backend(settings, reporter=reporter)
 
 
 @contextlib.contextmanager

@@ -3,21 +3,23 @@
 Faults and the run talk to the stack only through `Backend`, by logical
 component name (`registry-store[0]`, `gateway`, ...), so one scenario runs on
 every backend.
+`chaosctl.stack.factory.get_backend(settings)` picks the implementation; this module imports none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
-
-from chaosctl.errors import UsageError
-from chaosctl.settings import Settings
 
 # Component states, as shown by `status`.
 READY = "ready"
 STARTING = "starting"  # running, health check not (yet) passing
 PAUSED = "paused"
 STOPPED = "stopped"  # not running (never started, killed, or exited)
+
+# (component, event, detail); events: starting, ready, running, failed, stopping, stopped.
+Reporter = Callable[[str, str, str], None]
 
 # Endpoints that `status --json` publishes (DESIGN.md §6), by component.
 ENDPOINT_COMPONENTS = ("gateway", "registry", "prometheus", "jaeger", "toxiproxy")
@@ -75,17 +77,3 @@ class Backend(Protocol):
     def is_paused(self, component: str) -> bool: ...
     def pid(self, component: str) -> int | None: ...
 
-
-def get_backend(settings: Settings) -> Backend:
-    """The backend named by `settings.backend`."""
-    if settings.backend == "local":
-        from chaosctl.stack.local import LocalBackend
-
-        return LocalBackend(settings)
-    if settings.backend == "docker":
-        try:
-            from chaosctl.stack.docker import DockerBackend  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise UsageError("backend 'docker' is not available in this build") from exc
-        return DockerBackend(settings)
-    raise UsageError(f"unknown backend {settings.backend!r} (expected 'local' or 'docker')")

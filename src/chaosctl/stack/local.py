@@ -19,12 +19,10 @@ from chaosctl.settings import Settings
 from chaosctl.stack import components as comps
 from chaosctl.stack import configs, health, procs, state
 from chaosctl.stack.backend import (
-    ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, StackStatus,
+    ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, Reporter, StackStatus,
 )
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
 
-# (component, event, detail); events: starting, ready, running, failed, stopping, stopped.
-Reporter = Callable[[str, str, str], None]
 STOP_TIMEOUT = 10.0
 POLL = 0.25
 LOG_TAIL_LINES = 25

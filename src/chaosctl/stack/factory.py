@@ -1,0 +1,27 @@
+"""The backend named by the settings: the one module that knows every implementation.
+
+It sits above `stack.local` and `stack.docker`, which import only the interface in
+`stack.backend`, so the interface and its implementations do not import each other
+(the `stack-backends` contract in .importlinter).
+"""
+
+from __future__ import annotations
+
+from chaosctl.errors import UsageError
+from chaosctl.settings import Settings
+from chaosctl.stack.backend import Backend, Reporter
+
+
+def get_backend(settings: Settings, reporter: Reporter | None = None) -> Backend:
+    """The backend named by `settings.backend`; `reporter` sees the local backend's progress."""
+    if settings.backend == "local":
+        from chaosctl.stack.local import LocalBackend
+
+        return LocalBackend(settings, reporter=reporter)
+    if settings.backend == "docker":
+        try:
+            from chaosctl.stack.docker import DockerBackend  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise UsageError("backend 'docker' is not available in this build") from exc
+        return DockerBackend(settings)
+    raise UsageError(f"unknown backend {settings.backend!r} (expected 'local' or 'docker')")
