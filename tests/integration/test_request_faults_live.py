@@ -8,7 +8,9 @@ route spans: every error span carries version 2.4.0 and the request-fault event
 attributes; no 2.3.1 span is an error). After the revert no rule is left and the
 canary answers again. The same rule on a model server (model-gpu-2) aborts only its
 2.4.0 calls. Then the shipped scenario canary-abort.yaml (shortened) PASSes with the
-fault's effect confirmed.
+fault's effect confirmed. Last, the HTTP fault proxy chaosctl runs on a link (here the real
+Toxiproxy link gateway->model-gpu-2): only the canary's calls are aborted, and
+`chaosctl recover` (from the journal, as after a crash) points the link back and stops it.
 
 Command: CHAOSCTL_TEST_PORT_BASE=20000 .venv/bin/python -m pytest -s -p no:cacheprovider \
     --basetemp=/tmp/h1-pt tests/integration/test_request_faults_live.py
@@ -32,6 +34,7 @@ from chaosctl.faults.base import FaultContext, build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.observe.jaeger import Jaeger
 from chaosctl.observe.prometheus import Prometheus
+from chaosctl.runner.recover import recover_faults
 from chaosctl.scenario.faults import RequestAbort
 from chaosctl.services.gateway.auth import mint_token
 
@@ -192,3 +195,51 @@ def test_shipped_canary_abort_scenario_passes_with_its_effect_confirmed(stack, t
     rules = httpx.get(stack.topology.url("gateway") + "/admin/request-faults",
                       headers={"X-Admin-Token": stack.settings.admin_token}).json()  # fmt: skip
     assert rules == {"rules": []}
+
+
+def test_http_fault_proxy_on_a_link_faults_only_the_canary_and_leaves_nothing(stack):
+    """The fault proxy chaosctl runs for a System link, here on the reference stack's real
+    Toxiproxy link gateway->model-gpu-2 (the canary's only server); runs last: the canary's
+    breaker opens under it and the test waits until the canary answers again."""
+    from chaosctl.faults.link import ToxiproxyClient
+    from chaosctl.faults.pidcheck import alive
+
+    wait_serving(stack.settings, stack.topology)
+    link = "link:gateway->model-gpu-2"
+    ctx = FaultContext.for_settings(stack.settings)
+    proxy = ctx.toxiproxy_for(ctx.link(link))[1]
+    toxiproxy = ToxiproxyClient(stack.topology.url("toxiproxy"))  # our own: ctx.close() closes the fault's
+    original = toxiproxy.upstream(proxy)
+    fault = build_fault(RequestAbort(type="request-abort", target=link, status=503, match={"version": CANARY}), ctx)
+    journal = Journal(stack.settings.journal_path)
+    journal.record_inject(fault.record)  # as the run does, so that `recover` finds it
+    try:
+        fault.inject()
+        print("verify:", fault.verify())
+        state = fault._state()  # type: ignore[attr-defined]
+        assert state is not None and toxiproxy.upstream(proxy) == f"127.0.0.1:{state['port']}"
+        answers = _send(stack, [CANARY] * 20 + [STABLE] * 40)
+        seen = httpx.get(f"http://127.0.0.1:{state['port']}/__chaosctl__/request-faults",
+                         headers={"X-Admin-Token": stack.settings.admin_token}).json()["faulted"]  # fmt: skip
+        print("after traffic:", fault.verify())
+    finally:
+        try:  # as after a SIGKILLed run: `chaosctl recover` rebuilds the fault from the journal and its state file
+            assert recover_faults(stack.settings, echo=print) == 0
+        finally:
+            fault.revert()  # idempotent: nothing left to do when recover did it
+            ctx.close()
+    assert journal.pending() == []
+    by_pin = {p: Counter(code for q, code, _, _ in answers if q == p) for p in (CANARY, STABLE)}
+    print(f"through the fault proxy: pinned {CANARY}: {dict(by_pin[CANARY])}; pinned {STABLE}: {dict(by_pin[STABLE])}; "
+          f"proxy counted {seen}")
+    assert by_pin[STABLE] == Counter({200: 40})
+    assert 200 not in by_pin[CANARY]
+    assert {c["version"] for c in seen} == {CANARY} and sum(c["count"] for c in seen) >= 1
+    assert toxiproxy.upstream(proxy) == original  # the link points at the callee again
+    assert not alive(int(state["pid"]), float(state["started"]))
+    assert not list(stack.settings.state_dir.glob("httpproxy-*.json"))
+    deadline = time.monotonic() + 90  # the canary's breaker (30 s cooldown) lets it back in
+    while _send(stack, [CANARY])[0][1] != 200:
+        assert time.monotonic() < deadline, "the canary did not answer again after the revert"
+        time.sleep(1.0)
+    toxiproxy.close()

@@ -89,6 +89,20 @@ class ToxiproxyClient:
             raise FaultError(f"toxiproxy could not remove toxic {name} from {proxy}: {resp.status_code} {resp.text.strip()}")
         return True
 
+    def upstream(self, proxy: str) -> str:
+        """Where the proxy forwards to (host:port)."""
+        resp = self._call("GET", f"/proxies/{proxy}")
+        if resp.status_code == 404:
+            raise FaultError(f"toxiproxy has no proxy {proxy!r}")
+        resp.raise_for_status()
+        return str(resp.json()["upstream"])
+
+    def set_upstream(self, proxy: str, upstream: str) -> None:
+        """Point the proxy at `upstream` (its listen address, toxics and state stay; open connections close)."""
+        resp = self._call("POST", f"/proxies/{proxy}", json={"upstream": upstream})
+        if resp.status_code >= 400:
+            raise FaultError(f"toxiproxy could not point {proxy} at {upstream}: {resp.status_code} {resp.text.strip()[:200]}")
+
     def all_toxics(self) -> dict[str, list[Toxic]]:
         """Every proxy's toxics (for tests and leftovers checks)."""
         return {p: self.toxics(p) for p in self.proxies()}
