@@ -75,7 +75,8 @@ def test_throttle_confirmed_near_the_factor_not_observed_below_inconclusive_far_
     assert "30 spans carry gpu.thermal_throttle" in ok.evidence
     assert judge(fault, base, _w(_inference(30, 11.0))).verdict == "confirmed"  # x2.2 >= 1 + 3 / 3
     assert judge(fault, base, _w(_inference(30, 9.0))).verdict == "not observed"  # x1.8 < 1 + 3 / 3
-    assert judge(fault, base, _w(_inference(30, 50.0))).verdict == "inconclusive"  # x10 > 2 x 4
+    assert judge(fault, base, _w(_inference(30, 59.0))).verdict == "confirmed"  # x11.8 <= 3 x 4
+    assert judge(fault, base, _w(_inference(30, 61.0))).verdict == "inconclusive"  # x12.2 > 3 x 4
     few = judge(fault, base, _w(_inference(5, 19.0)))
     assert few.verdict == "inconclusive" and "too few" in few.evidence
 

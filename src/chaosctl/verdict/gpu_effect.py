@@ -10,11 +10,12 @@ batch; a batch a fault failed has its span in error, with `gpu.fault` set) and i
   what the fault should have failed (rate x the batches N ran, or count, at most the batches
   ran) and by at least 1. Rose by none: not observed; by less than half: inconclusive.
 * gpu-thermal-throttle on N, factor f: the median of N's successful inference spans during the
-  fault / in the baseline is within [1 + (f - 1) / 3, 2 f]. Below: not observed; above:
+  fault / in the baseline is within [1 + (f - 1) / 3, 3 f]. Below: not observed; above:
   inconclusive (something else slowed it too). Fewer than MIN_SPANS in either window: inconclusive.
   The low bound is loose because only the batch's compute is multiplied: the event loop's share
   of a span and the compute itself vary with the load between the windows (measured on the
-  reference stack, factor 4: x2.79, x6.40, x3.83).
+  reference stack, factor 4: x2.79, x6.40, x3.83). The high bound is loose too: a throttled
+  device stays busy longer, so batch-while-busy forms bigger batches whose compute is longer.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from chaosctl.observe.spans import Span
 from .effect import CONFIRMED, INCONCLUSIVE, MIN_SAMPLES, MIN_SPANS, NOT_OBSERVED, Effect, FaultFacts, Observed, _moved, service_of
 
 GPU_DEVICE_TYPES = ("gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle")
-THROTTLE_LOW, THROTTLE_HIGH = 1 / 3, 2.0  # of the added factor (f - 1), and of f
+THROTTLE_LOW, THROTTLE_HIGH = 1 / 3, 3.0  # of the added factor (f - 1), and of f
 
 
 def judge_gpu_device(fault: FaultFacts, base: Observed | None, during: Observed) -> Effect:
