@@ -14,7 +14,7 @@ batch; a batch a fault failed has its span in error, with `gpu.fault` set) and i
   inconclusive (something else slowed it too). Fewer than MIN_SPANS in either window: inconclusive.
   The low bound is loose because only the batch's compute is multiplied: the event loop's share
   of a span and the compute itself vary with the load between the windows (measured on the
-  reference stack, factor 4: x2.79, x6.40, x3.83). The high bound is loose too: a throttled
+  reference stack, factor 4: x2.79, x6.40, x3.83, x4.66). The high bound is loose too: a throttled
   device stays busy longer, so batch-while-busy forms bigger batches whose compute is longer.
 """
 
