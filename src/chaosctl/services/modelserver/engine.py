@@ -241,31 +241,17 @@ class Engine:
         return result
 
     async def _run_batch(self, rows: np.ndarray, batch: list[Pending], model: LoadedModel) -> list[Prediction]:
-        from chaosctl.services.modelserver.device import DeviceOOM
-
         alloc, dev, throttle = None, self.device, 0.0
         start_ns, t0 = time.time_ns(), time.perf_counter()
         if dev is not None:
-            try:
-                dev.faults.before_batch()  # a lost device takes no batch at all
-            except GpuFault as fault:
-                raise self._failed(fault, model, batch, len(rows), start_ns) from None
-            try:
-                alloc = dev.allocate(len(rows) * self.config.activation_bytes_per_row, "batch", model.name)
-            except DeviceOOM as exc:
-                raise NotReady(str(exc)) from None
-            dev.meter.change(+1)
+            alloc = self._take_device(dev, rows, batch, model, start_ns)
         else:
             self._cpu_busy += 1
         fault: GpuFault | None = None
         try:
             classes, conf = await asyncio.get_running_loop().run_in_executor(self._executor, model.predict, rows)
             if dev is not None:
-                throttle = dev.faults.throttled_delay(time.perf_counter() - t0)
-                extra = throttle + dev.compute_saturation * self.config.saturation_delay_s
-                if extra > 0:
-                    await asyncio.sleep(extra)
-                dev.faults.after_batch()  # an ECC error fails the batch in flight, after its work
+                throttle = await self._device_tail(dev, time.perf_counter() - t0)
         except GpuFault as exc:
             fault = exc
         finally:
@@ -282,6 +268,32 @@ class Engine:
         marks = self._throttle_marks(throttle) if throttle > 0 else None
         self._spans(model, batch, len(rows), start_ns, time.time_ns(), marks)
         return self._split(model, batch, classes, conf)
+
+    def _take_device(self, dev: SimulatedGpu, rows: np.ndarray, batch: list[Pending], model: LoadedModel,
+                     start_ns: int) -> Any:  # fmt: skip
+        """The batch's place on the device: none while the device is lost (GpuFailed), 503 when full."""
+        from chaosctl.services.modelserver.device import DeviceOOM
+
+        try:
+            dev.faults.before_batch()  # a lost device takes no batch at all
+        except GpuFault as fault:
+            raise self._failed(fault, model, batch, len(rows), start_ns) from None
+        try:
+            alloc = dev.allocate(len(rows) * self.config.activation_bytes_per_row, "batch", model.name)
+        except DeviceOOM as exc:
+            raise NotReady(str(exc)) from None
+        dev.meter.change(+1)
+        return alloc
+
+    async def _device_tail(self, dev: SimulatedGpu, compute_s: float) -> float:
+        """After the batch's compute: throttling and compute saturation hold the device longer, then an
+        ECC error may fail the batch in flight (GpuFault). Returns the throttle's added seconds."""
+        throttle = dev.faults.throttled_delay(compute_s)
+        extra = throttle + dev.compute_saturation * self.config.saturation_delay_s
+        if extra > 0:
+            await asyncio.sleep(extra)
+        dev.faults.after_batch()
+        return throttle
 
     def _throttle_marks(self, delay_s: float) -> tuple[str, dict[str, Any]]:
         factor = self.device.faults.throttle_factor if self.device is not None else 1.0
