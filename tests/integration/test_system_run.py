@@ -4,7 +4,7 @@ started here: a tiny instrumented API (prometheus_client metrics) calling a
 toxiproxy-server), scraped by this test's own Prometheus. The scenario puts 300 ms
 on the link (the latency SLO FAILs in that phase only) and kills the backend (the
 API answers 502: the error SLO FAILs there), and the kill is reverted by the
-System's `start` command; then `--rehearse` of the same scenario passes. Ports are
+System's `start` command; then `--rehearse` of the same scenario (its first two phases) passes. Ports are
 CHAOSCTL_TEST_PORT_BASE + 200.. (the run's own marker port is base + 80).
 """
 
@@ -84,6 +84,16 @@ slos:
 """
 
 
+# The rehearsal: the same scenario less its last two phases. A rehearsal injects nothing, so those
+# would be two more 12 s windows of the same load; every SLO ("*") and the abort are still asked.
+REHEARSAL = SCENARIO.replace("""  - name: backend-down
+    duration: 12s
+    faults: [{type: process-kill, target: backend}]
+  - {name: recovery, duration: 12s}
+""", "")
+assert REHEARSAL != SCENARIO
+
+
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     out = open(log, "wb")
     return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=log.parent)
@@ -144,6 +154,7 @@ def tiny(tmp_path: Path) -> Iterator[Path]:
             _wait(url)
         (tmp_path / "tiny.system.yaml").write_text(SYSTEM)
         (tmp_path / "tiny.yaml").write_text(SCENARIO)
+        (tmp_path / "tiny-rehearsal.yaml").write_text(REHEARSAL)
         yield tmp_path
     finally:
         for pid in [p.pid for p in procs] + _restarted(tmp_path, started):  # a revert's backend is not our child
@@ -152,9 +163,9 @@ def tiny(tmp_path: Path) -> Iterator[Path]:
             p.wait(10)
 
 
-def _run(tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+def _run(tmp: Path, *extra: str, scenario: str = "tiny.yaml") -> tuple[subprocess.CompletedProcess[str], dict]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([str(CHAOSCTL), "run", str(tmp / "tiny.yaml"), "--state-dir", str(tmp / "state"),
+    proc = subprocess.run([str(CHAOSCTL), "run", str(tmp / scenario), "--state-dir", str(tmp / "state"),
                            "--port-base", str(PORT_BASE), "--report-dir", str(tmp / "report"), *extra],
                           capture_output=True, text=True, timeout=400, env=env, cwd=tmp)
     report = json.loads((tmp / "report" / "report.json").read_text()) if (tmp / "report" / "report.json").exists() else {}
@@ -183,13 +194,14 @@ def test_a_user_system_runs_to_a_verdict_with_a_latency_toxic_and_a_reverted_kil
     print(f"tiny System run: {took:.1f}s wall for 48s of phases; " + next(n for n in report["notes"] if "overhead" in n))
 
     t0 = time.monotonic()
-    proc, report = _run(tiny, "--rehearse")
+    proc, report = _run(tiny, "--rehearse", scenario="tiny-rehearsal.yaml")
     took = time.monotonic() - t0
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert report["scenario"] == "tiny-chaos-rehearsal" and report["verdict"] == "pass", out
     names = {c["name"] for c in report["checks"]}
     assert {"fast", "no errors"} <= names and any(n.startswith("rehearse abort: ") for n in names), names
+    assert {p["name"] for p in report["phases"]} == {"baseline", "slow-link"}, report["phases"]
     print(f"tiny System rehearsal: {took:.1f}s wall")
 
 
