@@ -35,7 +35,7 @@ from chaosctl.faults.journal import Journal
 from chaosctl.observe.jaeger import Jaeger
 from chaosctl.observe.prometheus import Prometheus
 from chaosctl.runner.recover import recover_faults
-from chaosctl.scenario.faults import RequestAbort
+from chaosctl.scenario.faults import RequestAbort, RequestDelay
 from chaosctl.services.gateway.auth import mint_token
 
 pytestmark = pytest.mark.integration
@@ -172,6 +172,21 @@ def test_model_server_rule_aborts_only_its_canary_calls_and_needs_the_admin_toke
     print("model-gpu-2 direct:", {v: Counter(c) for v, c in codes.items()})
     assert codes == {CANARY: [503] * 10, STABLE: [200] * 10}
     assert httpx.post(url + PREDICT, json={"inputs": _rows(), "version": CANARY}, headers=auth, timeout=10).status_code == 200
+
+    delay = build_fault(RequestDelay(type="request-delay", target="model-gpu-2", delay="400ms", match={"version": CANARY}), ctx)
+    took: dict[str, list[float]] = {CANARY: [], STABLE: []}
+    try:
+        delay.inject()
+        for version in [CANARY, STABLE] * 5:
+            t0 = time.perf_counter()
+            resp = httpx.post(url + PREDICT, json={"inputs": _rows(), "version": version}, headers=auth, timeout=10)
+            took[version].append(time.perf_counter() - t0)
+            assert resp.status_code == 200
+    finally:
+        delay.revert()
+        ctx.close()
+    print("request-delay 400ms on 2.4.0, seconds:", {v: [round(t, 3) for t in ts] for v, ts in took.items()})
+    assert min(took[CANARY]) >= 0.4 and sorted(took[STABLE])[2] < 0.4  # the median stable call is not held
 
 
 def test_shipped_canary_abort_scenario_passes_with_its_effect_confirmed(stack, tmp_path):
