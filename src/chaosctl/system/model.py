@@ -1,4 +1,4 @@
-"""The System format (DESIGN.md §9) as frozen pydantic models.
+"""The System format (docs/system-format.md) as frozen pydantic models.
 
 A System says what a run may touch and how: the fault targets (components, by
 the kind of handle that reaches them), the links that can be perturbed, where
@@ -45,6 +45,9 @@ HostPort = Annotated[str, Field(pattern=HOSTPORT_PATTERN, description="host:port
 
 # Which scenario fault types reach a component of each kind (the rest are refused at validate).
 _PROCESS_FAULTS = ("process-kill", "process-pause", "process-restart")
+# Request-scoped faults reach the reference gateway and model servers (their /admin/request-faults);
+# a user's service gets them on a link, through chaosctl's HTTP fault proxy.
+REQUEST_FAULTS = ("request-abort", "request-delay")
 FAULTS_BY_KIND: dict[str, tuple[str, ...]] = {
     "process": _PROCESS_FAULTS,
     "container": _PROCESS_FAULTS,  # docker kill / pause / restart
@@ -52,14 +55,9 @@ FAULTS_BY_KIND: dict[str, tuple[str, ...]] = {
     "gpu-host": ("gpu-exhaustion",),  # a `chaosctl gpu-hog` process holds the device memory
     "reference": _PROCESS_FAULTS,  # through the reference stack's backend (local processes or docker)
     "reference-modelserver": (*_PROCESS_FAULTS, "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error",
-                              "gpu-thermal-throttle"),  # backend + the model server's admin API
+                              "gpu-thermal-throttle", *REQUEST_FAULTS),  # backend + the model server's admin API
 }
-
-# Request-scoped faults reach the reference gateway and model servers (their /admin/request-faults);
-# a user's service gets them on a link, through chaosctl's HTTP fault proxy.
-REQUEST_FAULTS = ("request-abort", "request-delay")
-FAULTS_BY_KIND["reference-modelserver"] += REQUEST_FAULTS
-_REQUEST_REACH = frozenset({"gateway", *(m.name for m in MODEL_SERVERS)})
+_REQUEST_REACH = frozenset({"gateway", *(m.name for m in MODEL_SERVERS)})  # `reference` ones too (model-cpu-1)
 
 
 class SystemMetadata(Frozen):
