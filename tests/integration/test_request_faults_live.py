@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -258,3 +260,102 @@ def test_http_fault_proxy_on_a_link_faults_only_the_canary_and_leaves_nothing(st
         assert time.monotonic() < deadline, "the canary did not answer again after the revert"
         time.sleep(1.0)
     toxiproxy.close()
+
+
+SYSTEM = """\
+apiVersion: chaosctl/v1
+kind: System
+metadata: {{name: tiny-http}}
+observability:
+  prometheus: {{url: "http://127.0.0.1:9"}}
+slis: {{preset: prometheus-client, selector: 'job="api"'}}
+components:
+  - {{name: api, kind: process, match: 'never-started-{backend}'}}
+  - {{name: backend, kind: process, match: 'http\\\\.server {backend} '}}
+links:
+  - {{name: api->backend, listen: "127.0.0.1:{listen}", upstream: "127.0.0.1:{backend}"}}
+load:
+  base_url: "http://127.0.0.1:{listen}"
+  requests: [{{name: root, method: GET, path: /ok.txt}}]
+"""
+SCENARIO = """\
+apiVersion: chaosctl/v1
+kind: Scenario
+metadata: {{name: tiny-request-fault}}
+load: {{users: 1, spawn_rate: 1, requests: [{{model: root}}]}}
+phases:
+  - name: fault
+    duration: 5s
+    faults: [{{type: request-abort, target: "{target}", status: 503, match: {{path: /fail}}}}]
+steady_state:
+  - {{name: up, probe: promql, query: 'vector(1)', condition: ">= 1"}}
+"""
+
+
+def test_request_abort_on_a_users_link_through_chaosctls_own_toxiproxy(tmp_path):
+    """A user's System: a `python -m http.server` backend behind a link chaosctl proxies with
+    its own toxiproxy-server (ports: CHAOSCTL_TEST_PORT_BASE + 1800, 1801). Only /fail* is
+    aborted; everything else passes through; after the revert nothing is in the path."""
+    from conftest import PORT_BASE, skip_unless_binaries, stack_settings
+
+    from chaosctl.errors import ChaosctlError
+    from chaosctl.system.fit import load_scenario_for_system
+    from chaosctl.system.load import load_system
+
+    backend_port, listen = PORT_BASE + 1800, PORT_BASE + 1801
+    settings = stack_settings(tmp_path / "state", PORT_BASE + 1800)
+    skip_unless_binaries(settings)
+    system_path = tmp_path / "tiny.system.yaml"
+    system_path.write_text(SYSTEM.format(backend=backend_port, listen=listen))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO.format(target="backend"))
+    with pytest.raises(ChaosctlError, match="request-abort cannot reach 'backend'|unknown request-fault target 'backend'"):
+        load_scenario_for_system(scenario, system_path, settings.port_base)  # a process takes them on its links only
+    scenario.write_text(SCENARIO.format(target="link:api->backend"))
+    spec = load_scenario_for_system(scenario, system_path, settings.port_base)[0].phases[0].faults[0]
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "ok.txt").write_text("fine\n")
+    (tmp_path / "www" / "fail.txt").write_text("would be fine\n")
+    backend = subprocess.Popen([sys.executable, "-m", "http.server", str(backend_port), "--bind", "127.0.0.1"],
+                               cwd=tmp_path / "www", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    ctx = FaultContext(settings, ctx_topology(settings), backend_factory=lambda: None,
+                       system=load_system(system_path), system_path=system_path)  # fmt: skip
+    try:
+        _wait_http(f"http://127.0.0.1:{backend_port}/ok.txt")
+        ctx.start_links()
+        via = f"http://127.0.0.1:{listen}"
+        assert httpx.get(via + "/fail.txt").status_code == 200
+        fault = build_fault(spec, ctx)
+        try:
+            fault.inject()
+            print("verify:", fault.verify())
+            failed, ok = httpx.get(via + "/fail.txt"), httpx.get(via + "/ok.txt")
+            print("through the link:", failed.status_code, failed.headers.get("X-Request-Fault"), "/", ok.status_code, ok.text.strip())
+            assert failed.status_code == 503 and failed.headers["X-Request-Fault"].startswith("abort; rule=")
+            assert ok.status_code == 200 and ok.text == "fine\n"
+        finally:
+            fault.revert()
+        assert httpx.get(via + "/fail.txt").text == "would be fine\n"  # nothing left in the path
+        assert not list(settings.state_dir.glob("httpproxy-*.json"))  # state and rules files gone (the log stays)
+    finally:
+        ctx.close()  # stops chaosctl's toxiproxy-server
+        backend.terminate()
+        backend.wait(10)
+
+
+def ctx_topology(settings):  # noqa: ANN001, ANN201
+    from chaosctl.stack.topology import Topology
+
+    return Topology(settings.port_base)
+
+
+def _wait_http(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not answer"
+        time.sleep(0.1)
