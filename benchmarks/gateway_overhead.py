@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import httpx
 from chaosctl.services.gateway.auth import mint_token
 from chaosctl.settings import load_settings
 from chaosctl.stack.topology import Topology
+from chaosctl.waiting import http_answers, wait_until
 
 SERVER = "model-gpu-1"
 MODEL, VERSION, WIDTH = "fraud-detector", "2.3.1", 20
@@ -104,14 +104,8 @@ class Result:
 
 
 def wait_http(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    if wait_until(lambda: http_answers(url), timeout_s, interval=0.2):
+        return
     raise SystemExit(f"error: {url} did not come up within {timeout_s:g}s")
 
 

@@ -236,6 +236,20 @@ SECRET_ENV = {
     "cache_password": "CHAOSCTL_CACHE_PASSWORD",
 }
 
+# The locustfile's input, set by load/locust_run.py for the Locust processes it starts: the path
+# of the run's LoadPlan JSON (the gateway's JWT secret goes along as SECRET_ENV["jwt_secret"]).
+LOAD_PLAN_ENV = "CHAOSCTL_LOAD_PLAN"
+# What docker-compose.observability.yml interpolates, set by the docker backend: the Compose
+# project name and the host ports of the observability containers.
+COMPOSE_ENV = {
+    "project": "CHAOSCTL_PROJECT",
+    "prometheus_port": "CHAOSCTL_PROMETHEUS_PORT",
+    "jaeger_query_port": "CHAOSCTL_JAEGER_QUERY_PORT",
+    "jaeger_otlp_port": "CHAOSCTL_JAEGER_OTLP_PORT",
+    "toxiproxy_port": "CHAOSCTL_TOXIPROXY_PORT",
+    "grafana_port": "CHAOSCTL_GRAFANA_PORT",
+}
+
 
 def _secrets(state_dir: Path, create: bool = True) -> dict[str, str]:
     """Every secret: environment > `state_dir`'s secrets file (made on first need); refuses weak ones."""

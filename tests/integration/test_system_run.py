@@ -24,6 +24,7 @@ import pytest
 from conftest import PORT_BASE, skip_unless_binaries, stack_settings
 
 from chaosctl.stack.tools import find_tool
+from chaosctl.waiting import http_answers, wait_until
 
 HERE = Path(__file__).resolve().parent
 CHAOSCTL = Path(sys.executable).with_name("chaosctl")
@@ -100,14 +101,8 @@ def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _wait(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+    if wait_until(lambda: http_answers(url), timeout, interval=0.1):
+        return
     raise AssertionError(f"{url} did not answer within {timeout}s")
 
 

@@ -11,11 +11,11 @@ comes from `ctx.clients["docker"]` when given (unit tests give a fake), else
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chaosctl.errors import FaultError, StackUnavailable
+from chaosctl.waiting import http_answers, wait_until
 
 from .base import Fault, FaultContext, FaultRecord
 
@@ -66,16 +66,8 @@ class ContainerFault:
         url = self.comp.url
         if url is None:
             return
-        import httpx
-
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url, timeout=1.0).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        if wait_until(lambda: http_answers(url), READY_TIMEOUT_S, interval=0.2):
+            return
         raise FaultError(f"{self.record.label}: {url} did not answer within {READY_TIMEOUT_S:.0f}s after the start")
 
     def ensure_running(self) -> None:

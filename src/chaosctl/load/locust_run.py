@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaosctl.errors import ChaosctlError
+from chaosctl.settings import LOAD_PLAN_ENV, SECRET_ENV
 
 from .plan import LoadPlan
 
@@ -105,7 +106,7 @@ class LocustRun:
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         plan_path = self.plan.write(self.out_dir / "load-plan.json")
-        env = {**os.environ, "CHAOSCTL_LOAD_PLAN": str(plan_path), "CHAOSCTL_JWT_SECRET": self.jwt_secret}
+        env = {**os.environ, LOAD_PLAN_ENV: str(plan_path), SECRET_ENV["jwt_secret"]: self.jwt_secret}
         port = free_port() if self.plan.workers > 1 else None
         log = open(self.out_dir / "locust.log", "ab")
         try:

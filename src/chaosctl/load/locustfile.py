@@ -15,19 +15,20 @@ import locust.stats
 from locust import HttpUser, LoadTestShape, between, task
 
 from chaosctl.load.plan import LoadPlan, RequestMix
+from chaosctl.settings import LOAD_PLAN_ENV, SECRET_ENV
 
 # The run watches the stats history CSV to know when the users run; Locust flushes
 # it every 5 s by default, which would add up to 5 s to every run's start.
 locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = 1
 
-PLAN = LoadPlan.read(os.environ["CHAOSCTL_LOAD_PLAN"])
+PLAN = LoadPlan.read(os.environ[LOAD_PLAN_ENV])
 _WEIGHTS = [r.weight for r in PLAN.requests]
 
 
 def _token() -> str:
     from chaosctl.services.gateway.auth import mint_token  # lazy: the gateway's module, not needed at import
 
-    secret = os.environ.get("CHAOSCTL_JWT_SECRET", "")
+    secret = os.environ.get(SECRET_ENV["jwt_secret"], "")
     return mint_token(secret, subject=PLAN.subject, ttl_s=PLAN.token_ttl_s, rate_per_s=PLAN.rate_per_s,
                       burst=PLAN.rate_per_s)
 

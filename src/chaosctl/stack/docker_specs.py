@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaosctl.settings import SECRET_ENV
 from chaosctl.stack import configs
 from chaosctl.stack.components import etcd_index, file_name, kind, ports, stages
 from chaosctl.stack.topology import PREDICTION_CACHE, Topology
@@ -128,7 +129,7 @@ def redis_command() -> tuple[str, ...]:
     """redis-server with its password read from the container's environment into its stdin
     config (`-`): never on a command line, never in the image. Loopback only (the relay
     forwards the container's address to it), no persistence, LRU-bounded (configs.redis_config)."""
-    script = ('printf \'requirepass "%s"\\n\' "$CHAOSCTL_CACHE_PASSWORD" | exec redis-server - '
+    script = (f'printf \'requirepass "%s"\\n\' "${SECRET_ENV["cache_password"]}" | exec redis-server - '
               f"--port {INTERNAL.prediction_cache_port} --bind 127.0.0.1 --protected-mode yes --save '' "
               f"--appendonly no --maxmemory {configs.REDIS_MAXMEMORY} --maxmemory-policy allkeys-lru")
     return ("sh", "-c", script)

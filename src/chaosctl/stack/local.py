@@ -22,6 +22,7 @@ from chaosctl.stack.backend import (
     ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, Reporter, StackStatus,
 )
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
+from chaosctl.waiting import Clock, Sleep, wait_until
 
 STOP_TIMEOUT = 10.0
 POLL = 0.25
@@ -34,11 +35,14 @@ def _quiet(component: str, event: str, detail: str) -> None:
 
 
 class LocalBackend:
-    """Backend over local processes. `components` restricts the stack (tests)."""
+    """Backend over local processes. `components` restricts the stack (tests); `clock` and
+    `sleep` are what every wait of `up`/`down` runs on (a fake clock in unit tests)."""
 
     def __init__(self, settings: Settings, reporter: Reporter | None = None,
-                 components: Iterable[str] | None = None) -> None:
+                 components: Iterable[str] | None = None, *,
+                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
         self.settings = settings
+        self.clock, self.sleep = clock, sleep
         self.topology = Topology(settings.port_base)
         wanted = set(components) if components is not None else set(self.topology.components)
         self.components = tuple(c for c in self.topology.components if c in wanted)
@@ -179,11 +183,15 @@ class LocalBackend:
         return st
 
     def _wait_ready(self, names: list[str], st: state.StackState) -> None:
-        """Poll every component in `names` until ready; fail fast when one exits."""
-        pending = {n: time.monotonic() + comps.READY_TIMEOUT[comps.kind(n)] for n in names}
+        """Poll every component in `names` until ready; fail fast when one exits, and each
+        on its own deadline (its kind's READY_TIMEOUT)."""
+        began = self.clock()
+        limit = {n: comps.READY_TIMEOUT[comps.kind(n)] for n in names}
+        pending = dict(limit)
         with httpx.Client() as client:
-            while pending:
-                for name, deadline in list(pending.items()):
+
+            def settle() -> bool:
+                for name in list(pending):
                     rec = st.procs[name]
                     if procs.process(rec) is None:
                         self._fail(name, rec, f"exited ({procs.exit_status(rec)})")
@@ -192,10 +200,12 @@ class LocalBackend:
                         self._after_ready(name, client)
                         self.report(name, "ready", "")
                         del pending[name]
-                    elif time.monotonic() > deadline:
-                        self._fail(name, rec, f"not ready after {comps.READY_TIMEOUT[comps.kind(name)]:.0f} s: {result.reason}")
-                if pending:
-                    time.sleep(POLL)
+                    elif self.clock() - began >= limit[name]:
+                        self._fail(name, rec, f"not ready after {limit[name]:.0f} s: {result.reason}")
+                return not pending
+
+            # Each component's own deadline fails it inside settle(); this bound only stops the loop.
+            wait_until(settle, max(limit.values(), default=0.0) + POLL, interval=POLL, clock=self.clock, sleep=self.sleep)
 
     def _after_ready(self, name: str, client: httpx.Client) -> None:
         if name != "toxiproxy":
@@ -229,13 +239,12 @@ class LocalBackend:
 
     def _wait_for(self, name: str, check: Callable[[httpx.Client], health.Probe]) -> None:
         """Poll a stack-wide condition reported under component `name`."""
-        deadline = time.monotonic() + STACK_CHECK_TIMEOUT
         with httpx.Client() as client:
-            while not (result := check(client)).ok:
-                if time.monotonic() > deadline:
-                    self.report(name, "failed", result.reason)
-                    raise StackUnavailable(f"{name}: {result.reason} (after {STACK_CHECK_TIMEOUT:.0f} s)")
-                time.sleep(POLL)
+            result = wait_until(lambda: check(client), STACK_CHECK_TIMEOUT, interval=POLL,
+                                done=lambda probe: probe.ok, clock=self.clock, sleep=self.sleep)  # fmt: skip
+        if not result.ok:
+            self.report(name, "failed", result.reason)
+            raise StackUnavailable(f"{name}: {result.reason} (after {STACK_CHECK_TIMEOUT:.0f} s)")
         self.report(name, "ready", result.reason)
 
     def _fail(self, name: str, rec: procs.ProcRecord, reason: str) -> None:
@@ -309,20 +318,18 @@ class LocalBackend:
         wanted = {p: n for n in names for p in comps.ports(self.topology, n)}
         # A process that was just killed may hold its listening socket for a moment
         # while the kernel tears it down (psutil then names no owner): wait that out.
-        deadline = time.monotonic() + grace
-        while (busy := procs.listeners(wanted)) and time.monotonic() < deadline:
-            time.sleep(POLL)
+        busy = wait_until(lambda: procs.listeners(wanted), grace, interval=POLL, done=lambda found: not found,
+                          clock=self.clock, sleep=self.sleep)  # fmt: skip
         if busy:
             lines = [f"port {p} ({wanted[p]}) is in use by {procs.describe(pid)}" for p, pid in sorted(busy.items())]
             raise StackUnavailable("cannot start the stack: " + "; ".join(lines))
 
     def _verify_ports_free(self, topo: Topology) -> None:
-        deadline = time.monotonic() + 5.0
-        while busy := procs.listeners(comps.all_ports(topo)):
-            if time.monotonic() > deadline:
-                lines = [f"port {p} still listens ({procs.describe(pid)})" for p, pid in sorted(busy.items())]
-                raise StackUnavailable("after down: " + "; ".join(lines))
-            time.sleep(POLL)
+        busy = wait_until(lambda: procs.listeners(comps.all_ports(topo)), 5.0, interval=POLL,
+                          done=lambda found: not found, clock=self.clock, sleep=self.sleep)  # fmt: skip
+        if busy:
+            lines = [f"port {p} still listens ({procs.describe(pid)})" for p, pid in sorted(busy.items())]
+            raise StackUnavailable("after down: " + "; ".join(lines))
 
     def _reset_partial_etcd(self) -> None:
         """With no member running, a cluster can only restart from all data dirs or none."""

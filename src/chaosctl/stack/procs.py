@@ -11,12 +11,13 @@ import os
 import shlex
 import signal
 import subprocess
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from chaosctl.waiting import wait_until
 
 # Popen handles of the children this process started, so that they are reaped
 # (no zombies while a long-lived parent, such as a test session, runs on).
@@ -94,12 +95,13 @@ def is_paused(rec: ProcRecord) -> bool:
 
 def wait_paused(rec: ProcRecord, paused: bool, timeout: float = 3.0) -> bool:
     """Wait until the kernel shows `rec` stopped (or not): signals are asynchronous."""
-    deadline = time.monotonic() + timeout
-    while is_paused(rec) != paused:
-        if time.monotonic() > deadline or process(rec) is None:
-            return False
-        time.sleep(0.02)
-    return True
+
+    def shown() -> bool | None:  # None: the process is gone and never will show it
+        if is_paused(rec) == paused:
+            return True
+        return None if process(rec) is None else False
+
+    return wait_until(shown, timeout, interval=0.02, done=lambda seen: seen is not False) is True
 
 
 def signal_group(rec: ProcRecord, sig: signal.Signals) -> bool:
@@ -169,14 +171,13 @@ def _gone(proc: psutil.Process) -> bool:
 def wait_gone(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait until every process exited; a zombie counts as exited (its parent, maybe
     an init that reaps lazily, is not ours to wait for). Returns the survivors."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def alive() -> list[psutil.Process]:
         for proc in procs:
             _reap(proc.pid)
-        alive = [p for p in procs if not _gone(p)]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.05)
+        return [p for p in procs if not _gone(p)]
+
+    return wait_until(alive, timeout, interval=0.05, done=lambda left: not left)
 
 
 def stop(recs: Sequence[ProcRecord], timeout: float = 10.0) -> list[psutil.Process]:

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from chaosctl.errors import StackUnavailable
+from chaosctl.settings import SECRET_ENV
 
 from .model import LINK_PATTERN
 from .presets import PRESETS
@@ -152,7 +153,7 @@ def _services(jaeger: _Api) -> list[str]:
 _TOXIPROXY_SERIES = '{__name__=~"toxiproxy_.+"}'
 _GATEWAY_SERIES = '{__name__=~"chaosctl_gateway_.+"}'
 GPU_METRIC = "chaosctl_gpu_memory_total_bytes"
-ADMIN_TOKEN_ENV = "CHAOSCTL_ADMIN_TOKEN"  # the reference model servers' admin token variable
+ADMIN_TOKEN_ENV = SECRET_ENV["admin_token"]  # the reference model servers' admin token variable
 
 
 def _base_url(t: Target) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from chaosctl.settings import SECRET_ENV
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
 
 from .model import System
 
 NAME = "reference"
 # The model servers' admin token variable (read by settings.py; the stack sets it for its services).
-ADMIN_TOKEN_ENV = "CHAOSCTL_ADMIN_TOKEN"
+ADMIN_TOKEN_ENV = SECRET_ENV["admin_token"]
 _ABOUT = {
     "registry": "registry API (chaosctl service over etcd)",
     "gateway": "gateway: auth, routing, retries, breakers (where clients enter)",
