@@ -10,7 +10,7 @@ StackUnavailable (exit 3).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 
@@ -37,9 +37,48 @@ class FetchResult:
             grouped.setdefault(s.trace_id, []).append(s)
         return [Trace(tid, tuple(spans)) for tid, spans in grouped.items()]
 
+    def within(self, service: str, start: float, end: float) -> "FetchResult":
+        """What `fetch(service, start, end)` answers, cut from this wider, complete answer: the
+        whole traces holding a span of `service` that started in [start, end], as Jaeger matches
+        them (span start against the bounds at microsecond precision, as `rfc3339` sends them)."""
+        lo, hi = micros(start), micros(end)
+        keep = {s.trace_id for s in self.spans if s.service == service and lo <= s.start_us <= hi}
+        return FetchResult(tuple(s for s in self.spans if s.trace_id in keep), 0, 0, 0.0)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 
 def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def micros(t: float) -> int:
+    """The unix microsecond that `rfc3339(t)` names (the same rounding)."""
+    return (datetime.fromtimestamp(t, tz=timezone.utc) - _EPOCH) // timedelta(microseconds=1)
+
+
+class SharedFetches:
+    """A run's trace windows read from Jaeger once each: the bottleneck analysis and trace checks
+    ask for every phase, the effect rules for the first phase again and for each fault's window
+    inside its phase. A window inside one already read whole (no saturated slice) is cut from it
+    (`FetchResult.within`); anything else goes to Jaeger. Fetching and parsing were most of the
+    analysis' time."""
+
+    def __init__(self, source: object) -> None:
+        self.source = source  # a Jaeger, or anything with its fetch()
+        self._read: dict[tuple[str, float, float], FetchResult] = {}
+
+    def fetch(self, service: str, start: float, end: float) -> FetchResult:
+        key = (service, start, end)
+        if key in self._read:
+            return self._read[key]
+        for (svc, a, b), wide in self._read.items():
+            if svc == service and a <= start and end <= b and not wide.saturated_slices:
+                return wide.within(service, start, end)
+        got = self.source.fetch(service, start, end)  # type: ignore[attr-defined]
+        self._read[key] = got
+        return got
 
 
 class Jaeger:

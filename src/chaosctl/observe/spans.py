@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import orjson
+
 from chaosctl.errors import ChaosctlError
 
 ERROR_STATUS = (2, "STATUS_CODE_ERROR")
@@ -35,6 +37,9 @@ MAX_NANOS = 2**64  # OTLP times are fixed64 nanoseconds
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]")
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _JSON_TOKENS = re.compile(r'[\[\]{}]|"[^"\\]*(?:\\.[^"\\]*)*"')
+_HEX = {n: re.compile(f"[0-9a-fA-F]{{{n}}}").fullmatch for n in (16, 32)}
+_FLAT = bytes.maketrans(b"123456789-\t\r\n", b"0000000000   ")  # digits and signs as 0, blanks as space
+_LONG_RUN = b"0" * 19
 
 
 class TraceFormatError(ChaosctlError, ValueError):
@@ -71,6 +76,8 @@ class Span:
 
 def clean_name(text: str) -> str:
     """`text` without escape sequences and control characters (kept printable and one line)."""
+    if text.isprintable():  # every character the two patterns remove is unprintable (Cc, Cf, Cs)
+        return text
     return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
@@ -116,8 +123,39 @@ def iter_documents(text: str, source: str) -> Iterator[tuple[int, object]]:
         pos = end
 
 
+def _one_document(text: str) -> tuple[int, object] | None:
+    """(offset, document) when `text` is exactly one JSON document orjson reads as the json module
+    would; None otherwise (several documents, an error to locate, NaN, huge integers, ...)."""
+    if _long_integer(text):
+        return None
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return len(text) - len(text.lstrip(" \t\r\n")), doc
+
+
+def _long_integer(text: str) -> bool:
+    """Whether `text` may hold an integer literal of 19 digits or more: orjson reads one beyond 64
+    bits as a float where the json module keeps it exact. A number follows `:`, `,`, `[`, a blank or
+    the start; a run of digits after a quote is inside a string (OTLP's nanosecond times are
+    strings). Conservative: a string that merely looks like a number sends the text to the json
+    module too. Byte-level (translate, then substring search): a regex scan costs as much as the parse."""
+    flat = text.encode("utf-8", "surrogatepass").translate(_FLAT)
+    return flat.lstrip(b" ").startswith(_LONG_RUN) or any(c + _LONG_RUN in flat for c in (b":", b",", b"[", b" "))
+
+
 def parse_otlp_text(text: str, source: str = "<traces>") -> list[Span]:
     """Parse one or several OTLP JSON documents; raise TraceFormatError naming file:line:col."""
+    one = _one_document(text)  # the common case (Jaeger's answer, a saved file), parsed fast
+    if one is not None:
+        return parse_otlp_document(one[1], f"{source}:{_line_col(text, one[0])}")
+    return parse_documents(text, source)
+
+
+def parse_documents(text: str, source: str = "<traces>") -> list[Span]:
+    """`parse_otlp_text` read by the json module, document after document: the reference the
+    orjson path agrees with, and the path that locates errors (file:line:col)."""
     spans: list[Span] = []
     found = False
     for offset, doc in iter_documents(text, source):
@@ -243,7 +281,7 @@ def _id(value: object, nbytes: int, where: str, field: str) -> str:
     """OTLP JSON ids are hex; older protobuf-JSON gateways emit base64. Normalise to lowercase hex."""
     if not isinstance(value, str) or not value:
         raise TraceFormatError(f"{where}: missing or non-string '{field}'")
-    if len(value) == 2 * nbytes and all(c in "0123456789abcdefABCDEF" for c in value):
+    if _HEX[2 * nbytes](value):
         return value.lower()
     try:
         raw = base64.b64decode(value, validate=True)
@@ -258,17 +296,20 @@ def _id(value: object, nbytes: int, where: str, field: str) -> str:
 def _nanos(value: object, where: str, field: str) -> int:
     if isinstance(value, bool) or value is None:
         raise TraceFormatError(f"{where}: missing '{field}'")
-    # repr() of a deeply nested list would recurse: name only the type of a container
-    shown = type(value).__name__ if isinstance(value, (dict, list)) else clean_name(repr(value)[:40])
     if isinstance(value, float) and not value.is_integer():
-        raise TraceFormatError(f"{where}: '{field}' is not an integer: {shown}")
+        raise TraceFormatError(f"{where}: '{field}' is not an integer: {_shown(value)}")
     try:
         nanos = int(value)  # OTLP JSON writes 64-bit integers as strings
     except (TypeError, ValueError, OverflowError):
-        raise TraceFormatError(f"{where}: '{field}' is not an integer: {shown}") from None
+        raise TraceFormatError(f"{where}: '{field}' is not an integer: {_shown(value)}") from None
     if not 0 <= nanos < MAX_NANOS:
         raise TraceFormatError(f"{where}: '{field}' is outside 0..2^64 ns: {str(nanos)[:30]}")
     return nanos
+
+
+def _shown(value: object) -> str:
+    """A bad value for a message: repr() of a deeply nested list would recurse, so a container is named by its type."""
+    return type(value).__name__ if isinstance(value, (dict, list)) else clean_name(repr(value)[:40])
 
 
 def _attributes(raw: object, where: str) -> tuple[tuple[str, str], ...]:
@@ -278,15 +319,20 @@ def _attributes(raw: object, where: str) -> tuple[tuple[str, str], ...]:
         raise TraceFormatError(f"{where}: 'attributes' must be a list")
     out = []
     for item in raw:
-        if isinstance(item, dict) and isinstance(item.get("key"), str):
-            out.append((item["key"], _any_value(item.get("value"), where)))
+        if isinstance(item, dict):
+            key = item.get("key")
+            if isinstance(key, str):
+                out.append((key, _any_value(item.get("value"), where)))
     return tuple(out)
 
 
 def _any_value(value: object, where: str) -> str:
     if not isinstance(value, dict) or not value:
         return ""
-    kind, inner = next(iter(value.items()))
+    for kind, inner in value.items():  # the first entry (`next(iter(...))` costs two calls)
+        break
+    if type(inner) is str and kind != "arrayValue" and kind != "kvlistValue":
+        return inner  # the common case: str(inner) is inner
     if kind in ("arrayValue", "kvlistValue") or isinstance(inner, (dict, list)):
         return _json_value(inner, where)
     return str(inner)

@@ -121,9 +121,12 @@ def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometh
             system: "System | None" = None) -> Analysis:
     """Everything judged after the run, with the System's SLIs and trace service (None: the
     reference gateway's). With `lost`, a backend unreachable now fails only what needed it
-    (runner.lost); without, StackUnavailable propagates."""
+    (runner.lost); without, StackUnavailable propagates. Each trace window is read from Jaeger
+    once and shared by the bottleneck analysis, the trace checks and the effect rules."""
+    from chaosctl.observe.jaeger import SharedFetches
     from chaosctl.system.runtime import trace_service
 
+    jaeger = SharedFetches(jaeger)  # type: ignore[assignment]
     service = trace_service(system) if system is not None else TRACE_SERVICE
     roots = system.traces.root_operations if system is not None else ()
     if lost is None:
