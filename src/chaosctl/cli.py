@@ -104,7 +104,7 @@ def down(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = PortBa
 
 @app.command()
 def status(
-    json_out: bool = typer.Option(False, "--json", help="Machine-readable status (DESIGN.md §6)."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable status (shape in docs/architecture.md)."),
     state_dir: Optional[Path] = StateDir,
     port_base: Optional[int] = PortBase,
     backend: Optional[str] = BackendOpt,

@@ -1,4 +1,4 @@
-"""The layering of DESIGN.md §8, enforced: `lint-imports` (import-linter) with .importlinter.
+"""The layering of docs/architecture.md, enforced: `lint-imports` (import-linter) with .importlinter.
 
 The first test checks this checkout; the others prove the contracts bite, on a copy of the
 package with one upward import (or cycle) added at a time: lint-imports must fail on it.

@@ -1,4 +1,4 @@
-"""Status shape (DESIGN.md §6), `status` exit 3 when the stack is not up, `up` refusing a
+"""Status shape (docs/architecture.md, Outputs), `status` exit 3 when the stack is not up, `up` refusing a
 busy port before it starts anything, `down` with nothing running, and `doctor`."""
 
 from __future__ import annotations

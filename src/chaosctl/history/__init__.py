@@ -1,4 +1,4 @@
-"""Run history and regression gates (DESIGN.md §8 `history/`).
+"""Run history and regression gates (`history/` in docs/architecture.md).
 
 Every run is recorded in an embedded SQLite file (store.py; STATE_DIR/history.sqlite3 by default,
 CHAOSCTL_HISTORY / --history to move it, e.g. into a CI cache): scenario, file hash, System, git

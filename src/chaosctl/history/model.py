@@ -96,7 +96,7 @@ def _shares(raw: Mapping[str, Any]) -> tuple[ShareRecord, ...]:
 
 def from_report(raw: Mapping[str, Any], *, run_id: str | None = None, scenario_hash: str | None = None,
                 system: str = "reference", git_rev: str | None = None, report_dir: str | None = None) -> RunRecord:
-    """A RunRecord from report.json's shape (DESIGN.md §6): the one place a report becomes history."""
+    """A RunRecord from report.json's shape (docs/architecture.md, Outputs): the one place a report becomes history."""
     started = _float(raw.get("started")) or 0.0
     return RunRecord(
         id=run_id or new_run_id(started), scenario=str(raw.get("scenario", "")), scenario_hash=scenario_hash,

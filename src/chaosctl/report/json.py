@@ -1,4 +1,4 @@
-"""report.json: DESIGN.md §6 shape plus `schema_version`, and the loader back to RunReport.
+"""report.json: the shape in docs/architecture.md (Outputs) plus `schema_version`, and the loader back to RunReport.
 
 NaN and infinities are not JSON; they are written as null (series points with no value are
 dropped, a chart shows the gap). The loader validates with pydantic so that a hand-edited or

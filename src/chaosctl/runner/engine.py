@@ -1,4 +1,4 @@
-"""The run of DESIGN.md §4, step by step:
+"""The run (docs/architecture.md, "The data path of a run"), step by step:
 
 stack ready -> steady state (before) -> load on -> phases (journal, inject,
 verify, watch abort, revert in reverse order) -> load off -> steady state

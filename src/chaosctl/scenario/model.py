@@ -1,4 +1,4 @@
-"""The scenario format (DESIGN.md §3) as frozen pydantic models.
+"""The scenario format (docs/scenario-format.md) as frozen pydantic models.
 
 Units are normalised at load: durations are float seconds, percentages are
 fractions, sizes are int bytes. Objectives and conditions are typed

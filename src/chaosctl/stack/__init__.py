@@ -92,7 +92,7 @@ def down(settings: Settings) -> None:
 
 
 def show_status(settings: Settings, json_out: bool = False) -> StackStatus:
-    """Print the status (DESIGN.md §6 shape with --json); StackUnavailable unless all ready."""
+    """Print the status (docs/architecture.md shape with --json); StackUnavailable unless all ready."""
     status = _backend(settings).status()
     if json_out:
         print(json.dumps(status.to_json(), indent=2))

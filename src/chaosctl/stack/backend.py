@@ -21,7 +21,7 @@ STOPPED = "stopped"  # not running (never started, killed, or exited)
 # (component, event, detail); events: starting, ready, running, failed, stopping, stopped.
 Reporter = Callable[[str, str, str], None]
 
-# Endpoints that `status --json` publishes (DESIGN.md §6), by component.
+# Endpoints that `status --json` publishes (docs/architecture.md, Outputs), by component.
 ENDPOINT_COMPONENTS = ("gateway", "registry", "prometheus", "jaeger", "toxiproxy")
 
 

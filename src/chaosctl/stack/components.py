@@ -166,8 +166,8 @@ def _service(name: str, settings: Settings, topo: Topology) -> Launch:
 
 
 def secret_env(settings: Settings) -> dict[str, str]:
-    """The install's secrets as the services' environment (DESIGN: secrets travel by environment,
-    never on a command line). Every one is given, so a service never reads a secrets file."""
+    """The install's secrets as the services' environment (secrets travel by environment,
+    never on a command line, where `ps` would show them). Every one is given, so a service never reads a secrets file."""
     from chaosctl.credentials import check_distinct, check_value
 
     values = {name: check_value(name, getattr(settings, name), "settings") for name in SECRET_ENV}

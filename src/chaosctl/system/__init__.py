@@ -1,4 +1,4 @@
-"""Systems (DESIGN.md §9): what a run touches and how — components, links, observability, SLIs, load.
+"""Systems (docs/system-format.md): what a run touches and how — components, links, observability, SLIs, load.
 
 Kept light (pydantic, ruamel.yaml): loading a System must not pull in the
 stack's display code, httpx or anything heavy; `discover` imports httpx itself.
