@@ -156,6 +156,9 @@ def run_overhead(settings, runs: int, scenario: str) -> None:
         phases = sum(p["end"] - p["start"] for p in report["phases"])
         print(f"   run {i + 1}: exit {res.returncode}, wall {wall:5.1f} s, phases {phases:5.1f} s, overhead {wall - phases:5.1f} s"
               f"  ({report['verdict']})")
+        stages = [n for n in report.get("notes", []) if n.startswith("run overhead:")]  # the run's own split
+        started = [ln for ln in res.stdout.splitlines() if ln.startswith("load: running after")]
+        print(f"          {(stages or ['(no overhead note)'])[0]}; {(started or ['(no load start line)'])[0]}")
 
 
 def main() -> None:

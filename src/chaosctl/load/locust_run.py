@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .client import ClientHistory
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+SPAWNED_FILE = "spawned.json"  # written by the locustfile beside the plan (its SPAWNED_PATH)
 STOP_GRACE_S = 10.0
 SATURATED_CPU = 90.0  # percent of one core, per process
 
@@ -105,6 +106,7 @@ class LocustRun:
 
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / SPAWNED_FILE).unlink(missing_ok=True)  # a signal of an earlier load in this directory
         plan_path = self.plan.write(self.out_dir / "load-plan.json")
         env = {**os.environ, LOAD_PLAN_ENV: str(plan_path), SECRET_ENV["jwt_secret"]: self.jwt_secret}
         port = free_port() if self.plan.workers > 1 else None
@@ -139,17 +141,28 @@ class LocustRun:
             return 0, 0
         return int(rows[-1].get("User Count") or 0), int(rows[-1].get("Total Request Count") or 0)
 
-    def wait_spawned(self, users: int, timeout_s: float, sleep: float = 0.25) -> bool:
-        """Until every user runs and requests flow (distributed workers take a while to
-        connect); False after `timeout_s`. Raises if Locust dies meanwhile."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+    def spawned_signal(self) -> int:
+        """Users of the last completed ramp, once a request came back (the locustfile writes it on
+        Locust's spawning_complete, one process only); -1 before that."""
+        try:
+            return int(json.loads((self.out_dir / SPAWNED_FILE).read_text())["users"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return -1
+
+    def wait_spawned(self, users: int, timeout_s: float, sleep: float = 0.05) -> bool:
+        """Until every user runs and requests flow: Locust's own spawn-complete signal, or the
+        stats history CSV (flushed every second; distributed workers take a while to connect);
+        False after `timeout_s`. Raises if Locust dies meanwhile."""
+        from chaosctl.waiting import wait_until
+
+        def running() -> bool:
             self.check_alive()
-            running, requests = self.spawned_users()
-            if running >= users and requests > 0:
+            if self.spawned_signal() >= users:
                 return True
-            time.sleep(sleep)
-        return False
+            count, requests = self.spawned_users()
+            return count >= users and requests > 0
+
+        return wait_until(running, timeout_s, interval=sleep)
 
     def _sample_cpu(self) -> None:
         import psutil

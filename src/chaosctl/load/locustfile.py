@@ -12,7 +12,7 @@ import os
 import random
 
 import locust.stats
-from locust import HttpUser, LoadTestShape, between, task
+from locust import HttpUser, LoadTestShape, between, events, task
 
 from chaosctl.load.plan import LoadPlan, RequestMix
 from chaosctl.settings import LOAD_PLAN_ENV, SECRET_ENV
@@ -23,6 +23,40 @@ locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = 1
 
 PLAN = LoadPlan.read(os.environ[LOAD_PLAN_ENV])
 _WEIGHTS = [r.weight for r in PLAN.requests]
+# Beside the plan, written once every user of a ramp is spawned (Locust's spawning_complete) and a
+# request has come back: the run starts its first phase on it at once, not on the next CSV flush.
+SPAWNED_PATH = os.path.join(os.path.dirname(os.environ[LOAD_PLAN_ENV]), "spawned.json")
+_spawn = {"users": -1, "requests": 0, "local": 0}
+
+
+@events.init.add_listener
+def _on_init(environment, **_: object) -> None:  # type: ignore[no-untyped-def]
+    from locust.runners import LocalRunner
+
+    # one process only: a master sees its workers' requests in their reports, every few seconds,
+    # so a distributed run waits on the stats history CSV (LocustRun.wait_spawned)
+    _spawn["local"] = int(isinstance(environment.runner, LocalRunner))
+
+
+@events.spawning_complete.add_listener
+def _on_spawned(user_count: int, **_: object) -> None:
+    _spawn["users"] = user_count
+    _write_spawned()
+
+
+@events.request.add_listener
+def _on_request(**_: object) -> None:
+    if not _spawn["requests"]:
+        _spawn["requests"] = 1
+        _write_spawned()
+
+
+def _write_spawned() -> None:
+    if _spawn["local"] and _spawn["users"] >= 0 and _spawn["requests"]:
+        tmp = SPAWNED_PATH + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(f'{{"users": {_spawn["users"]}}}')
+        os.replace(tmp, SPAWNED_PATH)  # whole or absent for the reader
 
 
 def _token() -> str:
