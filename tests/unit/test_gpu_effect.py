@@ -39,12 +39,22 @@ def test_device_lost_confirmed_when_nothing_succeeds_and_batches_were_refused():
 
 
 def test_device_lost_confirmed_by_traffic_stopping_and_not_observed_when_it_answered():
-    stopped = judge(LOST, _w(_inference(30, 3.0)), _w(failed_lost=[0, 0, 0]))
+    elsewhere = _inference(30, 3.0, server="model-gpu-2")  # traffic went on, none of it reached model-gpu-1
+    stopped = judge(LOST, _w(_inference(30, 3.0)), _w(elsewhere, failed_lost=[0, 0, 0]))
     assert stopped.verdict == "confirmed"
     answered = judge(LOST, _w(_inference(30, 3.0)), _w(_inference(3, 3.0), failed_lost=[0, 0]))
     assert answered.verdict == "not observed" and "kept answering" in answered.evidence
     nothing = judge(LOST, _w(_inference(3, 3.0)), _w(failed_lost=[0, 0]))
     assert nothing.verdict == "inconclusive" and "nothing reached it" in nothing.evidence
+
+
+def test_device_lost_with_no_trace_of_the_fault_window_is_inconclusive_not_confirmed():
+    """No span at all in the fault window (Jaeger late or empty) and no refused batch counted:
+    the missing traffic is missing data, not a stopped device."""
+    blind = judge(LOST, _w(_inference(30, 3.0)), _w(failed_lost=[0, 0, 0]))
+    assert blind.verdict == "inconclusive" and "no traffic seen" in blind.evidence, blind
+    unscraped = judge(LOST, _w(_inference(30, 3.0)), _w())
+    assert unscraped.verdict == "inconclusive", unscraped
 
 
 def test_ecc_confirmed_by_the_failed_batch_counter_against_the_rate():

@@ -4,8 +4,9 @@ batch; a batch a fault failed has its span in error, with `gpu.fault` set) and i
 
 * gpu-device-lost on N: no batch succeeded on N during the fault, and either N refused batches
   (`chaosctl_gpu_failed_batches_total{reason="device-lost"}` rose) or its traffic stopped (it
-  ran at least MIN_SPANS inference spans in the baseline). A batch that succeeded on it: not
-  observed. Neither failures nor baseline traffic: inconclusive (nothing reached it).
+  ran at least MIN_SPANS inference spans in the baseline, and MIN_SPANS traces of the fault
+  window went elsewhere). A batch that succeeded on it: not observed. Neither failures nor
+  traffic in both windows: inconclusive (nothing reached it, or no data).
 * gpu-ecc-error on N: the failed-batch counter (`reason="ecc-error"`) rose by at least half of
   what the fault should have failed (rate x the batches N ran, or count, at most the batches
   ran) and by at least 1. Rose by none: not observed; by less than half: inconclusive.
@@ -68,8 +69,15 @@ def _lost(svc: str, base: Observed | None, during: Observed) -> Effect:
             f"refused batches {counted}; {_faulted(now, 'device-lost')} inference spans carry gpu.device_lost")
     if ok:
         return Effect(NOT_OBSERVED, f"the device kept answering: {said}")
-    if (refused or 0) >= 1 or n_base >= MIN_SPANS:
+    if (refused or 0) >= 1:
         return Effect(CONFIRMED, f"device lost: {said}")
+    # "Its traffic stopped" only while traffic went on elsewhere: an empty fault window
+    # (Jaeger late, the load stalled) is missing data, not a stopped device.
+    traces = len({s.trace_id for s in during.spans})
+    if n_base >= MIN_SPANS and traces >= MIN_SPANS:
+        return Effect(CONFIRMED, f"device lost: {said}; {traces} traces went elsewhere")
+    if n_base >= MIN_SPANS:
+        return Effect(INCONCLUSIVE, f"no traffic seen in the fault window ({traces} traces, need {MIN_SPANS}): {said}")
     return Effect(INCONCLUSIVE, f"nothing reached it: {said}")
 
 
