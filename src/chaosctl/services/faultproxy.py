@@ -68,23 +68,49 @@ def create_app(upstream: str, rules: list[Rule], admin_token: str, faults: Reque
     """The proxy app; `faults` (seeded rng) and `transport` (a fake upstream) are for tests."""
     from prometheus_client import CollectorRegistry
     from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
-
-    from chaosctl.services.credential import matches
 
     faults = faults or RequestFaults(CollectorRegistry())
     for rule in rules:
         faults.book.put(rule)
     client = httpx.AsyncClient(base_url=upstream.rstrip("/"), timeout=httpx.Timeout(60.0, connect=5.0), transport=transport)
 
-    async def admin(request: Request) -> Response:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    routes = [Route(ADMIN_PATH, _admin(faults, admin_token), methods=["GET"]),
+              Route("/{path:path}", _forward(faults, client, upstream), methods=methods)]  # fmt: skip
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.faults = faults
+    return app
+
+
+def _admin(faults: RequestFaults, admin_token: str) -> Any:
+    """The read-back `verify()` uses: the active rules and the faulted counts (admin token, else 401)."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from chaosctl.services.credential import matches
+
+    async def admin(request: Request) -> JSONResponse:
         if not matches(request.headers.get("x-admin-token"), admin_token):
             return JSONResponse({"detail": "admin token missing or wrong (header X-Admin-Token)"}, status_code=401)
         counts = [{**s.labels, "count": s.value} for m in faults.counter.collect() for s in m.samples
                   if s.name.endswith("_total")]  # fmt: skip
         return JSONResponse({"rules": [r.model_dump() for r in faults.book.rules()], "faulted": counts})
+
+    return admin
+
+
+def _forward(faults: RequestFaults, client: httpx.AsyncClient, upstream: str) -> Any:
+    """Every other request: the rules first (abort or delay), then on to the upstream, raw bytes back."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
 
     async def forward(request: Request) -> Response:
         body = await request.body()
@@ -109,18 +135,7 @@ def create_app(upstream: str, rules: list[Rule], admin_token: str, faults: Reque
 
         return StreamingResponse(raw(), status_code=up.status_code, headers=dict(_forwarded(up.headers)))
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await client.aclose()
-
-    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    app = Starlette(routes=[Route(ADMIN_PATH, admin, methods=["GET"]), Route("/{path:path}", forward, methods=methods)],
-                    lifespan=lifespan)  # fmt: skip
-    app.state.faults = faults
-    return app
+    return forward
 
 
 def main(argv: list[str] | None = None) -> None:
