@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,10 @@ from typing import Any
 import httpx
 
 from chaosctl.errors import FaultError
+from chaosctl.waiting import wait_until
 
 from .base import FaultContext, FaultRecord
-from .pidcheck import alive
+from .pidcheck import alive, terminate
 from .proxyserver import HOST, _free_port
 from .request import describe_rule, rule_body
 
@@ -64,16 +63,20 @@ class HttpProxyFault:
         state_dir = self.ctx.settings.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         rules = state_dir / f"httpproxy-{self.record.id}.rules.json"
-        fd = os.open(rules, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump([{"id": self.record.id, **rule_body(self.record)}], fh)
+        _write_private(rules, json.dumps([{"id": self.record.id, **rule_body(self.record)}]))
         port = _free_port()
         proc = self._spawn(port, original, rules)
-        import psutil
+        try:
+            import psutil
 
-        state = {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(), "port": port,
-                 "proxy": proxy, "original": original, "rules": str(rules)}  # fmt: skip
-        self._state_path.write_text(json.dumps(state))
+            state = {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(), "port": port,
+                     "proxy": proxy, "original": original, "rules": str(rules)}  # fmt: skip
+            _write_private(self._state_path, json.dumps(state))
+        except BaseException:  # no state file: neither revert nor `recover` could find it, so stop it now
+            proc.kill()
+            proc.wait()
+            rules.unlink(missing_ok=True)
+            raise
         self._wait_ready(proc, port)
         client.set_upstream(proxy, f"{HOST}:{port}")
 
@@ -87,18 +90,17 @@ class HttpProxyFault:
             return subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def _wait_ready(self, proc: "subprocess.Popen[bytes]", port: int) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        def answered() -> bool:
             if proc.poll() is not None:
                 raise FaultError(f"{self.record.label}: the HTTP fault proxy exited with {proc.returncode} at start "
                                  f"(see {self._state_path.with_suffix('.log')})")
             try:
-                if self._admin(port).status_code == 200:
-                    return
+                return self._admin(port).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise FaultError(f"{self.record.label}: the HTTP fault proxy did not answer on port {port} within {START_TIMEOUT_S:.0f}s")
+                return False
+
+        if not wait_until(answered, START_TIMEOUT_S, interval=0.1):
+            raise FaultError(f"{self.record.label}: the HTTP fault proxy did not answer on port {port} within {START_TIMEOUT_S:.0f}s")
 
     def _admin(self, port: int) -> httpx.Response:
         return httpx.get(f"http://{HOST}:{port}{ADMIN_PATH}", headers={"X-Admin-Token": self.ctx.settings.admin_token},
@@ -130,7 +132,7 @@ class HttpProxyFault:
         try:
             self._restore(state)
         finally:
-            self._stop(int(state["pid"]), float(state["started"]))
+            terminate(int(state["pid"]), float(state["started"]), STOP_GRACE_S)
             Path(str(state.get("rules", ""))).unlink(missing_ok=True)
         self._state_path.unlink(missing_ok=True)
 
@@ -145,17 +147,10 @@ class HttpProxyFault:
         if client.upstream(proxy) == f"{HOST}:{state['port']}":
             client.set_upstream(proxy, str(state["original"]))
 
-    @staticmethod
-    def _stop(pid: int, started: float) -> None:
-        if not alive(pid, started):
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while alive(pid, started) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if alive(pid, started):
-            os.kill(pid, signal.SIGKILL)
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
-        except ChildProcessError:
-            pass
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `path` readable by this user only (0600, also when it was there before)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(text)

@@ -14,3 +14,26 @@ def alive(pid: int, started: float) -> bool:
         return abs(proc.create_time() - started) < SAME_START_S and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def terminate(pid: int, started: float, grace_s: float, poll_s: float = 0.05) -> None:
+    """SIGTERM the process we started, SIGKILL it after `grace_s`; a pid that is gone or now
+    belongs to another process (other create time) is never signalled. Reaped when our child."""
+    import os
+    import signal
+
+    from chaosctl.waiting import wait_until
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not alive(pid, started):
+            break
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:  # it exited between the check and the signal
+            break
+        if sig == signal.SIGTERM:
+            wait_until(lambda: not alive(pid, started), grace_s, interval=poll_s)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
