@@ -76,6 +76,8 @@ def test_a_canary_abort_loads_and_becomes_a_scalar_journal_record(tmp_path: Path
     ("      - {type: request-abort, target: gateway, percent: 150%}", ":16:", "percent"),
     ("      - {type: request-abort, target: gateway, match: {path: v1/models}}", ":16:", "must start with /"),
     ("      - {type: request-abort, target: gateway, match: {colour: red}}", ":16:", "colour"),
+    ("      - {type: request-abort, target: gateway, match: {header: {'': '1'}}}", ":16:", "not a header name"),
+    ("      - {type: request-abort, target: gateway, match: {header: {'X Canary': '1'}}}", ":16:", "not a header name"),
 ])  # fmt: skip
 def test_bad_request_faults_are_refused_at_their_line(tmp_path: Path, fault: str, where: str, says: str) -> None:
     with pytest.raises(ScenarioInvalid) as got:

@@ -10,6 +10,7 @@ Timing within the phase: a fault goes in `after` seconds into its phase
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
@@ -30,6 +31,7 @@ from .types import (
 from .units import format_duration, format_percent
 
 Direction = Literal["upstream", "downstream"]
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 token)
 _MEMORY_SCHEMA = {
     "anyOf": [
         {"type": "string", "pattern": PERCENT_PATTERN},
@@ -272,6 +274,15 @@ class RequestMatch(Frozen):
 
         if value is not None and not valid_version_spec(value):
             raise ValueError(f"{value!r} is neither a version (2.4.0) nor a semver range (2.x, ~2.4, >=2.4,<3)")
+        return value
+
+    @field_validator("header")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        # A name no request can carry would make a rule that silently never fires.
+        bad = [name for name in value if not _HEADER_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~, no spaces)")
         return value
 
     @field_validator("path")
