@@ -106,3 +106,15 @@ def test_rules_file_must_hold_valid_rules(tmp_path) -> None:  # noqa: ANN001
     bad.write_text(json.dumps([{"id": "a", "action": "explode"}]))
     with pytest.raises(ValueError):
         load_rules(bad)
+
+
+def test_repeated_answer_headers_pass_through_each_on_its_own() -> None:
+    """Two Set-Cookie headers stay two (joined with a comma they would be one broken cookie)."""
+
+    def cookies(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")], stream=_Raw(b"ok"))
+
+    app = create_app("http://callee.test", [], ADMIN, transport=httpx.MockTransport(cookies))
+    resp = TestClient(app).get("/x")
+    assert resp.status_code == 200 and resp.text == "ok"
+    assert resp.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]

@@ -133,7 +133,11 @@ def _forward(faults: RequestFaults, client: httpx.AsyncClient, upstream: str) ->
             finally:
                 await up.aclose()
 
-        return StreamingResponse(raw(), status_code=up.status_code, headers=dict(_forwarded(up.headers)))
+        answer = StreamingResponse(raw(), status_code=up.status_code)
+        # Every header as sent, repeated ones (Set-Cookie) each on its own: a dict would join them.
+        answer.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in up.headers.multi_items()
+                              if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]  # fmt: skip
+        return answer
 
     return forward
 
