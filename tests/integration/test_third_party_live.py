@@ -3,7 +3,7 @@
 Two MLServer replicas (sklearn runtime, a model trained at start) behind Caddy, with their own
 Prometheus and Jaeger, all started by the example's own `start.py up` (stopped by its pidfiles in
 `finally`); chaosctl runs the Toxiproxy of the System's links itself. Through the real CLI:
-validate, --dry-run, --rehearse (PASS), then the scenario: 300 ms on link lb->replica-1 while
+validate, --dry-run, --rehearse (PASS; of a copy with 12 s phases), then the scenario: 300 ms on link lb->replica-1 while
 replica-2 is killed. Expected, check by check: no request fails (Caddy retries and routes
 around the dead replica), the fault phase's median is more than twice the baseline's (the one
 FAIL, so exit 1), the trace bottleneck of the fault phase is the delayed hop `lb: lb->replica-1`,
@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import yaml
 from absent import component_missing
 from conftest import PORT_BASE, skip_unless_binaries, stack_settings
 
@@ -68,6 +69,7 @@ def example(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     folder.mkdir()
     for name in ("start.py", "mlserver.system.yaml", "replica-chaos.yaml"):
         shutil.copy(EXAMPLE / name, folder / name)
+    _short_copy(folder / "replica-chaos.yaml", folder / REHEARSAL)
     env = _env(tmp_path / "state", settings.tools_dir)
     try:
         _start_py(folder, "up", env=env)
@@ -76,13 +78,27 @@ def example(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
         _start_py(folder, "down", env=env, timeout=60)  # by pidfile: also the replica a revert started
 
 
+REHEARSAL = "replica-chaos-12s.yaml"
+
+
+def _short_copy(scenario: Path, out: Path) -> None:
+    """The scenario with 12 s phases for the rehearsal (which would cut them to 20 s): a rehearsal
+    injects nothing, and asks the same SLI, abort and trace queries over the same three phases;
+    12 scrapes of the example's 1 s interval still let coverage be judged."""
+    raw = yaml.safe_load(scenario.read_text())
+    for phase in raw["phases"]:
+        phase["duration"] = "12s"
+    out.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
 def _chaosctl(folder: Path, env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(CHAOSCTL), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _run(folder: Path, env: dict[str, str], name: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict, float]:
+def _run(folder: Path, env: dict[str, str], name: str, *extra: str,
+         scenario: str = "replica-chaos.yaml") -> tuple[subprocess.CompletedProcess[str], dict, float]:
     t0 = time.monotonic()
-    proc = _chaosctl(folder, env, "run", "replica-chaos.yaml", "--state-dir", str(folder.parent / "state"),
+    proc = _chaosctl(folder, env, "run", scenario, "--state-dir", str(folder.parent / "state"),
                      "--port-base", str(PORT_BASE), "--report-dir", str(folder / name), *extra)
     took = time.monotonic() - t0
     path = folder / name / "report.json"
@@ -106,9 +122,10 @@ def test_mlserver_pair_behind_caddy_latency_and_kill_reach_the_right_verdicts(ex
         proc = _chaosctl(folder, env, *args, timeout=120)
         assert proc.returncode == 0, f"chaosctl {' '.join(args)}: {proc.stdout}{proc.stderr}"
 
-    proc, report, rehearse_s = _run(folder, env, "rehearsal", "--rehearse")
+    proc, report, rehearse_s = _run(folder, env, "rehearsal", "--rehearse", scenario=REHEARSAL)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and report.get("verdict") == "pass", out  # every SLI, abort and trace query answers
+    assert [p["name"] for p in report["phases"]] == ["baseline", "fault", "recovery"], out
 
     pid_before = int((folder / "run" / "replica-2.pid").read_text())
     proc, report, run_s = _run(folder, env, "report")
