@@ -6,7 +6,8 @@ profile "fuzz" (`make fuzz`, i.e. `pytest --hypothesis-profile=fuzz`) runs every
 the count it declares, seeded or derandomized as the test says, so that a full run is
 reproducible. Any other profile (`make test`, CI) runs a tenth of each count, at least
 MIN_EXAMPLES, drawn at random on every run (no seed, no derandomize): each strategy is still
-drawn from on every run, successive runs try different inputs, and a failure prints the
+drawn from on every run, successive runs try different inputs, and a failure prints its
+(shrunk) falsifying example; with CI set, hypothesis' own "ci" profile also prints the
 `@reproduce_failure` blob that replays it.
 
 The profile is registered by tests/conftest.py (importing this module) before hypothesis'
