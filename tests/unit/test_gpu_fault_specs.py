@@ -147,3 +147,29 @@ def test_recover_clears_every_new_gpu_fault_from_the_journal(tmp_path: Path, ser
     state = _state(client)
     assert not state["device_lost"] and state["ecc"]["count"] == 0 and state["throttle_factor"] == 1.0
     assert journal.pending() == []
+
+
+def test_revert_on_a_server_that_is_gone_has_nothing_left_to_undo(tmp_path: Path) -> None:
+    """The faults live in the server's memory: a server that refuses connections (stopped, or
+    `chaosctl down` before `recover`) holds none, so the revert is done, not a failure that keeps
+    `recover` at exit 4 until a server that will never come back answers."""
+    import httpx
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    settings = Settings(state_dir=tmp_path, port_base=24700)
+    ctx = FaultContext(settings, Topology(settings.port_base), backend_factory=lambda: None)
+    ctx._http = httpx.Client(transport=httpx.MockTransport(refused))
+    journal = Journal(settings.journal_path)
+    for fault in ("{type: gpu-device-lost, target: model-gpu-1}", "{type: gpu-ecc-error, target: model-gpu-1, count: 5}",
+                  "{type: gpu-thermal-throttle, target: model-gpu-1, factor: 8}",
+                  "{type: gpu-exhaustion, target: model-gpu-1, memory: 50%}"):  # fmt: skip
+        _, scenario = _load(tmp_path, fault)
+        built = build_fault(scenario.phases[1].faults[0], ctx)
+        journal.record_inject(built.record)
+        with pytest.raises(FaultError, match="unreachable"):
+            built.inject()  # an inject still says so
+    lines: list[str] = []
+    assert recover_faults(settings, lines.append, ctx=ctx) == 0, lines
+    assert journal.pending() == []

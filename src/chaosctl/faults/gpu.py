@@ -14,7 +14,8 @@ allocates through the admin API, so those are all chaos leftovers.
 gpu-device-lost, gpu-ecc-error, gpu-thermal-throttle (`/admin/gpu/{lost,ecc,throttle}`): simulated
 on every device and labelled so (services/modelserver/gpufaults.py says why). Their revert is a
 DELETE of the same route, idempotent and needing nothing learnt at inject, so `recover` rebuilds
-it from the journal record alone.
+it from the journal record alone. Every revert here counts a server that refuses the connection as
+done: the fault state (and the memory) lived in its process.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ class _AdminFault:
 
     def state(self) -> dict[str, Any]:
         return self._call("GET", "/admin/gpu").json()
+
+
+def _server_gone(exc: FaultError) -> bool:
+    """The admin API refused the connection: the server is gone, and the faults in its memory with it."""
+    return isinstance(exc.__cause__, httpx.ConnectError)
 
 
 @dataclass
@@ -108,6 +114,13 @@ class GpuExhaustion(_AdminFault):
         return f"{self.record.target}: device memory {used}/{total} bytes used ({share:.0%}), fault holds {self.allocated_bytes}"
 
     def revert(self) -> None:
+        try:
+            self._revert()
+        except FaultError as exc:
+            if not _server_gone(exc):
+                raise
+
+    def _revert(self) -> None:
         if self.allocation_id:
             self._call("DELETE", f"/admin/gpu/allocations/{self.allocation_id}")
         else:  # recovering without the id: free every *fault* allocation (never weights or batches)
@@ -131,7 +144,11 @@ class _DeviceFault(_AdminFault):
         self._call("POST", self.route, json=self.body())
 
     def revert(self) -> None:
-        self._call("DELETE", self.route)
+        try:
+            self._call("DELETE", self.route)
+        except FaultError as exc:
+            if not _server_gone(exc):
+                raise
 
     def faults(self) -> dict[str, Any]:
         got = self.state().get("faults")
