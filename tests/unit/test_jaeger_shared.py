@@ -72,7 +72,7 @@ def test_the_bounds_are_inclusive_to_the_microsecond() -> None:
     assert ids(shared.fetch("gateway", T0 + 4.500001, T0 + 7.999999)) == []
 
 
-def test_saturated_other_service_or_overlapping_windows_go_to_jaeger() -> None:
+def test_saturated_other_service_or_earlier_windows_go_to_jaeger() -> None:
     source = Source(saturated=1)
     shared = SharedFetches(source)
     shared.fetch("gateway", T0, T0 + 10)
@@ -80,7 +80,18 @@ def test_saturated_other_service_or_overlapping_windows_go_to_jaeger() -> None:
     assert len(source.calls) == 2
     source = Source()
     shared = SharedFetches(source)
-    shared.fetch("gateway", T0, T0 + 10)
+    shared.fetch("gateway", T0 + 2, T0 + 10)
     shared.fetch("model", T0 + 4, T0 + 7)
-    shared.fetch("gateway", T0 + 5, T0 + 11)
-    assert [c[0] for c in source.calls] == ["gateway", "model", "gateway"]
+    shared.fetch("gateway", T0 + 1, T0 + 5)
+    assert source.calls == [("gateway", T0 + 2, T0 + 10), ("model", T0 + 4, T0 + 7), ("gateway", T0 + 1, T0 + 5)]
+
+
+def test_a_window_outlasting_a_read_one_asks_only_for_the_rest() -> None:
+    """A fault reverted a few ms after its phase ended: its window is the phase's answer plus the tail."""
+    source = Source()
+    shared = SharedFetches(source)
+    shared.fetch("gateway", T0, T0 + 6)
+    got = shared.fetch("gateway", T0 + 4, T0 + 9)
+    assert source.calls == [("gateway", T0, T0 + 6), ("gateway", T0 + 6, T0 + 9)]
+    assert ids(got) == ids(Source().fetch("gateway", T0 + 4, T0 + 9)) == ["2", "3", "4"]
+    assert len(got.spans) == 3  # trace b is in both parts' answers: once

@@ -62,8 +62,10 @@ class SharedFetches:
     """A run's trace windows read from Jaeger once each: the bottleneck analysis and trace checks
     ask for every phase, the effect rules for the first phase again and for each fault's window
     inside its phase. A window inside one already read whole (no saturated slice) is cut from it
-    (`FetchResult.within`); anything else goes to Jaeger. Fetching and parsing were most of the
-    analysis' time."""
+    (`FetchResult.within`); one that outlasts it (a revert ends a few ms after its phase) is cut
+    from it up to its end and only the rest is asked; anything else goes to Jaeger. A trace
+    matches a window when a span of the service starts in it, so the two parts' traces together
+    are the whole window's. Fetching and parsing were most of the analysis' time."""
 
     def __init__(self, source: object) -> None:
         self.source = source  # a Jaeger, or anything with its fetch()
@@ -74,11 +76,23 @@ class SharedFetches:
         if key in self._read:
             return self._read[key]
         for (svc, a, b), wide in self._read.items():
-            if svc == service and a <= start and end <= b and not wide.saturated_slices:
-                return wide.within(service, start, end)
+            if svc == service and a <= start <= b and not wide.saturated_slices:
+                if end <= b:
+                    return wide.within(service, start, end)
+                return _union(wide.within(service, start, b), self._ask(service, b, end))
+        return self._ask(service, start, end)
+
+    def _ask(self, service: str, start: float, end: float) -> FetchResult:
         got = self.source.fetch(service, start, end)  # type: ignore[attr-defined]
-        self._read[key] = got
+        self._read[(service, start, end)] = got
         return got
+
+
+def _union(first: FetchResult, rest: FetchResult) -> FetchResult:
+    seen = {(s.trace_id, s.span_id) for s in first.spans}
+    extra = tuple(s for s in rest.spans if (s.trace_id, s.span_id) not in seen)
+    return FetchResult(first.spans + extra, first.requests + rest.requests,
+                       first.saturated_slices + rest.saturated_slices, first.seconds + rest.seconds)
 
 
 class Jaeger:
