@@ -173,3 +173,15 @@ def test_effect_confirmed_when_the_counter_rose_not_observed_when_it_did_not() -
     assert never.verdict == NOT_OBSERVED
     blind = judge(facts, None, _window([], [(100.0, 0.0)]))  # not scraped: cannot say
     assert blind.verdict == INCONCLUSIVE
+
+
+def test_a_series_first_seen_after_a_scrape_gap_is_not_taken_as_born_in_the_window() -> None:
+    """The gateway was not scraped for the window's first seconds (up 0): its counter, there since
+    an earlier fault with 40 requests, shows up late with all 40. Those may predate the fault, so
+    the rise cannot be told: inconclusive, never confirmed. Seen missing while scraped: born inside."""
+    facts = FaultFacts("request-abort", "gateway", {"status": 503, "percent": 0.5})
+    gap = [(100.0 + i, 0.0) for i in range(5)] + [(105.0 + i, 1.0) for i in range(5)]
+    late = judge(facts, None, _window([(105.0, 40.0), (106.0, 40.0), (109.0, 40.0)], gap))
+    assert late.verdict == INCONCLUSIVE, late
+    born = judge(facts, None, _window([(105.0, 2.0), (106.0, 5.0)], UP))  # scraped at 100..104 without it
+    assert born.verdict == CONFIRMED and "faulted 5" in born.evidence

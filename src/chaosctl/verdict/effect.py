@@ -106,12 +106,12 @@ def judge(fault: FaultFacts, base: Observed | None, during: Observed, hop: Hop |
         return _process(fault, base, during)
     if fault.type == "gpu-exhaustion":
         return _gpu(fault, base, during)
+    if fault.type in REQUEST_TYPES:
+        return _request(fault, base, during, hop)
     if fault.type in ("gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle"):
         from .gpu_effect import judge_gpu_device  # it imports this module: not at the top
 
         return judge_gpu_device(fault, base, during)
-    if fault.type in REQUEST_TYPES:
-        return _request(fault, base, during, hop)
     return Effect(INCONCLUSIVE, f"no effect rule for {fault.type}")
 
 
@@ -305,14 +305,21 @@ def _gpu_memory(fault: FaultFacts, base: Observed | None, during: Observed) -> E
 # ---------------------------------------------------------------- request faults
 
 
-def faulted_requests(series: Sequence[tuple[float, float]], start: float, step: float = 1.0) -> float | None:
-    """How many requests the service's faulted-request counter gained in the window (None: no sample).
-    A counter whose series appears only inside the window was born there: it gained all it holds."""
+def faulted_requests(series: Sequence[tuple[float, float]], start: float, step: float = 1.0,
+                     up: Sequence[tuple[float, float]] = ()) -> float | None:  # fmt: skip
+    """How many requests the service's faulted-request counter gained in the window (None: cannot tell).
+    A series first seen inside the window was born there (it gained all it holds) only when a
+    scrape that succeeded (`up` 1) came before it without it; after a scrape gap it may have
+    held its count from before the window, so the gain cannot be told."""
     points = [(t, v) for t, v in series if v == v]
     if not points:
         return None
-    born_inside = points[0][0] > start + 2 * step
-    return points[-1][1] - (0.0 if born_inside else points[0][1])
+    first = points[0][0]
+    if first <= start + 2 * step:
+        return points[-1][1] - points[0][1]
+    if any(v >= 1 for t, v in up if t < first):
+        return points[-1][1]
+    return None
 
 
 def _request(fault: FaultFacts, base: Observed | None, during: Observed, hop: Hop | None) -> Effect:
@@ -321,13 +328,13 @@ def _request(fault: FaultFacts, base: Observed | None, during: Observed, hop: Ho
     if hop is not None:
         return _link(FaultFacts(fault.type, fault.target, {}), base, during, hop)
     series = during.series.get("request_faults", ())
-    gained = faulted_requests(series, during.start)
+    gained = faulted_requests(series, during.start, up=during.series.get("up", ()))
     up = during.values("up")
-    if gained is None and len(up) >= MIN_SAMPLES and min(up) >= 1:
+    if not series and len(up) >= MIN_SAMPLES and min(up) >= 1:
         gained = 0.0  # scraped all along and no faulted-request series: the counter never moved
     if gained is None:
-        return Effect(INCONCLUSIVE, f"{fault.target}: no chaosctl_request_faults_total samples and {len(up)} scrapes "
-                                    "in the fault window")
+        return Effect(INCONCLUSIVE, f"{fault.target}: chaosctl_request_faults_total {len(series)} samples, "
+                                    f"{len(up)} scrapes in the fault window: its rise cannot be told")
     if gained >= 1:
         return Effect(CONFIRMED, f"{fault.target} faulted {gained:.0f} matching requests during the fault "
                                  "(chaosctl_request_faults_total)")
