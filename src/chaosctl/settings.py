@@ -239,6 +239,8 @@ SECRET_ENV = {
 # The locustfile's input, set by load/locust_run.py for the Locust processes it starts: the path
 # of the run's LoadPlan JSON (the gateway's JWT secret goes along as SECRET_ENV["jwt_secret"]).
 LOAD_PLAN_ENV = "CHAOSCTL_LOAD_PLAN"
+# The state folder (`--state-dir`), also handed to processes chaosctl starts (the HTTP fault proxy).
+STATE_DIR_ENV = "CHAOSCTL_STATE_DIR"
 # What docker-compose.observability.yml interpolates, set by the docker backend: the Compose
 # project name and the host ports of the observability containers.
 COMPOSE_ENV = {

@@ -82,8 +82,10 @@ class HttpProxyFault:
 
     def _spawn(self, port: int, original: str, rules: Path) -> "subprocess.Popen[bytes]":
         # The admin token by environment, never on the command line (as for every service).
-        env = {**os.environ, "CHAOSCTL_ADMIN_TOKEN": self.ctx.settings.admin_token,
-               "CHAOSCTL_STATE_DIR": str(self.ctx.settings.state_dir)}
+        from chaosctl.settings import SECRET_ENV, STATE_DIR_ENV
+
+        env = {**os.environ, SECRET_ENV["admin_token"]: self.ctx.settings.admin_token,
+               STATE_DIR_ENV: str(self.ctx.settings.state_dir)}  # fmt: skip
         argv = [sys.executable, "-m", "chaosctl.services.faultproxy", "--port", str(port),
                 "--upstream", f"http://{original}", "--rules", str(rules)]  # fmt: skip
         with open(self.ctx.settings.state_dir / f"httpproxy-{self.record.id}.log", "ab") as log:
