@@ -135,3 +135,37 @@ def test_up_waits_out_a_busy_port_on_the_backends_clock(tmp_path: Path):
             backend.up()
     assert sum(clock.sleeps) == pytest.approx(5.0)
     assert time.monotonic() - began < 4.0  # far less than the grace: the wait was on the fake clock
+
+
+def _steady(values: list[float | None]):
+    """A PromQL probe `up > 0` and a query answering `values` in turn (the last one from then on)."""
+    from chaosctl.scenario.model import PromqlProbe
+
+    probe = PromqlProbe(name="gateway up", probe="promql", query="up", condition="> 0")
+    asked: list[float] = []
+
+    def query(expr: str, at: float) -> float | None:
+        asked.append(at)
+        return values[min(len(asked), len(values)) - 1]
+
+    return probe, query, asked
+
+
+def test_steady_state_probes_wait_on_the_given_clock_until_they_hold():
+    from chaosctl.runner.steady import check_steady_state
+
+    probe, query, asked = _steady([0.0, 0.0, 1.0])
+    clock = FakeClock()
+    checks = check_steady_state([probe], "after", Topology(21700), query, 30.0, sleep=clock.sleep, clock=clock)
+    assert [c.status for c in checks] == ["pass"] and len(asked) == 3
+    assert clock.sleeps == [0.5, 0.5]
+
+
+def test_steady_state_that_never_holds_fails_after_its_wait_with_the_last_observation():
+    from chaosctl.runner.steady import check_steady_state
+
+    probe, query, asked = _steady([0.0])
+    clock = FakeClock()
+    checks = check_steady_state([probe], "before", Topology(21700), query, 3.0, sleep=clock.sleep, clock=clock)
+    assert [(c.status, c.observed) for c in checks] == [("fail", "0")]
+    assert "waited 3s" in checks[0].reason and sum(clock.sleeps) == pytest.approx(3.0) and len(asked) == 7

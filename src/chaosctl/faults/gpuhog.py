@@ -22,6 +22,7 @@ from typing import Mapping
 
 from chaosctl.errors import FaultError, StackUnavailable
 from chaosctl.faults.pidcheck import alive
+from chaosctl.waiting import wait_until
 
 from .base import FaultContext, FaultRecord, Param
 
@@ -111,8 +112,6 @@ class GpuHog:
         if self.pid is None or not alive(self.pid, self.started):
             return
         os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while alive(self.pid, self.started) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not alive(self.pid, self.started), STOP_GRACE_S, interval=0.05)
         if alive(self.pid, self.started):
             os.kill(self.pid, signal.SIGKILL)

@@ -19,12 +19,12 @@ import re
 import shlex
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from chaosctl.errors import FaultError, StackUnavailable
+from chaosctl.waiting import wait_until
 
 from .base import Fault, FaultContext, FaultRecord, Param
 
@@ -110,21 +110,18 @@ def wait_ready(ready: "ReadyCheck | None", what: str) -> None:
 
     import httpx
 
-    deadline = time.monotonic() + ready.timeout
-    while True:
+    def answers() -> bool:
         try:
             if ready.http is not None:
-                if httpx.get(ready.http, timeout=1.0).is_success:
-                    return
-            else:
-                host, port = str(ready.tcp).rsplit(":", 1)
-                socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
-                return
+                return httpx.get(ready.http, timeout=1.0).is_success
+            host, port = str(ready.tcp).rsplit(":", 1)
+            socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+            return True
         except (OSError, httpx.HTTPError):
-            pass
-        if time.monotonic() >= deadline:
-            raise FaultError(f"{what}: not ready within {ready.timeout:.0f}s ({ready.http or ready.tcp})")
-        time.sleep(0.1)
+            return False
+
+    if not wait_until(answers, ready.timeout, interval=0.1):
+        raise FaultError(f"{what}: not ready within {ready.timeout:.0f}s ({ready.http or ready.tcp})")
 
 
 @dataclass
@@ -160,9 +157,7 @@ class LocalProcessFault:
             raise FaultError(f"{self.record.label}: pid {self.pid} vanished before the signal") from None
 
     def _wait_gone(self) -> None:
-        deadline = time.monotonic() + GONE_TIMEOUT_S
-        while _state(self.pid, self.created) not in ("gone", "zombie") and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: _state(self.pid, self.created) in ("gone", "zombie"), GONE_TIMEOUT_S, interval=0.02)
 
     def start_again(self) -> None:
         """Run the `start` command unless the component runs; then wait until it is ready."""
@@ -201,9 +196,9 @@ class LocalKill(LocalProcessFault):
 class LocalPause(LocalProcessFault):
     def inject(self) -> None:
         self._signal(signal.SIGSTOP)
-        deadline = time.monotonic() + GONE_TIMEOUT_S  # the kernel stops it asynchronously
-        while _state(self.pid, self.created) not in ("stopped", "tracing-stop", "gone") and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # The kernel stops it asynchronously.
+        wait_until(lambda: _state(self.pid, self.created) in ("stopped", "tracing-stop", "gone"), GONE_TIMEOUT_S,
+                   interval=0.01)  # fmt: skip
 
     def verify(self) -> str:
         state = _state(self.pid, self.created)

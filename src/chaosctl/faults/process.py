@@ -8,10 +8,10 @@ process must be gone, a paused one must be in state T (stopped).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from chaosctl.errors import FaultError
+from chaosctl.waiting import wait_until
 
 from .base import Fault, FaultContext, FaultRecord
 
@@ -45,18 +45,20 @@ class _ProcessFault:
         from chaosctl.errors import StackUnavailable
 
         backend = self.ctx.backend
-        deadline = time.monotonic() + retry_s
-        while True:
+
+        def attempt() -> StackUnavailable | None:
             try:
                 if backend.is_paused(self.component):
                     backend.resume(self.component)
                 if not backend.is_running(self.component):
                     backend.start(self.component)  # waits until ready
-                return
-            except StackUnavailable:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.2)
+            except StackUnavailable as exc:
+                return exc
+            return None
+
+        failure = wait_until(attempt, retry_s, interval=0.2, done=lambda exc: exc is None)
+        if failure is not None:
+            raise failure
 
 
 class ProcessKill(_ProcessFault):

@@ -17,7 +17,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ import httpx
 
 from chaosctl.errors import FaultError, StackUnavailable
 from chaosctl.faults.pidcheck import alive
+from chaosctl.waiting import wait_until
 
 if TYPE_CHECKING:
     from chaosctl.settings import Settings
@@ -102,16 +102,16 @@ class ManagedToxiproxy:
         return me
 
     def _wait_ready(self, proc: "subprocess.Popen[bytes]") -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             if proc.poll() is not None:
                 raise StackUnavailable(f"toxiproxy-server exited with {proc.returncode} at start (see {self.path.with_suffix('.log')})")
             try:
-                if httpx.get(self.url + "/version", timeout=1.0).status_code == 200:
-                    return
+                return httpx.get(self.url + "/version", timeout=1.0).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+                return False
+
+        if wait_until(answers, START_TIMEOUT_S, interval=0.05):
+            return
         raise StackUnavailable(f"toxiproxy-server at {self.url} did not answer within {START_TIMEOUT_S:.0f}s")
 
     def _create(self, link: "LinkSpec") -> None:
@@ -125,9 +125,7 @@ class ManagedToxiproxy:
         """SIGTERM by pid, SIGKILL after a grace period; the state file goes."""
         if alive(self.pid, self.started):
             _signal(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE_S
-            while alive(self.pid, self.started) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: not alive(self.pid, self.started), STOP_GRACE_S, interval=0.05)
             if alive(self.pid, self.started):
                 _signal(self.pid, signal.SIGKILL)
         try:

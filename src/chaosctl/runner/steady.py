@@ -11,6 +11,7 @@ import httpx
 from chaosctl.errors import StackUnavailable
 from chaosctl.stack.topology import Topology
 from chaosctl.verdict.model import Check
+from chaosctl.waiting import wait_until
 
 if TYPE_CHECKING:
     from chaosctl.scenario.model import HttpProbe, PromqlProbe
@@ -65,18 +66,17 @@ def objective_text(probe: "Probe") -> str:
 
 def check_steady_state(probes: Sequence["Probe"], phase: str, topology: Topology, query: InstantAt,
                        wait_s: float, sleep: Callable[[float], None] = time.sleep,
-                       lost: "LostBackends | None" = None) -> list[Check]:
+                       lost: "LostBackends | None" = None, clock: Callable[[], float] = time.monotonic) -> list[Check]:
     """Probe until every probe holds or `wait_s` passes (the system may still be
     recovering after the last revert); one Check per probe, with the last observation.
     An unreachable Prometheus is recorded in `lost` and not waited for."""
-    deadline = time.monotonic() + wait_s
+    def unreachable_of(results: list[tuple[bool, str]]) -> list[str]:
+        return [obs for ok, obs in results if not ok and obs.startswith("Prometheus at ")]
+
     with httpx.Client() as client:
-        while True:
-            results = [probe_once(p, topology, query, client) for p in probes]
-            unreachable = [obs for ok, obs in results if not ok and obs.startswith("Prometheus at ")]
-            if all(ok for ok, _ in results) or unreachable or time.monotonic() >= deadline:
-                break
-            sleep(0.5)
+        results = wait_until(lambda: [probe_once(p, topology, query, client) for p in probes], wait_s, interval=0.5,
+                             done=lambda rs: all(ok for ok, _ in rs) or bool(unreachable_of(rs)), clock=clock, sleep=sleep)
+    unreachable = unreachable_of(results)
     if unreachable and lost is not None:
         lost.record(StackUnavailable(unreachable[0]), "Prometheus")
     return [
