@@ -29,6 +29,7 @@ import numpy as np
 from chaosctl.services.modelserver.engine import Engine, ModelServerConfig
 from chaosctl.services.modelserver.models import LoadedModel, sample_inputs, train
 from chaosctl.stack.topology import model_server
+from chaosctl.waiting import wait_until
 
 MODELS = (("fraud-detector", "2.4.0"), ("fraud-detector", "2.3.1"), ("image-classifier", "1.2.0"))
 PORT = int(os.environ.get("CHAOSCTL_BENCH_PORT", "22480"))
@@ -134,16 +135,19 @@ def _serve(batching: bool) -> None:
 def _start_server(batching: bool) -> subprocess.Popen:
     args = [sys.executable, __file__, "--serve", "on" if batching else "off"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         try:
             if httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1).status_code == 200:
-                return proc
+                return True
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
             raise RuntimeError("benchmark model server exited")
-        time.sleep(0.2)
+        return False
+
+    if wait_until(healthy, 120.0, interval=0.2):
+        return proc
     proc.kill()
     raise RuntimeError("benchmark model server not ready")
 
