@@ -83,3 +83,20 @@ def test_terminate_never_signals_a_pid_that_is_another_process_now() -> None:
     me = psutil.Process()
     terminate(me.pid, me.create_time() - 3600.0, grace_s=0.1)  # the pid, but not the process we started
     assert me.is_running()
+
+
+def test_revert_finds_a_proxy_whose_pid_a_killed_run_never_recorded(tmp_path: Path) -> None:
+    """chaosctl SIGKILLed between starting the fault proxy and writing its pid: the state file
+    written before the start names its rules file, which only this fault's process has on its
+    command line, so revert (and `recover`) still stop it."""
+    fault, _ = _fault(tmp_path)
+    rules, port = fault._prepare("127.0.0.1:9")  # type: ignore[attr-defined]
+    proc = fault._spawn(port, "127.0.0.1:9", rules)  # type: ignore[attr-defined]  # ... and the run died here
+    try:
+        assert [p.pid for p in _proxies()] == [proc.pid]
+        fault.revert()
+        assert _proxies() == [] and proc.wait(5) is not None
+        assert not list(tmp_path.glob("httpproxy-*.json"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()

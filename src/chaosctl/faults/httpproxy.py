@@ -7,10 +7,12 @@ The caller's traffic keeps its path (caller -> Toxiproxy listen -> fault proxy -
 and link toxics still apply. revert (reverse order): point the proxy back, then stop the
 fault proxy by its pid (create time checked: a reused pid is never signalled).
 
-Its pid, start time, port and the original upstream are written to
-`STATE_DIR/httpproxy-<fault id>.json` right after the start, so `chaosctl recover` after a
-SIGKILLed run finds and undoes exactly this fault's proxy. The file goes only once the
-link points back at the callee (a failed restore leaves it for the next `recover`).
+Its port, the original upstream and its rules file are written to
+`STATE_DIR/httpproxy-<fault id>.json` before the start, its pid and start time right after, so
+`chaosctl recover` after a SIGKILLed run finds and undoes exactly this fault's proxy (by pid, or,
+killed before the pid was written, by its rules file on the process's command line). The file
+goes only once the link points back at the callee (a failed restore leaves it for the next
+`recover`).
 """
 
 from __future__ import annotations
@@ -60,25 +62,31 @@ class HttpProxyFault:
     def inject(self) -> None:
         client, proxy = self._toxiproxy()
         original = client.upstream(proxy)
+        rules, port = self._prepare(original)
+        proc = self._spawn(port, original, rules)
+        try:
+            import psutil
+
+            started = psutil.Process(proc.pid).create_time()
+            _write_private(self._state_path, json.dumps({**(self._state() or {}), "pid": proc.pid, "started": started}))
+        except BaseException:  # its pid not recorded: stop it now rather than leave it to the rules-file search
+            proc.kill()
+            proc.wait()
+            raise
+        self._wait_ready(proc, port)
+        client.set_upstream(proxy, f"{HOST}:{port}")
+
+    def _prepare(self, original: str) -> tuple[Path, int]:
+        """The 0600 rules file and a first state file, both before the start: a run killed between
+        the start and recording the pid leaves a state file whose rules path finds the process."""
         state_dir = self.ctx.settings.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         rules = state_dir / f"httpproxy-{self.record.id}.rules.json"
         _write_private(rules, json.dumps([{"id": self.record.id, **rule_body(self.record)}]))
         port = _free_port()
-        proc = self._spawn(port, original, rules)
-        try:
-            import psutil
-
-            state = {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(), "port": port,
-                     "proxy": proxy, "original": original, "rules": str(rules)}  # fmt: skip
-            _write_private(self._state_path, json.dumps(state))
-        except BaseException:  # no state file: neither revert nor `recover` could find it, so stop it now
-            proc.kill()
-            proc.wait()
-            rules.unlink(missing_ok=True)
-            raise
-        self._wait_ready(proc, port)
-        client.set_upstream(proxy, f"{HOST}:{port}")
+        state = {"port": port, "proxy": self._toxiproxy()[1], "original": original, "rules": str(rules)}
+        _write_private(self._state_path, json.dumps(state))
+        return rules, port
 
     def _spawn(self, port: int, original: str, rules: Path) -> "subprocess.Popen[bytes]":
         # The admin token by environment, never on the command line (as for every service).
@@ -110,7 +118,7 @@ class HttpProxyFault:
 
     def verify(self) -> str:
         state = self._state()
-        if state is None or not alive(int(state["pid"]), float(state["started"])):
+        if state is None or "pid" not in state or not alive(int(state["pid"]), float(state["started"])):
             raise FaultError(f"{self.record.label}: the HTTP fault proxy is not running")
         client, proxy = self._toxiproxy()
         via = client.upstream(proxy)
@@ -134,9 +142,17 @@ class HttpProxyFault:
         try:
             self._restore(state)
         finally:
-            terminate(int(state["pid"]), float(state["started"]), STOP_GRACE_S)
+            self._stop(state)
             Path(str(state.get("rules", ""))).unlink(missing_ok=True)
         self._state_path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _stop(state: dict[str, Any]) -> None:
+        if "pid" in state:
+            terminate(int(state["pid"]), float(state["started"]), STOP_GRACE_S)
+            return
+        for pid, started in _started_with(str(state.get("rules", ""))):  # the run died before recording it
+            terminate(pid, started, STOP_GRACE_S)
 
     def _restore(self, state: dict[str, Any]) -> None:
         link = self.ctx.link(self.record.target)
@@ -148,6 +164,18 @@ class HttpProxyFault:
         client, proxy = self._toxiproxy()
         if client.upstream(proxy) == f"{HOST}:{state['port']}":
             client.set_upstream(proxy, str(state["original"]))
+
+
+def _started_with(rules: str) -> list[tuple[int, float]]:
+    """(pid, create time) of every fault proxy running with this rules file (unique to a fault id)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "create_time"]):
+        argv = proc.info["cmdline"] or []
+        if rules and "chaosctl.services.faultproxy" in argv and rules in argv:
+            found.append((proc.pid, float(proc.info["create_time"])))
+    return found
 
 
 def _write_private(path: Path, text: str) -> None:
