@@ -159,6 +159,13 @@ def test_predict_route_traces_and_metrics() -> None:
         assert client.post("/v1/models/nope/predict", json={"inputs": _rows()}).status_code == 404
         assert client.post("/v1/models/fraud-detector/predict", json={"inputs": [[1, 2]]}).status_code == 422
         assert client.post("/v1/models/fraud-detector/predict", json={"inputs": []}).status_code == 422
+        # Not features: a JSON boolean or string (lax pydantic took true as 1.0), or a non-finite number.
+        for cell in (True, "0.5"):
+            bad = [[0.1] * 19 + [cell]]
+            assert client.post("/v1/models/fraud-detector/predict", json={"inputs": bad}).status_code == 422, cell
+        nan = '{"inputs": [[' + ", ".join(["0.1"] * 19 + ["NaN"]) + "]]}"
+        resp = client.post("/v1/models/fraud-detector/predict", content=nan, headers={"Content-Type": "application/json"})
+        assert resp.status_code == 422
         load = client.get("/v1/load").json()
         assert load["memory_total_bytes"] == 16 * GiB and load["device_kind"] == "simulated"
         metrics = client.get("/metrics").text

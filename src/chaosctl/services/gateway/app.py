@@ -15,11 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
-from pydantic import BaseModel, Field, FiniteFloat, field_validator
+from pydantic import AllowInfNan, BaseModel, Field, Strict, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
 from chaosctl.services.gateway.auth import Principal
+from chaosctl.services.validation import invalid_request
 from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
 from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig
 from chaosctl.services.gateway.routing import CanaryRule
@@ -34,8 +35,12 @@ MAX_FEATURES = 4096
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
+# Strict: JSON true/false or "1" are not features (lax mode took true as 1.0, schemathesis found it).
+Feature = Annotated[float, Strict(), AllowInfNan(False)]
+
+
 class PredictRequest(BaseModel):
-    inputs: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_FEATURES)]] = Field(
+    inputs: list[Annotated[list[Feature], Field(min_length=1, max_length=MAX_FEATURES)]] = Field(
         min_length=1, max_length=MAX_ROWS, description="Rows of numeric features, all of one width."
     )
 
@@ -160,7 +165,7 @@ def _add_health_route(app: FastAPI, gateway: Gateway) -> None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
 
@@ -170,13 +175,6 @@ async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
     else:
         detail = exc.detail
     return JSONResponse({"detail": detail}, status_code=exc.status, headers=exc.headers)
-
-
-async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    # Not echoing the input: it may hold NaN/inf, which JSON cannot carry (and it is the client's).
-    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-              for e in exc.errors()]  # fmt: skip
-    return JSONResponse({"detail": errors}, status_code=422)
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,12 +8,13 @@ import sys
 from dataclasses import asdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry import context as otel_context
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
 
 from chaosctl.services.modelserver.agent import RegistryAgent
 from chaosctl.services.modelserver.cuda import CudaGpu, select_gpu
@@ -23,6 +24,7 @@ from chaosctl.services.modelserver.faultroutes import gpu_fault_routes
 from chaosctl.services.modelserver.metrics import install_metrics
 from chaosctl.services.modelserver import request_faults
 from chaosctl.services.credential import require_admin_token, require_service_token
+from chaosctl.services.validation import invalid_request
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import MODEL_SERVERS, Topology, model_server
@@ -31,7 +33,8 @@ from chaosctl.stack.topology import MODEL_SERVERS, Topology, model_server
 class PredictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[list[float]] = Field(min_length=1)
+    # Strict and finite, as at the gateway: true/false, "1" or NaN are not features.
+    inputs: list[list[Annotated[float, Strict(), AllowInfNan(False)]]] = Field(min_length=1)
     version: str | None = None
 
 
@@ -78,6 +81,7 @@ def create_app(
     async def _serve_error(_req: Request, exc: ServeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
     faulted = request_faults.install(app, engine, telemetry, admin_token)  # after the credential, before the work
     _public_routes(app, engine, require_service_token(service_token, "model server routes"), faulted)
     _admin_routes(app, engine, admin_token)
