@@ -146,3 +146,11 @@ def test_a_root_tagged_with_the_server_is_not_a_hop_call():
                      attributes=(("server", "model-gpu-1"),)) if s.parent_id is None else s for s in _calls(n, hop_ms)]
     e = judge(LAT, _w(tagged(40, 2.0)), _w(tagged(40, 202.0)), HOP)
     assert e.verdict == "confirmed" and "hop gateway: upstream model-gpu-1 median" in e.evidence
+
+
+def test_spans_stopping_in_an_empty_fault_window_is_missing_data_not_a_stopped_component():
+    """No trace at all in the fault window (Jaeger late, load stalled) and no `up` sample: the
+    component's spans 'stopped' only because nothing was seen; inconclusive, never confirmed."""
+    pause = FaultFacts("process-pause", "model-gpu-1")
+    e = judge(pause, _w(_calls(30, 2.0)), _w())
+    assert e.verdict == "inconclusive", e

@@ -13,8 +13,9 @@ Verdicts (docs/verdicts.md, "Fault effects"):
 * other link toxics (bandwidth, timeout, reset-peer, slow-close, limit-data, jitter): the
   hop's calls failed (error share +30 points) or slowed (median x 2 + 20 ms).
 * process-kill / -pause / -restart on C: C stopped answering (its scrape `up` read 0, or its
-  spans stopped while they came at the baseline rate; a restart: its process start time
-  changed); where its callers' traffic went is stated as evidence.
+  spans stopped while they came at the baseline rate and MIN_SPANS traces of the fault window
+  came through; a restart: its process start time changed); where its callers' traffic went
+  is stated as evidence.
 * gpu-exhaustion on N: the device memory gauge rose by at least half of what the fault
   should have taken (compute: the utilisation gauge reached 90 % of the asked saturation).
 * gpu-device-lost, gpu-ecc-error, gpu-thermal-throttle: verdict/gpu_effect.py.
@@ -252,7 +253,9 @@ def _process(fault: FaultFacts, base: Observed | None, during: Observed) -> Effe
     n_now, r_now = _rate(during.spans, svc, during)
     n_base, r_base = _rate(base.spans, svc, base) if base is not None else (0, 0.0)
     down = [v for v in up if v < 1]
-    spans_stopped = n_base >= MIN_SPANS and r_now <= 0.1 * r_base
+    # Its spans "stopped" only while traces kept coming: an empty fault window is missing data.
+    traced = len({s.trace_id for s in during.spans}) >= MIN_SPANS
+    spans_stopped = n_base >= MIN_SPANS and traced and r_now <= 0.1 * r_base
     said = (f"scrape up: {len(down)} of {len(up)} samples 0; spans of {svc}: {r_base:.1f}/s in the baseline, "
             f"{r_now:.1f}/s during the fault")
     moved = _moved(svc, base, during)
