@@ -30,7 +30,7 @@ _spawn = {"users": -1, "requests": 0, "local": 0}
 
 
 @events.init.add_listener
-def _on_init(environment, **_: object) -> None:  # type: ignore[no-untyped-def]
+def _on_init(environment: "locust.env.Environment", **_: object) -> None:
     from locust.runners import LocalRunner
 
     # one process only: a master sees its workers' requests in their reports, every few seconds,
