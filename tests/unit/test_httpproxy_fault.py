@@ -45,8 +45,17 @@ def _fault(tmp_path: Path):  # noqa: ANN202
 
 
 def _proxies() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True)
-            if "chaosctl.services.faultproxy" in " ".join(p.cmdline())]  # fmt: skip
+    """Live fault-proxy children of this process. Other tests in the same pytest process may
+    leave exited, not yet reaped children (zombies), whose command line cannot be read: CI
+    failed on one with psutil.ZombieProcess. A zombie is no running proxy."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "chaosctl.services.faultproxy" in " ".join(p.cmdline()):
+                found.append(p)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return found
 
 
 def test_inject_points_the_link_at_a_private_proxy_and_revert_undoes_all(tmp_path: Path) -> None:
