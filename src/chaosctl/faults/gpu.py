@@ -27,6 +27,7 @@ import httpx
 
 from chaosctl.errors import FaultError
 
+from .adminapi import admin_call, service_gone
 from .base import FaultContext, FaultRecord, Param
 
 
@@ -47,24 +48,11 @@ class _AdminFault:
         return str(url).rstrip("/")
 
     def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        try:
-            resp = self.ctx.http.request(method, self.base + path, **kw)
-        except httpx.HTTPError as exc:
-            raise FaultError(f"{self.record.label}: admin API unreachable: {exc}") from exc
-        if resp.status_code == 401:  # a stack started from another state dir has other secrets
-            raise FaultError(f"{self.record.label}: the model server refused this install's "
-                             f"admin token (401); was the stack started with another --state-dir?")
-        if resp.status_code >= 400 and not (method == "DELETE" and resp.status_code == 404):
-            raise FaultError(f"{self.record.label}: {method} {path} -> {resp.status_code} {resp.text.strip()[:200]}")
-        return resp
+        return admin_call(self.ctx.http, method, self.base + path, self.record.label, who="the model server",
+                          missing_ok=True, **kw)  # fmt: skip
 
     def state(self) -> dict[str, Any]:
         return self._call("GET", "/admin/gpu").json()
-
-
-def _server_gone(exc: FaultError) -> bool:
-    """The admin API refused the connection: the server is gone, and the faults in its memory with it."""
-    return isinstance(exc.__cause__, httpx.ConnectError)
 
 
 @dataclass
@@ -117,7 +105,7 @@ class GpuExhaustion(_AdminFault):
         try:
             self._revert()
         except FaultError as exc:
-            if not _server_gone(exc):
+            if not service_gone(exc):
                 raise
 
     def _revert(self) -> None:
@@ -147,7 +135,7 @@ class _DeviceFault(_AdminFault):
         try:
             self._call("DELETE", self.route)
         except FaultError as exc:
-            if not _server_gone(exc):
+            if not service_gone(exc):
                 raise
 
     def faults(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import httpx
 
 from chaosctl.errors import FaultError
 
+from .adminapi import admin_call, service_gone
 from .base import Fault, FaultContext, FaultRecord
 
 ADMIN_PATH = "/admin/request-faults"
@@ -76,25 +77,13 @@ class AdminRuleFault:
         return f"{str(base).rstrip('/')}{ADMIN_PATH}"
 
     def _call(self, method: str, path: str = "", **kw: Any) -> httpx.Response:
-        resp = self.ctx.http.request(method, self.url + path, **kw)
-        if resp.status_code == 401:  # a stack started from another state dir has other secrets
-            raise FaultError(f"{self.record.label}: {self.record.target} refused this install's admin token (401); "
-                             "was the stack started with another --state-dir?")
-        if resp.status_code >= 400:
-            raise FaultError(f"{self.record.label}: {method} {ADMIN_PATH}{path} -> {resp.status_code} {resp.text.strip()[:200]}")
-        return resp
+        return admin_call(self.ctx.http, method, self.url + path, self.record.label, who=self.record.target, **kw)
 
     def inject(self) -> None:
-        try:
-            self._call("PUT", f"/{self.record.id}", json=rule_body(self.record))
-        except httpx.HTTPError as exc:
-            raise FaultError(f"{self.record.label}: admin API unreachable: {exc}") from exc
+        self._call("PUT", f"/{self.record.id}", json=rule_body(self.record))
 
     def verify(self) -> str:
-        try:
-            rules = self._call("GET").json().get("rules", [])
-        except httpx.HTTPError as exc:
-            raise FaultError(f"{self.record.label}: admin API unreachable: {exc}") from exc
+        rules = self._call("GET").json().get("rules", [])
         rule = next((r for r in rules if isinstance(r, dict) and r.get("id") == self.record.id), None)
         if rule is None:
             raise FaultError(f"{self.record.label}: rule {self.record.id} is not active on {self.record.target}")
@@ -103,7 +92,6 @@ class AdminRuleFault:
     def revert(self) -> None:
         try:
             self._call("DELETE", f"/{self.record.id}")
-        except httpx.ConnectError:
-            return  # the service is gone, and its rules with it (they live in its memory)
-        except httpx.HTTPError as exc:
-            raise FaultError(f"{self.record.label}: admin API unreachable on revert: {exc}") from exc
+        except FaultError as exc:
+            if not service_gone(exc):  # else the service is gone, and its rules with it
+                raise
