@@ -23,6 +23,7 @@ from chaosctl.services.gateway.auth import Principal
 from chaosctl.services.validation import invalid_request
 from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
 from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig
+from chaosctl.services.gateway.rollout import admin_router as rollout_admin_router
 from chaosctl.services.gateway.routing import CanaryRule
 from chaosctl.services.request_faults import RequestFacts, admin_router
 from chaosctl.services.telemetry import Telemetry
@@ -84,6 +85,7 @@ def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
             ttl_s=settings.prediction_cache_ttl_s,
         ),
         admin_token=settings.admin_token,
+        grafana_url=settings.grafana_url, grafana_token=settings.grafana_token,  # canary step/rollback annotations
     )
 
 
@@ -95,6 +97,7 @@ def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = 
     _add_predict_route(app, gateway, _principal_dependency(gateway))
     _add_health_route(app, gateway)
     app.include_router(admin_router(gateway.request_faults, config.admin_token))
+    app.include_router(rollout_admin_router(gateway.rollouts, gateway.rollout_recorder, config.admin_token))
     _add_error_handlers(app)
     return app
 

@@ -35,6 +35,7 @@ from chaosctl.services.gateway.retry import (
     RetryPolicy,
     outcome_for_status,
 )
+from chaosctl.services.gateway.rollout import RolloutRecorder, Rollouts
 from chaosctl.services.gateway.routing import CanaryRule, NoVersion, choose_versions
 from chaosctl.services.request_faults import RequestAborted, RequestFacts, RequestFaults
 
@@ -93,6 +94,9 @@ class GatewayConfig:
     servers: frozenset[str] | None = None
     # Guards /admin/request-faults (the install's admin token; empty: the routes refuse everyone).
     admin_token: str = ""
+    # Where canary steps and rollbacks are annotated (gateway/rollout.py); None: no annotations.
+    grafana_url: str | None = None
+    grafana_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,9 @@ class Gateway:
         self.predictions = PredictionCache(pc, client, telemetry, deps.clock)
         self._watched: set[str] = set()  # breakers already exported as gauges
         self.request_faults = RequestFaults(telemetry.registry, deps.rng, deps.sleep)
+        self.rollouts = Rollouts(deps.clock, config.canary)
+        self.rollout_recorder = RolloutRecorder(self.metrics, _annotator(config), deps.wall_clock)
+        self.rollout_recorder.export_static(config.canary)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -163,6 +170,7 @@ class Gateway:
         for client in clients:
             await client.aclose()
         await self.predictions.aclose()
+        self.rollout_recorder.close()
 
     # -- admission -------------------------------------------------------------
 
@@ -193,17 +201,27 @@ class Gateway:
         records = await self._lookup(model)
         try:
             versions = choose_versions(
-                model, (r.version for r in records), requested, self.config.canary, self.deps.rng
+                model, (r.version for r in records), requested, self.rollouts.rules(), self.deps.rng
             )
         except NoVersion as exc:
             raise GatewayError(404, str(exc)) from None
+        start = self.deps.clock()
         try:
             answer, result = await self._routed(model, inputs, records, versions, request)
         except GatewayError as exc:  # counted under the version it was routed to: per-version error ratios
             self.metrics.routed.labels(model, versions[0], str(exc.status)).inc()
+            self._observe_rollout(model, versions[0], exc.status, start)
             raise
         self.metrics.routed.labels(model, answer.version, "200").inc()
+        self._observe_rollout(model, answer.version, 200, start)
         return answer, result
+
+    def _observe_rollout(self, model: str, version: str, status: int, start: float) -> None:
+        """Feed a rollout its answers; a step or rollback it takes is recorded on this request's span."""
+        transition = self.rollouts.observe(model, version, status, self.deps.clock() - start)
+        if transition is not None:
+            rollout = self.rollouts.get(model)
+            self.rollout_recorder.record(transition, rollout.state if rollout else "progressing")
 
     async def _routed(
         self, model: str, inputs: list[list[float]], records: tuple[ServiceRecord, ...], versions: list[str],
@@ -429,3 +447,11 @@ def _detail(resp: httpx.Response) -> str:
     if isinstance(payload, dict) and isinstance(payload.get("detail"), str):
         return f"HTTP {resp.status_code}: {payload['detail']}"
     return f"HTTP {resp.status_code}"
+
+
+def _annotator(config: GatewayConfig) -> Any:
+    if not config.grafana_url:
+        return None
+    from chaosctl.observe.grafana import GrafanaAnnotator
+
+    return GrafanaAnnotator(config.grafana_url, config.grafana_token)

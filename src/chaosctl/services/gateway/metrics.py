@@ -48,6 +48,32 @@ class GatewayMetrics:
             ("model", "version", "code"), registry=registry,
         )  # fmt: skip
         self.inflight = Gauge("chaosctl_gateway_upstream_inflight", "Tries in flight per upstream", ("upstream",), registry=registry)
+        # Progressive canary (gateway/rollout.py): the canary's weight now, its steps and its rollbacks.
+        self.canary_weight = Gauge(
+            "chaosctl_canary_weight", "Share of unpinned traffic routed to the canary version (0..1)", ("model", "version"),
+            registry=registry,
+        )  # fmt: skip
+        self.canary_state = Gauge(
+            "chaosctl_canary_state", "Canary rollout state: 0 static rule, 1 progressing, 2 promoted, 3 rolled back",
+            ("model", "version"), registry=registry,
+        )  # fmt: skip
+        self.canary_steps = Counter(
+            "chaosctl_canary_steps_total", "Canary weight steps taken (the start and the promotion included)",
+            ("model", "version"), registry=registry,
+        )  # fmt: skip
+        self.canary_rollbacks = Counter(
+            "chaosctl_canary_rollbacks_total", "Automatic canary rollbacks by the bound broken (error_ratio | latency)",
+            ("model", "version", "reason"), registry=registry,
+        )  # fmt: skip
+        self.canary_breaches = Counter(
+            "chaosctl_canary_breaches_total", "Canary bounds broken while automatic rollback was off (no rollback)",
+            ("model", "version", "reason"), registry=registry,
+        )  # fmt: skip
+        self.canary_rollback_reaction = Gauge(
+            "chaosctl_canary_rollback_reaction_seconds",
+            "Last rollback: seconds from the first bad canary answer in the window to the rollback",
+            ("model", "version"), registry=registry,
+        )  # fmt: skip
         for result in ("hit", "miss", "stale"):
             self.cache.labels(result)  # exported at 0 from the start, so rate() works at once
         self.fallbacks.inc(0)
