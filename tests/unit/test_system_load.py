@@ -136,7 +136,7 @@ def test_reference_system_follows_the_port_base() -> None:
     names = [c.name for c in system.components]
     assert names[:3] == ["registry-store[0]", "registry-store[1]", "registry-store[2]"]
     assert {"registry", "gateway", "model-gpu-1", "model-gpu-2", "model-cpu-1"} <= set(names)
-    assert {c.name for c in system.components if c.kind == "reference-modelserver"} == {"model-gpu-1", "model-gpu-2"}
+    assert {c.name for c in system.components if c.kind == "reference-modelserver"} == {"model-gpu-1", "model-gpu-2", "model-gpu-b1"}
     link = system.link("link:gateway->model-gpu-1")
     topo_link = topo.link("link:gateway->model-gpu-1")
     assert link.proxy == topo_link.proxy_name and link.listen == f"127.0.0.1:{topo_link.listen_port}"

@@ -36,11 +36,23 @@ FRAUD_STABLE = ModelSpec("fraud-detector", "2.3.1", "fraud-detection")
 FRAUD_CANARY = ModelSpec("fraud-detector", "2.4.0", "fraud-detection")
 IMAGE = ModelSpec("image-classifier", "1.2.0", "image-classification")
 
+# Two regions. The gateway lives in region "a" (LOCAL_REGION) and routes there first; region "b"
+# is where it fails over to. The gateway's links into region b carry a standing latency toxic
+# (REGION_B_LATENCY_S, set by `up`): a cross-region call costs that much more, so a failover
+# has a measurable latency cost.
+LOCAL_REGION = "a"
+REGIONS = ("a", "b")
+REGION_B_LATENCY_S = 0.020
 MODEL_SERVERS: tuple[ModelServerSpec, ...] = (
-    ModelServerSpec("model-gpu-1", "gpu", "eu-west-1", (FRAUD_STABLE, IMAGE), 50),
-    ModelServerSpec("model-gpu-2", "gpu", "eu-west-1", (FRAUD_STABLE, FRAUD_CANARY, IMAGE), 50),
-    ModelServerSpec("model-cpu-1", "cpu", "eu-west-1", (FRAUD_STABLE, IMAGE), 250),
+    ModelServerSpec("model-gpu-1", "gpu", "a", (FRAUD_STABLE, IMAGE), 50),
+    ModelServerSpec("model-gpu-2", "gpu", "a", (FRAUD_STABLE, FRAUD_CANARY, IMAGE), 50),
+    ModelServerSpec("model-cpu-1", "cpu", "a", (FRAUD_STABLE, IMAGE), 250),
+    # Region b (ports base+43.., the model-server slots 43-47): the stable models, no canary.
+    ModelServerSpec("model-gpu-b1", "gpu", "b", (FRAUD_STABLE, IMAGE), 50),
+    ModelServerSpec("model-cpu-b1", "cpu", "b", (FRAUD_STABLE, IMAGE), 250),
 )
+# Region a's servers came first: their links keep the ports they always had (see Topology.links).
+_FIRST_SERVERS = 3
 
 
 @dataclass(frozen=True)
@@ -168,11 +180,15 @@ class Topology:
             port += 1
         out.append(Link("gateway", "registry", port, self.registry_port))
         port += 1
-        for m in MODEL_SERVERS:
+        for m in MODEL_SERVERS[:_FIRST_SERVERS]:
             out.append(Link("gateway", m.name, port, self.model_server_port(m.name)))
             port += 1
         # Last, so that the links above keep the ports they always had.
         out.append(Link("gateway", PREDICTION_CACHE, port, self.prediction_cache_port))
+        port += 1
+        for m in MODEL_SERVERS[_FIRST_SERVERS:]:  # region b, appended after the cache's link
+            out.append(Link("gateway", m.name, port, self.model_server_port(m.name)))
+            port += 1
         return tuple(out)
 
     def link(self, name: str) -> Link:
@@ -211,6 +227,11 @@ class Topology:
         """The URL that `source` uses to reach `dest`: through its Toxiproxy link."""
         scheme = "redis" if dest == PREDICTION_CACHE else "http"
         return f"{scheme}://{HOST}:{self.link_to(source, dest).listen_port}"
+
+
+def region_of(name: str) -> str | None:
+    """The region of model server `name` (None: not a model server of the stack)."""
+    return next((m.region for m in MODEL_SERVERS if m.name == name), None)
 
 
 def model_server(name: str) -> ModelServerSpec:
