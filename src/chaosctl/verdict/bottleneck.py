@@ -15,7 +15,7 @@ Percentiles interpolate linearly between closest ranks (numpy's default), so tes
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from chaosctl.verdict.critical_path import TraceAnalysis
@@ -63,23 +63,9 @@ def aggregate(analyses: Sequence[TraceAnalysis]) -> Aggregate:
             errors[key] += r.span.error
             n_spans += 1
     n = len({t.trace_id for t in analyses})
-    rows = [
-        BottleneckRow(
-            service=key[0],
-            operation=key[1],
-            critical_path_share=(crit[key] / total_us) if total_us else 0.0,
-            critical_path_ms=(crit[key] / n / 1000.0) if n else 0.0,
-            self_ms_p50=percentile(sorted(selfs[key]), 50) / 1000.0,
-            self_ms_p99=percentile(sorted(selfs[key]), 99) / 1000.0,
-            p99_ms=percentile(sorted(durs[key]), 99) / 1000.0,
-            count=len(durs[key]),
-            errors=errors[key],
-        )
-        for key in selfs
-    ]
-    rows.sort(key=lambda r: (-r.critical_path_share, -r.p99_ms, r.service, r.operation))
+    rows = rows_of(crit, selfs, durs, errors, total_us, n)
     return Aggregate(
-        rows=tuple(rows),
+        rows=rows,
         traces=n,
         spans=n_spans,
         orphans=sum(t.orphans for t in analyses),
@@ -87,6 +73,29 @@ def aggregate(analyses: Sequence[TraceAnalysis]) -> Aggregate:
         asynchronous=sum(len(t.spans) for t in analyses if t.kind == "async"),
         dropped=sum(len(t.spans) for t in analyses if t.kind == "dropped"),
     )
+
+
+def rows_of(crit: Mapping[tuple[str, str], int], selfs: Mapping[tuple[str, str], Sequence[int]],
+            durs: Mapping[tuple[str, str], Sequence[int]], errors: Mapping[tuple[str, str], int], total_us: int, n: int
+            ) -> tuple[BottleneckRow, ...]:
+    """The rows, largest critical-path share first, from per-(service, operation) sums and values
+    (shared by `aggregate` and the table analysis, so that both compute a row alike)."""
+    rows = []
+    for key in selfs:
+        self_sorted, dur_sorted = sorted(selfs[key]), sorted(durs[key])
+        rows.append(BottleneckRow(
+            service=key[0],
+            operation=key[1],
+            critical_path_share=(crit[key] / total_us) if total_us else 0.0,
+            critical_path_ms=(crit[key] / n / 1000.0) if n else 0.0,
+            self_ms_p50=percentile(self_sorted, 50) / 1000.0,
+            self_ms_p99=percentile(self_sorted, 99) / 1000.0,
+            p99_ms=percentile(dur_sorted, 99) / 1000.0,
+            count=len(dur_sorted),
+            errors=errors[key],
+        ))
+    rows.sort(key=lambda r: (-r.critical_path_share, -r.p99_ms, r.service, r.operation))
+    return tuple(rows)
 
 
 def diff(current: Sequence[BottleneckRow], baseline: Sequence[BottleneckRow]) -> tuple[BottleneckRow, ...]:

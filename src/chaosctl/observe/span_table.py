@@ -1,0 +1,272 @@
+"""Spans as a table of columns, grouped by trace: the layout the bottleneck analysis reads fast.
+
+`chaosctl bottlenecks --file` on 120,000 spans spent its time building a `Span` object and a dict
+tree per span and then walking them; the aggregate needs none of that. A `SpanTable` holds one
+machine-word column per field (`array`), names and clocks interned to small integers, and the
+rows sorted by trace (stably: within a trace the input order is kept, so "the first of duplicate
+span ids wins" holds as in `critical_path.analyze`). Span ids are the 64-bit integers their 16 hex
+digits spell (0 = no parent, as the parser reads an all-zero parent id).
+
+`read_table(data, source)` decodes OTLP JSON with msgspec into a few typed fields per span (the
+rest of a span is skipped, never built), one span at a time so memory stays near the input's
+size. It accepts only what it reads exactly as `spans.parse_otlp_text` does; anything else
+(several documents, an error to locate, base64 ids, integers past 64 bits, deep nesting, ...)
+goes to `parse_otlp_text`, whose records or error message are then the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from chaosctl.observe import spans as _ref
+from chaosctl.observe.spans import Span, clean_name
+
+KINDS = ("", "internal", "server", "client", "producer", "consumer")  # code = index
+KIND_CODE = {name: i for i, name in enumerate(KINDS)}
+ERROR, FOLLOWS = 1, 2  # flag bits; the kind code is stored above them (flags >> 2)
+ROW = 8  # trace, span id, parent id, start, end, name, clock, flags
+_MAX_NESTING = 60  # brackets in one span's attributes: at most this many cannot nest past MAX_JSON_DEPTH
+
+
+@dataclass(frozen=True, slots=True)
+class SpanTable:
+    trace_ids: list[str]  # one per trace, in order of first appearance
+    bounds: array  # trace t holds rows bounds[t] .. bounds[t+1]-1
+    span_id: array  # 'Q'
+    parent_id: array  # 'Q', 0 = none
+    start_us: array  # 'q'
+    end_us: array  # 'q' (never before start_us)
+    name: array  # 'I' index into names
+    clock: array  # 'I' index into clocks: the host, or the service when the resource names none
+    flags: array  # 'B': ERROR | FOLLOWS | kind code << 2
+    names: list[tuple[str, str]]  # (service, operation)
+    clocks: list[str]
+
+    def __len__(self) -> int:
+        return len(self.span_id)
+
+    def spans(self, t: int) -> list[Span]:
+        """Trace `t` as `Span` records (without attributes or host: the analysis needs neither
+        beyond the clock, kept in `host`), for the reference analysis of a rare trace."""
+        out = []
+        for i in range(self.bounds[t], self.bounds[t + 1]):
+            service, operation = self.names[self.name[i]]
+            f, p = self.flags[i], self.parent_id[i]
+            out.append(Span(self.trace_ids[t], f"{self.span_id[i]:016x}", f"{p:016x}" if p else None, service, operation,
+                            self.start_us[i], self.end_us[i], bool(f & ERROR), (), KINDS[f >> 2], bool(f & FOLLOWS),
+                            self.clocks[self.clock[i]]))
+        return out
+
+
+class _Builder:
+    """Rows appended in input order, then sorted by trace into a SpanTable."""
+
+    def __init__(self) -> None:
+        self.trace_of: dict[str, int] = {}
+        self.trace_ids: list[str] = []
+        self.rows = array("Q")  # ROW values per span, flat: one extend() per span
+        self.name_of: dict[tuple[str, str], int] = {}
+        self.clock_of: dict[str, int] = {}
+
+    def trace(self, tid: str) -> int:
+        t = self.trace_of.get(tid)
+        if t is None:
+            t = self.trace_of[tid] = len(self.trace_ids)
+            self.trace_ids.append(tid)
+        return t
+
+    def intern(self, table: dict, key: Any) -> int:
+        i = table.get(key)
+        if i is None:
+            i = table[key] = len(table)
+        return i
+
+    def add(self, s: Span) -> None:
+        row = (self.trace(s.trace_id), int(s.span_id, 16), int(s.parent_id, 16) if s.parent_id else 0, s.start_us,
+               max(s.start_us, s.end_us), self.intern(self.name_of, (s.service, s.operation)),
+               self.intern(self.clock_of, s.host or s.service),
+               s.error | (s.follows_from << 1) | (KIND_CODE.get(s.kind, 0) << 2))
+        self.rows.extend(row)
+
+    def table(self) -> SpanTable:
+        trace = self.rows[0::ROW]
+        counts = [0] * (len(self.trace_ids) + 1)
+        for t in trace:
+            counts[t + 1] += 1
+        for t in range(len(self.trace_ids)):
+            counts[t + 1] += counts[t]
+        order = sorted(range(len(trace)), key=trace.__getitem__)  # stable: input order within a trace
+        del trace
+        cols = []
+        for i, code in enumerate("QQqqIIB", start=1):  # one column at a time: memory stays near one copy
+            col = self.rows[i::ROW]
+            cols.append(array(code, map(col.__getitem__, order)))
+        self.rows = array("Q")
+        return SpanTable(self.trace_ids, array("q", counts), *cols, list(self.name_of), list(self.clock_of))
+
+
+def table_from_spans(spans: Iterable[Span]) -> SpanTable:
+    """The table of parsed `Span` records (span ids must be hex, as the parser writes them)."""
+    b = _Builder()
+    for s in spans:
+        b.add(s)
+    return b.table()
+
+
+class _Fallback(Exception):
+    """Not read exactly as the reference parser would: let it decide."""
+
+
+class _Status(msgspec.Struct, gc=False):
+    code: int | str | None = None
+
+
+class _RawSpan(msgspec.Struct, gc=False):
+    """The common shape of a span, typed so that msgspec checks it in C; any other shape is a
+    ValidationError and the reference parser reads the document."""
+
+    traceId: str  # ids are checked a scope at a time (_check_ids): a regex per field cost more than the parse
+    spanId: str
+    startTimeUnixNano: str | int
+    endTimeUnixNano: str | int
+    parentSpanId: str | None = None
+    name: str = ""
+    kind: int | str | None = None
+    status: _Status | None = None
+    links: msgspec.Raw | None = None
+    attributes: msgspec.Raw | None = None
+
+
+class _Scope(msgspec.Struct, gc=False):
+    spans: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET
+
+
+class _Resource(msgspec.Struct, gc=False):
+    resource: Any = None
+    scopeSpans: list[_Scope] | msgspec.UnsetType = msgspec.UNSET
+    instrumentationLibrarySpans: list[_Scope] | msgspec.UnsetType = msgspec.UNSET
+
+
+class _Inner(msgspec.Struct, gc=False):
+    resourceSpans: list[_Resource]
+
+
+class _Doc(msgspec.Struct, gc=False):
+    result: _Inner | msgspec.UnsetType = msgspec.UNSET
+    resourceSpans: list[_Resource] | msgspec.UnsetType = msgspec.UNSET
+
+
+_DOC = msgspec.json.Decoder(_Doc)
+_SPAN = msgspec.json.Decoder(_RawSpan)
+
+
+def read_table(data: bytes | str, source: str = "<traces>") -> SpanTable:
+    """`table_from_spans(parse_otlp_text(text, source))`, fast; raises what parse_otlp_text raises."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    try:
+        return _fast_table(raw)
+    except (_Fallback, msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, RecursionError):
+        # ValueError covers TraceFormatError and a non-hex digit; TypeError an id that is a list
+        text = data if isinstance(data, str) else data.decode("utf-8")
+        return table_from_spans(_ref.parse_otlp_text(text, source))
+
+
+def _fast_table(raw: bytes) -> SpanTable:
+    doc = _DOC.decode(raw)
+    if doc.result is not msgspec.UNSET:
+        resources = doc.result.resourceSpans
+    elif doc.resourceSpans is not msgspec.UNSET:
+        resources = doc.resourceSpans
+    else:
+        raise _Fallback
+    del doc
+    b = _Builder()
+    while resources:  # each resource dropped once read: its spans' Raw views go with it
+        rs = resources.pop(0)
+        service, host = _resource(rs.resource)
+        scopes = rs.scopeSpans if rs.scopeSpans is not msgspec.UNSET else rs.instrumentationLibrarySpans
+        for scope in () if scopes is msgspec.UNSET else scopes:
+            if scope.spans is msgspec.UNSET:
+                continue
+            _add_spans(b, scope.spans, service, host)
+    return b.table()
+
+
+def _resource(resource: object) -> tuple[str, str]:
+    resource = resource or {}
+    attrs = dict(_ref._attributes(resource.get("attributes") if isinstance(resource, dict) else None, "resource"))
+    service = clean_name(attrs.get("service.name", "unknown"))
+    host = next((attrs[k] for k in _ref.HOST_KEYS if attrs.get(k)), "")
+    return service, host
+
+
+def _add_spans(b: _Builder, raws: list[msgspec.Raw], service: str, host: str) -> None:
+    """One span at a time (nothing of a span outlives its row); the loop is inlined on purpose:
+    it runs once per span and was most of the parse time as calls."""
+    rows = b.rows
+    clock = b.intern(b.clock_of, host or service)
+    names: dict[str, int] = {}
+    new_traces: list[str] = []
+    span_ids: list[str] = []
+    parent_ids: list[str] = []
+    decode, trace_of, errors, max_nanos = _SPAN.decode, b.trace_of, _ref.ERROR_STATUS, _ref.MAX_NANOS
+    for raw in raws:
+        s = decode(raw)
+        if s.links is not None:
+            _reference_span(b, raw, service, host)
+            continue
+        attrs = s.attributes
+        if attrs is not None and _not_plain(attrs):
+            raise _Fallback
+        t = trace_of.get(s.traceId)
+        if t is None:
+            new_traces.append(s.traceId)
+            t = trace_of[s.traceId] = b.trace(s.traceId.lower())
+        n = names.get(s.name)
+        if n is None:
+            n = names[s.name] = b.intern(b.name_of, (service, clean_name(s.name)))
+        start, end = int(s.startTimeUnixNano), int(s.endTimeUnixNano)  # the reference's int() too
+        if not (0 <= start < max_nanos and 0 <= end < max_nanos):
+            raise _Fallback
+        k = s.kind
+        kind = (k if 1 <= k <= 5 else 0) if type(k) is int else KIND_CODE[_ref._kind(k)]
+        status = s.status
+        span_ids.append(s.spanId)
+        pid = s.parentSpanId
+        if pid:
+            parent_ids.append(pid)
+        rows.extend((t, int(s.spanId, 16), int(pid, 16) if pid else 0, start // 1000, (start if start > end else end) // 1000,
+                     n, clock, (status is not None and status.code in errors) | (kind << 2)))
+    _check_ids(new_traces, 32)
+    _check_ids(span_ids, 16)
+    _check_ids(parent_ids, 16)
+
+
+_HEX_RUN = re.compile("[0-9a-fA-F]*").fullmatch
+
+
+def _check_ids(ids: list[str], digits: int) -> None:
+    """Every id exactly `digits` hex digits (checked on their concatenation, in one regex call)."""
+    if ids and (set(map(len, ids)) != {digits} or not _HEX_RUN("".join(ids))):
+        raise _Fallback
+
+
+def _not_plain(attrs: msgspec.Raw) -> bool:
+    """Not a list, or brackets enough to nest past MAX_JSON_DEPTH: the reference decides."""
+    view = memoryview(attrs)
+    if view[0] == 0x6E:  # null
+        return False
+    return view[0] != 0x5B or (len(view) > _MAX_NESTING and view.tobytes().count(b"[") + view.tobytes().count(b"{") > _MAX_NESTING)
+
+
+def _reference_span(b: _Builder, raw: msgspec.Raw, service: str, host: str) -> None:
+    """A span with links (follows-from) or an odd parent: read by the reference parser itself."""
+    b.add(_ref._parse_span(msgspec.json.decode(raw), service, host, "span"))
+
+
