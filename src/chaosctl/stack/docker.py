@@ -20,6 +20,7 @@ from chaosctl.errors import StackUnavailable
 from chaosctl.settings import COMPOSE_ENV, SECRET_ENV, Settings, project_root
 from chaosctl.stack import components as comp
 from chaosctl.stack import docker_specs as spec
+from chaosctl.stack import regions
 from chaosctl.stack.backend import PAUSED, READY, STARTING, STOPPED, ComponentStatus, StackStatus
 from chaosctl.stack.topology import Topology
 from chaosctl.waiting import wait_until
@@ -148,6 +149,8 @@ class DockerBackend:
         url = f"{self.topology.url('toxiproxy')}/populate"
         try:
             httpx.post(url, json=spec.toxiproxy_proxies(), timeout=5.0).raise_for_status()
+            with httpx.Client() as client:  # the cross-region latency into region b (stack.regions)
+                regions.set_standing_toxics(client, self.topology.url("toxiproxy"), self.topology)
         except httpx.HTTPError as exc:
             raise StackUnavailable(f"docker backend: Toxiproxy at {url}: {exc}") from exc
 

@@ -21,6 +21,7 @@ from chaosctl.stack import configs, health, procs, state
 from chaosctl.stack.backend import (
     ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, Reporter, StackStatus,
 )
+from chaosctl.stack import regions
 from chaosctl.stack.topology import MODEL_SERVERS, Topology
 from chaosctl.waiting import Clock, Sleep, wait_until
 
@@ -218,6 +219,7 @@ class LocalBackend:
             raise StackUnavailable(f"toxiproxy: creating the proxies failed: {exc}") from exc
         if resp.status_code not in (200, 201):
             raise StackUnavailable(f"toxiproxy: creating the proxies failed: HTTP {resp.status_code} {resp.text[:300]}")
+        regions.set_standing_toxics(client, self.topology.url("toxiproxy"), self.topology)  # cross-region latency
 
     def _stack_checks(self) -> list[tuple[str, Callable[[httpx.Client], health.Probe]]]:
         """Stack-wide readiness beyond each component's own health: every link
