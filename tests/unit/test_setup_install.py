@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.setup import install, pins
@@ -36,6 +37,13 @@ esac
 """
 
 
+FAKE_MVN = r"""#!/bin/sh
+# A fake `mvn`: writes the pinned Kafka jar into -DoutputDirectory=...
+for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#-DoutputDirectory=}" ;; esac; done
+mkdir -p "$out" && : > "$out/kafka_2.13-4.4.0.jar"
+"""
+
+
 def _script(folder: Path, name: str, text: str) -> None:
     path = folder / name
     path.write_text(text)
@@ -50,6 +58,7 @@ def fake_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _script(fake, "go", FAKE_GO)
     for binary in pins.APT_PACKAGES:  # the Debian packages "are installed"
         _script(fake, binary, "#!/bin/sh\n")
+    _script(fake, "mvn", FAKE_MVN)  # "resolves" Kafka's jars (tests/unit/test_setup_kafka.py)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}/usr/bin{os.pathsep}/bin")
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "go.log"))
     return tmp_path / "go.log"
@@ -63,9 +72,10 @@ def _settings(tmp_path: Path) -> Settings:
 def test_builds_the_pinned_tools_once(tmp_path: Path, fake_path: Path) -> None:
     settings, said = _settings(tmp_path), []
     first = {o.component: o.status for o in install.run_setup(settings, say=said.append)}
-    assert first == {", ".join(pins.APT_PACKAGES): "ok", "toxiproxy-server": "installed", "jaeger": "installed"}
+    assert first == {", ".join(pins.APT_PACKAGES): "ok", "toxiproxy-server": "installed", "jaeger": "installed",
+                     f"kafka {pins.KAFKA_VERSION}": "installed"}
     bin_dir = settings.tools_dir / "bin"
-    assert {p.name for p in bin_dir.iterdir()} == {"toxiproxy-server", "toxiproxy-cli", "jaeger"}  # no temp left
+    assert {p.name for p in bin_dir.iterdir()} == {"toxiproxy-server", "toxiproxy-cli", "jaeger", pins.KAFKA_LAUNCHER}  # no temp left
     log = fake_path.read_text()
     assert f"server@{pins.TOXIPROXY_VERSION}" in log and f"Version={pins.TOXIPROXY_VERSION.lstrip('v')}" in log
     assert f"latestVersion={pins.JAEGER_VERSION}" in log and pins.JAEGER_PACKAGE in log
@@ -103,7 +113,7 @@ def test_without_go_it_names_what_is_missing_and_the_fix(tmp_path: Path, fake_pa
     with pytest.raises(StackUnavailable) as err:
         install.run_setup(_settings(tmp_path), say=lambda _: None)
     text = str(err.value)
-    assert err.value.exit_code == 3
+    assert exit_code_for(err.value) == 3
     assert "toxiproxy-server: Go is not installed" in text and "jaeger: Go is not installed" in text
     assert "then run `chaosctl setup` again" in text
 

@@ -7,6 +7,7 @@
   (setup/pins.py) into TOOLS_DIR/bin (CHAOSCTL_TOOLS_DIR, --tools-dir). Jaeger is built
   from the shipped go.mod/go.sum (package data), so its whole dependency graph is pinned.
   Go's own caches (GOMODCACHE, GOCACHE) are used as they are, so CI can cache them.
+* Apache Kafka: its pinned Maven artifacts, fetched with Maven into TOOLS_DIR (setup/kafka.py).
 
 Idempotent: a component whose binary answers with the pinned version is left alone, so a
 second run only asks each binary its version (well under a second).
@@ -50,6 +51,9 @@ def run_setup(settings: Settings, *, dev: bool = False, say: Say = print) -> lis
         if tool.dev and not dev:
             continue
         outcomes.append(_go_step(tool, settings, say))
+    from .kafka import kafka_step  # after the apt step: it needs java and mvn
+
+    outcomes.append(kafka_step(settings, say))
     if dev:  # the third-party model server of examples/third-party-mlserver, in its own venv
         from .example_env import mlserver_step
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 # Debian packages: the binary that must be found -> the package that gives it.
 APT_PACKAGES: dict[str, str] = {"etcd": "etcd-server", "etcdctl": "etcd-client", "prometheus": "prometheus",
-                                 "redis-server": "redis-server"}  # the gateway's prediction cache
+                                 "redis-server": "redis-server",  # the gateway's prediction cache
+                                 "java": "default-jre-headless", "mvn": "maven"}  # Kafka (setup/kafka.py)
 # Test-only, installed by `chaosctl setup --dev` (`make setup`): Chromium for the report.html
 # screenshots; ShellCheck, which actionlint runs on the Action's and workflows' scripts.
 APT_DEV_PACKAGES: dict[str, str] = {"chromium": "chromium", "shellcheck": "shellcheck"}
@@ -22,6 +23,16 @@ JAEGER_PACKAGE = "github.com/jaegertracing/jaeger/cmd/jaeger"
 # The workflow linter the Action's test runs (test-only, `--dev`).
 ACTIONLINT_VERSION = "v1.7.12"
 ACTIONLINT_PACKAGE = "github.com/rhysd/actionlint/cmd/actionlint"
+# Apache Kafka (the event path's broker, KRaft mode): its released Maven artifacts, run on the
+# machine's Java (17+). setup/kafka.py resolves them with Maven into TOOLS_DIR/kafka-<version>.
+KAFKA_VERSION = "4.4.0"
+KAFKA_ARTIFACTS: tuple[tuple[str, str, str], ...] = (
+    ("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+    ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.25.5"),  # the broker's log (Kafka's log4j-api is 2.25.5)
+)
+KAFKA_MAIN_JAR = f"kafka_2.13-{KAFKA_VERSION}.jar"
+KAFKA_LAUNCHER = "chaosctl-kafka"  # TOOLS_DIR/bin: java on Kafka's classpath
+MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:2.8"
 # The shipped go.mod says `go 1.24.6`; an older Go fetches that toolchain itself only where it may.
 GO_MIN = (1, 24)
 

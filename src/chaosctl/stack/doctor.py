@@ -48,6 +48,8 @@ BINARIES = (
     Tool("etcdctl", ("version",)),
     Tool("prometheus", ("--version",)),
     Tool("redis-server", ("--version",)),  # the gateway's prediction cache
+    Tool("chaosctl-kafka", ("--version",)),  # the event path's broker (Kafka's jars + launcher, chaosctl setup)
+    Tool("java", ("-version",)),  # runs the broker
     Tool("toxiproxy-server", ("--version",)),
     Tool("jaeger", ("version",)),
     Tool("grafana-server", ("-v",), required=False),

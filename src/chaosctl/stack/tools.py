@@ -8,8 +8,8 @@ from pathlib import Path
 
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
-from chaosctl.setup.pins import (ACTIONLINT_VERSION, APT_PACKAGES, GO_MIN, JAEGER_VERSION, TOXIPROXY_VERSION,
-                                 apt_command)
+from chaosctl.setup.pins import (ACTIONLINT_VERSION, APT_PACKAGES, GO_MIN, JAEGER_VERSION, KAFKA_LAUNCHER, KAFKA_VERSION,
+                                 TOXIPROXY_VERSION, apt_command)
 
 GO_MIN_TEXT = ".".join(map(str, GO_MIN))
 
@@ -22,6 +22,8 @@ HOW_TO_GET = {
     "folder's bin/: CHAOSCTL_TOOLS_DIR or --tools-dir)",
     "jaeger": f"chaosctl setup (builds Jaeger {JAEGER_VERSION} all-in-one with Go {GO_MIN_TEXT}+ into the tools folder's bin/)",
     "actionlint": f"chaosctl setup --dev (builds actionlint {ACTIONLINT_VERSION} with Go into the tools folder's bin/)",
+    KAFKA_LAUNCHER: f"chaosctl setup (fetches Apache Kafka {KAFKA_VERSION}'s Maven artifacts with mvn into the tools "
+    "folder and writes its launcher bin/chaosctl-kafka; needs java and mvn)",
     "grafana-server": "optional: apt-get install grafana (from the Grafana apt repository)",
 }
 
