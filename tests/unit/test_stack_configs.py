@@ -10,7 +10,7 @@ from ruamel.yaml import YAML
 
 from chaosctl.stack import components as comps
 from chaosctl.stack import configs
-from chaosctl.stack.topology import HOST, MODEL_SERVERS, Topology
+from chaosctl.stack.topology import HOST, MODEL_SERVERS, PIPELINE_STAGES, Topology
 
 TOPO = Topology(21500)
 
@@ -69,7 +69,7 @@ def test_prometheus_scrapes_every_component_at_1s_with_job_equal_to_component():
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in cfg["scrape_configs"]}
     assert set(jobs) == {
         "registry-store-0", "registry-store-1", "registry-store-2", "toxiproxy", "jaeger", "registry",
-        "gateway", "prometheus", "chaosctl-run", *(m.name for m in MODEL_SERVERS),
+        "gateway", "prometheus", "chaosctl-run", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES,
     }
     assert jobs["registry-store-2"] == ["127.0.0.1:21502"]
     assert jobs["jaeger"] == [f"127.0.0.1:{TOPO.jaeger_metrics_port}"]

@@ -14,7 +14,7 @@ import sys
 
 from chaosctl.errors import ChaosctlError
 from chaosctl.settings import load_settings
-from chaosctl.stack.topology import MODEL_SERVERS, Topology
+from chaosctl.stack.topology import MODEL_SERVERS, PIPELINE_STAGES, Topology
 
 
 def package_for(name: str) -> str | None:
@@ -23,6 +23,8 @@ def package_for(name: str) -> str | None:
         return name
     if name in {m.name for m in MODEL_SERVERS}:
         return "modelserver"
+    if name in PIPELINE_STAGES:
+        return "pipeline"
     return None
 
 

@@ -15,7 +15,7 @@ from chaosctl.credentials import Secrets
 from chaosctl.settings import SECRET_ENV, Settings
 from chaosctl.stack import configs, health
 from chaosctl.stack.tools import require_tool
-from chaosctl.stack.topology import HOST, MODEL_SERVERS, PREDICTION_CACHE, Topology
+from chaosctl.stack.topology import HOST, MODEL_SERVERS, PIPELINE_STAGES, PREDICTION_CACHE, Topology
 
 # Seconds a component may take from spawn to ready. Model servers train and
 # warm up their models at start-up, on a shared 2-core machine.
@@ -69,7 +69,7 @@ def stages(topo: Topology) -> tuple[tuple[str, ...], ...]:
     """
     return (
         (*topo.etcd_members, "toxiproxy", "jaeger", "prometheus", PREDICTION_CACHE),
-        ("registry", *(m.name for m in MODEL_SERVERS)),
+        ("registry", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES),  # the stages are light: no stage of their own
         ("gateway",),
     )
 

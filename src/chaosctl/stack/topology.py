@@ -14,6 +14,9 @@ ETCD_MEMBERS = 3
 # The gateway's prediction cache (a Redis server). It speaks RESP, not HTTP: Prometheus does not
 # scrape it (the gateway exports its hit/miss/error counters and latency instead).
 PREDICTION_CACHE = "prediction-cache"
+# The pipelined model's stage services (services/pipeline): the gateway calls preprocess, the
+# model servers, then postprocess, each through its own link. Ports base+90.. (90-95 reserved).
+PIPELINE_STAGES: tuple[str, ...] = ("preprocess", "postprocess")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Topology:
 
     Layout (offsets from the base): etcd client 0-2, etcd peer 10-12,
     registry 20, gateway 30, prediction cache (Redis) 33, model servers 40+, prometheus 50,
+    pipeline stages 90-91,
     jaeger OTLP gRPC 60 / OTLP HTTP 61 / query 62 / health 63 / metrics 64 /
     query gRPC 65,
     toxiproxy API 70, run phase-marker exporter 80, proxies 100+.
@@ -108,6 +112,9 @@ class Topology:
     def model_server_port(self, name: str) -> int:
         names = [m.name for m in MODEL_SERVERS]
         return self.port_base + 40 + names.index(name)
+
+    def pipeline_port(self, stage: str) -> int:
+        return self.port_base + 90 + PIPELINE_STAGES.index(stage)
 
     @property
     def prometheus_port(self) -> int:
@@ -155,7 +162,7 @@ class Topology:
 
     @property
     def services(self) -> tuple[str, ...]:
-        return ("registry", "gateway", *(m.name for m in MODEL_SERVERS))
+        return ("registry", "gateway", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES)
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -167,6 +174,7 @@ class Topology:
             PREDICTION_CACHE,
             "registry",
             *(m.name for m in MODEL_SERVERS),
+            *PIPELINE_STAGES,
             "gateway",
             "prometheus",
         )
@@ -188,6 +196,10 @@ class Topology:
         port += 1
         for m in MODEL_SERVERS[_FIRST_SERVERS:]:  # region b, appended after the cache's link
             out.append(Link("gateway", m.name, port, self.model_server_port(m.name)))
+            port += 1
+        port = self.port_base + 100 + len(out)  # appended last: every link above keeps its port
+        for stage in PIPELINE_STAGES:
+            out.append(Link("gateway", stage, port, self.pipeline_port(stage)))
             port += 1
         return tuple(out)
 
@@ -215,6 +227,8 @@ class Topology:
         }
         if component in ports:
             return f"http://{HOST}:{ports[component]}"
+        if component in PIPELINE_STAGES:
+            return f"http://{HOST}:{self.pipeline_port(component)}"
         if component == PREDICTION_CACHE:
             return f"redis://{HOST}:{self.prediction_cache_port}"
         if component in {m.name for m in MODEL_SERVERS}:

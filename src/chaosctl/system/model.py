@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import Field, model_validator
 
 from chaosctl.scenario.types import Duration, Frozen
-from chaosctl.stack.topology import MODEL_SERVERS
+from chaosctl.stack.topology import MODEL_SERVERS, PIPELINE_STAGES
 
 from .presets import Slis
 
@@ -57,7 +57,7 @@ FAULTS_BY_KIND: dict[str, tuple[str, ...]] = {
     "reference-modelserver": (*_PROCESS_FAULTS, "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error",
                               "gpu-thermal-throttle", *REQUEST_FAULTS),  # backend + the model server's admin API
 }
-_REQUEST_REACH = frozenset({"gateway", *(m.name for m in MODEL_SERVERS)})  # `reference` ones too (model-cpu-1)
+_REQUEST_REACH = frozenset({"gateway", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES})  # `reference` ones too (model-cpu-1)
 
 
 class SystemMetadata(Frozen):

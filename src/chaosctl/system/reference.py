@@ -24,6 +24,8 @@ _ABOUT = {
     "jaeger": "Jaeger (infrastructure)",
     "prometheus": "Prometheus (infrastructure)",
     "prediction-cache": "the gateway's prediction cache (Redis; no HTTP endpoint)",
+    "preprocess": "pipeline stage 1 of fraud-pipeline: feature validation, winsorising, standardisation",
+    "postprocess": "pipeline stage 3 of fraud-pipeline: calibrated fraud score, allow/review/block decision",
 }
 
 

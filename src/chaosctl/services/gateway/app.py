@@ -22,6 +22,7 @@ from starlette.requests import Request
 from chaosctl.services.gateway.auth import Principal
 from chaosctl.services.validation import invalid_request
 from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
+from chaosctl.services.gateway.pipeline import Pipeline, PipelineConfig
 from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig
 from chaosctl.services.gateway.rollout import admin_router as rollout_admin_router
 from chaosctl.services.gateway.routing import CanaryRule
@@ -89,12 +90,19 @@ def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
     )
 
 
-def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = None) -> FastAPI:
+def default_pipeline(topology: Topology) -> PipelineConfig:
+    """The pipelined model's stages, each dialled through its link."""
+    return PipelineConfig(topology.via_proxy("gateway", "preprocess"), topology.via_proxy("gateway", "postprocess"))
+
+
+def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = None,
+               pipeline: PipelineConfig | None = None) -> FastAPI:
     gateway = Gateway(config, telemetry, deps or Deps())
     app = FastAPI(title="chaosctl gateway", version="1", lifespan=_lifespan(gateway, telemetry))
     app.state.gateway = gateway
+    app.state.pipeline = Pipeline(pipeline, gateway) if pipeline is not None else None
     telemetry.install(app)
-    _add_predict_route(app, gateway, _principal_dependency(gateway))
+    _add_predict_route(app, gateway, _principal_dependency(gateway), app.state.pipeline)
     _add_health_route(app, gateway)
     app.include_router(admin_router(gateway.request_faults, config.admin_token))
     app.include_router(rollout_admin_router(gateway.rollouts, gateway.rollout_recorder, config.admin_token))
@@ -135,7 +143,7 @@ def _principal_dependency(gateway: Gateway) -> PrincipalDependency:
     return principal
 
 
-def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDependency) -> None:
+def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDependency, pipe: Pipeline | None = None) -> None:
     @app.post(PREDICT_ROUTE, response_model=PredictResponse, responses=_ERRORS)  # type: ignore[arg-type]
     async def predict(
         body: PredictRequest,
@@ -149,7 +157,10 @@ def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDepen
     ) -> PredictResponse:
         requested = x_model_version.strip() if x_model_version else ""
         facts = RequestFacts.of(request.url.path, request.headers)
-        answer, cached = await gateway.predict_cached(model, body.inputs, requested or None, facts)  # blank = no header
+        if pipe is not None and model == pipe.config.name:  # preprocess -> inference -> postprocess
+            answer, cached = await pipe.predict(body.inputs, requested or None, facts)
+        else:
+            answer, cached = await gateway.predict_cached(model, body.inputs, requested or None, facts)  # blank = no header
         response.headers["X-Prediction-Cache"] = cached
         route_span = trace.get_current_span()  # the request's server span (telemetry middleware)
         route_span.set_attribute("prediction_cache", cached)
@@ -193,5 +204,5 @@ def serve(name: str, topology: Topology, settings: Settings) -> None:
     from chaosctl.services.telemetry import serve as run
 
     telemetry = Telemetry(name, topology)
-    app = create_app(default_config(topology, settings), telemetry)
+    app = create_app(default_config(topology, settings), telemetry, pipeline=default_pipeline(topology))
     run(app, topology.gateway_port)
