@@ -26,7 +26,7 @@ def test_every_stack_component_gets_one_container_in_start_order():
     names = [s.component for s in specs]
     assert names == [
         "registry-store[0]", "registry-store[1]", "registry-store[2]", "prediction-cache",
-        "registry", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES, "gateway",
+        "registry", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES, "gateway", "autoscaler",
     ]  # fmt: skip
     assert {s.name for s in specs} == {f"chaosctl-25000-{spec.hostname(n)}" for n in names}
     assert all(s.network == "chaosctl-25000" and s.image == spec.STACK_IMAGE for s in specs)

@@ -82,15 +82,18 @@ def test_openapi_documents_the_predict_route() -> None:
 def test_stack_config_dials_registry_and_servers_through_their_links() -> None:
     from chaosctl.services.gateway.app import default_config
     from chaosctl.settings import Settings
-    from chaosctl.stack.topology import MODEL_SERVERS, Topology
+    from chaosctl.stack.topology import MODEL_SERVERS, REPLICAS, Topology
 
     topo = Topology(31000)
     cfg = default_config(topo, Settings(jwt_secret="s" * 40, service_token="v" * 40))
     assert cfg.jwt_secret == "s" * 40 and cfg.service_token == "v" * 40
     assert cfg.registry_url == topo.via_proxy("gateway", "registry") != topo.url("registry")
-    assert cfg.upstream_urls == {m.name: topo.via_proxy("gateway", m.name) for m in MODEL_SERVERS}
+    # The autoscaler's replicas come and go: dialled at their own address, no link.
+    assert cfg.upstream_urls == {**{m.name: topo.via_proxy("gateway", m.name) for m in MODEL_SERVERS},
+                                 **{r.name: topo.url(r.name) for r in REPLICAS}}
+    assert cfg.upstream_urls["model-gpu-scale-1"] == "http://127.0.0.1:31300"
     # A record counts only when it carries the address the stack gave that server (what its agent registers).
-    assert cfg.upstream_endpoints == {m.name: topo.url(m.name) for m in MODEL_SERVERS}
+    assert cfg.upstream_endpoints == {m.name: topo.url(m.name) for m in (*MODEL_SERVERS, *REPLICAS)}
     assert [(r.model, r.stable, r.canary, r.canary_weight) for r in cfg.canary] == [
         ("fraud-detector", "2.3.1", "2.4.0", 0.05)]
     assert (cfg.breaker.failure_threshold, cfg.breaker.cooldown_s, cfg.cache.ttl_s) == (3, 30.0, 30.0)

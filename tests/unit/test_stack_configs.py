@@ -69,7 +69,7 @@ def test_prometheus_scrapes_every_component_at_1s_with_job_equal_to_component():
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in cfg["scrape_configs"]}
     assert set(jobs) == {
         "registry-store-0", "registry-store-1", "registry-store-2", "toxiproxy", "jaeger", "registry",
-        "gateway", "prometheus", "chaosctl-run", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES,
+        "gateway", "prometheus", "chaosctl-run", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES, "autoscaler",
     }
     assert jobs["registry-store-2"] == ["127.0.0.1:21502"]
     assert jobs["jaeger"] == [f"127.0.0.1:{TOPO.jaeger_metrics_port}"]
@@ -104,7 +104,7 @@ def test_stages_start_every_component_exactly_once_in_dependency_order():
     first, *_, last = comps.stages(TOPO)
     assert {"toxiproxy", "prometheus", *TOPO.etcd_members} <= set(first)
     assert flat.index("toxiproxy") < flat.index("registry") < flat.index("gateway")
-    assert last == ("gateway",)
+    assert last[:2] == ("gateway", "autoscaler")  # the autoscaler reads the model servers: after them
 
 
 @pytest.mark.parametrize(("name", "kind"), [

@@ -31,6 +31,10 @@ def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx:
 
     for pid in stop_proxies(settings):  # its toxics go with it: those link reverts then find nothing to do
         echo(f"stopped chaosctl's Toxiproxy for a System's links (pid {pid}) left by an interrupted run")
+    from chaosctl.services.autoscaler.replicas import stop_orphans as stop_replicas
+
+    for name in stop_replicas(settings.state_dir, settings.port_base):
+        echo(f"stopped autoscaler replica {name}: its autoscaler is not running")
     journal = Journal(settings.journal_path)
     pending = journal.pending()
     if not pending:

@@ -14,13 +14,15 @@ import sys
 
 from chaosctl.errors import ChaosctlError
 from chaosctl.settings import load_settings
-from chaosctl.stack.topology import MODEL_SERVERS, PIPELINE_STAGES, Topology
+from chaosctl.stack.topology import MODEL_SERVERS, PIPELINE_STAGES, REPLICAS, Topology
 
 
 def package_for(name: str) -> str | None:
     """The service package that runs component `name`, or None if it is no service."""
-    if name in ("registry", "gateway"):
+    if name in ("registry", "gateway", "autoscaler"):
         return name
+    if name in {r.name for r in REPLICAS}:  # the autoscaler's replicas: the same model-server code
+        return "modelserver"
     if name in {m.name for m in MODEL_SERVERS}:
         return "modelserver"
     if name in PIPELINE_STAGES:
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     package = package_for(args.name)
     if package is None:
-        names = ", ".join(["registry", "gateway", *(m.name for m in MODEL_SERVERS)])
+        names = ", ".join(["registry", "gateway", "autoscaler", *(m.name for m in MODEL_SERVERS)])
         print(f"error: unknown service {args.name!r}; expected one of: {names}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"chaosctl.services.{package}.app")

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 
 from chaosctl.credentials import Secrets
-from chaosctl.settings import SECRET_ENV, Settings
+from chaosctl.settings import SECRET_ENV, STATE_DIR_ENV, Settings
 from chaosctl.stack import configs, health
 from chaosctl.stack.tools import require_tool
-from chaosctl.stack.topology import HOST, MODEL_SERVERS, PIPELINE_STAGES, PREDICTION_CACHE, Topology
+from chaosctl.stack.topology import AUTOSCALER, HOST, MODEL_SERVERS, PIPELINE_STAGES, PREDICTION_CACHE, Topology
 
 # Seconds a component may take from spawn to ready. Model servers train and
 # warm up their models at start-up, on a shared 2-core machine.
@@ -70,7 +70,7 @@ def stages(topo: Topology) -> tuple[tuple[str, ...], ...]:
     return (
         (*topo.etcd_members, "toxiproxy", "jaeger", "prometheus", PREDICTION_CACHE),
         ("registry", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES),  # the stages are light: no stage of their own
-        ("gateway",),
+        ("gateway", AUTOSCALER),  # the autoscaler reads the model servers, so it comes after them
     )
 
 
@@ -161,6 +161,8 @@ def _prometheus(settings: Settings, topo: Topology, components: tuple[str, ...])
 def _service(name: str, settings: Settings, topo: Topology) -> Launch:
     env = dict(os.environ)
     env.update(secret_env(settings), PYTHONUNBUFFERED="1")
+    if name == AUTOSCALER:  # its replicas' pid file and logs live in the stack's state dir
+        env[STATE_DIR_ENV] = str(settings.state_dir)
     argv = (sys.executable, "-m", "chaosctl.services", name, "--port-base", str(topo.port_base))
     return Launch(argv, env)
 

@@ -16,6 +16,7 @@ import httpx
 
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
+from chaosctl.services.autoscaler.replicas import stop_recorded
 from chaosctl.stack import components as comps
 from chaosctl.stack import configs, health, procs, state
 from chaosctl.stack.backend import (
@@ -75,6 +76,8 @@ class LocalBackend:
                 raise StackUnavailable("still running after SIGKILL: " + ", ".join(procs.describe(p.pid) for p in left))
             for rec in recs:
                 self.report(rec.name, "stopped", "")
+            for name in stop_recorded(self.settings.state_dir):  # the autoscaler's, even if it died
+                self.report(name, "stopped", "autoscaler replica")
             state.save(self.settings.state_dir, state.StackState(st.port_base))
             self._remove_data()
             self._verify_ports_free(Topology(st.port_base))

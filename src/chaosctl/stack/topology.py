@@ -58,6 +58,20 @@ MODEL_SERVERS: tuple[ModelServerSpec, ...] = (
 _FIRST_SERVERS = 3
 
 
+# The autoscaler's replica slots (services/autoscaler): real model servers it starts and stops
+# itself, never by `up`. Ports base+300.. (GPU pool) and base+310.. (CPU pool); a replica
+# registers only once warm (the autoscaler releases its registration), so the gateway finds it
+# through the registry like any other server.
+AUTOSCALER = "autoscaler"
+REPLICA_SLOTS = 10  # per pool
+REPLICA_PORT_OFFSET = {"gpu": 300, "cpu": 310}
+REPLICAS: tuple[ModelServerSpec, ...] = tuple(
+    ModelServerSpec(f"model-{pool}-scale-{i + 1}", pool, MODEL_SERVERS[0].region, (FRAUD_STABLE, IMAGE),
+                    50 if pool == "gpu" else 250)
+    for pool in ("gpu", "cpu") for i in range(REPLICA_SLOTS)
+)
+
+
 @dataclass(frozen=True)
 class Link:
     """A perturbable TCP link FROM->TO, carried by one Toxiproxy proxy."""
@@ -110,8 +124,16 @@ class Topology:
         return self.port_base + 33
 
     def model_server_port(self, name: str) -> int:
+        replica = next((r for r in REPLICAS if r.name == name), None)
+        if replica is not None:
+            slot = int(name.rsplit("-", 1)[1]) - 1
+            return self.port_base + REPLICA_PORT_OFFSET[replica.device] + slot
         names = [m.name for m in MODEL_SERVERS]
         return self.port_base + 40 + names.index(name)
+
+    @property
+    def autoscaler_port(self) -> int:
+        return self.port_base + 85
 
     def pipeline_port(self, stage: str) -> int:
         return self.port_base + 90 + PIPELINE_STAGES.index(stage)
@@ -176,6 +198,7 @@ class Topology:
             *(m.name for m in MODEL_SERVERS),
             *PIPELINE_STAGES,
             "gateway",
+            AUTOSCALER,
             "prometheus",
         )
 
@@ -224,6 +247,7 @@ class Topology:
             "prometheus": self.prometheus_port,
             "jaeger": self.jaeger_query_port,
             "toxiproxy": self.toxiproxy_port,
+            AUTOSCALER: self.autoscaler_port,
         }
         if component in ports:
             return f"http://{HOST}:{ports[component]}"
@@ -231,7 +255,7 @@ class Topology:
             return f"http://{HOST}:{self.pipeline_port(component)}"
         if component == PREDICTION_CACHE:
             return f"redis://{HOST}:{self.prediction_cache_port}"
-        if component in {m.name for m in MODEL_SERVERS}:
+        if component in {m.name for m in (*MODEL_SERVERS, *REPLICAS)}:
             return f"http://{HOST}:{self.model_server_port(component)}"
         if component in self.etcd_members:
             return f"http://{HOST}:{self.etcd_client_port(self.etcd_members.index(component))}"
@@ -249,7 +273,7 @@ def region_of(name: str) -> str | None:
 
 
 def model_server(name: str) -> ModelServerSpec:
-    for m in MODEL_SERVERS:
+    for m in (*MODEL_SERVERS, *REPLICAS):
         if m.name == name:
             return m
     raise KeyError(name)

@@ -29,7 +29,7 @@ from chaosctl.services.gateway.routing import CanaryRule
 from chaosctl.services.request_faults import RequestFacts, admin_router
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
-from chaosctl.stack.topology import FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, PREDICTION_CACHE, Topology
+from chaosctl.stack.topology import FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, PREDICTION_CACHE, REPLICAS, Topology
 
 PREDICT_ROUTE = "/v1/models/{model}/predict"
 MAX_ROWS = 1024
@@ -77,8 +77,10 @@ def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
     return GatewayConfig(
         jwt_secret=settings.jwt_secret,
         registry_url=topology.via_proxy("gateway", "registry"),
-        upstream_urls={m.name: topology.via_proxy("gateway", m.name) for m in MODEL_SERVERS},
-        upstream_endpoints={m.name: topology.url(m.name) for m in MODEL_SERVERS},
+        # The autoscaler's replicas are dialled at their own address (no Toxiproxy link: they come and go).
+        upstream_urls={**{m.name: topology.via_proxy("gateway", m.name) for m in MODEL_SERVERS},
+                       **{r.name: topology.url(r.name) for r in REPLICAS}},
+        upstream_endpoints={m.name: topology.url(m.name) for m in (*MODEL_SERVERS, *REPLICAS)},
         service_token=settings.service_token,
         canary=(CanaryRule(FRAUD_STABLE.name, FRAUD_STABLE.version, FRAUD_CANARY.version, 0.05),),
         prediction_cache=PredictionCacheConfig(

@@ -46,8 +46,12 @@ class RegistryAgent:
         token: str,
         inject: Callable[[dict[str, str]], Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        held: bool = False,
     ) -> None:
         self.engine = engine
+        # Held: register nothing until released (an autoscaler's replica registers only once it
+        # is warm; scale-down holds it again and deregisters before the drain).
+        self.held = held
         self.registry_url = registry_url.rstrip("/")
         self.endpoint = endpoint
         self._inject = inject
@@ -72,7 +76,7 @@ class RegistryAgent:
 
     async def tick(self) -> None:
         """One round: register what is not registered, heartbeat the rest. Never raises."""
-        if not self.engine.models:
+        if not self.engine.models or self.held:
             return
         body = self._heartbeat_body()
         for rec in records_for(self.engine, self.endpoint):
@@ -117,6 +121,17 @@ class RegistryAgent:
             except httpx.HTTPError:
                 pass  # the lease expires anyway
             self.registered.pop(rid, None)
+
+    async def release(self) -> list[str]:
+        """Stop holding: register at once (the ids registered; empty when the registry failed)."""
+        self.held = False
+        await self.tick()
+        return sorted(self.registered)
+
+    async def hold(self) -> None:
+        """Hold and deregister: the gateway stops finding this server at its next registry read."""
+        self.held = True
+        await self.deregister()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -22,12 +22,13 @@ from chaosctl.services.modelserver.device import Allocation, DeviceOOM, Simulate
 from chaosctl.services.modelserver.engine import Engine, ModelServerConfig, ServeError
 from chaosctl.services.modelserver.faultroutes import gpu_fault_routes
 from chaosctl.services.modelserver.metrics import install_metrics
+from chaosctl.services.modelserver.registration import registration_router
 from chaosctl.services.modelserver import request_faults
 from chaosctl.services.credential import require_admin_token, require_service_token
 from chaosctl.services.validation import invalid_request
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
-from chaosctl.stack.topology import MODEL_SERVERS, Topology, model_server
+from chaosctl.stack.topology import MODEL_SERVERS, REPLICAS, Topology, model_server
 
 
 class PredictBody(BaseModel):
@@ -85,6 +86,8 @@ def create_app(
     faulted = request_faults.install(app, engine, telemetry, admin_token)  # after the credential, before the work
     _public_routes(app, engine, require_service_token(service_token, "model server routes"), faulted)
     _admin_routes(app, engine, admin_token)
+    if agent is not None:
+        app.include_router(registration_router(agent), dependencies=[Depends(require_admin_token(admin_token))])
     return app
 
 
@@ -223,7 +226,7 @@ def _gpu_compute_routes(router: APIRouter, device: GpuDependency) -> None:
 
 def gpu_device_for(name: str, config: ModelServerConfig) -> SimulatedGpu | None:
     """The device of model server `name` per CHAOSCTL_GPU (None for a CPU server); raises ChaosctlError."""
-    gpu_servers = [m.name for m in MODEL_SERVERS if m.device == "gpu"]
+    gpu_servers = [m.name for m in (*MODEL_SERVERS, *REPLICAS) if m.device == "gpu"]
     if name not in gpu_servers:
         return None
     dev = select_gpu(os.environ.get("CHAOSCTL_GPU"), config.memory_total_bytes, config.max_concurrency,
@@ -246,6 +249,7 @@ def serve(name: str, topology: Topology, settings: Settings, config: ModelServer
     threadpool_limits(1)
     telemetry = Telemetry(name, topology)
     engine = Engine(model_server(name), config, tracer=telemetry.tracer, gpu_device=gpu_device)
-    agent = RegistryAgent(engine, topology.url("registry"), topology.url(name), token=settings.service_token)
+    held = name in {r.name for r in REPLICAS}  # the autoscaler releases a replica's registration once it is warm
+    agent = RegistryAgent(engine, topology.url("registry"), topology.url(name), token=settings.service_token, held=held)
     app = create_app(engine, telemetry, settings.admin_token, agent, service_token=settings.service_token)
     run(app, topology.model_server_port(name))

@@ -1,0 +1,32 @@
+"""The autoscaler's pools: which servers each one watches and its default policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chaosctl.services.autoscaler.policy import Bounds, PoolPolicy
+from chaosctl.stack.topology import MODEL_SERVERS, REPLICAS
+
+POOLS = ("gpu", "cpu")
+
+
+@dataclass(frozen=True)
+class AutoscalerConfig:
+    # GPU replicas are cheap here (simulated devices); CPU ones compete for the host's cores.
+    policies: dict[str, PoolPolicy] = field(default_factory=lambda: {
+        "gpu": PoolPolicy(bounds=Bounds(0, 2)), "cpu": PoolPolicy(bounds=Bounds(0, 1)),
+    })  # fmt: skip
+    interval_s: float = 1.0  # one observation and decision round per pool
+    warmup_requests: int = 4  # inferences per model a replica answers before it registers
+    warmup_timeout_s: float = 90.0  # start to warm, else the replica is stopped and counted as failed
+    drain_s: float = 3.0  # after deregistering: the gateway's registry cache refreshes every 2 s
+    drain_timeout_s: float = 15.0
+    load_timeout_s: float = 1.0
+
+
+def static_servers(pool: str) -> tuple[str, ...]:
+    return tuple(m.name for m in MODEL_SERVERS if m.device == pool)
+
+
+def replica_slots(pool: str) -> tuple[str, ...]:
+    return tuple(r.name for r in REPLICAS if r.device == pool)
