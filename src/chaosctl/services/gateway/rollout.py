@@ -215,13 +215,16 @@ class Rollout:
         self.history.append(t)
         return t
 
-    def status(self, now: float) -> dict[str, object]:
+    def status(self, now: float, wall_now: float | None = None) -> dict[str, object]:
+        """As the admin API shows it; with `wall_now`, each history entry gets its epoch time (`wall`)."""
         h = self.health(now)
+        history = [{**t.__dict__, **({"wall": wall_now - (now - t.at)} if wall_now is not None else {})}
+                   for t in self.history]  # fmt: skip
         return {
             "model": self.model, "stable": self.stable, "canary": self.canary, "state": self.state,
             "weight": self.weight, "step": self.step, "steps": list(self.policy.steps), "reason": self.reason,
             "detail": self.detail, "breach": self.breach, "policy": self.policy.model_dump(),
-            "health": h.__dict__, "history": [t.__dict__ for t in self.history],
+            "health": h.__dict__, "history": history,
         }  # fmt: skip
 
 
@@ -337,14 +340,14 @@ def admin_router(rollouts: Rollouts, recorder: RolloutRecorder, admin_token: str
 
     @router.get("")
     async def list_rollouts() -> dict[str, Any]:
-        return {"rollouts": [r.status(rollouts.clock()) for r in rollouts.all()]}
+        return {"rollouts": [r.status(rollouts.clock(), recorder.wall_clock()) for r in rollouts.all()]}
 
     @router.get("/{model}")
     async def get_rollout(model: str = model_path) -> dict[str, Any]:
         rollout = rollouts.get(model)
         if rollout is None:
             raise HTTPException(404, f"no rollout of {model!r}")
-        return rollout.status(rollouts.clock())
+        return rollout.status(rollouts.clock(), recorder.wall_clock())
 
     @router.put("/{model}")
     async def start_rollout(body: RolloutStart, model: str = model_path) -> dict[str, Any]:
@@ -352,7 +355,7 @@ def admin_router(rollouts: Rollouts, recorder: RolloutRecorder, admin_token: str
             raise HTTPException(422, "stable and canary must be different versions")
         rollout, opening = rollouts.start(model, body)
         recorder.record(opening, rollout.state)
-        return rollout.status(rollouts.clock())
+        return rollout.status(rollouts.clock(), recorder.wall_clock())
 
     @router.delete("/{model}")
     async def cancel_rollout(model: str = model_path) -> dict[str, Any]:
