@@ -2,37 +2,67 @@
 an etcd member killed and restarted to ready, and `down` to no process / no port.
 
     .venv/bin/python benchmarks/stack_lifecycle.py --port-base 21000 --state-dir /tmp/chaosctl-bench --rounds 2
+    # before/after side by side, rounds interleaved: BEFORE is another tree's src/ (e.g. a `git archive` of HEAD)
+    .venv/bin/python benchmarks/stack_lifecycle.py --port-base 21000 --rounds 3 --compare /tmp/before/src
 
-Uses the real binaries (`make setup`). Stops everything it started, also on error.
+With --compare each round runs once per tree in its own process (PYTHONPATH=<tree>; the
+services it starts inherit it), on the components both trees know, so the two stacks are
+the same size; it prints each tree's medians and the ratio after/before. "up" is cold
+(nothing running; the model cache, if the tree has one, kept from earlier rounds), "up
+(again)" is `up` on the healthy stack. Uses the real binaries (`make setup`). Stops
+everything it started, also on error. The load average is printed: 2 shared cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
-import time
+import subprocess
+import sys
 from pathlib import Path
 
+ROUND = r"""
+import json, sys, time
+from pathlib import Path
 from chaosctl.settings import load_settings
 from chaosctl.stack.local import LocalBackend
+from chaosctl.stack.topology import Topology
+state_dir, port_base, wanted = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+if wanted == "-":
+    print(json.dumps(list(Topology(port_base).components)))
+    raise SystemExit(0)
+names = json.loads(wanted) or None
+backend = LocalBackend(load_settings(state_dir=state_dir, port_base=port_base, backend="local"), components=names)
+def timed(fn):
+    t0 = time.monotonic(); fn(); return time.monotonic() - t0
+member = "registry-store[0]"
+try:
+    out = {"up": timed(backend.up), "up (again)": timed(backend.up)}
+    backend.kill(member)
+    out["etcd member restart"] = timed(lambda: backend.start(member))
+    out["down"] = timed(backend.down)
+finally:
+    backend.down()
+print("ROUND " + json.dumps(out))
+"""
 
 
-def _timed(fn) -> float:  # noqa: ANN001
-    began = time.monotonic()
-    fn()
-    return time.monotonic() - began
+def run_round(src: Path | None, state_dir: Path, port_base: int, wanted: str) -> str:
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    proc = subprocess.run([sys.executable, "-c", ROUND, str(state_dir), str(port_base), wanted],
+                          env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        sys.exit(f"round failed ({src or 'this tree'}):\n{proc.stderr[-3000:]}")
+    return proc.stdout.strip().splitlines()[-1]
 
 
-def one_round(backend: LocalBackend) -> dict[str, float]:
-    member = "registry-store[0]"
-    try:
-        out = {"up": _timed(backend.up), "up (again)": _timed(backend.up)}
-        backend.kill(member)
-        out["etcd member restart"] = _timed(lambda: backend.start(member))
-        out["down"] = _timed(backend.down)
-        return out
-    finally:
-        backend.down()
+def common_components(trees: list[Path | None], port_base: int, state_dir: Path) -> list[str]:
+    lists = [json.loads(run_round(t, state_dir, port_base, "-")) for t in trees]
+    return [n for n in lists[0] if all(n in other for other in lists[1:])]
 
 
 def main() -> None:
@@ -40,12 +70,31 @@ def main() -> None:
     parser.add_argument("--port-base", type=int, default=21000)
     parser.add_argument("--state-dir", type=Path, default=Path("/tmp/chaosctl-bench"))
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--compare", type=Path, default=None, help="the BEFORE tree's src/ folder")
     args = parser.parse_args()
-    backend = LocalBackend(load_settings(state_dir=args.state_dir, port_base=args.port_base, backend="local"))
-    rounds = [one_round(backend) for _ in range(args.rounds)]
-    for key in rounds[0]:
-        values = [r[key] for r in rounds]
-        print(f"{key:<22} median {statistics.median(values):6.2f} s   max {max(values):6.2f} s   (n={len(values)})")
+    trees: list[Path | None] = [args.compare, None] if args.compare else [None]
+    wanted = json.dumps(common_components(trees, args.port_base, args.state_dir) if args.compare else [])
+    results: dict[str, list[dict[str, float]]] = {str(t or "this tree"): [] for t in trees}
+    load = [os.getloadavg()[0]]
+    for _ in range(args.rounds):
+        for tree in trees:
+            line = run_round(tree, args.state_dir, args.port_base, wanted)
+            results[str(tree or "this tree")].append(json.loads(line.removeprefix("ROUND ")))
+            load.append(os.getloadavg()[0])
+    print(f"load average (1 min) during the run: {min(load):.2f}..{max(load):.2f} on {os.cpu_count()} cpus")
+    if args.compare:
+        print(f"components ({len(json.loads(wanted))}): {', '.join(json.loads(wanted))}")
+    medians = {}
+    for tree, rounds in results.items():
+        print(tree)
+        medians[tree] = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+        for key in rounds[0]:
+            values = [r[key] for r in rounds]
+            print(f"  {key:<22} median {medians[tree][key]:6.2f} s   max {max(values):6.2f} s   (n={len(values)})")
+    if args.compare:
+        before, after = (medians[str(t or "this tree")] for t in trees)
+        for key in before:
+            print(f"ratio after/before  {key:<22} {after[key] / before[key]:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,11 @@ def default_tools_dir() -> Path:
     return Path(base) / "chaosctl" / "tools"
 
 
+def default_model_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chaosctl" / "models"
+
+
 def project_root() -> Path:
     """The source checkout (holds `.tools/bin`), when chaosctl runs from one."""
     return Path(__file__).resolve().parents[2]
@@ -69,6 +74,16 @@ class Settings:
     require_baseline: bool = False
     # CHAOSCTL_PREDICTION_CACHE_TTL: seconds a cached prediction lives in the gateway's cache (Redis).
     prediction_cache_ttl_s: float = 60.0
+    # CHAOSCTL_EVENTS_PUBLISH: how the gateway publishes scored transactions to Kafka: "async" (never
+    # waits; bounded buffer, drops counted) or "sync" (waits for the broker's ack: the broken variant
+    # the event-lag scenario catches).
+    events_publish: str = "async"
+    # CHAOSCTL_GATEWAY_REGION_FAILOVER: the gateway fails over to region b when region a has no server
+    # to take a request (default on; 0 keeps it in region a: region-loss's broken variant).
+    gateway_region_failover: bool = True
+    # CHAOSCTL_MODEL_CACHE: where model servers keep their trained models (services/modelserver/modelcache.py);
+    # per user and outside the state dir, so a fresh state dir still starts without training.
+    model_cache_dir: Path = field(default_factory=lambda: default_model_cache_dir())
 
     def requires(self, component: str) -> bool:
         """Whether a missing `component` (a REQUIRABLE name or a binary name) must fail a test."""
@@ -189,7 +204,18 @@ def load_settings(
         require_baseline=_pick(require_baseline, "CHAOSCTL_REQUIRE_BASELINE", False,
                                 lambda raw: parse_flag(raw, "CHAOSCTL_REQUIRE_BASELINE")),
         prediction_cache_ttl_s=_pick(None, "CHAOSCTL_PREDICTION_CACHE_TTL", 60.0, parse_ttl),
+        gateway_region_failover=_pick(None, "CHAOSCTL_GATEWAY_REGION_FAILOVER", True,
+                                      lambda raw: parse_flag(raw, "CHAOSCTL_GATEWAY_REGION_FAILOVER")),
+        model_cache_dir=Path(_pick(None, "CHAOSCTL_MODEL_CACHE", default_model_cache_dir(), Path)).expanduser(),
+        events_publish=_pick(None, "CHAOSCTL_EVENTS_PUBLISH", "async", parse_events_publish),
     )
+
+
+def parse_events_publish(raw: str, name: str = "CHAOSCTL_EVENTS_PUBLISH") -> str:
+    text = raw.strip().lower()
+    if text not in ("async", "sync"):
+        raise UsageError(f"{name}={raw!r}: expected async (the default) or sync")
+    return text
 
 
 def parse_ttl(raw: str, name: str = "CHAOSCTL_PREDICTION_CACHE_TTL") -> float:

@@ -18,7 +18,7 @@ from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.services.autoscaler.replicas import stop_recorded
 from chaosctl.stack import components as comps
-from chaosctl.stack import configs, health, procs, state
+from chaosctl.stack import configs, health, procs, startorder, state
 from chaosctl.stack.backend import (
     ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, Reporter, StackStatus,
 )
@@ -151,16 +151,7 @@ class LocalBackend:
         if not running & set(self.topology.etcd_members):
             self._reset_partial_etcd()
         try:
-            for stage in comps.stages(self.topology):
-                names = [n for n in stage if n in self.components]
-                todo = [n for n in names if n not in running]
-                for name in todo:
-                    st = self._spawn(name, st)
-                    started.append(name)
-                for name in names:
-                    if name in running:
-                        self.report(name, "running", "already running")
-                self._wait_ready(names, st)
+            self._start_when_needed(st, running, started)
             for name, check in self._stack_checks():
                 self._wait_for(name, check)
         except BaseException:
@@ -186,30 +177,62 @@ class LocalBackend:
         state.save(self.settings.state_dir, st)
         return st
 
+    def _start_when_needed(self, st: state.StackState, running: set[str], started: list[str]) -> None:
+        """Start each component once what it needs is ready (startorder.needs: in parallel where
+        the dependencies allow), until every one is ready, each on its own deadline."""
+        order = [n for stage in comps.stages(self.topology) for n in stage if n in self.components]
+        needs, waiting, ready = startorder.needs(self.topology, order), list(order), set[str]()
+        pending: dict[str, float] = {}
+        with httpx.Client() as client:
+
+            def step() -> bool:
+                nonlocal st
+                for name in [n for n in waiting if needs[n] <= ready]:
+                    waiting.remove(name)
+                    if name in running:
+                        self.report(name, "running", "already running")
+                    else:
+                        st = self._spawn(name, st)
+                        started.append(name)
+                    pending[name] = self.clock()
+                ready.update(self._settle(pending, st, client))
+                return not waiting and not pending
+
+            # Each component's own deadline fails it inside _settle(); this bound only stops the loop.
+            bound = sum(comps.READY_TIMEOUT[comps.kind(n)] for n in order) + POLL
+            wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self.sleep)
+
     def _wait_ready(self, names: list[str], st: state.StackState) -> None:
         """Poll every component in `names` until ready; fail fast when one exits, and each
         on its own deadline (its kind's READY_TIMEOUT)."""
         began = self.clock()
-        limit = {n: comps.READY_TIMEOUT[comps.kind(n)] for n in names}
-        pending = dict(limit)
+        pending = {n: began for n in names}
+        bound = max((comps.READY_TIMEOUT[comps.kind(n)] for n in names), default=0.0) + POLL
         with httpx.Client() as client:
 
             def settle() -> bool:
-                for name in list(pending):
-                    rec = st.procs[name]
-                    if procs.process(rec) is None:
-                        self._fail(name, rec, f"exited ({procs.exit_status(rec)})")
-                    result = comps.probe(name, client, self.topology)
-                    if result.ok:
-                        self._after_ready(name, client)
-                        self.report(name, "ready", "")
-                        del pending[name]
-                    elif self.clock() - began >= limit[name]:
-                        self._fail(name, rec, f"not ready after {limit[name]:.0f} s: {result.reason}")
+                self._settle(pending, st, client)
                 return not pending
 
-            # Each component's own deadline fails it inside settle(); this bound only stops the loop.
-            wait_until(settle, max(limit.values(), default=0.0) + POLL, interval=POLL, clock=self.clock, sleep=self.sleep)
+            wait_until(settle, bound, interval=POLL, clock=self.clock, sleep=self.sleep)
+
+    def _settle(self, pending: dict[str, float], st: state.StackState, client: httpx.Client) -> list[str]:
+        """Probe each pending component once (`pending`: name -> when it started); drop and return
+        the ready ones; fail one that exited or is past its kind's READY_TIMEOUT."""
+        done = []
+        for name, began in list(pending.items()):
+            rec, limit = st.procs[name], comps.READY_TIMEOUT[comps.kind(name)]
+            if procs.process(rec) is None:
+                self._fail(name, rec, f"exited ({procs.exit_status(rec)})")
+            result = comps.probe(name, client, self.topology)
+            if result.ok:
+                self._after_ready(name, client)
+                self.report(name, "ready", "")
+                del pending[name]
+                done.append(name)
+            elif self.clock() - began >= limit:
+                self._fail(name, rec, f"not ready after {limit:.0f} s: {result.reason}")
+        return done
 
     def _after_ready(self, name: str, client: httpx.Client) -> None:
         if name != "toxiproxy":
@@ -348,3 +371,4 @@ class LocalBackend:
         """A stopped stack keeps its logs; the next `up` starts from a fresh cluster and TSDB."""
         shutil.rmtree(self.settings.state_dir / "etcd", ignore_errors=True)
         shutil.rmtree(self.settings.state_dir / "prometheus", ignore_errors=True)
+        shutil.rmtree(comps.kafka_dir(self.settings), ignore_errors=True)  # the broker's topics and offsets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 from dataclasses import asdict
@@ -240,6 +241,8 @@ def serve(name: str, topology: Topology, settings: Settings, config: ModelServer
     """Run model server `name` on its topology port until SIGTERM."""
     from threadpoolctl import threadpool_limits
 
+    from chaosctl.services.modelserver.modelcache import cached_train
+
     from chaosctl.services.telemetry import serve as run
 
     config = config or ModelServerConfig()
@@ -251,5 +254,6 @@ def serve(name: str, topology: Topology, settings: Settings, config: ModelServer
     engine = Engine(model_server(name), config, tracer=telemetry.tracer, gpu_device=gpu_device)
     held = name in {r.name for r in REPLICAS}  # the autoscaler releases a replica's registration once it is warm
     agent = RegistryAgent(engine, topology.url("registry"), topology.url(name), token=settings.service_token, held=held)
-    app = create_app(engine, telemetry, settings.admin_token, agent, service_token=settings.service_token)
+    trainer = functools.partial(cached_train, folder=settings.model_cache_dir)  # load, not retrain, on restart
+    app = create_app(engine, telemetry, settings.admin_token, agent, trainer, service_token=settings.service_token)
     run(app, topology.model_server_port(name))

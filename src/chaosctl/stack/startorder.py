@@ -1,0 +1,36 @@
+"""When `up` may start each component: as soon as what it needs is ready.
+
+`components.stages` stays the one list of the start order. By default a component
+needs every component of the earlier stages (what the stages always meant), so a
+component added to a stage is safe without a word here. Two exceptions cut the
+critical path, each because nothing the component does at start depends on more:
+
+- model servers need nothing: their training or cache load and simulated warm-up
+  dominate `up`, they keep retrying their registration until the registry answers,
+  and their readiness is their own /healthz;
+- the gateway does not wait for the model servers: it asks the registry per request
+  (with a short cache) and `up` waits for every registration before it returns.
+"""
+
+from __future__ import annotations
+
+from chaosctl.stack.components import stages
+from chaosctl.stack.topology import MODEL_SERVERS, Topology
+
+
+def needs(topo: Topology, wanted: tuple[str, ...] | list[str]) -> dict[str, frozenset[str]]:
+    """For each wanted component, the wanted components that must be ready before it starts."""
+    servers = frozenset(m.name for m in MODEL_SERVERS)
+    out: dict[str, frozenset[str]] = {}
+    earlier: set[str] = set()
+    for stage in stages(topo):
+        names = [n for n in stage if n in wanted]
+        for name in names:
+            if name in servers:
+                out[name] = frozenset()
+            elif name == "gateway":
+                out[name] = frozenset(earlier - servers)
+            else:
+                out[name] = frozenset(earlier)
+        earlier.update(names)
+    return out
