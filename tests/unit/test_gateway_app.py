@@ -44,7 +44,7 @@ def test_healthz_and_metrics() -> None:
     text = h.client.get("/metrics").text
     for name in (
         'chaosctl_http_requests_total{code="200",method="POST",route="/v1/models/{model}/predict",service="gateway"} 1.0',
-        'chaosctl_gateway_upstream_requests_total{outcome="ok",upstream="model-gpu-1"} 1.0',
+        'chaosctl_gateway_upstream_requests_total{outcome="ok",region="eu-west-1",upstream="model-gpu-1"} 1.0',
         'chaosctl_gateway_registry_cache_total{result="miss"} 1.0',
         'chaosctl_gateway_breaker_state{upstream="model-gpu-1"} 0.0',
         "chaosctl_gateway_upstream_duration_seconds_bucket",

@@ -62,7 +62,7 @@ def test_per_try_timeout_cuts_a_slow_answer() -> None:
     h = make_harness(_stack(slow), retry=RetryPolicy(per_try_timeout_s=0.05))
     resp = h.predict()
     assert resp.json()["server"] == "model-gpu-2"
-    assert h.metric("chaosctl_gateway_upstream_requests_total", {"upstream": "model-gpu-1", "outcome": "timeout"}) == 1
+    assert h.metric("chaosctl_gateway_upstream_requests_total", {"upstream": "model-gpu-1", "outcome": "timeout", "region": "eu-west-1"}) == 1
 
 
 @pytest.mark.parametrize("failure", [status(503), status(502), raises(httpx.ConnectError)])

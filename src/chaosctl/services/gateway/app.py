@@ -29,6 +29,7 @@ from chaosctl.services.gateway.routing import CanaryRule
 from chaosctl.services.request_faults import RequestFacts, admin_router
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
+from chaosctl.stack.topology import LOCAL_REGION, REGIONS
 from chaosctl.stack.topology import FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, PREDICTION_CACHE, REPLICAS, Topology
 
 PREDICT_ROUTE = "/v1/models/{model}/predict"
@@ -88,6 +89,7 @@ def default_config(topology: Topology, settings: Settings) -> GatewayConfig:
             ttl_s=settings.prediction_cache_ttl_s,
         ),
         admin_token=settings.admin_token,
+        region=LOCAL_REGION, region_failover=settings.gateway_region_failover, regions=REGIONS,
         grafana_url=settings.grafana_url, grafana_token=settings.grafana_token,  # canary step/rollback annotations
     )
 

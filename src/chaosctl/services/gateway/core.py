@@ -94,6 +94,13 @@ class GatewayConfig:
     servers: frozenset[str] | None = None
     # Guards /admin/request-faults (the install's admin token; empty: the routes refuse everyone).
     admin_token: str = ""
+    # The gateway's own region: its servers are tried first ("" routes without regard to region).
+    region: str = ""
+    # Fail over to another region's servers when no local one can take the request (off: the local
+    # region only, a 503 instead; CHAOSCTL_GATEWAY_REGION_FAILOVER=0, region-loss's broken variant).
+    region_failover: bool = True
+    # Every region there is (their failover counters are exported at 0 from the start).
+    regions: tuple[str, ...] = ()
     # Where canary steps and rollbacks are annotated (gateway/rollout.py); None: no annotations.
     grafana_url: str | None = None
     grafana_token: str | None = field(default=None, repr=False)
@@ -140,6 +147,9 @@ class Gateway:
         client = deps.cache_client or (redis_client(pc) if pc.url else None)
         self.predictions = PredictionCache(pc, client, telemetry, deps.clock)
         self._watched: set[str] = set()  # breakers already exported as gauges
+        for region in config.regions:
+            if region != config.region:
+                self.metrics.failovers.labels(region)
         self.request_faults = RequestFaults(telemetry.registry, deps.rng, deps.sleep)
         self.rollouts = Rollouts(deps.clock, config.canary)
         self.rollout_recorder = RolloutRecorder(self.metrics, _annotator(config), deps.wall_clock)
@@ -318,7 +328,21 @@ class Gateway:
             )
             out.extend(plan.ordered)
             skipped.extend(f"{s.name}@{version}: {s.reason}" for s in plan.skipped)
-        return out, skipped
+        return self._regional(out, skipped)
+
+    def _is_remote(self, cand: Candidate) -> bool:
+        return bool(self.config.region) and cand.record.region not in (self.config.region, "")
+
+    def _regional(self, out: list[Candidate], skipped: list[str]) -> tuple[list[Candidate], list[str]]:
+        """Local region first (its GPU servers, then its CPU pool), other regions after: a request
+        reaches another region only when no local server can take it (skipped, breaker open) or
+        every local try failed. Without failover, other regions' servers are no candidates at all."""
+        near = [c for c in out if not self._is_remote(c)]
+        far = [c for c in out if self._is_remote(c)]
+        if self.config.region_failover:
+            return near + far, skipped
+        off = [f"{c.name}: region {c.record.region} (region failover off)" for c in far]
+        return near, skipped + off
 
     def _breaker_blocks(self, name: str) -> bool:
         return not self._breaker(name).available()
@@ -336,7 +360,7 @@ class Gateway:
         policy = self.config.retry
         tried: set[str] = set()
         last: TryResult | None = None
-        fell_back = False
+        fell_back = failed_over = False
         self.retry_budget.record_request()
         for attempt in range(1, policy.max_attempts + 1):
             cand = self._pick(candidates, tried)
@@ -345,6 +369,9 @@ class Gateway:
             if has_gpu and not cand.is_gpu and not fell_back:
                 fell_back = True
                 self.metrics.fallbacks.inc()
+            if not failed_over and self._is_remote(cand):  # once per request, under the region it went to
+                failed_over = True
+                self.metrics.failovers.labels(cand.record.region).inc()
             last = await self._try(cand, model, inputs, attempt)
             if last.outcome is Outcome.OK and last.body is not None:
                 return last.body
@@ -378,7 +405,8 @@ class Gateway:
         breaker = self._breaker(name)
         with self.tel.tracer.start_as_current_span(f"upstream {name}", kind=SpanKind.CLIENT) as span:
             for key, value in (("attempt", attempt), ("server", name), ("model", model),
-                               ("version", cand.record.version), ("device", cand.record.device)):  # fmt: skip
+                               ("version", cand.record.version), ("device", cand.record.device),
+                               ("region", cand.record.region)):  # fmt: skip
                 span.set_attribute(key, value)
             self.inflight[name] += 1
             self.metrics.inflight.labels(name).inc()
@@ -391,8 +419,8 @@ class Gateway:
             finally:
                 self.inflight[name] -= 1
                 self.metrics.inflight.labels(name).dec()
-                self.metrics.upstream_duration.labels(name).observe(time.perf_counter() - start)
-            self.metrics.upstream_requests.labels(name, result.outcome.value).inc()
+                self.metrics.upstream_duration.labels(name, cand.record.region).observe(time.perf_counter() - start)
+            self.metrics.upstream_requests.labels(name, result.outcome.value, cand.record.region).inc()
             span.set_attribute("outcome", result.outcome.value)
             if result.status is not None:
                 span.set_attribute("http.response.status_code", result.status)

@@ -16,10 +16,11 @@ class GatewayMetrics:
         from prometheus_client import Counter, Gauge, Histogram
 
         self.upstream_requests = Counter(
-            "chaosctl_gateway_upstream_requests_total", "Upstream tries by outcome", ("upstream", "outcome"), registry=registry
-        )
+            "chaosctl_gateway_upstream_requests_total", "Upstream tries by outcome (and the upstream's region)",
+            ("upstream", "outcome", "region"), registry=registry,
+        )  # fmt: skip
         self.upstream_duration = Histogram(
-            "chaosctl_gateway_upstream_duration_seconds", "Duration of one upstream try", ("upstream",),
+            "chaosctl_gateway_upstream_duration_seconds", "Duration of one upstream try", ("upstream", "region"),
             buckets=UPSTREAM_BUCKETS, registry=registry,
         )  # fmt: skip
         self.retries = Counter("chaosctl_gateway_retries_total", "Retries by upstream retried", ("upstream",), registry=registry)
@@ -36,6 +37,11 @@ class GatewayMetrics:
             "chaosctl_gateway_registry_cache_age_seconds", "Age of the registry answer last served", registry=registry
         )
         self.fallbacks = Counter("chaosctl_gateway_fallbacks_total", "Requests sent to the CPU pool", registry=registry)
+        self.failovers = Counter(
+            "chaosctl_gateway_region_failovers_total",
+            "Requests sent to another region than the gateway's (once per request, by the region it went to)",
+            ("region",), registry=registry,
+        )  # fmt: skip
         self.rate_limited = Counter("chaosctl_gateway_rate_limited_total", "Requests refused with 429", registry=registry)
         self.ignored_records = Counter(
             "chaosctl_gateway_ignored_records_total",
