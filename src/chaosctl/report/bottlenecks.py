@@ -17,11 +17,15 @@ import time
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chaosctl.errors import UsageError
 from chaosctl.verdict.bottleneck import Aggregate, aggregate, diff, findings
 from chaosctl.verdict.critical_path import TraceAnalysis, analyze
 from chaosctl.observe.spans import Span, TraceFormatError, clean_name, parse_otlp_text
+
+if TYPE_CHECKING:
+    from chaosctl.observe.span_table import SpanTable
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # JSON parsing takes ~10x the text in memory
 
@@ -54,8 +58,8 @@ def parse_window(text: str, what: str) -> tuple[float, float]:
     return parse_time_window(text, what)  # at most 31 days: a window of 1e21 s sliced forever
 
 
-def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Span]:
-    """Spans of an OTLP JSON file; UsageError (exit 2) naming the file for anything wrong with it."""
+def _read_bytes(path: Path, max_bytes: int) -> tuple[bytes, str]:
+    """The file's bytes (a UTF-8 BOM dropped) checked to be UTF-8, and its printable name."""
     name = clean_name(str(path))  # the name is echoed to a terminal too
     try:
         # Non-blocking open: a named pipe nobody writes to reads as empty instead of hanging the open.
@@ -67,12 +71,33 @@ def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Span]:
         raise UsageError(f"{name}: cannot read: {exc.strerror or type(exc).__name__}") from None
     if len(data) > max_bytes:
         raise UsageError(f"{name}: larger than the {_size(max_bytes)} cap for trace files (--max-file-mb raises it)")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.isascii():  # ASCII is UTF-8: checked without a decoded copy of the file (utf-8-sig
+        # counts an error's byte after the BOM, as here)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    return data, name
+
+
+def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Span]:
+    """Spans of an OTLP JSON file; UsageError (exit 2) naming the file for anything wrong with it."""
+    data, name = _read_bytes(path, max_bytes)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        return parse_otlp_text(data.decode("utf-8"), name)
+    except TraceFormatError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def read_table_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> "SpanTable":
+    """`read_file` as a SpanTable (the columns the aggregate is computed from): same checks, same errors."""
+    from chaosctl.observe.span_table import read_table
+
+    data, name = _read_bytes(path, max_bytes)
     try:
-        return parse_otlp_text(text, name)
+        return read_table(data, name)
     except TraceFormatError as exc:
         raise UsageError(str(exc)) from None
 
@@ -159,12 +184,16 @@ def to_json(agg: Aggregate, rows, found: tuple[str, ...], traces: list[TraceAnal
 
 
 def run_bottlenecks(opts: BottleneckOptions) -> dict:
-    spans, base_spans = load_spans(opts)
-    traces = _analyses(spans, opts.root_operation)
-    agg = aggregate(traces)
+    if opts.file and not opts.jaeger and not opts.per_trace:
+        agg, base = _file_aggregates(opts)  # the columns, not a TraceAnalysis per root: the fast path
+        traces = None
+    else:
+        spans, base_spans = load_spans(opts)
+        traces = _analyses(spans, opts.root_operation)
+        agg = aggregate(traces)
+        base = aggregate(_analyses(base_spans, opts.root_operation)) if base_spans is not None else None
     rows, found = agg.rows, ()
-    if base_spans is not None:
-        base = aggregate(_analyses(base_spans, opts.root_operation))
+    if base is not None:
         rows = diff(agg.rows, base.rows)
         found = findings("against the baseline,", agg.rows, base.rows)
     result = to_json(agg, rows, found, traces if opts.per_trace else None)
@@ -173,6 +202,19 @@ def run_bottlenecks(opts: BottleneckOptions) -> dict:
     else:
         _print(agg, rows, found, traces if opts.per_trace else None, opts.top)
     return result
+
+
+def _file_aggregates(opts: BottleneckOptions) -> tuple[Aggregate, Aggregate | None]:
+    """`aggregate(_analyses(read_file(...)))` of the file and the baseline file, from SpanTables."""
+    from chaosctl.verdict.table_analysis import aggregate_table
+
+    if opts.baseline:
+        raise UsageError("--baseline is a time window for --jaeger; with --file use --baseline-file")
+    assert opts.file is not None
+    agg = aggregate_table(read_table_file(opts.file, opts.max_file_bytes), opts.root_operation)
+    if not opts.baseline_file:
+        return agg, None
+    return agg, aggregate_table(read_table_file(opts.baseline_file, opts.max_file_bytes), opts.root_operation)
 
 
 def _print(agg: Aggregate, rows, found, traces, top: int) -> None:
