@@ -81,9 +81,6 @@ class Settings:
     # waits; bounded buffer, drops counted) or "sync" (waits for the broker's ack: the broken variant
     # the event-lag scenario catches).
     events_publish: str = "async"
-    # CHAOSCTL_GATEWAY_REGION_FAILOVER: the gateway fails over to region b when region a has no server
-    # to take a request (default on; 0 keeps it in region a: region-loss's broken variant).
-    gateway_region_failover: bool = True
     # CHAOSCTL_MODEL_CACHE: where model servers keep their trained models (services/modelserver/modelcache.py);
     # per user and outside the state dir, so a fresh state dir still starts without training.
     model_cache_dir: Path = field(default_factory=lambda: default_model_cache_dir())
@@ -207,8 +204,6 @@ def load_settings(
         require_baseline=_pick(require_baseline, "CHAOSCTL_REQUIRE_BASELINE", False,
                                 lambda raw: parse_flag(raw, "CHAOSCTL_REQUIRE_BASELINE")),
         prediction_cache_ttl_s=_pick(None, "CHAOSCTL_PREDICTION_CACHE_TTL", 60.0, parse_ttl),
-        gateway_region_failover=_pick(None, "CHAOSCTL_GATEWAY_REGION_FAILOVER", True,
-                                      lambda raw: parse_flag(raw, "CHAOSCTL_GATEWAY_REGION_FAILOVER")),
         gateway_region_failover=_pick(None, "CHAOSCTL_GATEWAY_REGION_FAILOVER", True,
                                       lambda raw: parse_flag(raw, "CHAOSCTL_GATEWAY_REGION_FAILOVER")),
         model_cache_dir=Path(_pick(None, "CHAOSCTL_MODEL_CACHE", default_model_cache_dir(), Path)).expanduser(),
