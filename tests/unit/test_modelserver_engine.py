@@ -172,7 +172,8 @@ def test_predict_route_traces_and_metrics() -> None:
     for name in ("chaosctl_model_inference_duration_seconds_bucket", "chaosctl_model_batch_size_bucket",
                  "chaosctl_model_queue_depth", "chaosctl_gpu_memory_used_bytes", "chaosctl_gpu_memory_total_bytes",
                  "chaosctl_gpu_utilization_ratio", "chaosctl_model_confidence_bucket", "chaosctl_model_warming 0.0",
-                 'chaosctl_model_version_info{model="fraud-detector",version="2.4.0"} 1.0'):  # fmt: skip
+                 'chaosctl_model_version_info{model="fraud-detector",version="2.4.0"} 1.0',
+                 'chaosctl_model_server_region_info{region="a"} 1.0'):  # fmt: skip
         assert name in metrics
     spans = [s for s in exporter.get_finished_spans() if s.context.trace_id == int(TRACEPARENT.split("-")[1], 16)]
     (route,) = [s for s in spans if s.name == "POST /v1/models/{model}/predict"]

@@ -46,6 +46,8 @@ def install_metrics(engine: Engine, registry: Any) -> None:
                          ("model", "version"), registry=registry)  # fmt: skip
     for m in engine.spec.models:
         version_info.labels(m.name, m.version).set(1)
+    Gauge("chaosctl_model_server_region_info", "The server's region (1 for the region it is in)", ("region",),
+          registry=registry).labels(engine.spec.region).set(1)  # fmt: skip
 
     def observe(model: LoadedModel, rows: int, seconds: float, conf: np.ndarray) -> None:
         inference.labels(model.name, model.version, device).observe(seconds)
