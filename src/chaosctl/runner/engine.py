@@ -31,6 +31,7 @@ from chaosctl.report.model import RunReport
 from chaosctl.scenario.schedule import schedules_of
 from chaosctl.settings import Settings
 from chaosctl.verdict.model import Check, PhaseWindow
+from chaosctl.waiting import wait_until
 
 from .abort import AbortWatcher
 from .lost import LostBackends
@@ -102,7 +103,7 @@ class RunDeps:
     load: Callable[["Run"], Any] | None = None  # None: LocustRun
     analyse: Callable[..., "Analysis"] = _analyse
     build: Callable[[Any, FaultContext], Any] = build_fault
-    settle_s: float = 1.0  # one scrape of the running load before the first phase
+    settle_s: float = 1.0  # at most: until every target was scraped once with the load running (_wait_scraped)
 
 
 class Run:
@@ -207,7 +208,7 @@ class Run:
         load = self._new_load()
         try:
             with guard.interruptible(), st.timed("load start"):
-                self._start_load(load)
+                self._start_load(load, prom)
             live = self._live_view(prom, load)
             try:
                 self._phases(prom, tel, guard, live.model)
@@ -240,7 +241,7 @@ class Run:
                          warmup + self.scenario.total_seconds + margin, run_dir / "load", self.settings.jwt_secret,
                          pidfile=load_pidfile(self.settings))
 
-    def _start_load(self, load: Any) -> None:
+    def _start_load(self, load: Any, prom: Any) -> None:
         """Start Locust and wait until its users run, so the first phase is not a ramp."""
         plan = load.plan
         load.start()
@@ -249,8 +250,21 @@ class Run:
         t0, limit = time.monotonic(), SPAWN_TIMEOUT_S + warmup_seconds(self.scenario)
         if not load.wait_spawned(target, timeout_s=limit):
             self.state.notes.append(f"Locust did not reach {target} users within {limit:.0f}s")
-        time.sleep(self.deps.settle_s)
+        self._wait_scraped(prom, time.time())
         self.echo(f"load: running after {time.monotonic() - t0:.1f}s")
+
+    def _wait_scraped(self, prom: Any, since: float) -> None:
+        """Until Prometheus has scraped every target once since `since` (the users running), so the
+        first phase's window starts on a sample of the running load; at most settle_s (the fixed wait
+        this replaces: a target scraped more rarely is not waited for longer than before)."""
+        def scraped() -> bool:
+            try:
+                oldest = prom.query("min(timestamp(up))", time.time())
+            except (ValueError, StackUnavailable):  # no answer: the bound applies
+                return False
+            return oldest is not None and oldest >= since
+
+        wait_until(scraped, self.deps.settle_s, interval=0.05)
 
     def _live_view(self, prom: Any, load: Any) -> Any:
         from .live import start_for_run
