@@ -92,7 +92,7 @@ class FakeServers:
 def make(gpu: PoolPolicy | None = None) -> tuple[Controller, FakeLauncher, FakeServers, Clock, CollectorRegistry]:
     clock, launcher, registry = Clock(), FakeLauncher(), CollectorRegistry()
     servers = FakeServers(launcher.calls, clock)
-    policies = {"gpu": gpu or PoolPolicy(bounds=Bounds(0, 2), up_cooldown_s=10, down_cooldown_s=30),
+    policies = {"gpu": gpu or PoolPolicy(bounds=Bounds(0, 2), hot_share=0.5, up_cooldown_s=10, down_cooldown_s=30),
                 "cpu": PoolPolicy(bounds=Bounds(0, 1))}
     config = AutoscalerConfig(policies=policies, drain_s=3.0)
     ctl = Controller(config, launcher, servers, AutoscalerMetrics(registry, POOLS), clock=clock, sleep=clock.sleep)

@@ -6,7 +6,7 @@ import pytest
 
 from chaosctl.services.autoscaler.policy import Bounds, PoolPolicy, PoolView, ServerLoad, decide
 
-POLICY = PoolPolicy(bounds=Bounds(0, 2), queue_high=4, up_cooldown_s=10, down_cooldown_s=30)
+POLICY = PoolPolicy(bounds=Bounds(0, 2), queue_high=4, hot_share=0.5, up_cooldown_s=10, down_cooldown_s=30)
 
 
 def view(*loads: ServerLoad, replicas: int = 0, warming: int = 0, last: float | None = None) -> PoolView:
@@ -61,3 +61,10 @@ def test_scales_down_only_when_every_server_is_idle_and_after_the_cooldown() -> 
     busy = (ServerLoad("a", queue_depth=2), ServerLoad("b"))
     assert decide(view(*busy, replicas=1, last=0.0), POLICY, now=100.0).action == "hold"
     assert decide(view(*idle, replicas=0), POLICY, now=100.0).action == "hold"  # at min
+
+
+def test_by_default_one_full_server_is_routed_around_not_scaled_for() -> None:
+    loads = (ServerLoad("a", health="saturated"), ServerLoad("b", health="saturated"), ServerLoad("c"))
+    assert decide(view(*loads), PoolPolicy(), now=100).action == "hold"
+    d = decide(view(*loads[:2], ServerLoad("c", reachable=False)), PoolPolicy(), now=100)
+    assert (d.action, d.cause) == ("up", "saturated")

@@ -109,6 +109,7 @@ def services() -> dash.Dashboard:
                            Query(q.PREDICTION_CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))
     d = d.with_panel(single("Prediction cache hit ratio", "Answers served from Redis over all lookups.",
                             Query(q.PREDICTION_CACHE_HIT_RATIO), unit="percentunit", span=4))
+    d = _pipeline(d)
     d = d.with_row(dash.Row("Registry"))
     d = d.with_panel(graph("Registry cache", "Gateway lookups answered from its registry cache.",
                            Query(q.CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))
@@ -118,6 +119,18 @@ def services() -> dash.Dashboard:
                             Query(q.CACHE_STALE), span=4, limits=upper_bound(1)))
     d = d.with_panel(states("etcd members with a leader", "Raft: 1 while the member sees a leader.",
                             Query(q.ETCD_LEADER, "{{job}}"), mapping=UP_DOWN, span=8, height=5))
+    return d
+
+
+def _pipeline(d: dash.Dashboard) -> dash.Dashboard:
+    d = d.with_row(dash.Row("Pipeline (fraud-pipeline)"))
+    d = d.with_panel(graph("Pipeline stage latency", "Gateway -> preprocess / postprocess calls, p50 and p99 per stage.",
+                           Query(q.PIPELINE_STAGE_P50, "{{stage}} p50"), Query(q.PIPELINE_STAGE_P99, "{{stage}} p99"),
+                           unit="s", span=8, limits=P99))
+    d = d.with_panel(graph("Pipeline stage calls", "Stage calls per second by outcome (timeout: past the stage deadline).",
+                           Query(q.PIPELINE_STAGE_CALLS, "{{stage}} {{outcome}}"), unit="reqps", span=8))
+    d = d.with_panel(graph("Pipeline decisions", "Postprocess decisions per second: allow, review, block.",
+                           Query(q.PIPELINE_DECISIONS, "{{decision}}"), unit="ops", span=8))
     return d
 
 
@@ -148,6 +161,18 @@ def ai_gpu() -> dash.Dashboard:
                           Query(q.VERSIONS_SERVED, "{{model}} {{version}}")))
     d = d.with_panel(states("Warm-up", "Servers loading a model are skipped by the gateway.",
                             Query(q.WARMING, "{{job}}"), mapping=WARM, span=12))
+    return _autoscaling(d)
+
+
+def _autoscaling(d: dash.Dashboard) -> dash.Dashboard:
+    d = d.with_row(dash.Row("Autoscaling"))
+    d = d.with_panel(graph("Replicas per pool", "Desired, ready (registered, taking traffic) and warming replicas.",
+                           Query(q.AUTOSCALER_DESIRED, "{{pool}} desired"), Query(q.AUTOSCALER_READY, "{{pool}} ready"),
+                           Query(q.AUTOSCALER_WARMING, "{{pool}} warming"), span=8))
+    d = d.with_panel(graph("Scale events", "Scale-ups and scale-downs per second, by cause.",
+                           Query(q.AUTOSCALER_EVENTS, "{{pool}} {{direction}} {{cause}}"), unit="ops", span=8))
+    d = d.with_panel(graph("Replica warm-up", "Mean start-to-registered time (process start, model load, warm-up).",
+                           Query(q.AUTOSCALER_WARMUP_MEAN, "{{pool}}"), unit="s", span=8))
     return d
 
 

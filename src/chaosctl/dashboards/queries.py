@@ -139,6 +139,22 @@ CONFIDENCE_MEAN = mean_of_histogram("chaosctl_model_confidence", SRV, "job")
 VERSIONS_SERVED = f"count by (model, version) (chaosctl_model_version_info{{{MODEL}}} == 1)"
 WARMING = f"max by (job) (chaosctl_model_warming{{{SRV}}})"
 
+# --- autoscaling (the autoscaler's own series: every pool's exists from its start, zeros at idle) ----
+AUTOSCALER_DESIRED = "max by (pool) (chaosctl_autoscaler_desired_replicas)"
+AUTOSCALER_READY = "max by (pool) (chaosctl_autoscaler_ready_replicas)"
+AUTOSCALER_WARMING = "max by (pool) (chaosctl_autoscaler_warming_replicas)"
+AUTOSCALER_EVENTS = rate_sum("chaosctl_autoscaler_scale_events_total", "", "pool, direction, cause")
+AUTOSCALER_WARMUP_MEAN = (
+    "sum by (pool) (chaosctl_autoscaler_warmup_seconds_sum)"
+    " / clamp_min(sum by (pool) (chaosctl_autoscaler_warmup_seconds_count), 1)"
+)
+
+# --- the pipelined model (gateway -> preprocess -> model server -> postprocess) ----------------
+PIPELINE_STAGE_P50 = quantile(0.5, "chaosctl_gateway_pipeline_stage_duration_seconds", "", "stage")
+PIPELINE_STAGE_P99 = quantile(0.99, "chaosctl_gateway_pipeline_stage_duration_seconds", "", "stage")
+PIPELINE_STAGE_CALLS = rate_sum("chaosctl_gateway_pipeline_stage_requests_total", "", "stage, outcome")
+PIPELINE_DECISIONS = rate_sum("chaosctl_pipeline_decisions_total", "", "decision")
+
 # --- chaos run ------------------------------------------------------------------
 
 RUN = 'scenario=~"$scenario"'

@@ -27,9 +27,12 @@ class Bounds:
 @dataclass(frozen=True)
 class PoolPolicy:
     bounds: Bounds = Bounds()
-    queue_high: float = 4.0  # mean queue depth per usable server that asks for more capacity
+    queue_high: float = 8.0  # mean queue depth per usable server that asks for more capacity
     utilization_high: float = 0.85
-    hot_share: float = 0.5  # share of servers hot (saturated, unhealthy, unreachable) that asks for more
+    # Share of servers hot (saturated, unhealthy, unreachable) that asks for more: every one, by
+    # default. One full or lost server is the gateway's to route around (what the gpu-exhaustion
+    # and gpu-faults scenarios test); a pool with no usable server left needs capacity.
+    hot_share: float = 1.0
     queue_low: float = 0.5  # scale down only below these on every server
     utilization_low: float = 0.3
     up_cooldown_s: float = 10.0  # after any scale event
