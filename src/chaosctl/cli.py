@@ -13,8 +13,34 @@ from typing import Optional
 
 import typer
 
-from chaosctl.errors import ChaosctlError, RunFailed
+from chaosctl.errors import (ChaosctlError, FaultError, InputInvalid, Interrupted, RunFailed, RunLocked, StackUnavailable,
+                             VerdictFailed)
 from chaosctl.settings import Settings, load_settings
+
+# The one table from an outcome to an exit code (docs/architecture.md, "Exit"). An error maps by its
+# nearest class here; a run's verdict by its name. Nothing else in chaosctl decides an exit code.
+EXIT_CODES: dict[type[BaseException], int] = {
+    InputInvalid: 2,  # a scenario, System, argument, setting or state file is wrong; nothing was executed
+    StackUnavailable: 3,  # the stack or an observability backend cannot be reached or started
+    RunFailed: 4,  # the run itself failed, or a revert did (never 1: CI reads 1 as "an SLO failed")
+    RunLocked: 5,  # another run holds the run lock; nothing was done
+    Interrupted: 130,  # SIGINT/SIGTERM, after every fault was reverted
+    FaultError: 1,
+    VerdictFailed: 1,
+    ChaosctlError: 1,
+}
+VERDICT_EXIT_CODES = {"pass": 0, "fail": 1, "aborted": 1, "error": 4}  # "error" normally arrives raised (RunFailed)
+INTERNAL_ERROR_EXIT = EXIT_CODES[RunFailed]  # a bug, not a verdict
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of an error: its nearest class in EXIT_CODES (an unknown error is a bug: 4)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_CODES[Interrupted]
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return INTERNAL_ERROR_EXIT
 
 app = typer.Typer(
     add_completion=False,
@@ -210,9 +236,9 @@ def run(
         from chaosctl.settings import parse_coverage
 
         settings = replace(settings, coverage_threshold=parse_coverage(min_coverage, "--min-coverage"))
-    code = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run, system=system, confirm=confirm,
-                        rehearse=rehearse, quiet=quiet)  # the scenario is checked against its System before anything starts
-    raise typer.Exit(code)
+    verdict = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run, system=system, confirm=confirm,
+                           rehearse=rehearse, quiet=quiet)  # the scenario is checked against its System before anything starts
+    raise typer.Exit(0 if verdict is None else VERDICT_EXIT_CODES[verdict])  # None: a dry run judged nothing
 
 
 @app.command("gpu-hog")
@@ -227,7 +253,7 @@ def gpu_hog(
 
     if (nbytes is None) == (fraction is None) or (fraction is not None and not 0 < fraction <= 1):
         raise UsageError("gpu-hog needs exactly one of --bytes N or --fraction F (0 < F <= 1)")
-    raise typer.Exit(hold(device, nbytes, fraction))
+    hold(device, nbytes, fraction)  # returns once stopped by a signal; no device raises StackUnavailable
 
 
 @app.command()
@@ -235,7 +261,7 @@ def recover(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = Por
     """Revert every fault that the journal says is still in place (after a crash or SIGKILL)."""
     from chaosctl.run import recover as do_recover
 
-    raise typer.Exit(do_recover(_settings(state_dir, port_base, backend)))
+    do_recover(_settings(state_dir, port_base, backend))  # a revert that failed raises RunFailed
 
 
 @app.command()
@@ -347,16 +373,16 @@ def main() -> None:
     except ChaosctlError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"chaosctl: {line}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt as exc:
         print("chaosctl: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(exit_code_for(exc))
     except Exception:  # a bug, not a verdict: exit 4 (RunFailed's code) so that CI never reads it as "SLO failed"
         import traceback
 
         traceback.print_exc()
-        print("chaosctl: internal error (the traceback above); exit 4", file=sys.stderr)
-        sys.exit(RunFailed.exit_code)
+        print(f"chaosctl: internal error (the traceback above); exit {INTERNAL_ERROR_EXIT}", file=sys.stderr)
+        sys.exit(INTERNAL_ERROR_EXIT)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 
 The run loop itself lives in chaosctl.runner (engine, phase, active faults,
 signals, abort, telemetry); this module validates, takes the run lock,
-dispatches, writes every report (whatever the run's end: verdict, interrupt,
-error, a backend lost) and turns the outcome into an exit code: 0 pass,
-1 fail/aborted; the errors raised after the reports are written (Interrupted
-130, RunFailed 4, StackUnavailable 3) and RunLocked (5) map in cli.py.
+dispatches and writes every report (whatever the run's end: verdict, interrupt,
+error, a backend lost). It returns the run's verdict or raises (Interrupted,
+RunFailed, StackUnavailable after the reports are written; RunLocked, invalid
+input before anything is touched); cli.py alone turns either into an exit code.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ from chaosctl.errors import RunFailed
 from chaosctl.settings import Settings
 
 if TYPE_CHECKING:
+    from chaosctl.report.model import Verdict
     from chaosctl.runner.engine import Run
     from chaosctl.runner.signals import SignalGuard
 
 
 def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None, dry_run: bool = False,
-                 system: Path | None = None, confirm: str | None = None, rehearse: bool = False, quiet: bool = False) -> int:
+                 system: Path | None = None, confirm: str | None = None, rehearse: bool = False, quiet: bool = False) -> Verdict | None:
     """`system`: --system (default: the scenario's, else the reference stack); `confirm`: the
-    System's name when it reaches beyond this machine; `rehearse`: runner.rehearse."""
+    System's name when it reaches beyond this machine; `rehearse`: runner.rehearse. Returns
+    the verdict (None for a dry run: nothing was judged) or raises."""
     import signal
 
     from chaosctl.faults.base import FaultContext
@@ -44,7 +46,7 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
         from chaosctl.scenario.timeline import build_timeline, render_timeline
 
         render_timeline(build_timeline(scenario))
-        return 0
+        return None
 
     from .runner.engine import Run
     from .runner.lock import RunLock
@@ -76,9 +78,9 @@ def _live_mode(quiet: bool) -> str:
     return live_mode(quiet, sys.stdout.isatty(), os.environ)
 
 
-def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Path | None = None) -> int:
-    """Run, write every report (shielded: a signal now waits for the files), then the exit:
-    0/1 by verdict, or raise what the run ended with (reports are on disk by then)."""
+def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Path | None = None) -> Verdict:
+    """Run, write every report (shielded: a signal now waits for the files), then the verdict,
+    or raise what the run ended with (reports are on disk by then)."""
     from chaosctl.history import judge_last_pass, record_after_run
     from chaosctl.report import write_reports_safely
     from chaosctl.report.console import render
@@ -106,10 +108,12 @@ def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Pat
         raise failure
     if failed:
         raise RunFailed("could not write every report: " + "; ".join(failed))
-    return 0 if report.verdict == "pass" else 1
+    return report.verdict
 
 
 def recover(settings: Settings) -> int:
+    """Revert what the journal holds; returns how many faults were reverted, raises RunFailed when
+    one could not be (it stays in the journal) and Interrupted on a signal."""
     from .runner.lock import RunLock
     from .runner.recover import recover_faults
 

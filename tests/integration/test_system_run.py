@@ -226,7 +226,7 @@ def test_recover_after_a_killed_run_stops_chaosctl_toxiproxy_and_clears_the_link
     ctx._managed = None  # the run "dies" here: nobody stops the proxy
     lines: list[str] = []
     plain = FaultContext(settings, Topology(PORT_BASE), lambda: None)
-    assert recover_faults(settings, echo=lines.append, ctx=plain) == 0, lines
+    assert recover_faults(settings, echo=lines.append, ctx=plain) == 1, lines  # a revert that failed raises RunFailed
     assert any(f"pid {managed.pid}" in line for line in lines), lines
     assert running_managed(settings, system) is None and not psutil.pid_exists(managed.pid) or \
         psutil.Process(managed.pid).status() == psutil.STATUS_ZOMBIE

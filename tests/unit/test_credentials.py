@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chaosctl.cli import exit_code_for
 from chaosctl.credentials import KNOWN_CONSTANTS, NAMES, load_or_create, resolve, secret_by_option, secrets_path
 from chaosctl.errors import UsageError
 from chaosctl.settings import SECRET_ENV, load_settings
@@ -71,7 +72,7 @@ def test_a_secrets_file_others_can_read_is_refused(tmp_path: Path, mode: int, no
         load_settings(state_dir=tmp_path)
     message = str(err.value)
     assert str(path) in message and f"mode {mode:04o}" in message and f"chmod 600 {path}" in message
-    assert err.value.exit_code == 2
+    assert exit_code_for(err.value) == 2
     assert path.read_text() == before and _mode(path) == mode  # refused, not silently "fixed"
 
 

@@ -142,7 +142,7 @@ def test_recover_clears_every_new_gpu_fault_from_the_journal(tmp_path: Path, ser
     state = _state(client)
     assert state["device_lost"] and state["ecc"]["count"] == 5 and state["throttle_factor"] == 8.0
     lines: list[str] = []
-    assert recover_faults(ctx.settings, lines.append, ctx=ctx) == 0
+    assert recover_faults(ctx.settings, lines.append, ctx=ctx) == 3
     assert len([x for x in lines if x.startswith("reverted gpu-")]) == 3, lines
     state = _state(client)
     assert not state["device_lost"] and state["ecc"]["count"] == 0 and state["throttle_factor"] == 1.0
@@ -171,5 +171,6 @@ def test_revert_on_a_server_that_is_gone_has_nothing_left_to_undo(tmp_path: Path
         with pytest.raises(FaultError, match="unreachable"):
             built.inject()  # an inject still says so
     lines: list[str] = []
-    assert recover_faults(settings, lines.append, ctx=ctx) == 0, lines
+    left = len(journal.pending())
+    assert left >= 1 and recover_faults(settings, lines.append, ctx=ctx) == left, lines
     assert journal.pending() == []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from report_sample import sample_report
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import UsageError
 from chaosctl.history import record_run
 from chaosctl.history.record import build_record, git_revision
@@ -103,7 +104,7 @@ def test_corrupt_file_is_refused_naming_it(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite at all, just some bytes " * 200)
     with pytest.raises(UsageError) as exc:
         record_run(path, _report())
-    assert str(path) in str(exc.value) and exc.value.exit_code == 2
+    assert str(path) in str(exc.value) and exit_code_for(exc.value) == 2
     with pytest.raises(UsageError, match="not a usable chaosctl history"):
         with open_history(path, create=False):
             pass

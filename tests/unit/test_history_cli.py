@@ -158,7 +158,7 @@ def test_the_run_path_gates_records_and_draws_the_trend(tmp_path: Path) -> None:
         with SignalGuard() as guard:
             codes.append(execute_and_publish(_FakeRun(_report(p99, started=T0 + 100 * i), _scenario(), settings),
                                              tmp_path / f"r{i}", guard, source=source))
-    assert codes == [0, 0, 1]  # the third regresses > 10% against the second (the last pass)
+    assert codes == ["pass", "pass", "fail"]  # the third regresses > 10% against the second (the last pass)
     with open_history(settings.history_path) as h:
         runs = h.runs()
     assert [r.verdict for r in runs] == ["fail", "pass", "pass"]
@@ -188,7 +188,7 @@ def test_the_run_path_gates_and_records_per_system(tmp_path: Path) -> None:
                                              tmp_path / f"r{i}", guard))
     # slow's first run has no baseline of its own (fast's 100 ms is not one); its second is within 10%;
     # fast's second regresses against fast's own last pass
-    assert codes == [0, 0, 0, 1]
+    assert codes == ["pass", "pass", "pass", "fail"]
     gated = json.loads((tmp_path / "r1" / "report.json").read_text())["checks"][0]
     assert gated["reason"] == NO_BASELINE
     with open_history(settings.history_path) as h:
@@ -210,7 +210,7 @@ def test_a_history_failure_never_fails_the_run(tmp_path: Path) -> None:
         code = execute_and_publish(_FakeRun(dataclasses.replace(_report("100 ms"), verdict="pass",
                                                                 checks=(Check("slo", "p99 abs", "fault", "pass", "1 ms"),)),
                                             scenario, settings), tmp_path / "r", guard)
-    assert code == 0 and (tmp_path / "r" / "report.json").exists()
+    assert code == "pass" and (tmp_path / "r" / "report.json").exists()
 
 
 def test_bottleneck_rows_with_nan_are_recorded_as_missing(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from chaosctl.errors import StackUnavailable, UsageError
+from chaosctl.services.errors import ServiceConfigInvalid, ServiceDependencyMissing
 from chaosctl.services.modelserver.app import create_app
 from chaosctl.services.modelserver.cuda import CHUNK_BYTES, CudaGpu, load_cudart, probe, select_gpu
 from chaosctl.services.modelserver.device import GiB, DeviceOOM, SimulatedGpu
@@ -127,11 +127,11 @@ def test_selection_auto_simulated_and_forced_cuda() -> None:
     picked = select_gpu("AUTO", 16 * GiB, 2, ordinal=1, loader=lambda: FakeCudart(devices=2))
     assert isinstance(picked, CudaGpu) and picked.index == 1 and picked.total_bytes == 8 * GiB
     assert select_gpu("cuda", 16 * GiB, 2, ordinal=1, loader=lambda: FakeCudart()).index == 0  # one device: shared
-    with pytest.raises(StackUnavailable, match=r"CHAOSCTL_GPU=cuda but no CUDA runtime \(libcudart not found\)"):
+    with pytest.raises(ServiceDependencyMissing, match=r"CHAOSCTL_GPU=cuda but no CUDA runtime \(libcudart not found\)"):
         select_gpu("cuda", 16 * GiB, 2, loader=lambda: None)
-    with pytest.raises(StackUnavailable, match="cudaErrorNoDevice"):
+    with pytest.raises(ServiceDependencyMissing, match="cudaErrorNoDevice"):
         select_gpu("cuda", 16 * GiB, 2, loader=lambda: FakeCudart(devices=0))
-    with pytest.raises(UsageError, match="expected one of auto, cuda, simulated"):
+    with pytest.raises(ServiceConfigInvalid, match="expected one of auto, cuda, simulated"):
         select_gpu("gpu", 16 * GiB, 2, loader=lambda: None)
 
 

@@ -12,6 +12,7 @@ from lxml import etree
 from report_sample import sample_report
 from rich.console import Console
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import ScenarioInvalid
 from chaosctl.report import console, rerender, write_reports
 from chaosctl.report import json as report_json
@@ -55,7 +56,7 @@ def test_bad_report_json_is_a_clear_error(tmp_path: Path, content: str, expected
     (tmp_path / "report.json").write_text(content)
     with pytest.raises(ScenarioInvalid) as exc:
         report_json.load(tmp_path)
-    assert expected in str(exc.value) and exc.value.exit_code == 2
+    assert expected in str(exc.value) and exit_code_for(exc.value) == 2
 
 
 def test_junit_validates_against_the_schema_with_one_testcase_per_check(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def test_recover_removes_a_rule_left_by_a_crashed_run(tmp_path: Path) -> None:
     fault_from_record(rec, ctx).inject()  # ... and the run was SIGKILLed here
     assert len(client.get("/admin/request-faults", headers={"X-Admin-Token": ADMIN}).json()["rules"]) == 1
     lines: list[str] = []
-    assert recover_faults(settings, echo=lines.append, ctx=ctx) == 0
+    assert recover_faults(settings, echo=lines.append, ctx=ctx) == 1
     assert client.get("/admin/request-faults", headers={"X-Admin-Token": ADMIN}).json() == {"rules": []}
     assert any(f"reverted request-abort gateway (id {rec.id})" in x for x in lines)
     assert Journal(settings.journal_path).pending() == []

@@ -19,6 +19,7 @@ import pytest
 from absent import component_missing
 from rich.console import Console
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import StackUnavailable, UsageError
 from chaosctl.settings import REQUIRABLE, Settings, parse_require
 
@@ -116,7 +117,7 @@ def test_require_values() -> None:
     assert parse_require("etcd, toxiproxy-server,chromium") == {"etcd", "toxiproxy", "chromium"}
     with pytest.raises(UsageError, match=r"CHAOSCTL_REQUIRE='etcd,docker': unknown component docker \(expected") as err:
         parse_require("etcd,docker")  # a platform is not requirable: nothing installs it
-    assert err.value.exit_code == 2
+    assert exit_code_for(err.value) == 2
 
 
 def test_doctor_requires_what_require_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,7 +161,7 @@ def test_doctor_still_exits_3_naming_what_is_missing(tmp_path: Path, monkeypatch
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(StackUnavailable, match=r"required components missing: .*jaeger, chromium") as err:
         run_doctor(Settings(tool_dirs=(tmp_path,), require=frozenset({"chromium"})))
-    assert err.value.exit_code == 3
+    assert exit_code_for(err.value) == 3
 
 
 def test_a_bad_require_value_is_exit_2_naming_it(tmp_path: Path) -> None:

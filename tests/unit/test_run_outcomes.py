@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from _run_fakes import fake
 
+from chaosctl.cli import VERDICT_EXIT_CODES, exit_code_for
 from chaosctl.errors import Interrupted, RunFailed, StackUnavailable
 from chaosctl.faults.base import FaultContext
 from chaosctl.faults.journal import Journal
@@ -172,7 +173,7 @@ class World:
         with SignalGuard(echo=lambda m: None) as guard:
             self.guard = guard
             try:
-                code, err = execute_and_publish(run, out, guard), None
+                code, err = VERDICT_EXIT_CODES[execute_and_publish(run, out, guard)], None
             except (Interrupted, RunFailed, StackUnavailable) as exc:
                 code, err = None, exc
         assert sorted(p.name for p in out.iterdir()) == sorted(REPORTS)
@@ -202,7 +203,7 @@ def test_unexpected_exception_reverts_every_fault_writes_reports_verdict_error_e
             f.verify = verify
     w.on_fault = second_fault_has_a_bug
     code, err, report = w.publish()
-    assert isinstance(err, RunFailed) and err.exit_code == 4
+    assert isinstance(err, RunFailed) and exit_code_for(err) == 4
     assert "RuntimeError: bug in verify" in str(err) and "every fault was reverted" in str(err)
     assert w.reverted() == ["b", "a"]
     assert report["verdict"] == "error" and "RuntimeError: bug in verify" in report["error"]
@@ -229,7 +230,7 @@ def test_interrupt_during_a_phase_writes_a_partial_report_and_exits_130(tmp_path
     w = World(tmp_path)
     w.on_fault = lambda f: _signal_in(f, "inject", signal.SIGINT) if f.record.id == "b" else None
     code, err, report = w.publish()
-    assert isinstance(err, Interrupted) and err.exit_code == 130 and "every fault was reverted" in str(err)
+    assert isinstance(err, Interrupted) and exit_code_for(err) == 130 and "every fault was reverted" in str(err)
     assert w.reverted() == ["b", "a"]
     assert report["interrupted"] is True and report["verdict"] == "aborted"
     assert [p["name"] for p in report["phases"]] == ["baseline", "fault"]
@@ -255,7 +256,7 @@ def test_second_and_third_signal_while_reverting_cannot_skip_a_revert(tmp_path):
 def test_jaeger_lost_judges_the_slos_fails_the_trace_checks_naming_it_exit_3(tmp_path):
     w = World(tmp_path, jaeger=FakeJaeger(dead=True))
     code, err, report = w.publish()
-    assert isinstance(err, StackUnavailable) and err.exit_code == 3
+    assert isinstance(err, StackUnavailable) and exit_code_for(err) == 3
     assert str(err).startswith("Jaeger at 127.0.0.1:8 unreachable")
     slos = [c for c in report["checks"] if c["kind"] == "slo"]
     assert [c["status"] for c in slos] == ["pass"] * 3
@@ -304,7 +305,7 @@ def test_a_failed_revert_is_verdict_error_exit_4_naming_recover_and_the_others_s
     w = World(tmp_path)
     w.on_fault = lambda f: setattr(f, "fail_revert", f.record.id == "a")
     code, err, report = w.publish(left=1)
-    assert isinstance(err, RunFailed) and err.exit_code == 4
+    assert isinstance(err, RunFailed) and exit_code_for(err) == 4
     assert "could not revert latency" in str(err) and "chaosctl recover" in str(err)
     assert w.reverted() == ["b", "a"] and report["verdict"] == "error"  # a failed; b still came out
     assert [p["name"] for p in report["phases"]] == ["baseline", "fault", "recovery"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
-from chaosctl.cli import app
+from chaosctl.cli import app, exit_code_for
+from chaosctl.errors import RunFailed
 from chaosctl.faults.base import FaultContext, FaultRecord
 from chaosctl.faults.journal import Journal
 from chaosctl.faults.link import ToxiproxyClient
@@ -53,7 +55,7 @@ def test_recover_reverts_pending_faults_newest_first_and_is_idempotent(tmp_path)
     journal.record_reverted("b")
     fake = FakeToxiproxy({"gateway__model-gpu-1": ["chaosctl-a"], "gateway__model-gpu-2": ["chaosctl-c"]})
     lines: list[str] = []
-    assert recover_faults(settings, echo=lines.append, ctx=_ctx(settings, fake)) == 0
+    assert recover_faults(settings, echo=lines.append, ctx=_ctx(settings, fake)) == 2  # a and c; b was reverted
     assert fake.deletes == ["chaosctl-c", "chaosctl-a"]
     assert fake.toxics == {"gateway__model-gpu-1": [], "gateway__model-gpu-2": []}
     assert any("reverted latency link:gateway->model-gpu-2" in x for x in lines)
@@ -67,7 +69,7 @@ def test_recover_of_a_fault_that_never_landed_is_harmless(tmp_path):
     settings = Settings(state_dir=tmp_path, port_base=24500)
     Journal(settings.journal_path).record_inject(FaultRecord("z", "latency", "link:gateway->registry", {}))
     fake = FakeToxiproxy({})
-    assert recover_faults(settings, echo=lambda s: None, ctx=_ctx(settings, fake)) == 0
+    assert recover_faults(settings, echo=lambda s: None, ctx=_ctx(settings, fake)) == 1
     assert fake.deletes == ["chaosctl-z"]
 
 
@@ -82,7 +84,9 @@ def test_recover_keeps_what_it_could_not_revert_and_exits_4_not_1(tmp_path):
     ctx = FaultContext(settings, Topology(24500), backend_factory=lambda: None)
     ctx._toxiproxy = ToxiproxyClient("http://127.0.0.1:24570", transport=httpx.MockTransport(down))
     lines: list[str] = []
-    assert recover_faults(settings, echo=lines.append, ctx=ctx) == 4  # README: 4 = a revert failed; 1 = SLO failed
+    with pytest.raises(RunFailed, match="1 fault.s. could not be reverted") as err:
+        recover_faults(settings, echo=lines.append, ctx=ctx)
+    assert exit_code_for(err.value) == 4  # README: 4 = a revert failed; 1 = SLO failed
     assert [r.id for r in journal.pending()] == ["a"]
     assert any("FAILED to revert latency link:gateway->registry" in x for x in lines)
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import StackUnavailable
 from chaosctl.observe.prometheus import Sample
 from chaosctl.scenario.model import SLO
@@ -157,7 +158,7 @@ def test_raw_promql_with_window() -> None:
 def test_unreachable_prometheus_raises_stack_unavailable_exit_3() -> None:
     with pytest.raises(StackUnavailable) as exc:
         evaluate(DownPrometheus(), [slo(sli="latency_p99", phase="fault", objective="< 300ms")], [FAULT])
-    assert exc.value.exit_code == 3
+    assert exit_code_for(exc.value) == 3
 
 
 def test_too_short_phase_fails() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from _coverage_fakes import BASELINE, FAULT, METRICS, ScrapedPrometheus, seconds
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import UsageError
 from chaosctl.scenario.model import SLO
 from chaosctl.settings import parse_coverage
@@ -182,7 +183,7 @@ def test_coverage_threshold_setting(raw, value) -> None:
 def test_bad_coverage_threshold_is_a_usage_error(raw) -> None:
     with pytest.raises(UsageError) as exc:
         parse_coverage(raw)
-    assert "CHAOSCTL_COVERAGE_THRESHOLD" in str(exc.value) and exc.value.exit_code == 2
+    assert "CHAOSCTL_COVERAGE_THRESHOLD" in str(exc.value) and exit_code_for(exc.value) == 2
 
 
 def test_run_flag_names_itself(tmp_path) -> None:

@@ -10,6 +10,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import StackUnavailable
 from chaosctl.observe.prometheus import MultipleSeries, Prometheus
 from chaosctl.scenario.model import SLO
@@ -98,7 +99,7 @@ def test_server_error_is_stack_unavailable() -> None:
 def test_connection_refused_is_stack_unavailable_exit_3() -> None:
     with pytest.raises(StackUnavailable) as exc:
         evaluate(Prometheus("http://127.0.0.1:9"), [slo()], [FAULT])
-    assert exc.value.exit_code == 3 and "127.0.0.1:9" in str(exc.value)
+    assert exit_code_for(exc.value) == 3 and "127.0.0.1:9" in str(exc.value)
 
 
 def test_query_range_points() -> None:

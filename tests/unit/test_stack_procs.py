@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from chaosctl.cli import exit_code_for
 from chaosctl.stack import procs
 
 SLEEPER = [sys.executable, "-c", "import time; print('sleeper ' + 'ready', flush=True); time.sleep(60)"]
@@ -151,7 +152,7 @@ def test_corrupt_state_is_an_input_error_naming_the_file(tmp_path: Path, body: b
     state.state_path(tmp_path).write_bytes(body)
     with pytest.raises(StateInvalid, match="stack.json") as info:
         state.load(tmp_path, 1)
-    assert info.value.exit_code == 2
+    assert exit_code_for(info.value) == 2
 
 
 def test_stop_finds_group_members_whose_leader_already_died(tmp_path):

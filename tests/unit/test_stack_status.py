@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.stack import show_status
@@ -54,7 +55,7 @@ def test_local_backend_satisfies_the_protocol(tmp_path):
 def test_status_of_a_stack_that_is_not_up_prints_json_and_raises_exit_3(tmp_path, capsys):
     with pytest.raises(StackUnavailable, match="stack not up: nothing runs from .* on port base 21500") as err:
         show_status(_settings(tmp_path), json_out=True)
-    assert err.value.exit_code == 3
+    assert exit_code_for(err.value) == 3
     out = json.loads(capsys.readouterr().out)
     topo = Topology(BASE)
     assert [c["name"] for c in out["components"]] == list(topo.components)
@@ -96,9 +97,9 @@ def test_doctor_reports_missing_tools_with_how_to_get_them(tmp_path, monkeypatch
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(StackUnavailable, match="required components missing: etcd, etcdctl, prometheus, "
-                       "redis-server, toxiproxy-server, jaeger") as err:
+                       "redis-server, chaosctl-kafka, java, toxiproxy-server, jaeger") as err:
         run_doctor(_settings(tmp_path))
-    assert err.value.exit_code == 3
+    assert exit_code_for(err.value) == 3
     out = capsys.readouterr().out
     assert "etcd-server" in out and "chaosctl setup" in out
 
@@ -143,7 +144,7 @@ def test_per_component_controls_on_a_recorded_process(tmp_path, capsys):
 def test_up_with_a_missing_binary_names_it_and_starts_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     settings = _settings(tmp_path)
-    with pytest.raises(StackUnavailable, match=r"missing: etcd \(get it with: chaosctl setup.*jaeger") as err:
+    with pytest.raises(StackUnavailable, match=r"missing: chaosctl-kafka \(get it with: chaosctl setup.*etcd \(get it with: chaosctl setup.*jaeger") as err:
         LocalBackend(settings).up()
-    assert err.value.exit_code == 3
+    assert exit_code_for(err.value) == 3
     assert not (settings.state_dir / "stack.json").exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from chaosctl.cli import exit_code_for
 from chaosctl.errors import StateInvalid
 from chaosctl.faults.base import FaultRecord
 from chaosctl.faults.journal import Journal
@@ -34,7 +35,7 @@ def test_malformed_journal_lines_are_named(tmp_path: Path, line: bytes, where: s
     journal = _journal(tmp_path, json.dumps(INJECT).encode() + b"\n" + line + b"\n")
     with pytest.raises(StateInvalid, match=f"journal.jsonl{where}") as info:
         journal.pending()
-    assert info.value.exit_code == 2
+    assert exit_code_for(info.value) == 2
 
 
 def test_a_torn_write_is_skipped_and_the_next_event_starts_a_fresh_line(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def device_problem(device: int) -> str | None:
     return None
 
 
-def hold(device: int, nbytes: int | None, fraction: float | None) -> int:
+def hold(device: int, nbytes: int | None, fraction: float | None) -> None:
     """The hog's body (`chaosctl gpu-hog`): take the memory, report, wait for a signal."""
     from chaosctl.services.modelserver.cuda import CudaGpu, load_cudart
 
@@ -59,7 +59,6 @@ def hold(device: int, nbytes: int | None, fraction: float | None) -> int:
     while not stop:
         time.sleep(0.2)
     gpu.release(alloc.id)
-    return 0
 
 
 @dataclass

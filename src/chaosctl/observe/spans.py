@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from chaosctl.errors import ChaosctlError
+from chaosctl.errors import InputInvalid
 
 ERROR_STATUS = (2, "STATUS_CODE_ERROR")
 SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -42,10 +42,8 @@ _FLAT = bytes.maketrans(b"123456789-\t\r\n", b"0000000000   ")  # digits and sig
 _LONG_RUN = b"0" * 19
 
 
-class TraceFormatError(ChaosctlError, ValueError):
+class TraceFormatError(InputInvalid, ValueError):
     """A trace document is malformed; the message says what and where."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
 """`chaosctl recover`: revert whatever the journal says may still be in place.
 
 Newest first (reverse injection order, as the run would have), each revert
-idempotent, each success journaled, so running it twice is harmless. Exit 0
-when nothing is left, 4 (RunFailed's code, as for a run whose revert failed) when a
-revert failed (what failed is printed; run it again once the component answers):
-never 1, which CI reads as "an SLO failed". A SIGINT/SIGTERM waits until every revert
-was tried (then exit 130). The caller holds the run lock (chaosctl.run.recover).
+idempotent, each success journaled, so running it twice is harmless. Returns how
+many faults were reverted when nothing is left; raises RunFailed when a revert failed
+(what failed is printed; run it again once the component answers: the CLI's exit 4,
+never 1, which CI reads as "an SLO failed"). A SIGINT/SIGTERM waits until every revert
+was tried (then Interrupted). The caller holds the run lock (chaosctl.run.recover).
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx:
         raise Interrupted(f"recover interrupted by {guard.signal_name} after its reverts; "
                           f"{left} fault(s) left in the journal" + (": run `chaosctl recover` again" if left else ""))
     if failed:
-        echo(f"{failed} fault(s) could not be reverted; they stay in the journal, run `chaosctl recover` again")
-        return RunFailed.exit_code
+        raise RunFailed(f"{failed} fault(s) could not be reverted; they stay in the journal, run `chaosctl recover` again")
     echo(f"recovered {len(pending)} fault(s); nothing is left in place")
-    return 0
+    return len(pending)

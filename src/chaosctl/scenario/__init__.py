@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from chaosctl.errors import ScenarioInvalid
+from chaosctl.errors import ScenarioInvalid, UsageError
 from chaosctl.stack.topology import Topology
 
 from .load import load_scenario, parse_scenario
@@ -31,7 +31,7 @@ def validate_files(paths: Iterable[str | Path], topology: Topology | None = None
     for path in paths:
         try:
             good.append(load_scenario(path, topology))
-        except ScenarioInvalid as exc:
+        except (ScenarioInvalid, UsageError) as exc:  # a bad unit is a UsageError: said per file too
             failed.append(str(path))
             for line in exc.messages:
                 print(line, file=sys.stderr)

@@ -12,14 +12,15 @@ import argparse
 import importlib
 import sys
 
-from chaosctl.errors import ChaosctlError
+from chaosctl.errors import UsageError
+from chaosctl.services.errors import ServiceError
 from chaosctl.settings import load_settings
 from chaosctl.stack.topology import MODEL_SERVERS, PIPELINE_STAGES, REPLICAS, Topology
 
 
 def package_for(name: str) -> str | None:
     """The service package that runs component `name`, or None if it is no service."""
-    if name in ("registry", "gateway", "autoscaler"):
+    if name in ("registry", "gateway", "autoscaler", "analyser"):
         return name
     if name in {r.name for r in REPLICAS}:  # the autoscaler's replicas: the same model-server code
         return "modelserver"
@@ -43,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"chaosctl.services.{package}.app")
     try:
         settings = load_settings(port_base=args.port_base)  # refuses weak or published secrets
-        module.serve(args.name, Topology(settings.port_base), settings)
-    except ChaosctlError as exc:  # e.g. CHAOSCTL_GPU=cuda without a device: a clear line, no traceback
+    except UsageError as exc:  # the settings are chaosctl's: a wrong one is a configuration error
         print(f"error: {args.name}: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return 2
+    try:
+        module.serve(args.name, Topology(settings.port_base), settings)
+    except ServiceError as exc:  # e.g. CHAOSCTL_GPU=cuda without a device: a clear line, no traceback
+        print(f"error: {args.name}: {exc}", file=sys.stderr)
+        return exc.exit_status
     return 0
 
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from chaosctl.errors import ScenarioInvalid
+from chaosctl.errors import ScenarioInvalid, UsageError
 from chaosctl.scenario.types import closest
 from chaosctl.scenario.yamlsrc import read_yaml
 
@@ -44,7 +44,7 @@ def validate_files(paths: Iterable[str | Path], system_path: Path | None = None,
     for path in paths:
         try:
             validate_file(Path(path), system_path, port_base)
-        except ScenarioInvalid as exc:
+        except (ScenarioInvalid, UsageError) as exc:  # a --system that does not fit is said per file too
             failed.append(str(path))
             for line in exc.messages:
                 print(line, file=sys.stderr)

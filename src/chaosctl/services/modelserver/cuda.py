@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from chaosctl.errors import StackUnavailable, UsageError
+from chaosctl.services.errors import ServiceConfigInvalid, ServiceDependencyMissing
 from chaosctl.services.modelserver.device import Allocation, DeviceOOM, SimulatedGpu
 
 MiB = 1024**2
@@ -181,13 +181,13 @@ def select_gpu(
     """The GPU server's device for CHAOSCTL_GPU=`mode` (None = auto). `ordinal` picks among several devices."""
     mode = (mode or "auto").strip().lower()
     if mode not in MODES:
-        raise UsageError(f"CHAOSCTL_GPU={mode!r}: expected one of {', '.join(MODES)}")
+        raise ServiceConfigInvalid(f"CHAOSCTL_GPU={mode!r}: expected one of {', '.join(MODES)}")
     if mode != "simulated":
         lib = loader()
         count, why = probe(lib)
         if count >= 1:
             return CudaGpu(lib, ordinal % count, max_concurrency, clock)
         if mode == "cuda":
-            raise StackUnavailable(f"CHAOSCTL_GPU=cuda but {why}; set CHAOSCTL_GPU=auto or simulated "
+            raise ServiceDependencyMissing(f"CHAOSCTL_GPU=cuda but {why}; set CHAOSCTL_GPU=auto or simulated "
                                    "to run on the simulated GPU device")  # fmt: skip
     return SimulatedGpu(total_bytes, max_concurrency, clock)

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from chaosctl.errors import ChaosctlError
+from chaosctl.services.errors import ServiceError
 
 CONNECT_TIMEOUT_S = 0.25
 REQUEST_TIMEOUT_S = 1.5
@@ -31,7 +31,7 @@ ROUNDS = 2
 ROUND_PAUSE_S = 0.2
 
 
-class EtcdError(ChaosctlError):
+class EtcdError(ServiceError):
     """etcd refused a request (bad request, lease not found, ...)."""
 
     def __init__(self, message: str, code: int | None = None) -> None:
