@@ -99,13 +99,14 @@ def test_unknown_operation_is_refused():
 
 def test_compose_components_are_not_stack_containers():
     assert not set(spec.COMPOSED) & set(spec.stack_components())
-    assert set(spec.COMPOSED) | set(spec.stack_components()) == set(Topology(17000).components)
+    assert not set(spec.LOCAL_ONLY) & set(spec.stack_components())  # the event path: local backend only
+    assert set(spec.COMPOSED) | set(spec.stack_components()) | set(spec.LOCAL_ONLY) == set(Topology(17000).components)
 
 
 def test_prometheus_scrapes_every_component_by_hostname():
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in spec.prometheus_config()["scrape_configs"]}
     local = {j["job_name"] for j in configs.prometheus_config(Topology(17000))["scrape_configs"]}
-    assert set(jobs) == local
+    assert set(jobs) == local - set(spec.LOCAL_ONLY)
     assert jobs["gateway"] == ["gateway:17030"] and jobs["registry-store-1"] == ["registry-store-1:17001"]
     assert jobs["chaosctl-run"] == ["host.docker.internal:17080"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chaosctl.stack.components import stages
 from chaosctl.stack.startorder import needs
-from chaosctl.stack.topology import MODEL_SERVERS, Topology
+from chaosctl.stack.topology import ANALYSER, EVENTS, MODEL_SERVERS, Topology
 
 TOPO = Topology(29000)
 ALL = [n for stage in stages(TOPO) for n in stage]
@@ -23,14 +23,21 @@ def test_the_gateway_waits_for_the_registry_and_the_proxies_not_the_model_server
     assert not got & SERVERS
 
 
-def test_any_other_component_needs_every_earlier_stage() -> None:
+def test_any_other_component_needs_every_earlier_stage_but_the_broker() -> None:
     got = needs(TOPO, ALL)
     earlier: set[str] = set()
     for stage in stages(TOPO):
         for name in stage:
-            if name not in SERVERS and name != "gateway":
-                assert got[name] == frozenset(earlier), name
+            if name not in SERVERS and name not in ("gateway", ANALYSER):
+                assert got[name] == frozenset(earlier - {EVENTS}), name
         earlier.update(stage)
+
+
+def test_the_broker_starts_first_and_only_the_analyser_waits_for_it() -> None:
+    got = needs(TOPO, ALL)
+    assert ALL[0] == EVENTS and got[EVENTS] == frozenset()
+    assert got[ANALYSER] == frozenset({EVENTS, "toxiproxy"})
+    assert [name for name, need in got.items() if EVENTS in need] == [ANALYSER]
 
 
 def test_only_wanted_components_are_needed() -> None:

@@ -15,11 +15,13 @@ from chaosctl.credentials import Secrets
 from chaosctl.settings import SECRET_ENV, STATE_DIR_ENV, Settings
 from chaosctl.stack import configs, health
 from chaosctl.stack.tools import require_tool
-from chaosctl.stack.topology import AUTOSCALER, HOST, MODEL_SERVERS, PIPELINE_STAGES, PREDICTION_CACHE, Topology
+from chaosctl.stack.topology import (ANALYSER, AUTOSCALER, EVENTS, HOST, MODEL_SERVERS, PIPELINE_STAGES, PREDICTION_CACHE,
+                                     Topology)
 
 # Seconds a component may take from spawn to ready. Model servers train and
 # warm up their models at start-up, on a shared 2-core machine.
-READY_TIMEOUT = {"etcd": 40.0, "toxiproxy": 20.0, "jaeger": 40.0, "service": 120.0, "prometheus": 40.0, "redis": 20.0}
+READY_TIMEOUT = {"etcd": 40.0, "toxiproxy": 20.0, "jaeger": 40.0, "service": 120.0, "prometheus": 40.0, "redis": 20.0,
+                 "kafka": 60.0}  # a JVM: format + start take 5-8 s on an idle 2-core machine
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,14 @@ def kind(name: str) -> str:
         return name
     if name == PREDICTION_CACHE:
         return "redis"
+    if name == EVENTS:
+        return "kafka"
     return "service"
 
 
 # The external binary behind each kind of component (services run on sys.executable).
 BINARY = {"etcd": "etcd", "toxiproxy": "toxiproxy-server", "jaeger": "jaeger", "prometheus": "prometheus",
-          "redis": "redis-server"}
+          "redis": "redis-server", "kafka": "chaosctl-kafka"}
 
 
 def missing_binaries(names: tuple[str, ...] | list[str], settings: Settings) -> list[str]:
@@ -68,9 +72,10 @@ def stages(topo: Topology) -> tuple[tuple[str, ...], ...]:
     their registration, so they start with the registry (their warm-up dominates).
     """
     return (
-        (*topo.etcd_members, "toxiproxy", "jaeger", "prometheus", PREDICTION_CACHE),
+        # The Kafka broker (a JVM, the slowest to start) goes first; only the analyser needs it.
+        (EVENTS, *topo.etcd_members, "toxiproxy", "jaeger", "prometheus", PREDICTION_CACHE),
         ("registry", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES),  # the stages are light: no stage of their own
-        ("gateway", AUTOSCALER),  # the autoscaler reads the model servers, so it comes after them
+        ("gateway", AUTOSCALER, ANALYSER),  # the autoscaler reads the model servers, so it comes after them
     )
 
 
@@ -82,6 +87,8 @@ def ports(topo: Topology, name: str) -> tuple[int, ...]:
         return (topo.etcd_client_port(i), topo.etcd_peer_port(i))
     if k == "toxiproxy":
         return (topo.toxiproxy_port, *(link.listen_port for link in topo.links))
+    if k == "kafka":
+        return tuple(topo.events_port(listener) for listener in ("gateway", "analyser", "controller", "internal"))
     if k == "jaeger":
         return (topo.jaeger_otlp_grpc_port, topo.jaeger_otlp_http_port, topo.jaeger_query_port,
                 topo.jaeger_health_port, topo.jaeger_metrics_port, topo.jaeger_query_grpc_port)
@@ -127,7 +134,30 @@ def launch(name: str, settings: Settings, topo: Topology, components: tuple[str,
         return _prometheus(settings, topo, components)
     if k == "redis":
         return _redis(settings, topo)
+    if k == "kafka":
+        return _kafka(settings, topo)
     return _service(name, settings, topo)
+
+
+def kafka_dir(settings: Settings) -> Path:
+    return settings.state_dir / "kafka"
+
+
+def _kafka(settings: Settings, topo: Topology) -> Launch:
+    """The broker; its storage is formatted first when new (a second JVM run, in the same process
+    slot: `sh` formats, then execs the broker, so the pid recorded is the broker's)."""
+    launcher = str(require_tool("chaosctl-kafka", settings))
+    require_tool("java", settings)
+    data = kafka_dir(settings) / "data"
+    cfg = config_dir(settings)
+    log4j = _write(cfg / "events-log4j2.properties", configs.KAFKA_LOG4J)
+    props = _write(cfg / "events.properties", configs.kafka_properties(topo, data))
+    broker = (*configs.KAFKA_JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}", "kafka.Kafka", str(props))
+    if (data / "meta.properties").is_file():  # a restart (kill fault, `start`) keeps its topics and offsets
+        return Launch((launcher, *broker))
+    script = ('"$0" kafka.tools.StorageTool format --ignore-formatted --cluster-id "$1" --config "$2" >/dev/null'
+              ' && shift 2 && exec "$0" "$@"')
+    return Launch(("/bin/sh", "-c", script, launcher, configs.kafka_cluster_id(), str(props), *broker))
 
 
 def _redis(settings: Settings, topo: Topology) -> Launch:
@@ -193,4 +223,6 @@ def probe(name: str, client: httpx.Client, topo: Topology) -> health.Probe:
         return health.http_ok(client, f"{topo.url(name)}/-/ready")
     if k == "redis":
         return health.redis_ping(HOST, topo.prediction_cache_port)
+    if k == "kafka":
+        return health.kafka_broker(HOST, topo.events_port("internal"))
     return health.http_ok(client, f"{topo.url(name)}/healthz")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from chaosctl.stack.topology import HOST, PREDICTION_CACHE, Topology
+from chaosctl.stack.topology import EVENTS, HOST, PREDICTION_CACHE, Topology
 
 # Raft timing: a bit slower than etcd's defaults (100 ms / 1 s) so that a busy
 # 2-core machine does not trigger spurious elections, still fast enough that a
@@ -127,7 +127,8 @@ def scrape_target(topo: Topology, name: str) -> tuple[str, str]:
 def scrape_targets(topo: Topology, components: tuple[str, ...] | None = None) -> dict[str, str]:
     """Prometheus job name -> host:port of every (or each given) stack component."""
     names = topo.components if components is None else components
-    return dict(scrape_target(topo, name) for name in names if name != PREDICTION_CACHE)  # Redis has no /metrics
+    # Redis and Kafka have no /metrics (the gateway and the analyser export what they see of them).
+    return dict(scrape_target(topo, name) for name in names if name not in (PREDICTION_CACHE, EVENTS))
 
 
 RUN_MARKER_JOB = "chaosctl-run"
@@ -155,6 +156,65 @@ def redis_config(port: int, password: str, bind: str = HOST) -> str:
         'logfile ""',
         "",
     ))
+
+
+# The broker's JVM: a small heap (one partition per topic, a few MB of traffic), the serial GC and
+# C1 only (less CPU at start and idle on a shared 2-core machine).
+KAFKA_JVM_OPTS: tuple[str, ...] = ("-Xmx256m", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                                   "-Djava.awt.headless=true")
+# WARN and up, plus the one line that says the broker started (state_dir/logs/events.log).
+KAFKA_LOG4J = "\n".join((
+    "rootLogger.level = WARN",
+    "rootLogger.appenderRef.stdout.ref = STDOUT",
+    "appender.stdout.type = Console",
+    "appender.stdout.name = STDOUT",
+    "appender.stdout.layout.type = PatternLayout",
+    "appender.stdout.layout.pattern = [%d] %p %m (%c)%n",
+    "logger.started.name = kafka.server.KafkaRaftServer",
+    "logger.started.level = INFO",
+    "",
+))
+
+
+def kafka_cluster_id() -> str:
+    """A new KRaft cluster id (a UUID, URL-safe base64 without padding, as kafka-storage random-uuid)."""
+    import base64
+    import uuid
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def kafka_properties(topo: Topology, data_dir: Path) -> str:
+    """server.properties of the single-node KRaft broker (broker and controller in one process).
+
+    One listener per client path, advertised as that path's Toxiproxy port: a Kafka client
+    reconnects to what the broker advertises, so only then does all its traffic take the link.
+    The broker's own traffic and the probes use INTERNAL, the controller CONTROLLER (no links)."""
+    port = topo.events_port
+    gw, an = topo.link_to("gateway", EVENTS).listen_port, topo.link_to("analyser", EVENTS).listen_port
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{HOST}:{port('controller')}",
+        "listeners": f"GW://{HOST}:{port('gateway')},AN://{HOST}:{port('analyser')},"
+                     f"CONTROLLER://{HOST}:{port('controller')},INTERNAL://{HOST}:{port('internal')}",
+        "advertised.listeners": f"GW://{HOST}:{gw},AN://{HOST}:{an},INTERNAL://{HOST}:{port('internal')}",
+        "listener.security.protocol.map": "GW:PLAINTEXT,AN:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT",
+        "inter.broker.listener.name": "INTERNAL",
+        "controller.listener.names": "CONTROLLER",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "log.retention.ms": "3600000",  # an hour of events is plenty for a run
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
 def prometheus_config(topo: Topology, components: tuple[str, ...] | None = None) -> dict[str, object]:

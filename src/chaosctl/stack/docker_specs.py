@@ -21,7 +21,7 @@ from pathlib import Path
 from chaosctl.settings import SECRET_ENV
 from chaosctl.stack import configs
 from chaosctl.stack.components import etcd_index, file_name, kind, ports, stages
-from chaosctl.stack.topology import PREDICTION_CACHE, Topology
+from chaosctl.stack.topology import ANALYSER, EVENTS, PREDICTION_CACHE, Topology
 
 INTERNAL_PORT_BASE = 17000
 INTERNAL = Topology(INTERNAL_PORT_BASE)
@@ -30,6 +30,9 @@ STACK_IMAGE = "chaosctl-stack:0.1.0"
 NETWORK = "chaosctl"
 LABEL = "io.chaosctl.stack"
 COMPOSED = ("toxiproxy", "jaeger", "prometheus")  # run by docker-compose.observability.yml
+# The event path (a JVM broker and its analyser) runs on the local backend only so far: the stack
+# image has no Java. Without a broker the gateway's publisher drops its events (counted), never blocks.
+LOCAL_ONLY = (EVENTS, ANALYSER)
 ETCD_DATA = Path("/var/lib/chaosctl/etcd")
 
 
@@ -99,11 +102,11 @@ def host_port(port: int, port_base: int) -> int:
 
 def stack_components(topo: Topology = INTERNAL) -> tuple[str, ...]:
     """Components that run as stack containers (the rest come from compose), in start order."""
-    return tuple(name for stage in stages(topo) for name in stage if name not in COMPOSED)
+    return tuple(name for stage in stages(topo) for name in stage if name not in (*COMPOSED, *LOCAL_ONLY))
 
 
 def all_ports() -> dict[str, tuple[int, ...]]:
-    own = {name: ports(INTERNAL, name) for name in INTERNAL.components}
+    own = {name: ports(INTERNAL, name) for name in INTERNAL.components if name not in LOCAL_ONLY}
     own["toxiproxy"] = ports(INTERNAL, "toxiproxy")
     return own
 
@@ -184,7 +187,7 @@ def prometheus_config() -> dict[str, object]:
     Jobs are named after the component's hostname already; the run's phase
     marker is served by chaosctl on the host, reached as `host.docker.internal`.
     """
-    base = configs.prometheus_config(INTERNAL)
+    base = configs.prometheus_config(INTERNAL, tuple(c for c in INTERNAL.components if c not in LOCAL_ONLY))
     for job in base["scrape_configs"]:  # type: ignore[union-attr]
         host = "host.docker.internal" if job["job_name"] == configs.RUN_MARKER_JOB else job["job_name"]
         for static in job["static_configs"]:

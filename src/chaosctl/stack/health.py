@@ -46,6 +46,34 @@ def redis_ping(host: str, port: int, timeout: float = 2.0) -> Probe:
     return Probe(False, f"{where}: unexpected answer {reply[:80]!r} (loading, or not Redis)")
 
 
+def kafka_broker(host: str, port: int, timeout: float = 2.0) -> Probe:
+    """The broker answers an ApiVersions request (v0) without error: it listens only once started.
+    A hand-made request (8 bytes of header) instead of a Kafka client in `up`'s process."""
+    import socket
+    import struct
+
+    where = f"kafka://{host}:{port}"
+    client_id = b"chaosctl-probe"
+    body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id  # api key 18 = ApiVersions
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            reply = b""
+            while len(reply) < 10:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError as exc:
+        return Probe(False, f"{where}: {type(exc).__name__}")
+    if len(reply) < 10:
+        return Probe(False, f"{where}: closed the connection before answering")
+    correlation, error = struct.unpack(">ih", reply[4:10])
+    if correlation != 7 or error != 0:
+        return Probe(False, f"{where}: ApiVersions answered error {error}")
+    return Probe(True)
+
+
 def http_ok(client: httpx.Client, url: str) -> Probe:
     resp = _get(client, url)
     if isinstance(resp, Probe):

@@ -9,13 +9,16 @@ critical path, each because nothing the component does at start depends on more:
   dominate `up`, they keep retrying their registration until the registry answers,
   and their readiness is their own /healthz;
 - the gateway does not wait for the model servers: it asks the registry per request
-  (with a short cache) and `up` waits for every registration before it returns.
+  (with a short cache) and `up` waits for every registration before it returns;
+- the Kafka broker (`events`, a JVM: the slowest start) is started first and waited for by the
+  analyser alone, which needs only it and Toxiproxy (its link): the gateway's publisher never
+  waits for the broker (it buffers), so nothing else does either.
 """
 
 from __future__ import annotations
 
 from chaosctl.stack.components import stages
-from chaosctl.stack.topology import MODEL_SERVERS, Topology
+from chaosctl.stack.topology import ANALYSER, EVENTS, MODEL_SERVERS, Topology
 
 
 def needs(topo: Topology, wanted: tuple[str, ...] | list[str]) -> dict[str, frozenset[str]]:
@@ -28,9 +31,11 @@ def needs(topo: Topology, wanted: tuple[str, ...] | list[str]) -> dict[str, froz
         for name in names:
             if name in servers:
                 out[name] = frozenset()
+            elif name == ANALYSER:
+                out[name] = frozenset(earlier & {EVENTS, "toxiproxy"})
             elif name == "gateway":
-                out[name] = frozenset(earlier - servers)
+                out[name] = frozenset(earlier - servers - {EVENTS})
             else:
-                out[name] = frozenset(earlier)
+                out[name] = frozenset(earlier - {EVENTS})
         earlier.update(names)
     return out

@@ -17,6 +17,19 @@ PREDICTION_CACHE = "prediction-cache"
 # The pipelined model's stage services (services/pipeline): the gateway calls preprocess, the
 # model servers, then postprocess, each through its own link. Ports base+90.. (90-95 reserved).
 PIPELINE_STAGES: tuple[str, ...] = ("preprocess", "postprocess")
+# The pipelined model as clients name it at the gateway, and the model its inference hop runs
+# (the pipeline serves that model's versions).
+PIPELINE_MODEL = "fraud-pipeline"
+PIPELINE_INFERENCE_MODEL = "fraud-detector"
+# The event path: a Kafka broker (KRaft, broker and controller in one JVM) and the batch analyser.
+# The gateway publishes each scored transaction to the broker; the analyser consumes windows of
+# them. Kafka clients reconnect to the broker's ADVERTISED address, so the broker has one listener
+# per client path, advertised as that path's Toxiproxy port (a link fault then holds every byte).
+# Ports base+34 (gateway's listener), 35 (analyser's), 36 (controller), 37 (internal), 38 analyser.
+EVENTS = "events"
+ANALYSER = "analyser"
+EVENTS_TOPIC = "scored-transactions"
+RESULTS_TOPIC = "transaction-analyses"
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,14 @@ class Topology:
         names = [m.name for m in MODEL_SERVERS]
         return self.port_base + 40 + names.index(name)
 
+    def events_port(self, listener: str) -> int:
+        """The broker's listener ports: `gateway` / `analyser` (each behind its link), `controller`, `internal`."""
+        return self.port_base + 34 + ("gateway", "analyser", "controller", "internal").index(listener)
+
+    @property
+    def analyser_port(self) -> int:
+        return self.port_base + 38
+
     @property
     def autoscaler_port(self) -> int:
         return self.port_base + 85
@@ -194,10 +215,12 @@ class Topology:
             "toxiproxy",
             "jaeger",
             PREDICTION_CACHE,
+            EVENTS,
             "registry",
             *(m.name for m in MODEL_SERVERS),
             *PIPELINE_STAGES,
             "gateway",
+            ANALYSER,
             AUTOSCALER,
             "prometheus",
         )
@@ -224,6 +247,9 @@ class Topology:
         for stage in PIPELINE_STAGES:
             out.append(Link("gateway", stage, port, self.pipeline_port(stage)))
             port += 1
+        for client in ("gateway", ANALYSER):  # the event path's two Kafka clients, appended last
+            out.append(Link(client, EVENTS, port, self.events_port(client)))
+            port += 1
         return tuple(out)
 
     def link(self, name: str) -> Link:
@@ -248,6 +274,7 @@ class Topology:
             "jaeger": self.jaeger_query_port,
             "toxiproxy": self.toxiproxy_port,
             AUTOSCALER: self.autoscaler_port,
+            ANALYSER: self.analyser_port,
         }
         if component in ports:
             return f"http://{HOST}:{ports[component]}"
@@ -255,6 +282,8 @@ class Topology:
             return f"http://{HOST}:{self.pipeline_port(component)}"
         if component == PREDICTION_CACHE:
             return f"redis://{HOST}:{self.prediction_cache_port}"
+        if component == EVENTS:  # its internal listener (no link): probes and tests
+            return f"kafka://{HOST}:{self.events_port('internal')}"
         if component in {m.name for m in (*MODEL_SERVERS, *REPLICAS)}:
             return f"http://{HOST}:{self.model_server_port(component)}"
         if component in self.etcd_members:
@@ -263,7 +292,7 @@ class Topology:
 
     def via_proxy(self, source: str, dest: str) -> str:
         """The URL that `source` uses to reach `dest`: through its Toxiproxy link."""
-        scheme = "redis" if dest == PREDICTION_CACHE else "http"
+        scheme = {PREDICTION_CACHE: "redis", EVENTS: "kafka"}.get(dest, "http")
         return f"{scheme}://{HOST}:{self.link_to(source, dest).listen_port}"
 
 

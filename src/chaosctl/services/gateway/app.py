@@ -22,6 +22,7 @@ from starlette.requests import Request
 from chaosctl.services.gateway.auth import Principal
 from chaosctl.services.validation import invalid_request
 from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
+from chaosctl.services.gateway.events import EventPublisher, EventsConfig
 from chaosctl.services.gateway.pipeline import Pipeline, PipelineConfig
 from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig
 from chaosctl.services.gateway.rollout import admin_router as rollout_admin_router
@@ -30,7 +31,7 @@ from chaosctl.services.request_faults import RequestFacts, admin_router
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import LOCAL_REGION, REGIONS
-from chaosctl.stack.topology import FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, PREDICTION_CACHE, REPLICAS, Topology
+from chaosctl.stack.topology import EVENTS, EVENTS_TOPIC, FRAUD_CANARY, FRAUD_STABLE, MODEL_SERVERS, PREDICTION_CACHE, REPLICAS, Topology
 
 PREDICT_ROUTE = "/v1/models/{model}/predict"
 MAX_ROWS = 1024
@@ -100,10 +101,11 @@ def default_pipeline(topology: Topology) -> PipelineConfig:
 
 
 def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = None,
-               pipeline: PipelineConfig | None = None) -> FastAPI:
+               pipeline: PipelineConfig | None = None, events: EventPublisher | None = None) -> FastAPI:
     gateway = Gateway(config, telemetry, deps or Deps())
     app = FastAPI(title="chaosctl gateway", version="1", lifespan=_lifespan(gateway, telemetry))
     app.state.gateway = gateway
+    app.state.events = events  # the event path's publisher (gateway/events.py); None: no events
     app.state.pipeline = Pipeline(pipeline, gateway) if pipeline is not None else None
     telemetry.install(app)
     _add_predict_route(app, gateway, _principal_dependency(gateway), app.state.pipeline)
@@ -166,6 +168,8 @@ def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDepen
         else:
             answer, cached = await gateway.predict_cached(model, body.inputs, requested or None, facts)  # blank = no header
         response.headers["X-Prediction-Cache"] = cached
+        if request.app.state.events is not None:  # the scored transaction to Kafka: queued, never waited for
+            await request.app.state.events.publish(answer, body.inputs, who.subject)
         route_span = trace.get_current_span()  # the request's server span (telemetry middleware)
         route_span.set_attribute("prediction_cache", cached)
         for key, value in (("model", answer.model), ("version", answer.version), ("device", answer.device),
@@ -208,5 +212,12 @@ def serve(name: str, topology: Topology, settings: Settings) -> None:
     from chaosctl.services.telemetry import serve as run
 
     telemetry = Telemetry(name, topology)
-    app = create_app(default_config(topology, settings), telemetry, pipeline=default_pipeline(topology))
+    events = EventPublisher(default_events(topology, settings), telemetry)
+    app = create_app(default_config(topology, settings), telemetry, pipeline=default_pipeline(topology), events=events)
     run(app, topology.gateway_port)
+
+
+def default_events(topology: Topology, settings: Settings) -> EventsConfig:
+    """The stack's event path: the broker through link:gateway->events."""
+    return EventsConfig(topology.via_proxy("gateway", EVENTS).removeprefix("kafka://"), EVENTS_TOPIC,
+                        mode=settings.events_publish)
