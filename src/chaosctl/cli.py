@@ -223,7 +223,7 @@ def run(
     ),
 ) -> None:
     """Run a scenario: baseline -> faults -> recovery under load, then the verdict and reports."""
-    from chaosctl.run import run_scenario
+    from chaosctl.runner.entry import run_scenario
     from chaosctl.setup.shipped import resolve_scenario
 
     file = resolve_scenario(file)
@@ -259,7 +259,7 @@ def gpu_hog(
 @app.command()
 def recover(state_dir: Optional[Path] = StateDir, port_base: Optional[int] = PortBase, backend: Optional[str] = BackendOpt) -> None:
     """Revert every fault that the journal says is still in place (after a crash or SIGKILL)."""
-    from chaosctl.run import recover as do_recover
+    from chaosctl.runner.entry import recover as do_recover
 
     do_recover(_settings(state_dir, port_base, backend))  # a revert that failed raises RunFailed
 

@@ -146,7 +146,7 @@ class _FakeRun:
 def test_the_run_path_gates_records_and_draws_the_trend(tmp_path: Path) -> None:
     from test_history_gate import _report, _scenario
 
-    from chaosctl.run import execute_and_publish
+    from chaosctl.runner.entry import execute_and_publish
     from chaosctl.runner.signals import SignalGuard
     from chaosctl.settings import Settings
 
@@ -176,7 +176,7 @@ def test_the_run_path_gates_and_records_per_system(tmp_path: Path) -> None:
     from test_history_gate import _report, _scenario
 
     from chaosctl.history.gate import NO_BASELINE
-    from chaosctl.run import execute_and_publish
+    from chaosctl.runner.entry import execute_and_publish
     from chaosctl.runner.signals import SignalGuard
     from chaosctl.settings import Settings
 
@@ -198,7 +198,7 @@ def test_the_run_path_gates_and_records_per_system(tmp_path: Path) -> None:
 def test_a_history_failure_never_fails_the_run(tmp_path: Path) -> None:
     from test_history_gate import _report, _scenario
 
-    from chaosctl.run import execute_and_publish
+    from chaosctl.runner.entry import execute_and_publish
     from chaosctl.runner.signals import SignalGuard
     from chaosctl.settings import Settings
 

@@ -24,7 +24,7 @@ from chaosctl.faults.base import FaultContext
 from chaosctl.faults.journal import Journal
 from chaosctl.observe.jaeger import FetchResult
 from chaosctl.observe.prometheus import Sample
-from chaosctl.run import execute_and_publish
+from chaosctl.runner.entry import execute_and_publish
 from chaosctl.runner.engine import Run, RunDeps
 from chaosctl.runner.signals import SignalGuard
 from chaosctl.scenario import load_scenario

@@ -1,3 +1,3 @@
-"""The run engine: run, rehearse, recover, phases, abort, signals (entry points in chaosctl.run).
+"""The run engine: run, rehearse, recover, phases, abort, signals (entry points in runner/entry.py).
 
 A regular package (not a namespace one) so that import-linter sees it (.importlinter)."""

@@ -5,7 +5,7 @@ idempotent, each success journaled, so running it twice is harmless. Returns how
 many faults were reverted when nothing is left; raises RunFailed when a revert failed
 (what failed is printed; run it again once the component answers: the CLI's exit 4,
 never 1, which CI reads as "an SLO failed"). A SIGINT/SIGTERM waits until every revert
-was tried (then Interrupted). The caller holds the run lock (chaosctl.run.recover).
+was tried (then Interrupted). The caller holds the run lock (chaosctl.runner.entry.recover).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
     # ScenarioInvalid / SystemInvalid / UsageError (no --confirm) -> exit 2, nothing touched
     scenario, resolved, system_path = resolve_for_run(path, system, settings.port_base, confirm)
     if rehearse:
-        from .runner.rehearse import rehearsal_scenario
+        from .rehearse import rehearsal_scenario
 
         scenario = rehearsal_scenario(scenario)
     if dry_run:
@@ -48,9 +48,9 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
         render_timeline(build_timeline(scenario))
         return None
 
-    from .runner.engine import Run
-    from .runner.lock import RunLock
-    from .runner.signals import SignalGuard
+    from .engine import Run
+    from .lock import RunLock
+    from .signals import SignalGuard
 
     if resolved.load is None:
         from chaosctl.errors import UsageError
@@ -60,7 +60,7 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
     ctx = FaultContext.for_settings(settings, resolved, system_path)
     deps = None
     if rehearse:
-        from .runner.rehearse import rehearsal_deps
+        from .rehearse import rehearsal_deps
 
         deps = rehearsal_deps()
     with RunLock(settings.state_dir), SignalGuard() as guard:  # RunLocked -> exit 5, nothing touched
@@ -73,7 +73,7 @@ def _live_mode(quiet: bool) -> str:
     import os
     import sys
 
-    from .runner.live import live_mode
+    from .live import live_mode
 
     return live_mode(quiet, sys.stdout.isatty(), os.environ)
 
@@ -114,8 +114,8 @@ def execute_and_publish(run: "Run", out: Path, guard: "SignalGuard", source: Pat
 def recover(settings: Settings) -> int:
     """Revert what the journal holds; returns how many faults were reverted, raises RunFailed when
     one could not be (it stays in the journal) and Interrupted on a signal."""
-    from .runner.lock import RunLock
-    from .runner.recover import recover_faults
+    from .lock import RunLock
+    from .recover import recover_faults
 
     with RunLock(settings.state_dir, what="recover"):  # a live run reverts its own faults
         return recover_faults(settings, echo=_echo)
