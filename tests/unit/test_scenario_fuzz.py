@@ -113,7 +113,7 @@ SOURCE = "gen.yaml"
 
 def _accepts_or_located(raw: bytes) -> None:
     """The loader minus the file read (no I/O per example: 10,000 of them must stay fast)."""
-    from chaosctl.scenario.load import parse_scenario
+    from chaosctl.scenario.parse import parse_scenario
     from chaosctl.scenario.yamlsrc import parse_yaml
 
     try:

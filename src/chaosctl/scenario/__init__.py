@@ -14,7 +14,7 @@ from pathlib import Path
 from chaosctl.errors import ScenarioInvalid, UsageError
 from chaosctl.stack.topology import Topology
 
-from .load import load_scenario, parse_scenario
+from .parse import load_scenario, parse_scenario
 from .model import Scenario
 
 __all__ = ["Scenario", "load_scenario", "parse_scenario", "validate_files"]

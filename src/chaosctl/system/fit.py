@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from chaosctl.errors import SystemInvalid
-from chaosctl.scenario.load import parse_scenario
 from chaosctl.scenario.messages import in_file_order, located
 from chaosctl.scenario.model import Scenario
+from chaosctl.scenario.parse import parse_scenario
 from chaosctl.scenario.yamlsrc import Positions, read_yaml
 from chaosctl.stack.topology import Link, Topology
 

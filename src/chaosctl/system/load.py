@@ -1,6 +1,6 @@
 """System file -> `System`, or `SystemInvalid` with one `FILE:LINE:COL: where: message` line per problem.
 
-The same passes as scenarios (`chaosctl.scenario.load`): the YAML with
+The same passes as scenarios (`chaosctl.scenario.parse`): the YAML with
 positions (`yamlsrc`), literal secrets (`secrets.py`, before anything else
 reads the data), the fields (pydantic, errors mapped to positions with
 did-you-mean), then cross-field checks (duplicate names, links whose
