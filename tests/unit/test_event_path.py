@@ -160,3 +160,21 @@ def test_each_client_path_has_its_listener_advertised_as_its_links_port(tmp_path
     assert props["advertised.listeners"] == f"GW://127.0.0.1:{gw.listen_port},AN://127.0.0.1:{an.listen_port},INTERNAL://127.0.0.1:24037"
     assert "CONTROLLER://127.0.0.1:24036" in props["listeners"] and props["inter.broker.listener.name"] == "INTERNAL"
     assert [link.name for link in topo.links[-2:]] == ["link:gateway->events", "link:analyser->events"]
+
+
+def test_event_slis_read_the_analysers_series_and_a_system_without_them_says_so():
+    from chaosctl.scenario.model import SLO
+    from chaosctl.system.presets import Slis
+    from chaosctl.system.reference import reference_system
+    from chaosctl.verdict.slo import build_expr
+
+    ref = reference_system(Topology(24000)).slis.resolved()
+    for sli in ("consumer_lag", "event_age_p99"):
+        spec = SLO.model_validate({"name": sli, "sli": sli, "phase": "fault", "objective": "< 100"})
+        assert build_expr(spec, 30.0) == build_expr(spec, 30.0, ref)  # the reference System asks what the verdict asks
+    assert ref.expr("consumer_lag", "30000ms") == "max(max_over_time(chaosctl_analyser_consumer_lag_messages[30000ms]))"
+    assert "chaosctl_analyser_event_age_seconds_bucket[30000ms]" in ref.expr("event_age_p99", "30000ms")
+    own = Slis(preset="otel-http", event_age_histogram='age_seconds_bucket{job="etl"}').resolved()
+    assert 'age_seconds_bucket{job="etl"}' in own.expr("event_age_p99", "10s")
+    with pytest.raises(ValueError, match=r"slis\.consumer_lag"):
+        own.expr("consumer_lag", "10s")

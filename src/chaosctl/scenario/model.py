@@ -58,6 +58,7 @@ NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 SliName = Literal[
     "latency_p50", "latency_p90", "latency_p95", "latency_p99",
     "success_ratio", "error_ratio", "throughput", "burn_rate",
+    "consumer_lag", "event_age_p99",  # the event path: messages behind (worst in the phase), publish -> analysed age
 ]  # fmt: skip
 SLIS: tuple[str, ...] = SliName.__args__  # type: ignore[attr-defined]
 LATENCY_QUANTILES = {"latency_p50": 0.5, "latency_p90": 0.9, "latency_p95": 0.95, "latency_p99": 0.99}

@@ -205,7 +205,7 @@ class Topology:
 
     @property
     def services(self) -> tuple[str, ...]:
-        return ("registry", "gateway", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES)
+        return ("registry", "gateway", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES, ANALYSER)
 
     @property
     def components(self) -> tuple[str, ...]:

@@ -39,7 +39,14 @@ class Preset:
     unit: str  # of the histogram: seconds | milliseconds
     about: str
     jobs: tuple[str, ...] = ()  # scrape jobs whose series these are, when the matchers do not say
+    consumer_lag: str = ""  # the event path's SLIs (a gauge of messages behind, an age histogram); "" = none
+    event_age: str = ""
 
+
+# The reference stack's event path, measured by its analyser (services/analyser).
+EVENT_LAG = "chaosctl_analyser_consumer_lag_messages"
+EVENT_AGE = "chaosctl_analyser_event_age_seconds"
+EVENT_SLIS = ("consumer_lag", "event_age_p99")
 
 PRESETS: dict[str, Preset] = {
     # OpenTelemetry HTTP server semantic conventions (stable, seconds) as the Prometheus exporter names them.
@@ -56,7 +63,7 @@ PRESETS: dict[str, Preset] = {
     "chaosctl-reference": Preset(
         "chaosctl_http_request_duration_seconds", "chaosctl_http_requests_total",
         'service="gateway",route=~"/v1/models/.*"', 'code=~"5.."', "seconds", "chaosctl's reference stack",
-        ("gateway",),
+        ("gateway",), EVENT_LAG, EVENT_AGE,
     ),
 }  # fmt: skip
 
@@ -87,6 +94,9 @@ class Slis(Frozen):
     errors: Optional[Matchers] = Field(None, description='matchers that make a request an error, e.g. code=~"5.."')
     selector: Optional[Matchers] = Field(None, description='matchers added to both, e.g. job="checkout"')
     latency_unit: Optional[Literal["seconds", "milliseconds"]] = None
+    consumer_lag: Optional[Selector] = Field(None, description="the event path's consumer lag gauge (messages behind)")
+    event_age_histogram: Optional[Selector] = Field(
+        None, description="the event path's end-to-end event age histogram in seconds (base name or _bucket)")
 
     @model_validator(mode="after")
     def _complete(self) -> "Slis":
@@ -110,9 +120,11 @@ class Slis(Frozen):
         errors = self.errors if self.errors is not None else base.errors  # type: ignore[union-attr]
         unit = self.latency_unit or (base.unit if base else "seconds")
         extra = self.selector or ""
+        lag = self.consumer_lag or (base.consumer_lag if base else "")
+        age = (self.event_age_histogram or "").replace("_bucket{", "{").removesuffix("_bucket") or (base.event_age if base else "")
         return ResolvedSlis(
             histogram=hist, histogram_matchers=_join(hist_m, extra), requests=req,
-            requests_matchers=_join(req_m, extra), errors=_join(errors), unit=unit,
+            requests_matchers=_join(req_m, extra), errors=_join(errors), unit=unit, consumer_lag=lag, event_age=age,
         )  # fmt: skip
 
 
@@ -129,6 +141,8 @@ class ResolvedSlis:
     requests_matchers: str
     errors: str
     unit: str = "seconds"
+    consumer_lag: str = ""  # a selector; "" = this System has no event path SLIs
+    event_age: str = ""
 
     @property
     def bucket_selector(self) -> str:
@@ -149,6 +163,8 @@ class ResolvedSlis:
         if sli in LATENCY_QUANTILES:
             q = f"histogram_quantile({LATENCY_QUANTILES[sli]}, sum by (le) (rate({self.bucket_selector}[{window}])))"
             return q if self.unit == "seconds" else f"({q}) / 1000"
+        if sli in EVENT_SLIS:
+            return event_expr(sli, window, self.consumer_lag, self.event_age)
         if sli == "success_ratio":
             return f"1 - {errors} / {total}"
         if sli == "error_ratio":
@@ -159,6 +175,19 @@ class ResolvedSlis:
             if target is None or not 0 < target < 1:
                 raise ValueError("burn_rate needs a target between 0 and 1 (e.g. 99.9%)")
             return f"({errors} / {total}) / {1 - target:.10g}"
-        known = [*LATENCY_QUANTILES, "success_ratio", "error_ratio", "throughput", "burn_rate"]
+        known = [*LATENCY_QUANTILES, "success_ratio", "error_ratio", "throughput", "burn_rate", *EVENT_SLIS]
         raise ValueError(f"unknown SLI {sli!r}; known: {', '.join(known)}")
 
+
+
+def event_expr(sli: str, window: str, lag: str, age: str) -> str:
+    """The event path's SLIs: the worst consumer lag over the window; the p99 of event age
+    (publish -> analysed). ValueError when the System names no such series."""
+    if sli == "consumer_lag":
+        if not lag:
+            raise ValueError("consumer_lag: this System's slis name no consumer lag gauge (slis.consumer_lag)")
+        return f"max(max_over_time({lag}[{window}]))"
+    if not age:
+        raise ValueError("event_age_p99: this System's slis name no event age histogram (slis.event_age_histogram)")
+    name, matchers = split_selector(age)
+    return f"histogram_quantile(0.99, sum by (le) (rate({_vector(name + '_bucket', matchers)}[{window}])))"

@@ -26,6 +26,8 @@ _ABOUT = {
     "prediction-cache": "the gateway's prediction cache (Redis; no HTTP endpoint)",
     "preprocess": "pipeline stage 1 of fraud-pipeline: feature validation, winsorising, standardisation",
     "postprocess": "pipeline stage 3 of fraud-pipeline: calibrated fraud score, allow/review/block decision",
+    "events": "the event path's Kafka broker (KRaft, broker and controller in one JVM; no HTTP endpoint)",
+    "analyser": "batch analyser: consumes windows of scored transactions from Kafka, publishes ensemble results",
     "autoscaler": "autoscaler: adds and removes GPU/CPU model-server replicas (warm-up before they register)",
 }
 

@@ -27,6 +27,7 @@ from chaosctl.scenario.objective import BurnRateObjective, RelativeObjective, co
 from chaosctl.verdict.client_view import AVAILABILITY_SLIS, ClientCounts, client_verdict
 from chaosctl.verdict.coverage import DEFAULT_MIN_COVERAGE, Coverage, CoverageMeter, SeriesSource, jobs_of_query
 from chaosctl.verdict.model import Check, PhaseWindow
+from chaosctl.system.presets import EVENT_AGE, EVENT_LAG, EVENT_SLIS, event_expr
 
 LATENCY_SLIS = LATENCY_QUANTILES
 # The built-in SLIs measure what clients of the AI stack see: the gateway's predict route.
@@ -81,6 +82,8 @@ def build_expr(spec: SLO, window_s: float, slis: "ResolvedSlis | None" = None) -
     errors = f'(sum(rate({REQUESTS}{{{sel},code=~"5.."}}[{w}])) or vector(0))'
     if spec.sli in LATENCY_SLIS:
         return f"histogram_quantile({LATENCY_SLIS[spec.sli]}, sum by (le) (rate({DURATION_BUCKET}{{{sel}}}[{w}])))"
+    if spec.sli in EVENT_SLIS:
+        return event_expr(spec.sli, w, EVENT_LAG, EVENT_AGE)
     if spec.sli == "success_ratio":
         return f"1 - {errors} / {total}"
     if spec.sli == "error_ratio":
@@ -118,9 +121,10 @@ def coverage_of(meter: CoverageMeter, spec: SLO, expr: str, window: PhaseWindow,
     """Built-in SLIs read the gateway's job (a System's: its SLI jobs); raw PromQL and a System's
     SLIs naming no job read the jobs the query names or whose series it matches."""
     literal = window_literal(window.seconds)
-    if spec.promql is None and (evidence is None or evidence.slis is None):
+    request_sli = spec.promql is None and spec.sli not in EVENT_SLIS  # the event SLIs: their own series' jobs
+    if request_sli and (evidence is None or evidence.slis is None):
         return meter.of((SERVICE,), window, literal)
-    if spec.promql is None and evidence is not None and evidence.sli_jobs:
+    if request_sli and evidence is not None and evidence.sli_jobs:
         return meter.of(evidence.sli_jobs, window, literal)
     jobs, problem = jobs_of_query(meter.prom, expr, window, literal, meter.metric_names())
     return meter.of(jobs, window, literal, problem)
