@@ -35,7 +35,10 @@ LINK_TYPES = ("latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-c
 REQUEST_TYPES = ("request-abort", "request-delay")
 JSON_PARAMS = ("match",)  # nested spec blocks kept in the journal as JSON text
 GPU_TYPES = ("gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle")
-FAULT_TYPES = PROCESS_TYPES + LINK_TYPES + GPU_TYPES + REQUEST_TYPES
+REGION_TYPES = ("region-partition",)  # every link into a region (faults/partition.py)
+ROLLOUT_TYPES = ("canary-rollout",)  # a deployment event on the reference gateway (faults/rollout.py)
+FAULT_TYPES = PROCESS_TYPES + LINK_TYPES + GPU_TYPES + REQUEST_TYPES + ROLLOUT_TYPES
+FAULT_TYPES = FAULT_TYPES + REGION_TYPES
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,14 @@ def fault_from_record(record: FaultRecord, ctx: FaultContext) -> Fault:
         from .request import request_fault
 
         return request_fault(record, ctx)
+    if record.type in ROLLOUT_TYPES:
+        from .rollout import RolloutFault
+
+        return RolloutFault(record, ctx)
+    if record.type in REGION_TYPES:
+        from .partition import RegionPartition
+
+        return RegionPartition(record, ctx)
     if record.type in LINK_TYPES:
         from .link import LinkFault
 
@@ -264,9 +275,9 @@ def _by_kind(kind: str) -> Callable[[FaultRecord, FaultContext], Fault]:
 
         return pod_fault
     if kind == "gpu-host":
-        from .gpuhog import GpuHog
+        from .gpuhog import GpuHogFault
 
-        return GpuHog
+        return GpuHogFault
     from .gpu import gpu_fault
     from .process import process_fault
 

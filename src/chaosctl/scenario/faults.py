@@ -345,12 +345,111 @@ class RequestDelay(_RequestFault):
         return f"+{format_duration(self.delay)}, {self._match_detail()}"
 
 
+class CanaryRollout(_FaultBase):
+    """A deployment event, not a fault: the reference gateway starts a progressive rollout of
+    `canary` (its steps, health bounds and automatic rollback in services/gateway/rollout.py);
+    the revert cancels it (the static canary rule routes again). Lets a scenario run its faults
+    mid-rollout; `auto_rollback: false` is the deliberately broken deployment system."""
+
+    type: Literal["canary-rollout"]
+    model: str = Field(min_length=1, max_length=64, description="model name, e.g. fraud-detector")
+    stable: str = Field(min_length=1, max_length=64, description="the version serving now, e.g. 2.3.1")
+    canary: str = Field(min_length=1, max_length=64, description="the new version, e.g. 2.4.0")
+    steps: str = Field("5%,25%,50%,100%", description="canary weights, rising, the last 100%")
+    step_interval: Duration = Field(30.0, description="least time at a step before the next, e.g. 10s")
+    window: Duration = Field(30.0, description="sliding window the canary's health is judged on")
+    min_samples: int = Field(20, ge=1, description="canary answers in the window needed to step up")
+    auto_rollback: bool = Field(True, description="false: a breach is only recorded (no rollback)")
+
+    @field_validator("target")
+    @classmethod
+    def _gateway(cls, value: str, info: ValidationInfo) -> str:
+        if value != "gateway":  # the rollout controller lives in the reference gateway only
+            raise ValueError(f"canary-rollout targets the reference stack's gateway, not {value!r}")
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        rollout_weights(value)
+        return value
+
+    def _detail(self) -> str:
+        return f"{self.model} {self.stable} -> {self.canary}, {self.steps} every {format_duration(self.step_interval)}" + (
+            "" if self.auto_rollback else ", automatic rollback off")
+
+
+def rollout_weights(steps: str) -> tuple[float, ...]:
+    """`5%,25%,50%,100%` -> (0.05, 0.25, 0.5, 1.0); ValueError unless rising to 100%."""
+    try:
+        weights = tuple(float(p.strip().removesuffix("%")) / 100 for p in steps.split(","))
+    except ValueError:
+        raise ValueError(f"steps {steps!r}: write percentages separated by commas, e.g. 5%,25%,50%,100%") from None
+    if any(not 0 < w <= 1 for w in weights) or list(weights) != sorted(set(weights)) or weights[-1] != 1.0:
+        raise ValueError(f"steps {steps!r} must rise, each above 0%, to 100% (e.g. 5%,25%,50%,100%)")
+    return weights
+
+
+class RegionPartition(_FaultBase):
+    """Cut one region off: every link into it (from a component outside it) holds every byte both
+    ways, as a network partition drops packets, until the revert. A region is the `region` label
+    of the System's components (the reference stack: its model servers, regions a and b)."""
+
+    type: Literal["region-partition"]
+    region: str = Field(description="the region cut off, e.g. a (a `region` label of the System's components)")
+    target: str = Field("", description="region:NAME; set from `region` when left out")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_from_region(cls, data: object) -> object:
+        if isinstance(data, dict) and "target" not in data and isinstance(data.get("region"), str):
+            return {**data, "target": f"region:{data['region']}"}
+        return data
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str, info: ValidationInfo) -> str:
+        topology = topology_of(info)
+        members = region_members(topology)
+        regions = tuple(sorted(set(members.values())))
+        if value not in regions:
+            if not regions:
+                raise ValueError("no component has a `region` label: there is no region to partition")
+            raise ValueError(unknown_name("region", value, regions))
+        if not links_into(topology, value):
+            raise ValueError(f"no link leads into region {value!r} from outside it: nothing to cut")
+        return value
+
+    @model_validator(mode="after")
+    def _target_is_the_region(self) -> "RegionPartition":
+        if self.target != f"region:{self.region}":
+            raise ValueError(f"a region-partition's target is region:{self.region} (or leave `target` out)")
+        return self
+
+    def _detail(self) -> str:
+        return f"every link into region {self.region} cut"
+
+
+def region_members(topology: object) -> dict[str, str]:
+    """Component -> region: a System's `region` labels (system.fit), else the stack's model servers."""
+    pairs = getattr(topology, "region_members", None)
+    return dict(pairs) if pairs is not None else {m.name: m.region for m in MODEL_SERVERS}
+
+
+def links_into(topology: object, region: str) -> tuple[str, ...]:
+    """Names of the links from outside `region` to a component in it."""
+    members = region_members(topology)
+    return tuple(link.name for link in getattr(topology, "links", ())
+                 if members.get(link.dest) == region and members.get(link.source) != region)  # fmt: skip
+
+
 FaultSpec = Annotated[
     Union[
         ProcessKill, ProcessPause, ProcessRestart,
         Latency, Jitter, Bandwidth, Timeout, ResetPeer, SlowClose, LimitData,
-        RequestAbort, RequestDelay,
+        RequestAbort, RequestDelay, CanaryRollout,
         GpuExhaustion, GpuDeviceLost, GpuEccError, GpuThermalThrottle,
+        RegionPartition,
     ],
     Field(discriminator="type"),
 ]  # fmt: skip
@@ -358,6 +457,7 @@ FaultSpec = Annotated[
 FAULT_TYPES: tuple[str, ...] = (
     "process-kill", "process-pause", "process-restart",
     "latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data",
-    "request-abort", "request-delay",
+    "request-abort", "request-delay", "canary-rollout",
     "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle",
+    "region-partition",
 )  # fmt: skip

@@ -110,6 +110,9 @@ class ReadyCheck(Frozen):
 
 class _ComponentBase(Frozen):
     name: str = Field(pattern=COMPONENT_PATTERN, description="the scenario target name")
+    region: Optional[str] = Field(
+        None, pattern=NAME_PATTERN, description="the region it runs in (a region-partition cuts every link into a region)"
+    )
     url: Optional[Url] = Field(None, description="HTTP base URL (steady-state probes)")
     description: str = ""
 
@@ -177,7 +180,9 @@ class ReferenceComponent(_ComponentBase):
     def faults(self) -> tuple[str, ...]:
         kind = FAULTS_BY_KIND[self.kind]
         if self.stack_name in _REQUEST_REACH and not set(REQUEST_FAULTS) <= set(kind):
-            return (*kind, *REQUEST_FAULTS)
+            kind = (*kind, *REQUEST_FAULTS)
+        if self.stack_name == "gateway":  # its rollout controller (/admin/rollouts, services/gateway/rollout.py)
+            kind = (*kind, "canary-rollout")
         return kind
 
 

@@ -1,0 +1,94 @@
+"""canary-rollout: the scenario spec (FILE:LINE:COL errors), its journal record and admin body,
+and inject/verify/revert against the real gateway app in-process (the rollout starts, routes,
+and is cancelled at the revert, also from the journal as `recover` does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from _gateway_fakes import CANARY, FakeStack, make_harness, record
+from chaosctl.errors import ScenarioInvalid
+from chaosctl.faults.base import FaultContext, build_fault, fault_from_record, record_from_spec
+from chaosctl.faults.rollout import rollout_body
+from chaosctl.scenario import load_scenario
+from chaosctl.scenario.faults import CanaryRollout
+from chaosctl.settings import Settings
+from chaosctl.stack.topology import Topology
+
+ADMIN = "0123456789abcdef0123456789abcdef-admin"
+SCENARIO = """\
+apiVersion: chaosctl/v1
+kind: Scenario
+metadata:
+  name: t
+load:
+  users: 2
+  spawn_rate: 2
+  requests:
+    - {{model: fraud-detector}}
+phases:
+  - name: baseline
+    duration: 5s
+  - name: rollout
+    duration: 30s
+    faults:
+{fault}
+slos:
+  - {{name: ok, sli: success_ratio, phase: baseline, objective: ">= 99%"}}
+"""
+ROLLOUT = ("      - {type: canary-rollout, target: gateway, model: fraud-detector, stable: '2.3.1', canary: '2.4.0', "
+           "steps: '10%,50%,100%', step_interval: 5s, window: 8s, min_samples: 4, auto_rollback: false}")  # fmt: skip
+
+
+def _load(tmp_path: Path, fault: str):  # noqa: ANN202
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.format(fault=fault))
+    return load_scenario(path, Topology())
+
+
+def test_a_rollout_loads_and_becomes_the_admin_apis_body(tmp_path: Path) -> None:
+    spec = _load(tmp_path, ROLLOUT).phases[1].faults[0]
+    assert isinstance(spec, CanaryRollout)
+    assert spec.describe() == ("canary-rollout gateway (fraud-detector 2.3.1 -> 2.4.0, 10%,50%,100% every 5s, "
+                               "automatic rollback off)")  # fmt: skip
+    rec = record_from_spec(spec)
+    assert all(isinstance(v, (str, int, float, bool)) for v in rec.params.values())
+    assert rollout_body(rec) == {"stable": "2.3.1", "canary": "2.4.0", "steps": [0.1, 0.5, 1.0], "auto_rollback": False,
+                                 "step_interval_s": 5.0, "window_s": 8.0, "min_samples": 4}  # fmt: skip
+
+
+@pytest.mark.parametrize(("fault", "says"), [
+    ("      - {type: canary-rollout, target: registry, model: m, stable: '1', canary: '2'}", "gateway"),
+    ("      - {type: canary-rollout, target: gateway, model: m, stable: '1', canary: '2', steps: '50%,25%,100%'}", "must rise"),
+    ("      - {type: canary-rollout, target: gateway, model: m, stable: '1', canary: '2', steps: '5%,50%'}", "to 100%"),
+    ("      - {type: canary-rollout, target: gateway, model: m, stable: '1', canary: '2', steps: 'five'}", "percentages"),
+    ("      - {type: canary-rollout, target: gateway, model: m, stable: '1'}", "canary"),
+    ("      - {type: canary-rollout, target: gateway, model: m, stable: '1', canary: '2', min_samples: 0}", "min_samples"),
+])  # fmt: skip
+def test_bad_rollouts_are_refused_at_their_line(tmp_path: Path, fault: str, says: str) -> None:
+    with pytest.raises(ScenarioInvalid) as got:
+        _load(tmp_path, fault)
+    text = str(got.value)
+    assert "s.yaml:16:" in text and says in text, text
+
+
+def test_inject_verify_revert_against_the_gateway_app(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path, port_base=24700, admin_token=ADMIN)
+    h = make_harness(FakeStack(records=[record("model-gpu-2"), record("model-gpu-2", version="2.4.0")]),
+                     canary=CANARY, admin_token=ADMIN)  # fmt: skip
+    ctx = FaultContext(settings, Topology(settings.port_base), backend_factory=lambda: None)
+    ctx._http = TestClient(h.client.app, headers={"X-Admin-Token": ADMIN})  # the fault's admin calls, in-process
+    gateway = h.client.app.state.gateway  # type: ignore[attr-defined]
+    spec = _load(tmp_path, ROLLOUT).phases[1].faults[0]
+    fault = build_fault(spec, ctx)
+    fault.inject()
+    assert fault.verify() == "gateway: rollout of fraud-detector 2.3.1 -> 2.4.0 progressing at 10%"
+    assert gateway.rollouts.rules()[0].canary_weight == 0.1 and not gateway.rollouts.get("fraud-detector").policy.auto_rollback
+    fault_from_record(fault.record, ctx).revert()  # as `recover` does, from the journal's record
+    assert gateway.rollouts.get("fraud-detector") is None and gateway.rollouts.rules() == CANARY
+    fault.revert()  # twice is fine: nothing left to cancel
+    with pytest.raises(Exception, match="no rollout"):
+        fault.verify()
