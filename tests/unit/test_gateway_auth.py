@@ -68,3 +68,20 @@ def test_401_comes_before_body_validation() -> None:
     h = _harness()
     resp = h.client.post("/v1/models/fraud-detector/predict", json={"inputs": "nonsense"})
     assert resp.status_code == 401
+
+
+def test_a_cached_token_still_expires_and_a_forged_one_is_never_cached() -> None:
+    from chaosctl.services.gateway.auth import AuthError, mint_token, verify_token
+
+    secret = "s" * 40
+    token = mint_token(secret, "alice", 60, now=1_000.0)
+    assert verify_token(secret, token, clock=lambda: 1_010.0).subject == "alice"
+    assert verify_token(secret, token, clock=lambda: 1_020.0).subject == "alice"  # the cached decode
+    with pytest.raises(AuthError, match="expired"):
+        verify_token(secret, token, clock=lambda: 1_100.0)  # same token, later: the time check still runs
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    for _ in range(2):
+        with pytest.raises(AuthError, match="invalid token"):
+            verify_token(secret, forged, clock=lambda: 1_010.0)
+    with pytest.raises(AuthError, match="invalid token"):
+        verify_token("t" * 40, token, clock=lambda: 1_010.0)  # another secret: another cache key
