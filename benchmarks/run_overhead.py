@@ -26,7 +26,7 @@ from pydantic import TypeAdapter
 
 from chaosctl.faults.base import FaultContext, build_fault
 from chaosctl.faults.journal import Journal
-from chaosctl.runner.abort import AbortCondition, AbortWatcher, sli_expr
+from chaosctl.runner.abort import AbortRule, AbortWatcher, sli_expr
 from chaosctl.runner.active import ActiveFaults
 from chaosctl.runner.signals import SignalGuard
 from chaosctl.scenario.model import FaultSpec
@@ -82,13 +82,13 @@ def _wait_gone(fault) -> None:
 
 def abort_latency(ctx: FaultContext, journal: Journal, settings, reps: int) -> None:
     from chaosctl.load.locust_run import LocustRun
-    from chaosctl.load.plan import LoadPlan, RequestMix
+    from chaosctl.load.plan import LoadPlan, PlannedRequest
     from chaosctl.observe.prometheus import Prometheus
 
     print("2. abort detection: reset-peer on every gateway->model link, error_ratio > 0.5 (for 0s)")
     prom = Prometheus(ctx.topology.url("prometheus"))
-    cond = AbortCondition("error_ratio > 0.5", sli_expr("error_ratio"), ">", 0.5, 0.0)
-    plan = LoadPlan(users=4, spawn_rate=4, requests=(RequestMix("fraud-detector"),))
+    cond = AbortRule("error_ratio > 0.5", sli_expr("error_ratio"), ">", 0.5, 0.0)
+    plan = LoadPlan(users=4, spawn_rate=4, requests=(PlannedRequest("fraud-detector"),))
     load = LocustRun(plan, ctx.topology.url("gateway"), 60.0 * reps + 60, settings.run_dir / "bench-load", settings.jwt_secret)
     load.start()
     adapter = TypeAdapter(FaultSpec)
@@ -110,7 +110,7 @@ def abort_latency(ctx: FaultContext, journal: Journal, settings, reps: int) -> N
     print(f"   injection -> abort tripped   {ms(lat)}   (target: <= 2 scrapes + 1 s = 3000 ms)")
 
 
-def _wait_ratio_below(prom, cond: AbortCondition, level: float, timeout: float = 90.0) -> None:
+def _wait_ratio_below(prom, cond: AbortRule, level: float, timeout: float = 90.0) -> None:
     """Let the error ratio of the previous repetition drain out of the rate window."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from chaosctl.load.locust_run import LOCUSTFILE, LoadResult, _read_json_stats, build_commands
-from chaosctl.load.plan import LoadPlan, RequestMix, ShapeStage
+from chaosctl.load.plan import LoadPlan, PlannedRequest, ShapeStage
 
-PLAN = LoadPlan(users=20, spawn_rate=10, requests=(RequestMix("fraud-detector", 9, "2.x"), RequestMix("image-classifier", 1)))
+PLAN = LoadPlan(users=20, spawn_rate=10, requests=(PlannedRequest("fraud-detector", 9, "2.x"), PlannedRequest("image-classifier", 1)))
 
 
 def test_single_process_command(tmp_path):
@@ -38,7 +38,7 @@ def test_distributed_command_has_master_and_workers(tmp_path):
 def test_plan_round_trips_through_json(tmp_path):
     plan = LoadPlan(users=5, spawn_rate=1, requests=PLAN.requests, stages=(ShapeStage(10, 5, 5), ShapeStage(20, 50, 50)))
     assert LoadPlan.read(plan.write(tmp_path / "p.json")) == plan
-    assert RequestMix("image-classifier").features == 64 and RequestMix("fraud-detector").features == 20
+    assert PlannedRequest("image-classifier").features == 64 and PlannedRequest("fraud-detector").features == 20
 
 
 def test_json_stats_are_totalled(tmp_path):

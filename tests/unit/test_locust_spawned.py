@@ -10,7 +10,7 @@ import pytest
 
 from chaosctl.errors import ChaosctlError
 from chaosctl.load.locust_run import SPAWNED_FILE, LocustRun
-from chaosctl.load.plan import LoadPlan, RequestMix
+from chaosctl.load.plan import LoadPlan, PlannedRequest
 
 CSV_HEADER = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,Total Request Count\n"
 
@@ -30,7 +30,7 @@ class Exited:
 
 
 def load(tmp_path: Path, proc: object = None) -> LocustRun:
-    plan = LoadPlan(users=8, spawn_rate=8, requests=(RequestMix("fraud-detector"),))
+    plan = LoadPlan(users=8, spawn_rate=8, requests=(PlannedRequest("fraud-detector"),))
     run = LocustRun(plan, "http://127.0.0.1:1", 60.0, tmp_path, "secret")
     run.procs.append(proc or Alive())  # type: ignore[arg-type]
     return run

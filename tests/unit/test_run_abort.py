@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from _run_fakes import FakeClock, FakePrometheus
 
-from chaosctl.runner.abort import NO_DATA_MIN_S, POLL_S, AbortCondition, AbortWatcher, sli_expr, sources_probe, up_expr
+from chaosctl.runner.abort import NO_DATA_MIN_S, POLL_S, AbortRule, AbortWatcher, sli_expr, sources_probe, up_expr
 
 ERR = "error_ratio_expr"
 
@@ -12,7 +12,7 @@ ERR = "error_ratio_expr"
 def watcher(series, for_s=5.0):
     clock = FakeClock()
     prom = FakePrometheus(clock, {ERR: series})
-    cond = AbortCondition("error_ratio > 0.5 for 5s", ERR, ">", 0.5, for_s)
+    cond = AbortRule("error_ratio > 0.5 for 5s", ERR, ">", 0.5, for_s)
     return AbortWatcher([cond], prom, clock=clock), clock, prom
 
 
@@ -34,7 +34,7 @@ def test_a_dip_resets_the_timer():
 def test_no_data_is_not_evidence_with_on_no_data_ignore():
     clock = FakeClock()
     prom = FakePrometheus(clock, {ERR: lambda t: None})
-    w = AbortWatcher([AbortCondition("c", ERR, ">", 0.5, 5.0, on_no_data="ignore")], prom, clock=clock)
+    w = AbortWatcher([AbortRule("c", ERR, ">", 0.5, 5.0, on_no_data="ignore")], prom, clock=clock)
     assert w.watch(until=30.0, sleep=clock.sleep) is None
     assert clock.now == 30.0
     assert len(prom.queries) == int(30.0 / POLL_S)
@@ -72,7 +72,7 @@ def test_a_scrape_job_down_is_no_data_even_while_the_query_answers():
     clock = FakeClock()
     up = up_expr("gateway")
     prom = FakePrometheus(clock, {ERR: lambda t: 0.0, up: lambda t: 1.0 if t < 10.0 else 0.0})
-    w = AbortWatcher([AbortCondition("c", ERR, ">", 0.5, 5.0, jobs=("gateway",))], prom, clock=clock)
+    w = AbortWatcher([AbortRule("c", ERR, ">", 0.5, 5.0, jobs=("gateway",))], prom, clock=clock)
     trip = w.watch(until=60.0, sleep=clock.sleep)
     assert trip is not None and trip.first_true_at == 10.0 and "scrape job 'gateway' is down" in trip.reason
     assert up == 'min(up{job="gateway"})'
@@ -111,7 +111,7 @@ def test_sources_probe_reads_the_jobs_behind_the_query():
 def _raw_condition(clock, answers):
     prom = FakePrometheus(clock, answers)
     probe = sources_probe(BREAKERS)
-    cond = AbortCondition("every GPU breaker open", BREAKERS, ">=", 2, 10.0, empty_is_no_data=False, sources_probe=probe)
+    cond = AbortRule("every GPU breaker open", BREAKERS, ">=", 2, 10.0, empty_is_no_data=False, sources_probe=probe)
     return AbortWatcher([cond], prom, clock=clock), probe
 
 

@@ -9,7 +9,7 @@ import pytest
 from _run_fakes import FakeClock, FakePrometheus, fake
 
 from chaosctl.faults.journal import Journal
-from chaosctl.runner.abort import AbortCondition, AbortWatcher
+from chaosctl.runner.abort import AbortRule, AbortWatcher
 from chaosctl.runner.phase import PhaseEnv, run_phase
 from chaosctl.runner.signals import SignalGuard
 
@@ -41,7 +41,7 @@ class Phase:
 def make_env(tmp_path, log, error_ratio=lambda t: 0.0):
     clock = FakeClock()
     prom = FakePrometheus(clock, {"ERR": error_ratio})
-    watcher = AbortWatcher([AbortCondition("error_ratio > 0.5 for 5s", "ERR", ">", 0.5, 5.0)], prom, clock=clock)
+    watcher = AbortWatcher([AbortRule("error_ratio > 0.5 for 5s", "ERR", ">", 0.5, 5.0)], prom, clock=clock)
 
     def build(spec, ctx):
         f = fake(spec.id, log, fail_inject=spec.fail_inject, fail_verify=spec.fail_verify)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from chaosctl.runner.abort import AbortCondition
+from chaosctl.runner.abort import AbortRule
 from chaosctl.runner.live import (
     MAX_FAILURES,
     AbortValue,
@@ -153,8 +153,8 @@ def test_rich_table_shows_names_as_written_and_no_colour_under_no_color() -> Non
 
 
 def test_abort_values_query_each_condition_and_failures_are_no_data() -> None:
-    conds = [AbortCondition("errors", "q_errors", ">", 0.5, 5.0), AbortCondition("p99", "q_p99", ">", 1.0, 0.0),
-             AbortCondition("nan", "q_nan", "<", 1.0, 0.0)]
+    conds = [AbortRule("errors", "q_errors", ">", 0.5, 5.0), AbortRule("p99", "q_p99", ">", 1.0, 0.0),
+             AbortRule("nan", "q_nan", "<", 1.0, 0.0)]
     answers = {"q_errors": 0.7, "q_nan": float("nan")}
 
     def query(expr: str) -> float | None:

@@ -79,7 +79,7 @@ class ContainerFault:
             self._wait_url()
 
 
-class ContainerKill(ContainerFault):
+class ContainerKillFault(ContainerFault):
     def inject(self) -> None:
         self.container().kill()
 
@@ -93,7 +93,7 @@ class ContainerKill(ContainerFault):
         self.ensure_running()
 
 
-class ContainerPause(ContainerFault):
+class ContainerPauseFault(ContainerFault):
     def inject(self) -> None:
         self.container().pause()
 
@@ -109,7 +109,7 @@ class ContainerPause(ContainerFault):
             c.unpause()
 
 
-class ContainerRestart(ContainerFault):
+class ContainerRestartFault(ContainerFault):
     def inject(self) -> None:
         self.container().restart()
         self._wait_url()
@@ -125,5 +125,5 @@ class ContainerRestart(ContainerFault):
 
 
 def container_fault(record: FaultRecord, ctx: FaultContext) -> Fault:
-    kinds = {"process-kill": ContainerKill, "process-pause": ContainerPause, "process-restart": ContainerRestart}
+    kinds = {"process-kill": ContainerKillFault, "process-pause": ContainerPauseFault, "process-restart": ContainerRestartFault}
     return kinds[record.type](record, ctx)

@@ -56,7 +56,7 @@ class _AdminFault:
 
 
 @dataclass
-class GpuExhaustion(_AdminFault):
+class GpuExhaustionFault(_AdminFault):
     allocation_id: str | None = field(default=None, init=False)
     allocated_bytes: int = field(default=0, init=False)
 
@@ -158,7 +158,7 @@ class _DeviceFault(_AdminFault):
         raise NotImplementedError
 
 
-class GpuDeviceLost(_DeviceFault):
+class GpuDeviceLostFault(_DeviceFault):
     route = "/admin/gpu/lost"
 
     def holds(self, state: dict[str, Any]) -> bool:
@@ -168,7 +168,7 @@ class GpuDeviceLost(_DeviceFault):
         return "device lost, every batch refused"
 
 
-class GpuEccError(_DeviceFault):
+class GpuEccErrorFault(_DeviceFault):
     route = "/admin/gpu/ecc"
 
     def body(self) -> dict[str, float]:
@@ -191,7 +191,7 @@ class GpuEccError(_DeviceFault):
         return f"ECC errors: rate {ecc.get('rate')}, count {ecc.get('count')} ({ecc.get('left')} left)"
 
 
-class GpuThermalThrottle(_DeviceFault):
+class GpuThermalThrottleFault(_DeviceFault):
     route = "/admin/gpu/throttle"
 
     def body(self) -> dict[str, float]:
@@ -204,8 +204,8 @@ class GpuThermalThrottle(_DeviceFault):
         return f"batch time x{float(state.get('throttle_factor', 1.0)):g}"
 
 
-_BY_TYPE: dict[str, type[_AdminFault]] = {"gpu-exhaustion": GpuExhaustion, "gpu-device-lost": GpuDeviceLost,
-                                          "gpu-ecc-error": GpuEccError, "gpu-thermal-throttle": GpuThermalThrottle}
+_BY_TYPE: dict[str, type[_AdminFault]] = {"gpu-exhaustion": GpuExhaustionFault, "gpu-device-lost": GpuDeviceLostFault,
+                                          "gpu-ecc-error": GpuEccErrorFault, "gpu-thermal-throttle": GpuThermalThrottleFault}
 
 
 def gpu_fault(record: FaultRecord, ctx: FaultContext) -> _AdminFault:

@@ -62,7 +62,7 @@ def hold(device: int, nbytes: int | None, fraction: float | None) -> None:
 
 
 @dataclass
-class GpuHog:
+class GpuHogFault:
     record: FaultRecord
     ctx: FaultContext
     pid: int | None = field(default=None, init=False)

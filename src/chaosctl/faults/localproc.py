@@ -178,7 +178,7 @@ class LocalProcessFault:
         wait_ready(comp.ready, f"{comp.name} (started again)")
 
 
-class LocalKill(LocalProcessFault):
+class LocalKillFault(LocalProcessFault):
     def inject(self) -> None:
         self._signal(signal.SIGKILL)
         self._wait_gone()
@@ -193,7 +193,7 @@ class LocalKill(LocalProcessFault):
         self.start_again()
 
 
-class LocalPause(LocalProcessFault):
+class LocalPauseFault(LocalProcessFault):
     def inject(self) -> None:
         self._signal(signal.SIGSTOP)
         # The kernel stops it asynchronously.
@@ -216,7 +216,7 @@ class LocalPause(LocalProcessFault):
             os.kill(pid, signal.SIGCONT)
 
 
-class LocalRestart(LocalProcessFault):
+class LocalRestartFault(LocalProcessFault):
     def inject(self) -> None:
         self._signal(signal.SIGKILL)
         self._wait_gone()
@@ -233,5 +233,5 @@ class LocalRestart(LocalProcessFault):
 
 
 def local_process_fault(record: FaultRecord, ctx: FaultContext) -> Fault:
-    kinds = {"process-kill": LocalKill, "process-pause": LocalPause, "process-restart": LocalRestart}
+    kinds = {"process-kill": LocalKillFault, "process-pause": LocalPauseFault, "process-restart": LocalRestartFault}
     return kinds[record.type](record, ctx)

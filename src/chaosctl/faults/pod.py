@@ -69,7 +69,7 @@ def _status(exc: Exception) -> int | None:
 
 
 @dataclass
-class PodKill:
+class PodKillFault:
     record: FaultRecord
     ctx: FaultContext
     _api: Any = field(default=None, init=False)
@@ -115,4 +115,4 @@ class PodKill:
 
 
 def pod_fault(record: FaultRecord, ctx: FaultContext) -> Fault:
-    return PodKill(record, ctx)
+    return PodKillFault(record, ctx)

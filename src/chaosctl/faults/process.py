@@ -29,7 +29,7 @@ def _proc_state(pid: int | None) -> str:
 
 
 @dataclass
-class _ProcessFault:
+class _StackProcessFault:
     record: FaultRecord
     ctx: FaultContext
     _pid_before: int | None = field(default=None, init=False)
@@ -61,7 +61,7 @@ class _ProcessFault:
             raise failure
 
 
-class ProcessKill(_ProcessFault):
+class ProcessKillFault(_StackProcessFault):
     def inject(self) -> None:
         self._pid_before = self.ctx.backend.pid(self.component)
         self.ctx.backend.kill(self.component)
@@ -78,7 +78,7 @@ class ProcessKill(_ProcessFault):
         self._ensure_running()
 
 
-class ProcessPause(_ProcessFault):
+class ProcessPauseFault(_StackProcessFault):
     def inject(self) -> None:
         self.ctx.backend.pause(self.component)
 
@@ -96,7 +96,7 @@ class ProcessPause(_ProcessFault):
             self.ctx.backend.resume(self.component)
 
 
-class ProcessRestart(_ProcessFault):
+class ProcessRestartFault(_StackProcessFault):
     """Bounce a component: kill it, start it again and wait until it is ready."""
 
     def inject(self) -> None:
@@ -117,5 +117,5 @@ class ProcessRestart(_ProcessFault):
 
 
 def process_fault(record: FaultRecord, ctx: FaultContext) -> Fault:
-    kinds = {"process-kill": ProcessKill, "process-pause": ProcessPause, "process-restart": ProcessRestart}
+    kinds = {"process-kill": ProcessKillFault, "process-pause": ProcessPauseFault, "process-restart": ProcessRestartFault}
     return kinds[record.type](record, ctx)

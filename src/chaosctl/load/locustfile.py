@@ -14,7 +14,7 @@ import random
 import locust.stats
 from locust import HttpUser, LoadTestShape, between, events, task
 
-from chaosctl.load.plan import LoadPlan, RequestMix
+from chaosctl.load.plan import LoadPlan, PlannedRequest
 from chaosctl.settings import LOAD_PLAN_ENV, SECRET_ENV
 
 # The run watches the stats history CSV to know when the users run; Locust flushes
@@ -89,7 +89,7 @@ class ModelUser(HttpUser):
                 resp.success()
 
 
-def _inputs(req: RequestMix) -> list[list[float]]:
+def _inputs(req: PlannedRequest) -> list[list[float]]:
     """New rows, or with `distinct_inputs` one of a fixed pool (the same rows in every load
     process: seeded by model and pool index), so the gateway's prediction cache can answer repeats."""
     rng: random.Random = random  # type: ignore[assignment]

@@ -19,7 +19,7 @@ DEFAULT_WIDTH = 20
 
 
 @dataclass(frozen=True)
-class RequestMix:
+class PlannedRequest:
     model: str
     weight: float = 1.0
     version: str | None = None  # sent as X-Model-Version (exact or range)
@@ -45,7 +45,7 @@ class ShapeStage:
 class LoadPlan:
     users: int
     spawn_rate: float
-    requests: tuple[RequestMix, ...]
+    requests: tuple[PlannedRequest, ...]
     workers: int = 1
     wait_min_s: float = 0.2  # think time per user between requests
     wait_max_s: float = 0.5
@@ -77,7 +77,7 @@ class LoadPlan:
     @classmethod
     def read(cls, path: Path) -> "LoadPlan":
         raw = json.loads(Path(path).read_text())
-        raw["requests"] = tuple(RequestMix(**r) for r in raw.get("requests", ()))
+        raw["requests"] = tuple(PlannedRequest(**r) for r in raw.get("requests", ()))
         raw["stages"] = tuple(ShapeStage(**s) for s in raw.get("stages", ()))
         raw["templates"] = tuple(raw.get("templates", ()))
         return cls(**raw)

@@ -52,7 +52,7 @@ class InstantQuery(Protocol):
 
 
 @dataclass(frozen=True)
-class AbortCondition:
+class AbortRule:
     name: str  # as written, e.g. "error_ratio > 0.5 for 5s"
     promql: str
     op: str
@@ -86,7 +86,7 @@ def up_expr(job: str) -> str:
 
 @dataclass(frozen=True)
 class AbortTrip:
-    condition: AbortCondition
+    condition: AbortRule
     value: float | None  # None: tripped on no data
     first_true_at: float  # clock time of the first poll that saw it true (or saw no data)
     tripped_at: float
@@ -107,7 +107,7 @@ class AbortTrip:
 class AbortWatcher:
     """Polls every condition; `poll()` returns the first trip, or None."""
 
-    def __init__(self, conditions: Sequence[AbortCondition], query: InstantQuery,
+    def __init__(self, conditions: Sequence[AbortRule], query: InstantQuery,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.conditions = tuple(conditions)
         self._query = query
@@ -126,7 +126,7 @@ class AbortWatcher:
                 return trip
         return None
 
-    def _poll_one(self, cond: AbortCondition) -> AbortTrip | None:
+    def _poll_one(self, cond: AbortRule) -> AbortTrip | None:
         value, why = self._read(cond)
         now = self._clock()
         if why and cond.on_no_data == "trip":
@@ -140,7 +140,7 @@ class AbortWatcher:
         first = self._since.setdefault(cond.name, now)
         return AbortTrip(cond, float(value or 0.0), first, now) if now - first >= cond.for_s else None
 
-    def _read(self, cond: AbortCondition) -> tuple[float | None, str]:
+    def _read(self, cond: AbortRule) -> tuple[float | None, str]:
         """(value, why there is no data or "")."""
         value = self._query(cond.promql)
         if cond.empty_is_no_data and value is None:

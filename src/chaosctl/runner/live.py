@@ -255,7 +255,7 @@ class LiveView:
 
 
 def abort_values(conditions: Sequence[Any], query: Callable[[str], float | None]) -> tuple[AbortValue, ...]:
-    """Each abort condition's current value (runner.abort.AbortCondition); a failed query is no data."""
+    """Each abort condition's current value (runner.abort.AbortRule); a failed query is no data."""
     out = []
     for cond in conditions:
         try:

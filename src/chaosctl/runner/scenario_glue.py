@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chaosctl.load.plan import LoadPlan, RequestMix, ShapeStage, plan_from_system
+from chaosctl.load.plan import LoadPlan, PlannedRequest, ShapeStage, plan_from_system
 
-from .abort import AbortCondition, sli_expr, sources_probe
+from .abort import AbortRule, sli_expr, sources_probe
 
 if TYPE_CHECKING:
     from chaosctl.scenario.model import Scenario
@@ -49,7 +49,7 @@ def load_plan(scenario: "Scenario", warmup: float, system: "System | None" = Non
     when the System has request templates, those templates (a scenario entry's `model` names
     one and its `weight` overrides the template's)."""
     load = scenario.load
-    requests = tuple(RequestMix(model=r.model, weight=r.weight, version=r.version, batch=r.batch,
+    requests = tuple(PlannedRequest(model=r.model, weight=r.weight, version=r.version, batch=r.batch,
                                 distinct_inputs=r.distinct_inputs or 0) for r in load.requests)
     plan = LoadPlan(users=load.users, spawn_rate=load.spawn_rate, requests=requests, workers=load.workers,
                     stages=_stages(scenario, warmup))
@@ -58,7 +58,7 @@ def load_plan(scenario: "Scenario", warmup: float, system: "System | None" = Non
     return plan_from_system(plan, system.load, {r.model: r.weight for r in load.requests}, system_dir)
 
 
-def abort_conditions(scenario: "Scenario", system: "System | None" = None) -> tuple[AbortCondition, ...]:
+def abort_conditions(scenario: "Scenario", system: "System | None" = None) -> tuple[AbortRule, ...]:
     from chaosctl.verdict.coverage import named_jobs
     from chaosctl.verdict.slo import SERVICE
 
@@ -71,12 +71,12 @@ def abort_conditions(scenario: "Scenario", system: "System | None" = None) -> tu
     for a in scenario.abort:
         if a.when is not None:  # built-in SLIs read the gateway (a System's SLI jobs); an empty answer is no data
             expr, threshold = sli_expr(a.when.sli, slis), a.when.threshold
-            cond = AbortCondition(a.label, expr, threshold.op, threshold.value, a.for_, a.on_no_data,
+            cond = AbortRule(a.label, expr, threshold.op, threshold.value, a.for_, a.on_no_data,
                                   jobs or named_jobs(expr))
         else:  # a raw query: the jobs it names and the jobs of its series (runner.abort)
             expr, threshold = a.promql or "", a.condition
             assert threshold is not None  # the model validator guarantees one form
-            cond = AbortCondition(a.label, expr, threshold.op, threshold.value, a.for_, a.on_no_data, named_jobs(expr),
+            cond = AbortRule(a.label, expr, threshold.op, threshold.value, a.for_, a.on_no_data, named_jobs(expr),
                                   empty_is_no_data=False, sources_probe=sources_probe(expr))
         out.append(cond)
     return tuple(out)
