@@ -94,11 +94,20 @@ def _hop(system: "System | None", target: str) -> Hop | None:
     return Hop(service_of(link.source), service_of(link.dest), link.listen or "")
 
 
+def _region_services(system: "System | None", region: str) -> list[str]:
+    from chaosctl.scenario.faults import region_members
+
+    members = region_members(None) if system is None else {c.name: c.region for c in system.components if c.region}
+    return sorted(service_of(name) for name, r in members.items() if r == region)
+
+
 def _judge_one(gather: _Gather, spec: Any, row: FaultRow, base: PhaseWindow | None, end: float,
                system: "System | None") -> Effect:
     if row.injected_at is None:
         return Effect(INCONCLUSIVE, "the fault was not verified in effect")
     facts = FaultFacts(spec.type, spec.target, spec.model_dump(mode="json", exclude_none=True))
+    if spec.type == "region-partition":  # its region's components, as traces name them
+        facts = replace(facts, params={**facts.params, "members": _region_services(system, spec.region)})
     hop = _hop(system, spec.target)
     try:
         during = gather.observed(spec, hop, row.injected_at, row.reverted_at or end)

@@ -40,6 +40,7 @@ class SystemTargets(Topology):
     request_templates: tuple[str, ...] = ()  # the System's load templates: what a scenario request's `model` names
     gpu_targets: tuple[str, ...] = ()  # components a gpu-exhaustion reaches (gpu-host, reference model servers)
     request_targets: tuple[str, ...] = ()  # components a request fault reaches (reference gateway, model servers)
+    region_members: tuple[tuple[str, str], ...] = ()  # (component, region) of every component with a region label
 
     @property
     def components(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -63,6 +64,7 @@ def system_targets(system: System, port_base: int) -> SystemTargets:
         request_templates=tuple(r.name for r in system.load.requests) if system.load is not None else (),
         gpu_targets=tuple(c.name for c in system.components if "gpu-exhaustion" in c.faults),
         request_targets=tuple(c.name for c in system.components if "request-abort" in c.faults),
+        region_members=tuple((c.name, c.region) for c in system.components if c.region is not None),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaosctl.settings import SECRET_ENV
-from chaosctl.stack.topology import MODEL_SERVERS, Topology
+from chaosctl.stack.topology import MODEL_SERVERS, Topology, region_of
 
 from .model import System
 
@@ -41,6 +41,8 @@ def _component(topology: Topology, name: str) -> dict[str, Any]:
         out = {"name": name, "kind": "reference", "url": url, "description": about}
     if name in gpu:
         out |= {"kind": "reference-modelserver", "admin_url": topology.url(name), "admin_token_env": ADMIN_TOKEN_ENV}
+    if region_of(name) is not None:  # the model servers: region a (the gateway's) or b
+        out["region"] = region_of(name)
     return out
 
 

@@ -109,6 +109,10 @@ def judge(fault: FaultFacts, base: Observed | None, during: Observed, hop: Hop |
         return _gpu(fault, base, during)
     if fault.type in REQUEST_TYPES:
         return _request(fault, base, during, hop)
+    if fault.type == "region-partition":
+        from .region_effect import judge_partition  # it imports this module: not at the top
+
+        return judge_partition(fault, base, during)
     if fault.type in ("gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle"):
         from .gpu_effect import judge_gpu_device  # it imports this module: not at the top
 
