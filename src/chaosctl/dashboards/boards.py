@@ -25,6 +25,7 @@ UP_DOWN = {0: ("down", "red"), 1: ("up", "green")}
 WARM = {0: ("ready", "green"), 1: ("warming", "orange")}
 ACTIVE = {0: ("", "transparent"), 1: ("active", "blue")}
 FAULT = {0: ("", "transparent"), 1: ("injected", "red")}
+CANARY = {0: ("static", "transparent"), 1: ("progressing", "blue"), 2: ("promoted", "green"), 3: ("rolled back", "red")}
 P99 = upper_bound(q.SLO_P99_SECONDS)
 SUCCESS = lower_bound(q.SLO_SUCCESS_RATIO)
 
@@ -110,6 +111,7 @@ def services() -> dash.Dashboard:
     d = d.with_panel(single("Prediction cache hit ratio", "Answers served from Redis over all lookups.",
                             Query(q.PREDICTION_CACHE_HIT_RATIO), unit="percentunit", span=4))
     d = _pipeline(d)
+    d = _canary(d)
     d = d.with_row(dash.Row("Registry"))
     d = d.with_panel(graph("Registry cache", "Gateway lookups answered from its registry cache.",
                            Query(q.CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))
@@ -119,6 +121,18 @@ def services() -> dash.Dashboard:
                             Query(q.CACHE_STALE), span=4, limits=upper_bound(1)))
     d = d.with_panel(states("etcd members with a leader", "Raft: 1 while the member sees a leader.",
                             Query(q.ETCD_LEADER, "{{job}}"), mapping=UP_DOWN, span=8, height=5))
+    return d
+
+
+def _canary(d: dash.Dashboard) -> dash.Dashboard:
+    d = d.with_row(dash.Row("Canary rollout"))
+    d = d.with_panel(graph("Canary weight", "Share of unpinned requests routed to the canary version (steps; 0 after a "
+                           "rollback).", Query(q.CANARY_WEIGHT, "{{model}} {{version}}"), unit="percentunit", span=8))
+    d = d.with_panel(states("Canary state", "0 static rule, 1 progressing, 2 promoted, 3 rolled back.",
+                            Query(q.CANARY_STATE, "{{model}} {{version}}"), mapping=CANARY, span=8))
+    d = d.with_panel(graph("Canary steps and rollbacks", "Weight steps taken and automatic rollbacks (by the bound "
+                           "broken) over the range.", Query(q.CANARY_STEPS, "steps {{model}} {{version}}"),
+                           Query(q.CANARY_ROLLBACKS, "rollbacks: {{reason}}"), span=8))
     return d
 
 

@@ -120,6 +120,12 @@ PREDICTION_CACHE_HIT_RATIO = ratio(
     rate_sum("chaosctl_gateway_prediction_cache_total"),
 )
 ETCD_LEADER = 'max by (job) (etcd_server_has_leader{job=~"registry-store.*"})'
+# Progressive canary (gateway/rollout.py): exported from the gateway's start for its static
+# canary rule (weight, state 0, counters at 0), so these have data at idle.
+CANARY_WEIGHT = 'max by (model, version) (chaosctl_canary_weight{job="gateway"})'
+CANARY_STATE = 'max by (model, version) (chaosctl_canary_state{job="gateway"})'
+CANARY_STEPS = 'sum by (model, version) (increase(chaosctl_canary_steps_total{job="gateway"}[$__range]))'
+CANARY_ROLLBACKS = 'sum by (reason) (increase(chaosctl_canary_rollbacks_total{job="gateway"}[$__range]))'
 
 # --- model servers and devices ---------------------------------------------------------
 
