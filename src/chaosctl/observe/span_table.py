@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import re
 from array import array
+from bisect import bisect_left
+from itertools import repeat
+from operator import attrgetter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +76,7 @@ class _Builder:
         self.rows = array("Q")  # ROW values per span, flat: one extend() per span
         self.name_of: dict[tuple[str, str], int] = {}
         self.clock_of: dict[str, int] = {}
+        self.op_of: dict[tuple[str, str], int] = {}  # (service, name as sent) -> index in name_of
 
     def trace(self, tid: str) -> int:
         t = self.trace_of.get(tid)
@@ -96,12 +100,9 @@ class _Builder:
 
     def table(self) -> SpanTable:
         trace = self.rows[0::ROW]
-        counts = [0] * (len(self.trace_ids) + 1)
-        for t in trace:
-            counts[t + 1] += 1
-        for t in range(len(self.trace_ids)):
-            counts[t + 1] += counts[t]
         order = sorted(range(len(trace)), key=trace.__getitem__)  # stable: input order within a trace
+        trace = array("Q", map(trace.__getitem__, order))
+        counts = list(map(bisect_left, repeat(trace), range(len(self.trace_ids) + 1)))
         del trace
         cols = []
         for i, code in enumerate("QQqqIIB", start=1):  # one column at a time: memory stays near one copy
@@ -171,7 +172,7 @@ def read_table(data: bytes | str, source: str = "<traces>") -> SpanTable:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     try:
         return _fast_table(raw)
-    except (_Fallback, msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, RecursionError):
+    except (_Fallback, msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError, RecursionError):
         # ValueError covers TraceFormatError and a non-hex digit; TypeError an id that is a list
         text = data if isinstance(data, str) else data.decode("utf-8")
         return table_from_spans(_ref.parse_otlp_text(text, source))
@@ -206,46 +207,65 @@ def _resource(resource: object) -> tuple[str, str]:
     return service, host
 
 
+_BATCH = 4096  # spans decoded at a time: their structs are dropped once in columns
+
+
 def _add_spans(b: _Builder, raws: list[msgspec.Raw], service: str, host: str) -> None:
-    """One span at a time (nothing of a span outlives its row); the loop is inlined on purpose:
-    it runs once per span and was most of the parse time as calls."""
-    rows = b.rows
+    """A scope's spans, a batch at a time, field by field (map/attrgetter run in C: a Python loop
+    per span cost more than the decoding). Ids are checked a batch at a time (`_check_ids`)."""
+    if not raws:
+        return  # nothing interned for an empty scope (the reference's table has no trace of it)
     clock = b.intern(b.clock_of, host or service)
-    names: dict[str, int] = {}
-    new_traces: list[str] = []
-    span_ids: list[str] = []
-    parent_ids: list[str] = []
-    decode, trace_of, errors, max_nanos = _SPAN.decode, b.trace_of, _ref.ERROR_STATUS, _ref.MAX_NANOS
-    for raw in raws:
-        s = decode(raw)
-        if s.links is not None:
-            _reference_span(b, raw, service, host)
-            continue
-        attrs = s.attributes
-        if attrs is not None and _not_plain(attrs):
+    for at in range(0, len(raws), _BATCH):
+        batch = list(map(_SPAN.decode, raws[at:at + _BATCH]))
+        if any(map(_LINKS, batch)):  # follows-from links: the reference reads those spans one by one
+            for raw, s in zip(raws[at:at + _BATCH], batch):
+                if s.links is not None:
+                    _reference_span(b, raw, service, host)
+            batch = [s for s in batch if s.links is None]
+        if any(a is not None and _not_plain(a) for a in map(_ATTRS, batch)):
             raise _Fallback
-        t = trace_of.get(s.traceId)
-        if t is None:
-            new_traces.append(s.traceId)
-            t = trace_of[s.traceId] = b.trace(s.traceId.lower())
-        n = names.get(s.name)
-        if n is None:
-            n = names[s.name] = b.intern(b.name_of, (service, clean_name(s.name)))
-        start, end = int(s.startTimeUnixNano), int(s.endTimeUnixNano)  # the reference's int() too
-        if not (0 <= start < max_nanos and 0 <= end < max_nanos):
-            raise _Fallback
-        k = s.kind
-        kind = (k if 1 <= k <= 5 else 0) if type(k) is int else KIND_CODE[_ref._kind(k)]
-        status = s.status
-        span_ids.append(s.spanId)
-        pid = s.parentSpanId
-        if pid:
-            parent_ids.append(pid)
-        rows.extend((t, int(s.spanId, 16), int(pid, 16) if pid else 0, start // 1000, (start if start > end else end) // 1000,
-                     n, clock, (status is not None and status.code in errors) | (kind << 2)))
-    _check_ids(new_traces, 32)
-    _check_ids(span_ids, 16)
-    _check_ids(parent_ids, 16)
+        _columns(b, batch, service, clock)
+
+
+def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> None:
+    tids, sids, pids = list(map(_TRACE, batch)), list(map(_SPAN_ID, batch)), list(map(_PARENT, batch))
+    _check_ids(list(dict.fromkeys(tids)), 32)
+    _check_ids(sids, 16)
+    _check_ids([p for p in pids if p], 16)
+    for tid in dict.fromkeys(tids):
+        if tid not in b.trace_of:
+            b.trace_of[tid] = b.trace(tid.lower())  # the lowercase id is interned too: one trace either way
+    names = list(map(_NAME, batch))
+    for name in dict.fromkeys(names):
+        if (service, name) not in b.op_of:
+            b.op_of[(service, name)] = b.intern(b.name_of, (service, clean_name(name)))
+    starts, ends = array("Q", map(int, map(_START, batch))), array("Q", map(int, map(_END, batch)))  # OverflowError: < 0 or >= 2^64
+    rows = [
+        list(map(b.trace_of.__getitem__, tids)),
+        list(map(int, sids, repeat(16, len(sids)))),
+        [int(p, 16) if p else 0 for p in pids],
+        [s // 1000 for s in starts],
+        [(s if s > e else e) // 1000 for s, e in zip(starts, ends)],
+        list(map(b.op_of.__getitem__, zip(repeat(service), names))),
+        repeat(clock, len(batch)),
+        [(st is not None and st.code in _ref.ERROR_STATUS) | (_kind(k) << 2) for st, k in zip(map(_STATUS, batch), map(_KIND, batch))],
+    ]
+    flat = array("Q", bytes(8 * ROW * len(batch)))
+    for i, col in enumerate(rows):
+        flat[i::ROW] = array("Q", col)
+    b.rows.extend(flat)
+
+
+_TRACE, _SPAN_ID, _PARENT, _NAME = (attrgetter(f) for f in ("traceId", "spanId", "parentSpanId", "name"))
+_START, _END, _STATUS, _KIND = (attrgetter(f) for f in ("startTimeUnixNano", "endTimeUnixNano", "status", "kind"))
+_LINKS, _ATTRS = attrgetter("links"), attrgetter("attributes")
+
+
+def _kind(value: object) -> int:
+    if type(value) is int:
+        return value if 1 <= value <= 5 else 0
+    return KIND_CODE[_ref._kind(value)]
 
 
 _HEX_RUN = re.compile("[0-9a-fA-F]*").fullmatch

@@ -1,0 +1,109 @@
+"""The fast path of `bottlenecks --file` (observe.span_table + verdict.table_analysis) gives exactly
+what the reference gives: `read_table` the table of `parse_otlp_text`'s records (or its error
+message), and `aggregate_table` the Aggregate of `aggregate(analyze(spans))`, filtered by a root
+glob as `--root-operation` filters, on the fuzz corpus's documents and on random span records
+(duplicates, cycles, orphans, skew on other hosts, producer/consumer, follows-from)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+from test_trace_fuzz import SPAN_IDS, fuzz, kinds, random_document
+
+from chaosctl.observe import span_table
+from chaosctl.observe.span_table import read_table, table_from_spans
+from chaosctl.observe.spans import Span, TraceFormatError, parse_otlp_text
+from chaosctl.report.bottlenecks import _analyses
+from chaosctl.verdict.bottleneck import aggregate
+from chaosctl.verdict.table_analysis import Aggregator, aggregate_table
+
+GLOBS = [None, "*", "P*", "nothing"]
+
+
+def reference(spans: list[Span], glob: str | None):
+    return aggregate(_analyses(spans, glob))
+
+
+def same_as_reference(text: str) -> None:
+    try:
+        spans = parse_otlp_text(text, "f.json")
+    except TraceFormatError as exc:
+        try:
+            read_table(text.encode("utf-8", "surrogatepass"), "f.json")
+        except TraceFormatError as fast:
+            assert str(fast) == str(exc)
+            return
+        raise AssertionError(f"accepted what the reference refuses: {exc}") from None
+    table = read_table(text.encode("utf-8", "surrogatepass"), "f.json")
+    assert table == table_from_spans(spans)
+    for glob in GLOBS:
+        assert aggregate_table(table, glob) == reference(spans, glob)
+
+
+@fuzz(1_000)
+@given(st.integers(0, 2**64))
+def test_random_documents_read_and_aggregate_alike(seed: int) -> None:
+    same_as_reference(json.dumps(random_document(random.Random(seed))))
+
+
+def test_a_stack_like_document_takes_the_fast_path_and_agrees() -> None:
+    rng = random.Random(3)
+    raw = []
+    for t in range(200):
+        tid, root = f"{t:032x}", f"{t:08x}{0:08x}"
+        raw.append({"traceId": tid, "spanId": root, "name": "POST /p", "kind": 2, "startTimeUnixNano": "1790000000000000000",
+                    "endTimeUnixNano": str(1790000000000000000 + rng.randint(1, 9) * 10**6), "status": {}})
+        for k in range(1, rng.randint(2, 6)):
+            start = 1790000000000000000 + rng.randint(-2, 8) * 10**6
+            raw.append({"traceId": tid, "spanId": f"{t:08x}{k:08x}", "parentSpanId": root if k < 3 else f"{t:08x}{k - 1:08x}",
+                        "name": f"op{k % 3}", "kind": rng.choice([1, 3, 4, 5]), "startTimeUnixNano": str(start),
+                        "endTimeUnixNano": str(start + rng.randint(0, 4) * 10**6), "status": {"code": rng.choice([0, 2])},
+                        "attributes": [{"key": "k", "value": {"stringValue": "v"}}]})
+    rng.shuffle(raw)
+    doc = {"result": {"resourceSpans": [
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": f"s{i}"}},
+                                     {"key": "host.name", "value": {"stringValue": f"h{i % 2}"}}]},
+         "scopeSpans": [{"spans": raw[i::3]}]} for i in range(3)]}}
+    text = json.dumps(doc)
+    table = span_table._fast_table(text.encode())  # no fallback to the reference parser on this shape
+    assert len(table) == len(raw) and table.trace_ids == sorted(table.trace_ids, key=table.trace_ids.index)
+    same_as_reference(text)
+
+
+span_record = st.builds(
+    Span,
+    trace_id=st.sampled_from(["a", "b"]),
+    span_id=st.sampled_from(SPAN_IDS),
+    parent_id=st.one_of(st.none(), st.sampled_from([*SPAN_IDS, "ffffffffffffffff"])),
+    service=st.sampled_from(["gw", "model"]),
+    operation=st.sampled_from(["P", "y"]),
+    start_us=st.integers(0, 3000),
+    end_us=st.integers(0, 3000),
+    error=st.booleans(),
+    kind=kinds,
+    follows_from=st.booleans(),
+    host=st.sampled_from(["", "h1", "h2"]),
+)
+
+
+@fuzz(1_000)
+@given(st.lists(span_record, max_size=14))
+def test_any_span_records_aggregate_alike(spans: list[Span]) -> None:
+    spans = [s if s.end_us >= s.start_us else Span(*[getattr(s, f) for f in Span.__slots__][:5], s.start_us, s.start_us)
+             for s in spans]  # the parser never gives an end before the start
+    table = table_from_spans(spans)
+    for glob in GLOBS:
+        assert aggregate_table(table, glob) == reference(spans, glob)
+
+
+def test_pages_add_up_and_a_trace_read_twice_counts_once() -> None:
+    one = [Span("a", "0000000000000001", None, "gw", "P", 0, 100), Span("a", "0000000000000002", "0000000000000001", "m", "x", 10, 60)]
+    two = [Span("b", "0000000000000003", None, "gw", "P", 0, 40)]
+    agg = Aggregator()
+    for page in (one, two, one):
+        agg.add(table_from_spans(page))
+    assert agg.result() == aggregate_table(table_from_spans(one + two)) == reference(one + two, None)
+    assert agg.result().traces == 2
