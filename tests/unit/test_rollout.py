@@ -80,7 +80,9 @@ def test_a_canary_error_ratio_over_the_bound_rolls_back_at_once_and_nothing_prom
     # plus at most one judgement interval.
     assert rb.at - fault_at <= 0.6 + 0.25 and rb.reaction_s is not None and 0.5 <= rb.reaction_s <= 0.85
     assert "5xx ratio" in rb.detail and "stable 0.0%" in rb.detail
+    kept = sum(len(w) for w in r._samples.values())
     assert traffic(r, clock, 60) == [] and r.weight == 0.0 and r.state == "rolled_back"
+    assert sum(len(w) for w in r._samples.values()) == kept  # a finished rollout stores nothing more
 
 
 def test_an_error_ratio_within_the_delta_of_stable_is_not_a_breach() -> None:

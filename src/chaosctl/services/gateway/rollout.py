@@ -138,11 +138,11 @@ class Rollout:
         return CanaryRule(self.model, self.stable, self.canary, self.weight)
 
     def observe(self, version: str, status: int, latency_s: float, now: float) -> Transition | None:
-        if version not in (self.stable, self.canary):
-            return None
+        if version not in (self.stable, self.canary) or self.state != "progressing":
+            return None  # a finished rollout keeps no samples (nothing would trim them)
         window = self._samples.setdefault(version, deque())
         window.append(Sample(now, status >= 500, latency_s))
-        if self.state != "progressing" or now - self._judged_at < EVAL_INTERVAL_S:
+        if now - self._judged_at < EVAL_INTERVAL_S:
             return None
         self._judged_at = now
         return self.judge(now)
