@@ -24,7 +24,8 @@ from pathlib import Path
 import httpx
 from pydantic import TypeAdapter
 
-from chaosctl.faults.base import FaultContext, build_fault
+from chaosctl.faults.base import FaultContext
+from chaosctl.faults.catalogue import build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.runner.abort import AbortRule, AbortWatcher, sli_expr
 from chaosctl.runner.active import ActiveFaults

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chaosctl.faults.base import FaultContext, FaultRecord, fault_from_record
+from chaosctl.faults.base import FaultContext, FaultRecord
+from chaosctl.faults.catalogue import fault_from_record
 from chaosctl.settings import Settings
 from chaosctl.stack.docker import docker_engine_status
 from chaosctl.stack.topology import Topology

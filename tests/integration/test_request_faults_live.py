@@ -32,7 +32,8 @@ import yaml
 from _run_live import chaosctl, wait_serving
 
 from chaosctl.errors import FaultError
-from chaosctl.faults.base import FaultContext, build_fault
+from chaosctl.faults.base import FaultContext
+from chaosctl.faults.catalogue import build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.observe.jaeger import Jaeger
 from chaosctl.observe.prometheus import Prometheus

@@ -14,7 +14,8 @@ import pytest
 from _run_live import DATA, assert_clean, chaosctl, start_chaosctl, toxics_left, wait_serving
 from pydantic import TypeAdapter
 
-from chaosctl.faults.base import FaultContext, build_fault
+from chaosctl.faults.base import FaultContext
+from chaosctl.faults.catalogue import build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.observe.prometheus import Prometheus
 from chaosctl.runner.active import ActiveFaults

@@ -204,7 +204,8 @@ def test_recover_after_a_killed_run_stops_chaosctl_toxiproxy_and_clears_the_link
     """As after a SIGKILL of `chaosctl run`: chaosctl's Toxiproxy still runs with a toxic in
     place and the journal says so; `recover` (knowing nothing of the System) stops the proxy
     by its pid, the toxic goes with it, and the journal is clear."""
-    from chaosctl.faults.base import FaultContext, build_fault
+    from chaosctl.faults.base import FaultContext
+    from chaosctl.faults.catalogue import build_fault
     from chaosctl.faults.journal import Journal
     from chaosctl.faults.proxyserver import running_managed
     from chaosctl.runner.recover import recover_faults

@@ -16,7 +16,8 @@ import psutil
 import pytest
 
 from chaosctl.errors import FaultError, StackUnavailable
-from chaosctl.faults.base import SYSTEM_PARAM, FaultContext, FaultRecord, build_fault, fault_from_record
+from chaosctl.faults.base import SYSTEM_PARAM, FaultContext, FaultRecord
+from chaosctl.faults.catalogue import build_fault, fault_from_record
 from chaosctl.faults.journal import Journal
 from chaosctl.runner.recover import recover_faults
 from chaosctl.settings import Settings

@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from test_modelserver_engine import SERVICE_TOKEN, TOKEN, _engine, _wait_ready, fast_trainer
 
 from chaosctl.errors import FaultError, ScenarioInvalid
-from chaosctl.faults.base import FaultContext, build_fault
+from chaosctl.faults.base import FaultContext
+from chaosctl.faults.catalogue import build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.runner.recover import recover_faults
 from chaosctl.scenario import load_scenario

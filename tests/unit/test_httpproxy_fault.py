@@ -10,7 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chaosctl.faults.base import FaultContext, build_fault
+from chaosctl.faults.base import FaultContext
+from chaosctl.faults.catalogue import build_fault
 from chaosctl.faults.pidcheck import alive
 from chaosctl.scenario.faults import RequestAbort
 from chaosctl.settings import Settings

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from chaosctl.errors import FaultError, ScenarioInvalid, SystemInvalid
-from chaosctl.faults.base import FaultContext, FaultRecord, build_fault, fault_from_record
+from chaosctl.faults.base import FaultContext, FaultRecord
+from chaosctl.faults.catalogue import build_fault, fault_from_record
 from chaosctl.faults.link import ToxiproxyClient
 from chaosctl.observe.spans import Span
 from chaosctl.scenario import load_scenario

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from _gateway_fakes import CANARY, FakeStack, make_harness, record
 from chaosctl.errors import ScenarioInvalid
-from chaosctl.faults.base import FaultContext, build_fault, fault_from_record, record_from_spec
+from chaosctl.faults.base import FaultContext, record_from_spec
+from chaosctl.faults.catalogue import build_fault, fault_from_record
 from chaosctl.faults.rollout import rollout_body
 from chaosctl.scenario import load_scenario
 from chaosctl.scenario.faults import CanaryRollout

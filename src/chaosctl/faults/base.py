@@ -3,8 +3,9 @@
 A fault is built from a JSON-able `FaultRecord` (id, type, target, params), so
 that the record written to the journal before `inject()` is enough to rebuild
 the fault and revert it later (`chaosctl recover`, after a SIGKILL of the run).
-`build_fault(spec, ctx)` turns a scenario fault spec into a record first and
-then goes through the same path as recovery: one way to build a fault.
+`catalogue.build_fault(spec, ctx)` turns a scenario fault spec into a record first
+and then goes through the same path as recovery (`catalogue.fault_from_record`): one
+way to build a fault. This module imports no fault module (they import it).
 """
 
 from __future__ import annotations
@@ -25,20 +26,12 @@ if TYPE_CHECKING:  # the backend is built lazily: `recover` on a dead stack must
     from chaosctl.stack.backend import Backend
     from chaosctl.system.model import LinkSpec, System
 
-    from .link import ToxiproxyClient
+    from .toxiproxy import ToxiproxyClient
     from .proxyserver import ManagedToxiproxy
 
 Param = Union[str, float, int, bool, None]
 
-PROCESS_TYPES = ("process-kill", "process-pause", "process-restart")
-LINK_TYPES = ("latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data")
-REQUEST_TYPES = ("request-abort", "request-delay")
 JSON_PARAMS = ("match",)  # nested spec blocks kept in the journal as JSON text
-GPU_TYPES = ("gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle")
-REGION_TYPES = ("region-partition",)  # every link into a region (faults/partition.py)
-ROLLOUT_TYPES = ("canary-rollout",)  # a deployment event on the reference gateway (faults/rollout.py)
-FAULT_TYPES = PROCESS_TYPES + LINK_TYPES + GPU_TYPES + REQUEST_TYPES + ROLLOUT_TYPES
-FAULT_TYPES = FAULT_TYPES + REGION_TYPES
 
 
 @dataclass(frozen=True)
@@ -148,7 +141,7 @@ class FaultContext:
 
     def toxiproxy_for(self, link: "LinkSpec") -> tuple["ToxiproxyClient", str]:
         """(client, proxy name) of a link: an existing Toxiproxy, or the one chaosctl runs."""
-        from .link import ToxiproxyClient
+        from .toxiproxy import ToxiproxyClient
 
         if link.managed:
             from .proxyserver import managed_for
@@ -186,7 +179,7 @@ class FaultContext:
     @property
     def toxiproxy(self) -> "ToxiproxyClient":
         if self._toxiproxy is None:
-            from .link import ToxiproxyClient
+            from .toxiproxy import ToxiproxyClient
 
             self._toxiproxy = ToxiproxyClient(self.topology.url("toxiproxy"), timeout_s=self.timeout_s)
         return self._toxiproxy
@@ -231,61 +224,3 @@ def record_from_spec(spec: Any, fault_id: str | None = None) -> FaultRecord:
     # A request fault's `match` block travels as JSON text: params stay scalars.
     params |= {k: json.dumps(raw[k], sort_keys=True) for k in JSON_PARAMS if isinstance(raw.get(k), dict)}
     return FaultRecord(id=fault_id or new_fault_id(), type=ftype, target=target, params=params)
-
-
-def fault_from_record(record: FaultRecord, ctx: FaultContext) -> Fault:
-    """Rebuild a fault from its record (the run and `chaosctl recover` both use this).
-    Links go through Toxiproxy; a component's kind says how its faults reach it."""
-    if record.type not in FAULT_TYPES:
-        raise FaultError(f"unknown fault type {record.type!r} (known: {', '.join(FAULT_TYPES)})")
-    ctx = ctx.for_record(record)
-    if record.type in REQUEST_TYPES:  # a link (HTTP fault proxy) or a reference gateway / model server
-        from .request import request_fault
-
-        return request_fault(record, ctx)
-    if record.type in ROLLOUT_TYPES:
-        from .rollout import RolloutFault
-
-        return RolloutFault(record, ctx)
-    if record.type in REGION_TYPES:
-        from .partition import RegionPartition
-
-        return RegionPartition(record, ctx)
-    if record.type in LINK_TYPES:
-        from .link import LinkFault
-
-        return LinkFault(record, ctx)
-    comp = ctx.component(record.target)
-    if record.type not in comp.faults:
-        raise FaultError(f"{record.type} cannot reach {comp.name!r} (a {comp.kind} component takes {', '.join(comp.faults)})")
-    return _by_kind(comp.kind)(record, ctx)
-
-
-def _by_kind(kind: str) -> Callable[[FaultRecord, FaultContext], Fault]:
-    if kind == "process":
-        from .localproc import local_process_fault
-
-        return local_process_fault
-    if kind == "container":
-        from .container import container_fault
-
-        return container_fault
-    if kind == "pod":
-        from .pod import pod_fault
-
-        return pod_fault
-    if kind == "gpu-host":
-        from .gpuhog import GpuHogFault
-
-        return GpuHogFault
-    from .gpu import gpu_fault
-    from .process import process_fault
-
-    return lambda record, ctx: gpu_fault(record, ctx) if record.type in GPU_TYPES else process_fault(record, ctx)
-
-
-def build_fault(spec: Any, ctx: FaultContext) -> Fault:
-    record = record_from_spec(spec)
-    if ctx.system_path is not None:  # so that `chaosctl recover` reaches the same System's target
-        record = FaultRecord(record.id, record.type, record.target, {**record.params, SYSTEM_PARAM: str(ctx.system_path)})
-    return fault_from_record(record, ctx)

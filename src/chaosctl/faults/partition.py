@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from chaosctl.errors import FaultError
 
 from .base import FaultContext, FaultRecord
-from .link import TOXIC_PREFIX, Toxic
+from .toxiproxy import TOXIC_PREFIX, Toxic
 
 if TYPE_CHECKING:  # pragma: no cover
     from chaosctl.system.model import LinkSpec
@@ -41,7 +41,7 @@ def cut_toxics(record: FaultRecord) -> tuple[Toxic, ...]:
 
 
 @dataclass
-class RegionPartition:
+class RegionPartitionFault:
     record: FaultRecord
     ctx: FaultContext
 

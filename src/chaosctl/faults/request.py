@@ -21,7 +21,7 @@ import httpx
 from chaosctl.errors import FaultError
 
 from .adminapi import admin_call, service_gone
-from .base import Fault, FaultContext, FaultRecord
+from .base import FaultContext, FaultRecord
 
 ADMIN_PATH = "/admin/request-faults"
 
@@ -50,17 +50,6 @@ def describe_rule(rule: dict[str, Any]) -> str:
     m = rule.get("match") or {}
     scope = ", ".join(f"{k} {v}" for k, v in m.items() if v) or "every request"
     return f"{what} for {float(rule.get('percent', 1.0)):.0%} of {scope}"
-
-
-def request_fault(record: FaultRecord, ctx: FaultContext) -> Fault:
-    if record.target.startswith("link:"):
-        from .httpproxy import HttpProxyFault
-
-        return HttpProxyFault(record, ctx)
-    comp = ctx.component(record.target)  # FaultError for an undeclared target
-    if record.type not in comp.faults:
-        raise FaultError(f"{record.type} cannot reach {comp.name!r} (a {comp.kind} component takes {', '.join(comp.faults)})")
-    return AdminRuleFault(record, ctx)
 
 
 @dataclass

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from chaosctl.errors import ChaosctlError, Interrupted, RunFailed, StackUnavailable
-from chaosctl.faults.base import FaultContext, build_fault
+from chaosctl.faults.base import FaultContext
+from chaosctl.faults.catalogue import build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.report.model import RunReport
 from chaosctl.scenario.schedule import schedules_of

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from chaosctl.errors import ChaosctlError
-from chaosctl.faults.base import Fault, FaultContext, build_fault
+from chaosctl.faults.base import Fault, FaultContext
+from chaosctl.faults.catalogue import build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.verdict.model import Check, FaultRow, PhaseWindow
 

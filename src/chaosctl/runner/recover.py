@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Callable
 
 from chaosctl.errors import Interrupted, RunFailed
-from chaosctl.faults.base import FaultContext, fault_from_record
+from chaosctl.faults.base import FaultContext
+from chaosctl.faults.catalogue import fault_from_record
 from chaosctl.faults.journal import Journal
 from chaosctl.settings import Settings
 

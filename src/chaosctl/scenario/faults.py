@@ -453,11 +453,3 @@ FaultSpec = Annotated[
     ],
     Field(discriminator="type"),
 ]  # fmt: skip
-
-FAULT_TYPES: tuple[str, ...] = (
-    "process-kill", "process-pause", "process-restart",
-    "latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data",
-    "request-abort", "request-delay", "canary-rollout",
-    "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error", "gpu-thermal-throttle",
-    "region-partition",
-)  # fmt: skip

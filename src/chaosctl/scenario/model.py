@@ -13,8 +13,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
+from .fault_types import FAULT_TYPES  # noqa: F401  (re-exported)
 from .faults import (  # noqa: F401  (re-exported: the run engine imports them from here)
-    FAULT_TYPES,
     Bandwidth,
     FaultSpec,
     GpuExhaustion,

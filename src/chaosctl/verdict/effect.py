@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
 from chaosctl.observe.spans import Span
+from chaosctl.scenario.fault_types import LINK_TYPES, PROCESS_TYPES, REGION_TYPES, REQUEST_TYPES
 
 EffectVerdict = Literal["confirmed", "not observed", "inconclusive"]
 CONFIRMED: EffectVerdict = "confirmed"
@@ -45,9 +46,6 @@ MIN_SPANS = 20  # hop calls per window for a latency figure worth stating
 MIN_SAMPLES = 2  # metric samples in the fault window (1 s scrapes)
 LOW, HIGH, SLACK_S = 0.5, 2.0, 0.05  # latency tolerance: [LOW x, HIGH x + SLACK] of the injected amount
 ERROR_RISE = 0.3
-LINK_TYPES = ("latency", "jitter", "bandwidth", "timeout", "reset-peer", "slow-close", "limit-data")
-PROCESS_TYPES = ("process-kill", "process-pause", "process-restart")
-REQUEST_TYPES = ("request-abort", "request-delay")
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ def judge(fault: FaultFacts, base: Observed | None, during: Observed, hop: Hop |
         return _gpu(fault, base, during)
     if fault.type in REQUEST_TYPES:
         return _request(fault, base, during, hop)
-    if fault.type == "region-partition":
+    if fault.type in REGION_TYPES:
         from .region_effect import judge_partition  # it imports this module: not at the top
 
         return judge_partition(fault, base, during)
