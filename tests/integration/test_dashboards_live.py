@@ -57,7 +57,8 @@ class Load:
         headers = {"Authorization": f"Bearer {self.token}"}
         with httpx.Client(base_url=self.gateway, headers=headers, timeout=5.0) as client:
             while not self.stop.is_set() and self.sent < MAX_REQUESTS and time.monotonic() < deadline:
-                model = "fraud-detector" if rng.random() < 0.8 else "image-classifier"
+                draw = rng.random()  # the pipelined model too: its stage panels need observations
+                model = "fraud-detector" if draw < 0.7 else "fraud-pipeline" if draw < 0.8 else "image-classifier"
                 rows = [[rng.uniform(-1, 1) for _ in range(INPUT_WIDTHS[model])] for _ in range(rng.randint(1, 3))]
                 try:
                     code = client.post(f"/v1/models/{model}/predict", json={"inputs": rows}).status_code

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from chaosctl.system.model import SystemLoad
 
 # Input widths of the reference models (chaosctl.services.modelserver trains them at start-up).
-INPUT_WIDTHS: dict[str, int] = {"fraud-detector": 20, "image-classifier": 64}
+INPUT_WIDTHS: dict[str, int] = {"fraud-detector": 20, "image-classifier": 64, "fraud-pipeline": 20}
 DEFAULT_WIDTH = 20
 
 

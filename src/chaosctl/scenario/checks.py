@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from chaosctl.services.telemetry import HTTP_BUCKETS
-from chaosctl.stack.topology import MODEL_SERVERS, Topology
+from chaosctl.stack.topology import MODEL_SERVERS, PIPELINE_INFERENCE_MODEL, PIPELINE_MODEL, Topology
 
 from .model import LATENCY_QUANTILES, SLO, AbsoluteObjective, RelativeObjective, Scenario, parse_objective
 from .objective import LastPassObjective
@@ -153,6 +153,7 @@ def _load_problems(scenario: Scenario, topology: Topology) -> Iterator[Problem]:
     for server in MODEL_SERVERS:
         for m in server.models:
             served.setdefault(m.name, []).append(m.version)
+    served[PIPELINE_MODEL] = list(served.get(PIPELINE_INFERENCE_MODEL, ()))  # the gateway's pipelined model
     templates = getattr(topology, "request_templates", ())  # a System's load templates: `model` names one
     if templates:
         served = {name: [] for name in templates}

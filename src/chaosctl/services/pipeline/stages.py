@@ -15,9 +15,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-# The pipelined model as clients call it at the gateway, and the model that does its inference.
-PIPELINE_MODEL = "fraud-pipeline"
-INFERENCE_MODEL = "fraud-detector"
+from chaosctl.stack.topology import PIPELINE_INFERENCE_MODEL as INFERENCE_MODEL
+from chaosctl.stack.topology import PIPELINE_MODEL
+
 STAGES = ("preprocess", "postprocess")
 DECISIONS = ("allow", "review", "block")
 
