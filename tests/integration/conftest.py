@@ -33,7 +33,7 @@ from chaosctl.stack.state import load as load_state
 from chaosctl.stack.tools import find_tool
 from chaosctl.stack.topology import Topology
 
-REQUIRED_BINARIES = ("etcd", "etcdctl", "prometheus", "toxiproxy-server", "jaeger", "redis-server")
+REQUIRED_BINARIES = ("etcd", "etcdctl", "prometheus", "toxiproxy-server", "jaeger", "redis-server", "chaosctl-kafka", "java")
 PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000"))
 LEAK_GRACE_S = 5.0
 

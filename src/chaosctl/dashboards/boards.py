@@ -110,6 +110,7 @@ def services() -> dash.Dashboard:
                            Query(q.PREDICTION_CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))
     d = d.with_panel(single("Prediction cache hit ratio", "Answers served from Redis over all lookups.",
                             Query(q.PREDICTION_CACHE_HIT_RATIO), unit="percentunit", span=4))
+    d = _event_path(d)
     d = _pipeline(d)
     d = _canary(d)
     d = d.with_row(dash.Row("Registry"))
@@ -121,6 +122,24 @@ def services() -> dash.Dashboard:
                             Query(q.CACHE_STALE), span=4, limits=upper_bound(1)))
     d = d.with_panel(states("etcd members with a leader", "Raft: 1 while the member sees a leader.",
                             Query(q.ETCD_LEADER, "{{job}}"), mapping=UP_DOWN, span=8, height=5))
+    return d
+
+
+def _event_path(d: dash.Dashboard) -> dash.Dashboard:
+    d = d.with_row(dash.Row("Event path (Kafka)"))
+    d = d.with_panel(graph("Events published", "Scored transactions the gateway handed to Kafka (queued, or dropped "
+                           "when its bounded buffer was full) and the broker's delivery reports.",
+                           Query(q.EVENTS_PUBLISHED, "{{result}}"), Query(q.EVENTS_DELIVERED, "delivered {{result}}"),
+                           unit="ops", span=8))
+    d = d.with_panel(graph("Publish time in the request path", "p99 of the time a request spent publishing its event "
+                           "(the design never waits for the broker).", Query(q.EVENTS_PUBLISH_P99, "p99"),
+                           unit="s", span=4))
+    d = d.with_panel(graph("Event age", "Gateway publish -> window analysed, p50 and p99.",
+                           Query(q.EVENT_AGE_P50, "p50"), Query(q.EVENT_AGE_P99, "p99"), unit="s", span=8))
+    d = d.with_panel(graph("Consumer lag", "Messages in the topic the analyser has not consumed yet.",
+                           Query(q.CONSUMER_LAG, "lag"), span=4))
+    d = d.with_panel(single("Windows analysed", "Windows the analyser scored per second.",
+                            Query(q.WINDOWS_ANALYSED), unit="ops", span=4))
     return d
 
 

@@ -119,6 +119,14 @@ PREDICTION_CACHE_HIT_RATIO = ratio(
     rate_sum("chaosctl_gateway_prediction_cache_total", 'result="hit"'),
     rate_sum("chaosctl_gateway_prediction_cache_total"),
 )
+# The event path (Kafka): the gateway's publisher and the batch analyser.
+EVENTS_PUBLISHED = rate_sum("chaosctl_gateway_events_total", "", "result")
+EVENTS_DELIVERED = rate_sum("chaosctl_gateway_events_delivered_total", "", "result")
+EVENTS_PUBLISH_P99 = quantile(0.99, "chaosctl_gateway_events_publish_seconds", "")
+EVENT_AGE_P50 = quantile(0.5, "chaosctl_analyser_event_age_seconds", "")
+EVENT_AGE_P99 = quantile(0.99, "chaosctl_analyser_event_age_seconds", "")
+CONSUMER_LAG = "max(chaosctl_analyser_consumer_lag_messages)"
+WINDOWS_ANALYSED = rate_sum("chaosctl_analyser_windows_total")
 ETCD_LEADER = 'max by (job) (etcd_server_has_leader{job=~"registry-store.*"})'
 # Progressive canary (gateway/rollout.py): exported from the gateway's start for its static
 # canary rule (weight, state 0, counters at 0), so these have data at idle.
