@@ -140,8 +140,8 @@ class _RawSpan(msgspec.Struct, gc=False):
     name: str = ""
     kind: int | str | None = None
     status: _Status | None = None
-    links: msgspec.Raw | None = None
-    attributes: msgspec.Raw | None = None
+    links: msgspec.Raw = msgspec.Raw()  # absent: empty; a Raw field cannot be Optional (null reads as b"null")
+    attributes: msgspec.Raw = msgspec.Raw()
 
 
 class _Scope(msgspec.Struct, gc=False):
@@ -218,13 +218,23 @@ def _add_spans(b: _Builder, raws: list[msgspec.Raw], service: str, host: str) ->
     clock = b.intern(b.clock_of, host or service)
     for at in range(0, len(raws), _BATCH):
         batch = list(map(_SPAN.decode, raws[at:at + _BATCH]))
-        if any(map(_LINKS, batch)):  # follows-from links: the reference reads those spans one by one
+        if any(map(len, map(_LINKS, batch))):  # links (follows-from): the reference reads those spans
+            run: list[_RawSpan] = []
             for raw, s in zip(raws[at:at + _BATCH], batch):
-                if s.links is not None:
-                    _reference_span(b, raw, service, host)
-            batch = [s for s in batch if s.links is None]
-        if any(a is not None and _not_plain(a) for a in map(_ATTRS, batch)):
-            raise _Fallback
+                if len(s.links) == 0 or bytes(s.links) == b"null":
+                    run.append(s)
+                    continue
+                _plain_columns(b, run, service, clock)  # the spans before it first: rows keep the input order
+                run = []
+                _reference_span(b, raw, service, host)
+            batch = run
+        _plain_columns(b, batch, service, clock)
+
+
+def _plain_columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> None:
+    if any(map(_not_plain, map(_ATTRS, batch))):
+        raise _Fallback
+    if batch:
         _columns(b, batch, service, clock)
 
 
@@ -279,6 +289,8 @@ def _check_ids(ids: list[str], digits: int) -> None:
 
 def _not_plain(attrs: msgspec.Raw) -> bool:
     """Not a list, or brackets enough to nest past MAX_JSON_DEPTH: the reference decides."""
+    if not len(attrs):
+        return False
     view = memoryview(attrs)
     if view[0] == 0x6E:  # null
         return False
