@@ -15,9 +15,15 @@ from chaosctl.stack.backend import Backend, Reporter
 def get_backend(settings: Settings, reporter: Reporter | None = None) -> Backend:
     """The backend named by `settings.backend`; `reporter` sees the local backend's progress."""
     if settings.backend == "local":
-        from chaosctl.stack.local import LocalBackend
+        import time
 
-        return LocalBackend(settings, reporter=reporter)
+        from chaosctl.stack.components import probe
+        from chaosctl.stack.local import LocalBackend
+        from chaosctl.stack.procs import ProcessLauncher
+
+        # The real clock, processes and health probes (unit tests give LocalBackend fakes instead).
+        return LocalBackend(settings, reporter=reporter, clock=time.monotonic, sleep=time.sleep,
+                            launcher=ProcessLauncher(time.monotonic, time.sleep), probe=probe)
     if settings.backend == "docker":
         try:
             from chaosctl.stack.docker import DockerBackend  # type: ignore[import-not-found]

@@ -11,6 +11,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import httpx
 
@@ -30,6 +31,7 @@ STOP_TIMEOUT = 10.0
 POLL = 0.25
 LOG_TAIL_LINES = 25
 STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
+Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
 
 
 def _quiet(component: str, event: str, detail: str) -> None:
@@ -38,13 +40,18 @@ def _quiet(component: str, event: str, detail: str) -> None:
 
 class LocalBackend:
     """Backend over local processes. `components` restricts the stack (tests); `clock` and
-    `sleep` are what every wait of `up`/`down` runs on (a fake clock in unit tests)."""
+    `sleep` are what every wait of `up`/`down` runs on, `launcher` what starts, signals and
+    stops the processes, `probe` what asks a component whether it is ready (defaults: the
+    real ones; unit tests pass fakes and start no process: test_local_backend_fakes.py)."""
 
     def __init__(self, settings: Settings, reporter: Reporter | None = None,
                  components: Iterable[str] | None = None, *,
-                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+                 launcher: procs.Launcher | None = None, probe: Probe = comps.probe) -> None:
         self.settings = settings
         self.clock, self.sleep = clock, sleep
+        self.launcher = launcher if launcher is not None else procs.ProcessLauncher(clock, sleep)
+        self.probe = probe
         self.topology = Topology(settings.port_base)
         wanted = set(components) if components is not None else set(self.topology.components)
         self.components = tuple(c for c in self.topology.components if c in wanted)
@@ -55,7 +62,7 @@ class LocalBackend:
     def up(self) -> StackStatus:
         with state.locked(self.settings.state_dir):
             st = self._load_checked()
-            running = {n for n in self.components if n in st.procs and procs.process(st.procs[n])}
+            running = {n for n in self.components if n in st.procs and self.launcher.process(st.procs[n])}
             self._resume_paused(st, running)
             if running == set(self.components) and self._all_ready(running):
                 for name in self.components:
@@ -68,12 +75,13 @@ class LocalBackend:
         with state.locked(self.settings.state_dir):
             st = state.load(self.settings.state_dir, self.settings.port_base)
             recs = [st.procs[n] for n in reversed(self.topology.components)
-                    if n in st.procs and procs.process(st.procs[n]) is not None]
+                    if n in st.procs and self.launcher.process(st.procs[n]) is not None]
             for rec in recs:
                 self.report(rec.name, "stopping", f"pid {rec.pid}")
             left = self._stop_all(recs)
             if left:
-                raise StackUnavailable("still running after SIGKILL: " + ", ".join(procs.describe(p.pid) for p in left))
+                survivors = ", ".join(self.launcher.describe(p.pid) for p in left)
+                raise StackUnavailable(f"still running after SIGKILL: {survivors}")
             for rec in recs:
                 self.report(rec.name, "stopped", "")
             for name in stop_recorded(self.settings.state_dir):  # the autoscaler's, even if it died
@@ -92,18 +100,18 @@ class LocalBackend:
     # -- one component (faults) ----------------------------------------------
 
     def kill(self, component: str) -> None:
-        procs.kill(self._running(component))
+        self.launcher.kill(self._running(component))
 
     def pause(self, component: str) -> None:
         rec = self._running(component)
-        procs.signal_group(rec, signal.SIGSTOP)
-        if not procs.wait_paused(rec, True):
+        self.launcher.signal_group(rec, signal.SIGSTOP)
+        if not self.launcher.wait_paused(rec, True):
             raise StackUnavailable(f"{component} (pid {rec.pid}) did not stop on SIGSTOP")
 
     def resume(self, component: str) -> None:
         rec = self._running(component)
-        procs.signal_group(rec, signal.SIGCONT)
-        if not procs.wait_paused(rec, False):
+        self.launcher.signal_group(rec, signal.SIGCONT)
+        if not self.launcher.wait_paused(rec, False):
             raise StackUnavailable(f"{component} (pid {rec.pid}) did not continue on SIGCONT")
 
     def start(self, component: str) -> None:
@@ -112,9 +120,9 @@ class LocalBackend:
         with state.locked(self.settings.state_dir):
             st = self._load_checked()
             rec = st.procs.get(component)
-            if rec is not None and procs.process(rec) is not None:
-                if procs.is_paused(rec):
-                    procs.signal_group(rec, signal.SIGCONT)
+            if rec is not None and self.launcher.process(rec) is not None:
+                if self.launcher.is_paused(rec):
+                    self.launcher.signal_group(rec, signal.SIGCONT)
                 self._wait_ready([component], st)
                 return
             self._check_ports_free([component])
@@ -128,15 +136,15 @@ class LocalBackend:
     def is_running(self, component: str) -> bool:
         """True while its process exists, paused or not."""
         rec = self._record(component)
-        return rec is not None and procs.process(rec) is not None
+        return rec is not None and self.launcher.process(rec) is not None
 
     def is_paused(self, component: str) -> bool:
         rec = self._record(component)
-        return rec is not None and procs.is_paused(rec)
+        return rec is not None and self.launcher.is_paused(rec)
 
     def pid(self, component: str) -> int | None:
         rec = self._record(component)
-        return rec.pid if rec is not None and procs.process(rec) is not None else None
+        return rec.pid if rec is not None and self.launcher.process(rec) is not None else None
 
     # -- starting ------------------------------------------------------------
 
@@ -163,15 +171,15 @@ class LocalBackend:
     def _resume_paused(self, st: state.StackState, running: set[str]) -> None:
         """A component left paused (say, by a run that died) is part of the stack: continue it."""
         for name in sorted(running):
-            if procs.is_paused(st.procs[name]):
-                procs.signal_group(st.procs[name], signal.SIGCONT)
-                procs.wait_paused(st.procs[name], False)
+            if self.launcher.is_paused(st.procs[name]):
+                self.launcher.signal_group(st.procs[name], signal.SIGCONT)
+                self.launcher.wait_paused(st.procs[name], False)
                 self.report(name, "starting", "resumed (was paused)")
 
     def _spawn(self, name: str, st: state.StackState) -> state.StackState:
         launch = comps.launch(name, self.settings, self.topology, self.components)
         log = self.settings.state_dir / "logs" / f"{comps.file_name(name)}.log"
-        rec = procs.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
+        rec = self.launcher.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
         self.report(name, "starting", f"pid {rec.pid}")
         st = st.with_proc(rec)
         state.save(self.settings.state_dir, st)
@@ -222,9 +230,9 @@ class LocalBackend:
         done = []
         for name, began in list(pending.items()):
             rec, limit = st.procs[name], comps.READY_TIMEOUT[comps.kind(name)]
-            if procs.process(rec) is None:
-                self._fail(name, rec, f"exited ({procs.exit_status(rec)})")
-            result = comps.probe(name, client, self.topology)
+            if self.launcher.process(rec) is None:
+                self._fail(name, rec, f"exited ({self.launcher.exit_status(rec)})")
+            result = self.probe(name, client, self.topology)
             if result.ok:
                 self._after_ready(name, client)
                 self.report(name, "ready", "")
@@ -280,14 +288,14 @@ class LocalBackend:
         tail = procs.tail(rec.log, LOG_TAIL_LINES)
         raise StackUnavailable(f"{name} failed to start: {reason}\n--- last lines of {rec.log} ---\n{tail}")
 
-    def _stop_all(self, recs: list[procs.ProcRecord]) -> list[procs.psutil.Process]:
+    def _stop_all(self, recs: list[procs.ProcRecord]) -> list[Any]:
         """Everything but etcd together, then etcd one member at a time: a leader told to
         stop hands leadership over first, which stalls for seconds when every peer is
         going away too."""
         members = set(self.topology.etcd_members)
-        left = procs.stop([r for r in recs if r.name not in members], timeout=STOP_TIMEOUT)
+        left = self.launcher.stop([r for r in recs if r.name not in members], timeout=STOP_TIMEOUT)
         for rec in (r for r in recs if r.name in members):
-            left += procs.stop([rec], timeout=STOP_TIMEOUT)
+            left += self.launcher.stop([rec], timeout=STOP_TIMEOUT)
         return left
 
     def _stop_started(self, started: list[str]) -> None:
@@ -303,24 +311,24 @@ class LocalBackend:
 
     def _all_ready(self, names: Iterable[str]) -> bool:
         with httpx.Client() as client:
-            if not all(comps.probe(n, client, self.topology).ok for n in names):
+            if not all(self.probe(n, client, self.topology).ok for n in names):
                 return False
             return all(check(client).ok for _, check in self._stack_checks())
 
     def _component_status(self, name: str, st: state.StackState, client: httpx.Client) -> ComponentStatus:
         url = self.topology.url(name)
         rec = st.procs.get(name)
-        proc = procs.process(rec) if rec is not None else None
+        proc = self.launcher.process(rec) if rec is not None else None
         if rec is None or proc is None:
             return ComponentStatus(name, STOPPED, url, None)
-        if procs.is_paused(rec):
+        if self.launcher.is_paused(rec):
             return ComponentStatus(name, PAUSED, url, rec.pid)
-        ready = comps.probe(name, client, self.topology).ok
+        ready = self.probe(name, client, self.topology).ok
         return ComponentStatus(name, READY if ready else STARTING, url, rec.pid)
 
     def _load_checked(self) -> state.StackState:
         st = state.load(self.settings.state_dir, self.settings.port_base)
-        alive = [n for n, rec in st.procs.items() if procs.process(rec) is not None]
+        alive = [n for n, rec in st.procs.items() if self.launcher.process(rec) is not None]
         if st.port_base != self.settings.port_base and alive:
             raise StackUnavailable(
                 f"a stack with port base {st.port_base} runs from {self.settings.state_dir} "
@@ -338,7 +346,7 @@ class LocalBackend:
 
     def _running(self, component: str) -> procs.ProcRecord:
         rec = self._record(component)
-        if rec is None or procs.process(rec) is None:
+        if rec is None or self.launcher.process(rec) is None:
             raise StackUnavailable(f"{component} is not running")
         return rec
 
@@ -346,17 +354,17 @@ class LocalBackend:
         wanted = {p: n for n in names for p in comps.ports(self.topology, n)}
         # A process that was just killed may hold its listening socket for a moment
         # while the kernel tears it down (psutil then names no owner): wait that out.
-        busy = wait_until(lambda: procs.listeners(wanted), grace, interval=POLL, done=lambda found: not found,
+        busy = wait_until(lambda: self.launcher.listeners(wanted), grace, interval=POLL, done=lambda found: not found,
                           clock=self.clock, sleep=self.sleep)  # fmt: skip
         if busy:
-            lines = [f"port {p} ({wanted[p]}) is in use by {procs.describe(pid)}" for p, pid in sorted(busy.items())]
+            lines = [f"port {p} ({wanted[p]}) is in use by {self.launcher.describe(pid)}" for p, pid in sorted(busy.items())]
             raise StackUnavailable("cannot start the stack: " + "; ".join(lines))
 
     def _verify_ports_free(self, topo: Topology) -> None:
-        busy = wait_until(lambda: procs.listeners(comps.all_ports(topo)), 5.0, interval=POLL,
+        busy = wait_until(lambda: self.launcher.listeners(comps.all_ports(topo)), 5.0, interval=POLL,
                           done=lambda found: not found, clock=self.clock, sleep=self.sleep)  # fmt: skip
         if busy:
-            lines = [f"port {p} still listens ({procs.describe(pid)})" for p, pid in sorted(busy.items())]
+            lines = [f"port {p} still listens ({self.launcher.describe(pid)})" for p, pid in sorted(busy.items())]
             raise StackUnavailable("after down: " + "; ".join(lines))
 
     def _reset_partial_etcd(self) -> None:

@@ -11,13 +11,15 @@ import os
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import psutil
 
-from chaosctl.waiting import wait_until
+from chaosctl.waiting import Clock, Sleep, wait_until
 
 # Popen handles of the children this process started, so that they are reaped
 # (no zombies while a long-lived parent, such as a test session, runs on).
@@ -93,7 +95,8 @@ def is_paused(rec: ProcRecord) -> bool:
         return False
 
 
-def wait_paused(rec: ProcRecord, paused: bool, timeout: float = 3.0) -> bool:
+def wait_paused(rec: ProcRecord, paused: bool, timeout: float = 3.0, *,
+                clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> bool:
     """Wait until the kernel shows `rec` stopped (or not): signals are asynchronous."""
 
     def shown() -> bool | None:  # None: the process is gone and never will show it
@@ -101,7 +104,7 @@ def wait_paused(rec: ProcRecord, paused: bool, timeout: float = 3.0) -> bool:
             return True
         return None if process(rec) is None else False
 
-    return wait_until(shown, timeout, interval=0.02, done=lambda seen: seen is not False) is True
+    return wait_until(shown, timeout, interval=0.02, done=lambda seen: seen is not False, clock=clock, sleep=sleep) is True
 
 
 def signal_group(rec: ProcRecord, sig: signal.Signals) -> bool:
@@ -168,7 +171,8 @@ def _gone(proc: psutil.Process) -> bool:
         return True
 
 
-def wait_gone(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+def wait_gone(procs: Sequence[psutil.Process], timeout: float, *,
+              clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> list[psutil.Process]:
     """Wait until every process exited; a zombie counts as exited (its parent, maybe
     an init that reaps lazily, is not ours to wait for). Returns the survivors."""
 
@@ -177,10 +181,11 @@ def wait_gone(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Pr
             _reap(proc.pid)
         return [p for p in procs if not _gone(p)]
 
-    return wait_until(alive, timeout, interval=0.05, done=lambda left: not left)
+    return wait_until(alive, timeout, interval=0.05, done=lambda left: not left, clock=clock, sleep=sleep)
 
 
-def stop(recs: Sequence[ProcRecord], timeout: float = 10.0) -> list[psutil.Process]:
+def stop(recs: Sequence[ProcRecord], timeout: float = 10.0, *,
+         clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> list[psutil.Process]:
     """TERM every group (and stray descendants), KILL what is left after `timeout`.
 
     Returns the processes still alive afterwards (empty on success).
@@ -189,18 +194,18 @@ def stop(recs: Sequence[ProcRecord], timeout: float = 10.0) -> list[psutil.Proce
     if not procs:
         return []
     _signal_all(recs, procs, signal.SIGTERM)
-    alive = wait_gone(procs, timeout)
+    alive = wait_gone(procs, timeout, clock=clock, sleep=sleep)
     if alive:
         _signal_all(recs, alive, signal.SIGKILL)
-        alive = wait_gone(alive, 5.0)
+        alive = wait_gone(alive, 5.0, clock=clock, sleep=sleep)
     return alive
 
 
-def kill(rec: ProcRecord) -> None:
+def kill(rec: ProcRecord, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
     """SIGKILL the group of `rec` and wait until it is gone (a fault, not a shutdown)."""
     procs = _tree([rec])
     _signal_all([rec], procs, signal.SIGKILL)
-    wait_gone(procs, 5.0)
+    wait_gone(procs, 5.0, clock=clock, sleep=sleep)
 
 
 def tail(log_path: str | Path, lines: int = 25) -> str:
@@ -232,3 +237,59 @@ def describe(pid: int | None) -> str:
         return f"pid {pid} ({' '.join(psutil.Process(pid).cmdline()[:3])})"
     except psutil.Error:
         return f"pid {pid}"
+
+
+class Launcher(Protocol):
+    """What the local backend does to processes: start, look up, signal, stop, find listeners.
+    `ProcessLauncher` is the real one; unit tests hand the backend a fake (no process started)."""
+
+    def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
+              cwd: Path | None = None) -> ProcRecord: ...
+    def process(self, rec: ProcRecord) -> Any | None: ...  # a handle while it runs (psutil.Process), else None
+    def exit_status(self, rec: ProcRecord) -> str: ...
+    def is_paused(self, rec: ProcRecord) -> bool: ...
+    def wait_paused(self, rec: ProcRecord, paused: bool, timeout: float = 3.0) -> bool: ...
+    def signal_group(self, rec: ProcRecord, sig: signal.Signals) -> bool: ...
+    def stop(self, recs: Sequence[ProcRecord], timeout: float = 10.0) -> list[Any]: ...  # survivors, with .pid
+    def kill(self, rec: ProcRecord) -> None: ...
+    def listeners(self, ports: Iterable[int]) -> dict[int, int | None]: ...
+    def describe(self, pid: int | None) -> str: ...
+
+
+@dataclass(frozen=True)
+class ProcessLauncher:
+    """The real launcher: this module's functions, their waits on `clock` and `sleep`."""
+
+    clock: Clock = time.monotonic
+    sleep: Sleep = time.sleep
+
+    def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
+              cwd: Path | None = None) -> ProcRecord:
+        return spawn(name, argv, log_path, env=env, cwd=cwd)
+
+    def process(self, rec: ProcRecord) -> psutil.Process | None:
+        return process(rec)
+
+    def exit_status(self, rec: ProcRecord) -> str:
+        return exit_status(rec)
+
+    def is_paused(self, rec: ProcRecord) -> bool:
+        return is_paused(rec)
+
+    def wait_paused(self, rec: ProcRecord, paused: bool, timeout: float = 3.0) -> bool:
+        return wait_paused(rec, paused, timeout, clock=self.clock, sleep=self.sleep)
+
+    def signal_group(self, rec: ProcRecord, sig: signal.Signals) -> bool:
+        return signal_group(rec, sig)
+
+    def stop(self, recs: Sequence[ProcRecord], timeout: float = 10.0) -> list[psutil.Process]:
+        return stop(recs, timeout, clock=self.clock, sleep=self.sleep)
+
+    def kill(self, rec: ProcRecord) -> None:
+        kill(rec, clock=self.clock, sleep=self.sleep)
+
+    def listeners(self, ports: Iterable[int]) -> dict[int, int | None]:
+        return listeners(ports)
+
+    def describe(self, pid: int | None) -> str:
+        return describe(pid)
