@@ -113,6 +113,7 @@ def services() -> dash.Dashboard:
     d = _event_path(d)
     d = _pipeline(d)
     d = _canary(d)
+    d = _regions(d)
     d = d.with_row(dash.Row("Registry"))
     d = d.with_panel(graph("Registry cache", "Gateway lookups answered from its registry cache.",
                            Query(q.CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))
@@ -122,6 +123,19 @@ def services() -> dash.Dashboard:
                             Query(q.CACHE_STALE), span=4, limits=upper_bound(1)))
     d = d.with_panel(states("etcd members with a leader", "Raft: 1 while the member sees a leader.",
                             Query(q.ETCD_LEADER, "{{job}}"), mapping=UP_DOWN, span=8, height=5))
+    return d
+
+
+def _regions(d: dash.Dashboard) -> dash.Dashboard:
+    d = d.with_row(dash.Row("Regions"))
+    d = d.with_panel(graph("Upstream calls by region", "Gateway tries per region and outcome: region a (the "
+                           "gateway's) first, region b on failover.", Query(q.REGION_RPS, "{{region}} {{outcome}}"),
+                           unit="reqps", span=8))
+    d = d.with_panel(graph("Upstream latency by region", "Per-try p50/p99; region b's links carry a standing "
+                           "20 ms (the cost of a cross-region call).", Query(q.REGION_P50, "{{region}} p50"),
+                           Query(q.REGION_P99, "{{region}} p99"), unit="s", span=8, limits=P99))
+    d = d.with_panel(graph("Region failovers", "Requests sent out of the gateway's region per second, by the "
+                           "region they went to.", Query(q.REGION_FAILOVERS, "to {{region}}"), unit="ops", span=8))
     return d
 
 

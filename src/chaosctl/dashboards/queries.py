@@ -108,6 +108,11 @@ RETRIES = rare(rate_sum("chaosctl_gateway_retries_total", UP, "upstream"),
               rate_sum("chaosctl_gateway_upstream_requests_total", UP, "upstream"))
 BREAKER_STATE = f"max by (upstream) (chaosctl_gateway_breaker_state{{{UP}}})"
 CACHE_BY_RESULT = rate_sum("chaosctl_gateway_registry_cache_total", "", "result")
+# Regions: where the gateway's tries went (region a first, b on failover) and what each costs.
+REGION_RPS = rate_sum("chaosctl_gateway_upstream_requests_total", "", "region, outcome")
+REGION_P50 = quantile(0.5, "chaosctl_gateway_upstream_duration_seconds", "", "region")
+REGION_P99 = quantile(0.99, "chaosctl_gateway_upstream_duration_seconds", "", "region")
+REGION_FAILOVERS = rate_sum("chaosctl_gateway_region_failovers_total", 'job="gateway"', "region")
 CACHE_HIT_RATIO = ratio(
     rate_sum("chaosctl_gateway_registry_cache_total", 'result="hit"'),
     rate_sum("chaosctl_gateway_registry_cache_total"),
