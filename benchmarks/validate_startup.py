@@ -1,18 +1,23 @@
-"""How fast `chaosctl validate` starts and checks files, and where the time goes.
+"""How fast `chaosctl --help` and `chaosctl validate` start, side by side with Chaos Toolkit's
+`chaos validate`, and where the time goes.
 
-    .venv/bin/python benchmarks/validate_startup.py              # 5 rounds, the shipped scenarios
-    .venv/bin/python benchmarks/validate_startup.py --rounds 10
+    .venv/bin/python benchmarks/validate_startup.py                        # 7 rounds
+    .venv/bin/python benchmarks/validate_startup.py --rounds 15 --compare /tmp/before/src
 
-Printed: wall and CPU time (user+sys, less sensitive to a busy machine) of
-`chaosctl --help` and `chaosctl validate scenarios/*.yaml` as subprocesses
-(min and median over the rounds), then an in-process breakdown of the imports
-(typer, rich, pydantic and its first model, the stack package, ruamel.yaml,
-the scenario models) and of the validation of each file, in CPU seconds.
+Chaos Toolkit (chaostoolkit==1.19.0, chaostoolkit-lib==1.44.0) lives in the benchmark's own
+virtualenv (--ctk-venv, default /tmp/chaosctl-bench-ctk), created with this Python's base
+interpreter and installed from PyPI when absent. Each round runs every command once, in turn
+(so a busy moment hits all of them): `chaos --help`, `chaos validate` of a small experiment,
+`chaosctl --help`, `chaosctl validate` of one shipped scenario, and with --compare the same two
+chaosctl commands from a BEFORE tree (PYTHONPATH). Printed: median wall and CPU (user+sys, less
+sensitive to a busy machine) per command, the ratios to `chaos validate`, and the load average;
+then an in-process breakdown of chaosctl's imports and validation in CPU seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -21,66 +26,117 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAOSCTL = ROOT / ".venv" / "bin" / "chaosctl"
+CTK_PINS = ("chaostoolkit==1.19.0", "chaostoolkit-lib==1.44.0")
+SCENARIO = ROOT / "scenarios" / "smoke.yaml"
+# A Chaos Toolkit experiment of about the smoke scenario's size: a steady-state probe, a fault, a check.
+EXPERIMENT = {
+    "version": "1.0.0", "title": "the gateway rides out a model server kill", "description": "benchmark",
+    "tags": ["benchmark"],
+    "steady-state-hypothesis": {"title": "gateway healthy", "probes": [{
+        "type": "probe", "name": "gateway-healthz", "tolerance": 200,
+        "provider": {"type": "http", "url": "http://127.0.0.1:17030/healthz", "timeout": 3}}]},
+    "method": [
+        {"type": "action", "name": "kill-model-server", "provider": {"type": "process", "path": "true", "arguments": ""}},
+        {"type": "probe", "name": "gateway-still-serves", "provider": {"type": "http", "url": "http://127.0.0.1:17030/healthz"}},
+    ],
+    "rollbacks": [],
+}  # fmt: skip
 
 BREAKDOWN = r"""
 import time
 marks = [("start", time.process_time())]
 def mark(name): marks.append((name, time.process_time()))
-import typer, click; mark("typer")
-import rich.console; mark("rich")
+import typer; mark("typer")
 import pydantic
 class _First(pydantic.BaseModel):
     x: int
 mark("pydantic + first model")
-import chaosctl.stack.topology; mark("chaosctl.stack package")
+import chaosctl.stack.topology; mark("chaosctl.stack.topology")
 import ruamel.yaml; mark("ruamel.yaml")
 import chaosctl.scenario; mark("scenario models")
+import chaosctl.system.validate; mark("system models + validate")
 import sys
-from chaosctl.scenario import load_scenario
+from chaosctl.system.validate import validate_file
 for path in sys.argv[1:]:
-    load_scenario(path)
-mark(f"validate {len(sys.argv) - 1} files")
+    validate_file(__import__("pathlib").Path(path))
+mark(f"validate {len(sys.argv) - 1} file(s)")
 for (_, a), (name, b) in zip(marks, marks[1:]):
     print(f"{name}\t{b - a:.4f}")
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
+def ensure_ctk(venv: Path) -> Path:
+    chaos = venv / "bin" / "chaos"
+    if not chaos.exists():
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *CTK_PINS], check=True)
+    return chaos
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall, cpu) seconds of one subprocess."""
     before = os.times()
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
     wall = time.perf_counter() - start
     after = os.times()
     return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
 
-def summary(label: str, samples: list[tuple[float, float]]) -> str:
-    walls, cpus = [s[0] for s in samples], [s[1] for s in samples]
-    return (
-        f"{label:<28} wall min {min(walls):.3f}s median {statistics.median(walls):.3f}s | "
-        f"cpu min {min(cpus):.3f}s median {statistics.median(cpus):.3f}s"
-    )
+def commands(chaos: Path, experiment: Path, compare: Path | None) -> dict[str, tuple[list[str], dict[str, str] | None]]:
+    chaosctl = [sys.executable, "-m", "chaosctl.cli"]
+    # --no-version-check: no network call (it would only slow Chaos Toolkit down); --no-log-file: no file write.
+    ctk = [str(chaos), "--no-version-check", "--no-log-file"]
+    out = {
+        "chaos --help": ([*ctk, "--help"], None),
+        "chaos validate": ([*ctk, "validate", str(experiment)], None),
+        "chaosctl --help": ([*chaosctl, "--help"], None),
+        "chaosctl validate": ([*chaosctl, "validate", str(SCENARIO)], None),
+    }
+    if compare is not None:
+        env = {**os.environ, "PYTHONPATH": str(compare)}
+        out["before: chaosctl --help"] = ([*chaosctl, "--help"], env)
+        out["before: chaosctl validate"] = ([*chaosctl, "validate", str(SCENARIO)], env)
+    return out
+
+
+def breakdown(rounds: int) -> None:
+    rows: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        out = subprocess.run([sys.executable, "-c", BREAKDOWN, str(SCENARIO)], cwd=ROOT, capture_output=True, text=True, check=True)
+        for line in out.stdout.splitlines():
+            name, seconds = line.split("\t")
+            rows.setdefault(name, []).append(float(seconds))
+    print("in-process breakdown of chaosctl validate, CPU seconds (median over rounds):")
+    for name, values in rows.items():
+        print(f"  {name:<28} {statistics.median(values):.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--ctk-venv", type=Path, default=Path("/tmp/chaosctl-bench-ctk"))
+    parser.add_argument("--compare", type=Path, default=None, help="a BEFORE tree's src/ (PYTHONPATH)")
     args = parser.parse_args()
-    files = [str(p) for p in sorted((ROOT / "scenarios").glob("*.yaml"))]
-    print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
-    print(summary("chaosctl --help", [timed([str(CHAOSCTL), "--help"]) for _ in range(args.rounds)]))
-    print(summary(f"chaosctl validate ({len(files)} files)", [timed([str(CHAOSCTL), "validate", *files]) for _ in range(args.rounds)]))
-    rows: dict[str, list[float]] = {}
+    chaos = ensure_ctk(args.ctk_venv)
+    experiment = args.ctk_venv / "experiment.json"
+    experiment.write_text(json.dumps(EXPERIMENT))
+    cmds = commands(chaos, experiment, args.compare)
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    loads = [os.getloadavg()[0]]
     for _ in range(args.rounds):
-        out = subprocess.run([sys.executable, "-c", BREAKDOWN, *files], cwd=ROOT, capture_output=True, text=True, check=True)
-        for line in out.stdout.splitlines():
-            name, seconds = line.split("\t")
-            rows.setdefault(name, []).append(float(seconds))
-    print("in-process breakdown, CPU seconds (min over rounds):")
-    for name, values in rows.items():
-        print(f"  {name:<28} {min(values):.3f}")
+        for name, (cmd, env) in cmds.items():
+            samples[name].append(timed(cmd, env))
+        loads.append(os.getloadavg()[0])
+    print(f"load average (1 min) during the run: {min(loads):.2f}..{max(loads):.2f} on {os.cpu_count()} cpus; {args.rounds} rounds")
+    ref_wall = statistics.median(s[0] for s in samples["chaos validate"])
+    ref_cpu = statistics.median(s[1] for s in samples["chaos validate"])
+    for name, values in samples.items():
+        wall, cpu = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+        print(f"  {name:<26} wall median {wall:.3f}s  cpu median {cpu:.3f}s   "
+              f"x chaos validate: wall {wall / ref_wall:.2f}  cpu {cpu / ref_cpu:.2f}")
+    breakdown(args.rounds)
 
 
 if __name__ == "__main__":
