@@ -41,7 +41,7 @@ from chaosctl.waiting import http_answers, wait_until
 SERVER = "model-gpu-1"
 MODEL, VERSION, WIDTH = "fraud-detector", "2.3.1", 20
 PATH = f"/v1/models/{MODEL}/predict"
-GATEWAY_OFFSET, NGINX_OFFSET = 90, 91  # free offsets of the topology's port layout
+GATEWAY_OFFSET, NGINX_OFFSET, BEFORE_OFFSET = 88, 89, 87  # free offsets of the topology's port layout (90-95: pipeline)
 
 WRK_LUA = """
 wrk.method = "POST"
@@ -227,13 +227,20 @@ def table(title: str, results: list[Result]) -> str:
 
 def ratios(lat: dict[str, Result], thr: dict[str, Result]) -> str:
     lines = ["ratios (latency: higher is slower; throughput: higher is better)"]
-    for a, b in (("gateway", "direct"), ("nginx", "direct"), ("gateway", "nginx")):
+    pairs = [("gateway", "direct"), ("nginx", "direct"), ("gateway", "nginx")]
+    if "before" in lat:
+        pairs += [("before", "direct"), ("before", "nginx"), ("gateway", "before")]
+    for a, b in pairs:
         lines.append(
             f"  {a}/{b}: p50 x{lat[a].p50_ms / lat[b].p50_ms:.2f}  p99 x{lat[a].p99_ms / lat[b].p99_ms:.2f}  "
             f"max throughput x{thr[a].rps / thr[b].rps:.2f}"
         )
     gw, ngx = thr["gateway"].hop_cpu_ms, thr["nginx"].hop_cpu_ms
     lines.append(f"  hop CPU per request: gateway {gw:.2f} ms, nginx {ngx:.3f} ms (x{gw / ngx if ngx else float('inf'):.0f})")
+    if "before" in thr:
+        lines.append(f"  hop CPU per request: before {thr['before'].hop_cpu_ms:.2f} ms")
+    lines.append("  added p50 (1 connection): " + ", ".join(
+        f"{leg} {lat[leg].p50_ms - lat['direct'].p50_ms:.2f} ms" for leg in lat if leg != "direct"))
     return "\n".join(lines)
 
 
@@ -256,6 +263,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per leg and mode")
     parser.add_argument("--connections", type=int, default=32, help="connections for the throughput mode")
     parser.add_argument("--serve-gateway", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="a BEFORE tree's src/: its gateway as a fourth leg (PYTHONPATH), same run")
     args = parser.parse_args()
     settings = load_settings(port_base=args.port_base)
     topology = Topology(settings.port_base)
@@ -274,13 +283,18 @@ def main() -> int:
         (d / "nginx.conf").write_text(NGINX_CONF % {"dir": d, "upstream": topology.model_server_port(SERVER), "port": nginx_port})
         gw_cmd = [sys.executable, __file__, "--port-base", str(settings.port_base), "--serve-gateway", str(gw_port)]
         nginx_cmd = ["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")]
+        before_port = settings.port_base + BEFORE_OFFSET
+        before_cmd = [*gw_cmd[:-1], str(before_port)]
         with child(gw_cmd, f"http://127.0.0.1:{gw_port}/healthz", d / "gateway.log") as gw, \
-             child(nginx_cmd, f"http://127.0.0.1:{nginx_port}/healthz", d / "nginx.log") as ngx:  # fmt: skip
+             child(nginx_cmd, f"http://127.0.0.1:{nginx_port}/healthz", d / "nginx.log") as ngx, \
+             optional_child(args.compare, before_cmd, f"http://127.0.0.1:{before_port}/healthz", d / "before.log") as old:  # fmt: skip
             legs = [
                 Leg("direct", f"{topology.url(SERVER)}{PATH}", (), service),
                 Leg("nginx", f"http://127.0.0.1:{nginx_port}{PATH}", (ngx.pid,), service),
                 Leg("gateway", f"http://127.0.0.1:{gw_port}{PATH}", (gw.pid,), client),
             ]
+            if old is not None:
+                legs.append(Leg("before", f"http://127.0.0.1:{before_port}{PATH}", (old.pid,), client))
             server_pid = listening_pid(topology.model_server_port(SERVER))
             lat = measure(legs, server_pid, 1, args.duration)
             thr = measure(legs, server_pid, args.connections, args.duration)
@@ -288,7 +302,24 @@ def main() -> int:
     print(table("latency, 1 connection (closed loop)", lat))
     print(table(f"max throughput, {args.connections} connections", thr))
     print(ratios({r.leg: r for r in lat}, {r.leg: r for r in thr}))
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cpus")
     return 0
+
+
+@contextmanager
+def optional_child(src: Path | None, cmd: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Popen[bytes] | None]:
+    """The BEFORE tree's gateway (PYTHONPATH=src) when --compare is given, else nothing."""
+    if src is None:
+        yield None
+        return
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(src)
+    try:
+        with child(cmd, ready_url, log) as proc:
+            os.environ.pop("PYTHONPATH") if old is None else os.environ.__setitem__("PYTHONPATH", old)
+            yield proc
+    finally:
+        os.environ.pop("PYTHONPATH", None) if old is None else os.environ.__setitem__("PYTHONPATH", old)
 
 
 if __name__ == "__main__":
