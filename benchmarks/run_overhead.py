@@ -139,27 +139,40 @@ def _wait_serving(settings, timeout: float = 90.0) -> None:
             time.sleep(0.2 if ok else 1.0)
 
 
-def run_overhead(settings, runs: int, scenario: str) -> None:
+def run_overhead(settings, runs: int, scenario: str, compare: Path | None = None) -> None:
+    """`runs` runs per tree; with `compare` (a BEFORE tree's src/) the trees alternate run by run
+    (PYTHONPATH=<tree>) against the same stack, and the medians and their ratio are printed."""
     import json
     import os
+    import statistics
     import tempfile
 
     print(f"3. run overhead: chaosctl run {scenario} (load average {os.getloadavg()[0]:.1f})")
     env = {**os.environ, "CHAOSCTL_PORT_BASE": str(settings.port_base), "CHAOSCTL_STATE_DIR": str(settings.state_dir)}
+    trees = [compare, None] if compare else [None]
+    overhead: dict[str, list[float]] = {str(t or "this tree"): [] for t in trees}
     for i in range(runs):
-        _wait_serving(settings)
-        with tempfile.TemporaryDirectory() as out:
-            t0 = time.monotonic()
-            res = subprocess.run([sys.executable, "-m", "chaosctl.cli", "run", str(ROOT / scenario),
-                                  "--report-dir", out], env=env, capture_output=True, text=True)
-            wall = time.monotonic() - t0
-            report = json.loads((Path(out) / "report.json").read_text())
-        phases = sum(p["end"] - p["start"] for p in report["phases"])
-        print(f"   run {i + 1}: exit {res.returncode}, wall {wall:5.1f} s, phases {phases:5.1f} s, overhead {wall - phases:5.1f} s"
-              f"  ({report['verdict']})")
-        stages = [n for n in report.get("notes", []) if n.startswith("run overhead:")]  # the run's own split
-        started = [ln for ln in res.stdout.splitlines() if ln.startswith("load: running after")]
-        print(f"          {(stages or ['(no overhead note)'])[0]}; {(started or ['(no load start line)'])[0]}")
+        for tree in trees:
+            _wait_serving(settings)
+            tree_env = {**env, "PYTHONPATH": str(tree)} if tree else env
+            with tempfile.TemporaryDirectory() as out:
+                t0 = time.monotonic()
+                res = subprocess.run([sys.executable, "-m", "chaosctl.cli", "run", str(ROOT / scenario),
+                                      "--report-dir", out], env=tree_env, capture_output=True, text=True)
+                wall = time.monotonic() - t0
+                report = json.loads((Path(out) / "report.json").read_text())
+            phases = sum(p["end"] - p["start"] for p in report["phases"])
+            overhead[str(tree or "this tree")].append(wall - phases)
+            print(f"   run {i + 1} [{tree or 'this tree'}]: exit {res.returncode}, wall {wall:5.1f} s, phases {phases:5.1f} s,"
+                  f" overhead {wall - phases:5.1f} s  ({report['verdict']}; load average {os.getloadavg()[0]:.1f})")
+            stages = [n for n in report.get("notes", []) if n.startswith("run overhead:")]  # the run's own split
+            started = [ln for ln in res.stdout.splitlines() if ln.startswith("load: running after")]
+            print(f"          {(stages or ['(no overhead note)'])[0]}; {(started or ['(no load start line)'])[0]}")
+    medians = {k: statistics.median(v) for k, v in overhead.items()}
+    for tree, value in medians.items():
+        print(f"   overhead median {value:5.2f} s  [{tree}] (n={len(overhead[tree])})")
+    if compare:
+        print(f"   ratio after/before: {medians['this tree'] / medians[str(compare)]:.2f}x")
 
 
 def main() -> None:
@@ -170,6 +183,7 @@ def main() -> None:
     parser.add_argument("--scenario", default="tests/data/run-pass.yaml",
                         help="run-pass.yaml uses distributed Locust (2 workers); run-latency-fail.yaml one process")
     parser.add_argument("--only-runs", action="store_true", help="skip parts 1 and 2")
+    parser.add_argument("--compare", type=Path, default=None, help="a BEFORE tree's src/: part 3 side by side")
     args = parser.parse_args()
     settings = load_settings()
     ctx = FaultContext.for_settings(settings)
@@ -183,7 +197,7 @@ def main() -> None:
     finally:
         ctx.close()
         journal.clear_if_done()
-    run_overhead(settings, args.runs, args.scenario)
+    run_overhead(settings, args.runs, args.scenario, args.compare)
 
 
 if __name__ == "__main__":
