@@ -21,7 +21,7 @@ from chaosctl.stack.topology import (ANALYSER, AUTOSCALER, EVENTS, HOST, MODEL_S
 # Seconds a component may take from spawn to ready. Model servers train and
 # warm up their models at start-up, on a shared 2-core machine.
 READY_TIMEOUT = {"etcd": 40.0, "toxiproxy": 20.0, "jaeger": 40.0, "service": 120.0, "prometheus": 40.0, "redis": 20.0,
-                 "kafka": 60.0}  # a JVM: format + start take 5-8 s on an idle 2-core machine
+                 "kafka": 120.0}  # a JVM: format + start take 5-8 s on an idle 2-core machine, over 60 s at load 20
 
 
 @dataclass(frozen=True)
