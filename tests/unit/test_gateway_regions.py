@@ -81,3 +81,18 @@ def test_a_region_unaware_gateway_routes_as_before() -> None:
     h = make_harness(stack)  # no region: least loaded GPU wherever it is
     assert h.predict().json()["server"] == "model-gpu-b1"
     assert h.metric("chaosctl_gateway_region_failovers_total", {"region": "b"}) == 0
+
+
+def test_the_stacks_gateway_is_in_region_a_and_fails_over_unless_its_setting_says_not(tmp_path, monkeypatch) -> None:
+    from chaosctl.services.gateway.app import default_config
+    from chaosctl.settings import Settings, load_settings
+    from chaosctl.stack.topology import Topology
+
+    topo = Topology(24800)
+    on = default_config(topo, Settings(state_dir=tmp_path, port_base=24800))
+    assert (on.region, on.region_failover, on.regions) == ("a", True, ("a", "b"))
+    assert {"model-gpu-b1", "model-cpu-b1"} <= set(on.upstream_urls)
+    off = default_config(topo, Settings(state_dir=tmp_path, port_base=24800, gateway_region_failover=False))
+    assert off.region_failover is False
+    monkeypatch.setenv("CHAOSCTL_GATEWAY_REGION_FAILOVER", "0")
+    assert load_settings(state_dir=tmp_path, port_base=24800).gateway_region_failover is False
