@@ -33,7 +33,7 @@ from chaosctl.observe.spans import Span, clean_name
 KINDS = ("", "internal", "server", "client", "producer", "consumer")  # code = index
 KIND_CODE = {name: i for i, name in enumerate(KINDS)}
 ERROR, FOLLOWS = 1, 2  # flag bits; the kind code is stored above them (flags >> 2)
-ROW = 8  # trace, span id, parent id, start, end, name, clock, flags
+CODES = "QQQqqIIB"  # array type codes of the columns: trace, span id, parent id, start, end, name, clock, flags
 _MAX_NESTING = 60  # brackets in one span's attributes: at most this many cannot nest past MAX_JSON_DEPTH
 
 
@@ -73,7 +73,7 @@ class _Builder:
     def __init__(self) -> None:
         self.trace_of: dict[str, int] = {}
         self.trace_ids: list[str] = []
-        self.rows = array("Q")  # ROW values per span, flat: one extend() per span
+        self.cols = [array(code) for code in CODES]  # in input order; table() sorts them by trace
         self.name_of: dict[tuple[str, str], int] = {}
         self.clock_of: dict[str, int] = {}
         self.op_of: dict[tuple[str, str], int] = {}  # (service, name as sent) -> index in name_of
@@ -91,32 +91,43 @@ class _Builder:
             i = table[key] = len(table)
         return i
 
-    def add(self, s: Span) -> None:
-        row = (self.trace(s.trace_id), int(s.span_id, 16), int(s.parent_id, 16) if s.parent_id else 0, s.start_us,
+    def add(self, s: Span, number: dict[str, int] | None = None) -> None:
+        sid, pid = (int(s.span_id, 16), int(s.parent_id, 16) if s.parent_id else 0) if number is None else (
+            number[s.span_id], number[s.parent_id] if s.parent_id is not None else 0)
+        row = (self.trace(s.trace_id), sid, pid, s.start_us,
                max(s.start_us, s.end_us), self.intern(self.name_of, (s.service, s.operation)),
                self.intern(self.clock_of, s.host or s.service),
                s.error | (s.follows_from << 1) | (KIND_CODE.get(s.kind, 0) << 2))
-        self.rows.extend(row)
+        for col, v in zip(self.cols, row):
+            col.append(v)
 
     def table(self) -> SpanTable:
-        trace = self.rows[0::ROW]
+        trace, *rest = self.cols
         order = sorted(range(len(trace)), key=trace.__getitem__)  # stable: input order within a trace
         trace = array("Q", map(trace.__getitem__, order))
         counts = list(map(bisect_left, repeat(trace), range(len(self.trace_ids) + 1)))
         del trace
         cols = []
-        for i, code in enumerate("QQqqIIB", start=1):  # one column at a time: memory stays near one copy
-            col = self.rows[i::ROW]
-            cols.append(array(code, map(col.__getitem__, order)))
-        self.rows = array("Q")
+        self.cols = []
+        while rest:  # one column at a time: memory stays near one copy
+            col = rest.pop(0)
+            cols.append(array(col.typecode, map(col.__getitem__, order)))
         return SpanTable(self.trace_ids, array("q", counts), *cols, list(self.name_of), list(self.clock_of))
 
 
 def table_from_spans(spans: Iterable[Span]) -> SpanTable:
-    """The table of parsed `Span` records (span ids must be hex, as the parser writes them)."""
+    """The table of `Span` records. Ids as the parser writes them (16 hex digits) are their
+    integers; any other ids (hand-built records) are numbered in their string order, which keeps
+    what the analysis needs of them: equality, and order between ids of one trace."""
+    spans = list(spans)
     b = _Builder()
+    ids = {s.span_id for s in spans} | {s.parent_id for s in spans if s.parent_id is not None}
+    if all(map(_LOWER_HEX16, ids)) and "0" * 16 not in {s.parent_id for s in spans}:
+        number = None
+    else:
+        number = {i: n for n, i in enumerate(sorted(ids), start=1)}
     for s in spans:
-        b.add(s)
+        b.add(s, number)
     return b.table()
 
 
@@ -251,7 +262,7 @@ def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> No
         if (service, name) not in b.op_of:
             b.op_of[(service, name)] = b.intern(b.name_of, (service, clean_name(name)))
     starts, ends = array("Q", map(int, map(_START, batch))), array("Q", map(int, map(_END, batch)))  # OverflowError: < 0 or >= 2^64
-    rows = [
+    columns = [
         list(map(b.trace_of.__getitem__, tids)),
         list(map(int, sids, repeat(16, len(sids)))),
         [int(p, 16) if p else 0 for p in pids],
@@ -261,10 +272,8 @@ def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> No
         repeat(clock, len(batch)),
         [(st is not None and st.code in _ref.ERROR_STATUS) | (_kind(k) << 2) for st, k in zip(map(_STATUS, batch), map(_KIND, batch))],
     ]
-    flat = array("Q", bytes(8 * ROW * len(batch)))
-    for i, col in enumerate(rows):
-        flat[i::ROW] = array("Q", col)
-    b.rows.extend(flat)
+    for col, values in zip(b.cols, columns):
+        col.extend(array(col.typecode, values))
 
 
 _TRACE, _SPAN_ID, _PARENT, _NAME = (attrgetter(f) for f in ("traceId", "spanId", "parentSpanId", "name"))
@@ -279,6 +288,7 @@ def _kind(value: object) -> int:
 
 
 _HEX_RUN = re.compile("[0-9a-fA-F]*").fullmatch
+_LOWER_HEX16 = re.compile("[0-9a-f]{16}").fullmatch  # as the parser writes ids: their integers sort alike
 
 
 def _check_ids(ids: list[str], digits: int) -> None:

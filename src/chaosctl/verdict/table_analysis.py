@@ -14,6 +14,7 @@ A trace this module does not handle itself (duplicate span ids, a parent cycle) 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from bisect import bisect_left
 from fnmatch import fnmatchcase
 from itertools import compress
@@ -30,8 +31,8 @@ _ERROR_BIT = bytes(f & 1 for f in range(256))  # flags -> 1 when the ERROR bit i
 class Aggregator:
     """Bottleneck sums over tables added one by one; `result()` is `aggregate(analyze(...))` of them all."""
 
-    def __init__(self, root_glob: str | None = None) -> None:
-        self.root_glob = root_glob
+    def __init__(self, root_globs: Sequence[str] | str | None = None) -> None:
+        self.root_globs = (root_globs,) if isinstance(root_globs, str) else tuple(root_globs or ())
         self.crit: dict[tuple[str, str], int] = {}
         self.selfs: dict[tuple[str, str], array] = {}
         self.durs: dict[tuple[str, str], array] = {}
@@ -42,7 +43,7 @@ class Aggregator:
     def add(self, table: SpanTable) -> None:
         rows = Rows(*(c.tolist() for c in (table.span_id, table.parent_id, table.start_us, table.end_us, table.name,
                                             table.clock, table.flags)))
-        glob_ops = None if self.root_glob is None else [fnmatchcase(op, self.root_glob) for _, op in table.names]
+        glob_ops = [self._matches(op) for _, op in table.names] if self.root_globs else None
         keep: bytearray | None = None if glob_ops is None else bytearray(len(table))
         b = table.bounds
         for t, tid in enumerate(table.trace_ids):
@@ -82,14 +83,17 @@ class Aggregator:
             self.selfs.setdefault(key, array("q")).extend(array("q", list(map(self_all.__getitem__, ix))))
             self.durs.setdefault(key, array("q")).extend(array("q", list(map(sub, map(end.__getitem__, ix), map(start.__getitem__, ix)))))
 
+    def _matches(self, operation: str) -> bool:
+        return any(fnmatchcase(operation, g) for g in self.root_globs)
+
     def _reference(self, table: SpanTable, t: int, rows: Rows) -> bytes:
         """critical_path.analyze_trace's answer for a rare trace, written into `rows` (eff_e - cover
         is then the self time) and the counts; the rows it kept."""
         a = table.bounds[t]
         spans = table.spans(t)
         analyses = analyze_trace(spans)
-        if self.root_glob is not None:
-            kept = {x.root.span_id for x in analyses if x.synchronous and fnmatchcase(x.root.operation, self.root_glob)}
+        if self.root_globs:
+            kept = {x.root.span_id for x in analyses if x.synchronous and self._matches(x.root.operation)}
             analyses = [x for x in analyses if (x.root.span_id if x.synchronous else x.origin) in kept]
         row = {}
         for i, s in enumerate(spans):
@@ -116,7 +120,7 @@ class Aggregator:
                          c["traces"], c["spans"], c["orphans"], c["skew"], c[ASYNC], c[DROPPED])
 
 
-def aggregate_table(table: SpanTable, root_glob: str | None = None) -> Aggregate:
+def aggregate_table(table: SpanTable, root_glob: Sequence[str] | str | None = None) -> Aggregate:
     """`aggregate(analyze(spans))` (filtered as `--root-operation` filters) of the table's spans."""
     agg = Aggregator(root_glob)
     agg.add(table)
