@@ -178,3 +178,35 @@ def test_event_slis_read_the_analysers_series_and_a_system_without_them_says_so(
     assert 'age_seconds_bucket{job="etl"}' in own.expr("event_age_p99", "10s")
     with pytest.raises(ValueError, match=r"slis\.consumer_lag"):
         own.expr("consumer_lag", "10s")
+
+
+def _one_answer_server(reply: bytes):
+    """A TCP server on 127.0.0.1 that reads one request and answers `reply` (b"": closes)."""
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(4096)
+            if reply:
+                conn.sendall(reply)
+        srv.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def test_the_broker_probe_wants_an_apiversions_answer_without_error():
+    import struct
+
+    from chaosctl.stack.health import kafka_broker
+
+    ok = _one_answer_server(struct.pack(">iih", 6, 7, 0))  # size, correlation id 7, error 0
+    assert kafka_broker("127.0.0.1", ok).ok
+    refused = _one_answer_server(struct.pack(">iih", 6, 7, 35))  # UNSUPPORTED_VERSION
+    assert "error 35" in kafka_broker("127.0.0.1", refused).reason
+    closed = _one_answer_server(b"")
+    assert "closed the connection" in kafka_broker("127.0.0.1", closed).reason
