@@ -9,13 +9,18 @@ StackUnavailable (exit 3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import httpx
 
 from chaosctl.errors import StackUnavailable
 from chaosctl.observe.spans import Span, TraceFormatError, parse_otlp_text
+
+if TYPE_CHECKING:
+    from chaosctl.observe.span_table import SpanTable
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,16 @@ class FetchResult:
         return FetchResult(tuple(s for s in self.spans if s.trace_id in keep), 0, 0, 0.0)
 
 
+@dataclass(frozen=True)
+class StreamStats:
+    """What `Jaeger.stream` read: as FetchResult without the spans (they went to the sink)."""
+
+    requests: int
+    saturated_slices: int
+    seconds: float
+    spans: int  # spans handed to the sink (a trace read in two slices counts twice here)
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -56,6 +71,9 @@ def rfc3339(t: float) -> str:
 def micros(t: float) -> int:
     """The unix microsecond that `rfc3339(t)` names (the same rounding)."""
     return (datetime.fromtimestamp(t, tz=timezone.utc) - _EPOCH) // timedelta(microseconds=1)
+
+
+SHARE_MAX_S = 120.0  # SharedFetches.stream: windows up to this long are fetched whole and shared
 
 
 class SharedFetches:
@@ -81,6 +99,21 @@ class SharedFetches:
                     return wide.within(service, start, end)
                 return _union(wide.within(service, start, b), self._ask(service, b, end))
         return self._ask(service, start, end)
+
+    def stream(self, service: str, start: float, end: float, sink: Callable[["SpanTable"], None]) -> StreamStats:
+        """`Jaeger.stream` (a source without it: its fetch, as one table). A run's analysis streams
+        each phase into aggregates so that its memory does not grow with the run's length; only
+        the effect rules' windows are fetched and shared. A window up to SHARE_MAX_S is still
+        read whole and kept (a few thousand traces), so that a short run's effect windows are cut
+        from it as before rather than asked again."""
+        stream = getattr(self.source, "stream", None)
+        if stream is not None and end - start > SHARE_MAX_S:
+            return stream(service, start, end, sink)
+        from chaosctl.observe.span_table import table_from_spans
+
+        got = self.fetch(service, start, end)  # short: read whole and kept, the effect rules cut theirs from it
+        sink(table_from_spans(got.spans))
+        return StreamStats(got.requests, got.saturated_slices, got.seconds, len(got.spans))
 
     def _ask(self, service: str, start: float, end: float) -> FetchResult:
         got = self.source.fetch(service, start, end)  # type: ignore[attr-defined]
@@ -140,7 +173,51 @@ class Jaeger:
                 seen.setdefault((s.trace_id, s.span_id), s)
         return FetchResult(tuple(seen.values()), requests, saturated, time.perf_counter() - t0)
 
+    def stream(self, service: str, start: float, end: float, sink: Callable[["SpanTable"], None]) -> StreamStats:
+        """`fetch`'s slices, each answer handed to `sink` as a SpanTable and then dropped: memory
+        stays at one answer (page_size traces) whatever the window's length. A trace in two
+        slices reaches the sink twice (the verdict's Aggregator counts a trace id once)."""
+        import time
+
+        t0 = time.perf_counter()
+        todo = [(a, min(a + self.slice_s, end)) for a in _steps(start, end, self.slice_s)]
+        requests = saturated = spans = 0
+        while todo:
+            a, b = todo.pop()
+            table = self._find_table(service, a, b)
+            requests += 1
+            full = len(table.trace_ids) >= self.page_size
+            if full and (b - a) / 2 >= self.min_slice_s:
+                mid = (a + b) / 2
+                todo += [(a, mid), (mid, b)]
+                continue
+            saturated += full
+            spans += len(table)
+            sink(table)
+        return StreamStats(requests, saturated, time.perf_counter() - t0, spans)
+
+    def _find_table(self, service: str, a: float, b: float) -> "SpanTable":
+        from chaosctl.observe.span_table import read_table, table_from_spans
+
+        resp = self._get(service, a, b)
+        if resp is None:
+            return table_from_spans(())
+        try:
+            return read_table(resp.content, f"{self.url}/api/v3/traces")
+        except TraceFormatError as exc:
+            raise StackUnavailable(f"Jaeger sent an unreadable answer: {exc}") from None
+
     def _find(self, service: str, a: float, b: float) -> list[Span]:
+        resp = self._get(service, a, b)
+        if resp is None:
+            return []
+        try:
+            return parse_otlp_text(resp.text, f"{self.url}/api/v3/traces")
+        except TraceFormatError as exc:
+            raise StackUnavailable(f"Jaeger sent an unreadable answer: {exc}") from None
+
+    def _get(self, service: str, a: float, b: float) -> httpx.Response | None:
+        """Jaeger's answer for one slice; None for 404 (no trace in it)."""
         params = {
             "query.service_name": service,
             "query.start_time_min": rfc3339(a),
@@ -152,13 +229,10 @@ class Jaeger:
         except httpx.HTTPError as exc:
             raise StackUnavailable(f"Jaeger at {self.url.split('://')[-1]} unreachable: {type(exc).__name__}: {exc}") from None
         if resp.status_code == 404:
-            return []  # "No traces found"
+            return None  # "No traces found"
         if resp.status_code != 200:
             raise StackUnavailable(f"Jaeger at {self.url} answered {resp.status_code}: {resp.text[:300]}")
-        try:
-            return parse_otlp_text(resp.text, f"{self.url}/api/v3/traces")
-        except TraceFormatError as exc:
-            raise StackUnavailable(f"Jaeger sent an unreadable answer: {exc}") from None
+        return resp
 
     def services(self) -> list[str]:
         try:

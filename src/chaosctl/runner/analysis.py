@@ -79,18 +79,22 @@ def keep_roots(analyses: list[Any], globs: Sequence[str]) -> list[Any]:
 def trace_analysis(jaeger: "Jaeger", scenario: "Scenario", windows: Sequence[PhaseWindow], service: str = TRACE_SERVICE,
                    root_operations: Sequence[str] = ()
                    ) -> tuple[list[Check], dict[str, tuple[BottleneckRow, ...]], tuple[str, ...], list[str]]:
-    from chaosctl.verdict import bottleneck, critical_path
+    from chaosctl.observe.jaeger import SharedFetches
+    from chaosctl.verdict import bottleneck
+    from chaosctl.verdict.table_analysis import Aggregator
     from chaosctl.verdict.traces import trace_checks
 
     per_phase: dict[str, Any] = {}
     saturated: dict[str, int] = {}
     notes: list[str] = []
-    for w in windows:
-        fetched = jaeger.fetch(service, w.start, w.end)
+    shared = jaeger if isinstance(jaeger, SharedFetches) else SharedFetches(jaeger)
+    for w in windows:  # streamed into aggregates: memory does not grow with the phase's length
+        agg = Aggregator(root_operations)
+        fetched = shared.stream(service, w.start, w.end, agg.add)
         if fetched.saturated_slices:
             notes.append(f"phase {w.name}: Jaeger returned full pages for {fetched.saturated_slices} slice(s); some traces may be missing")
             saturated[w.name] = fetched.saturated_slices  # absence checks FAIL, shares say "sampled"
-        per_phase[w.name] = bottleneck.aggregate(keep_roots(critical_path.analyze(fetched.spans), root_operations))
+        per_phase[w.name] = agg.result()
     base = windows[0].name if windows else None
     rows: dict[str, tuple[BottleneckRow, ...]] = {}
     found: list[str] = []
