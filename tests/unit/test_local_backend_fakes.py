@@ -160,6 +160,17 @@ def test_up_when_everything_runs_and_answers_starts_nothing(tmp_path: Path) -> N
     assert len(launcher.spawned) == 3 and events == [(c, "running") for c in COMPONENTS]
 
 
+def test_up_on_a_healthy_stack_probes_each_component_once_and_says_ready(tmp_path: Path) -> None:
+    backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.0, "preprocess": 0.0, "gateway": 0.0})
+    backend.up()
+    probes = backend.probe
+    probes.asked.clear()
+    status = backend.up()
+    assert sorted(probes.asked) == sorted(COMPONENTS)  # the readiness check only: no second round for the status
+    assert [(c.name, c.state, c.pid) for c in status.components] == [
+        (n, READY, backend.pid(n)) for n in COMPONENTS]  # fmt: skip
+
+
 def test_a_component_that_never_gets_healthy_fails_on_its_deadline_and_up_stops_what_it_started(tmp_path: Path) -> None:
     backend, launcher, clock, events = _stack(tmp_path, {"registry": 1.0})  # preprocess never answers
     began, real = clock(), time.monotonic()

@@ -67,9 +67,14 @@ class LocalBackend:
             if running == set(self.components) and self._all_ready(running):
                 for name in self.components:
                     self.report(name, "running", "already running")
-                return self.status()
+                return self._ready_status(st)  # just probed, every one: no second round of probes
             self._start_stages(st, running)
         return self.status()
+
+    def _ready_status(self, st: state.StackState) -> StackStatus:
+        items = tuple(ComponentStatus(n, READY, self.topology.url(n), st.procs[n].pid) for n in self.components)
+        endpoints = {n: self.topology.url(n) for n in ENDPOINT_COMPONENTS if n in self.components}
+        return StackStatus("local", items, endpoints)
 
     def down(self) -> None:
         with state.locked(self.settings.state_dir):
