@@ -108,3 +108,20 @@ def test_a_stage_delay_is_an_admin_only_request_fault() -> None:
     assert client.put("/admin/request-faults/r1", json=rule, headers={"X-Admin-Token": ADMIN}).status_code == 200
     body = {"version": "2.3.1", "outputs": [1], "confidence": [0.7]}
     assert client.post("/v1/postprocess/fraud-detector", json=body, headers=AUTH).status_code == 503
+
+
+def test_each_stage_is_a_target_and_a_link_of_the_reference_system_and_takes_request_faults() -> None:
+    from chaosctl.stack.topology import Topology
+    from chaosctl.system.reference import reference_system
+
+    topo = Topology(21000)
+    system = reference_system(topo)
+    for stage in ("preprocess", "postprocess"):
+        comp = next(c for c in system.components if c.name == stage)
+        assert str(comp.url).rstrip("/") == topo.url(stage) == f"http://127.0.0.1:{21090 + ('preprocess', 'postprocess').index(stage)}"
+        assert {"process-kill", "request-delay", "request-abort"} <= set(comp.faults)
+        link = system.link(f"link:gateway->{stage}")
+        assert link.proxy == topo.link_to("gateway", stage).proxy_name
+    # appended after the links that came before them (which keep their ports), in stage order
+    dests = [ln.dest for ln in topo.links]
+    assert dests.index("prediction-cache") < dests.index("preprocess") == dests.index("postprocess") - 1
