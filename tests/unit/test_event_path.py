@@ -210,3 +210,25 @@ def test_the_broker_probe_wants_an_apiversions_answer_without_error():
     assert "error 35" in kafka_broker("127.0.0.1", refused).reason
     closed = _one_answer_server(b"")
     assert "closed the connection" in kafka_broker("127.0.0.1", closed).reason
+
+
+def test_the_broker_formats_once_then_starts_from_the_formatted_template(tmp_path):
+    from chaosctl.settings import Settings
+    from chaosctl.stack import components
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("chaosctl-kafka", "java"):
+        (tools / name).write_text("#!/bin/sh\n")
+        (tools / name).chmod(0o755)
+    settings = Settings(state_dir=tmp_path / "state", tool_dirs=(tools,))
+    topo = Topology(24000)
+    first = components.launch(EVENTS, settings, topo, topo.components)
+    assert first.argv[0] == "/bin/sh" and "StorageTool format" in first.argv[2] and "kafka.Kafka" in first.argv
+    template = components.kafka_template(settings)
+    template.mkdir(parents=True)
+    (template / "meta.properties").write_text("cluster.id=x\n")  # what the format left (the sh kept a copy)
+    again = components.launch(EVENTS, settings, topo, topo.components)
+    assert again.argv[0] == str(tools / "chaosctl-kafka"), "no second format JVM"
+    assert (components.kafka_dir(settings) / "data" / "meta.properties").read_text() == "cluster.id=x\n"
+    assert "-Xmx256m" in again.argv and again.argv[-2:] == ("kafka.Kafka", str(settings.state_dir / "config" / "events.properties"))

@@ -5,6 +5,7 @@ readiness probe, and the stages in which `up` starts them.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,21 +144,33 @@ def kafka_dir(settings: Settings) -> Path:
     return settings.state_dir / "kafka"
 
 
+def kafka_template(settings: Settings) -> Path:
+    """A formatted, never-started copy of the broker's storage, kept across `down` (beside the data
+    `down` removes): a later `up` copies it instead of running the format JVM again."""
+    return settings.state_dir / "kafka-formatted"
+
+
 def _kafka(settings: Settings, topo: Topology) -> Launch:
-    """The broker; its storage is formatted first when new (a second JVM run, in the same process
-    slot: `sh` formats, then execs the broker, so the pid recorded is the broker's)."""
+    """The broker. New storage is copied from the formatted template; the first time, `sh` formats
+    it (a second JVM run, in the same process slot), keeps a copy as the template and execs the
+    broker, so the pid recorded is the broker's."""
     launcher = str(require_tool("chaosctl-kafka", settings))
     require_tool("java", settings)
-    data = kafka_dir(settings) / "data"
+    data, template = kafka_dir(settings) / "data", kafka_template(settings)
     cfg = config_dir(settings)
     log4j = _write(cfg / "events-log4j2.properties", configs.KAFKA_LOG4J)
     props = _write(cfg / "events.properties", configs.kafka_properties(topo, data))
     broker = (*configs.KAFKA_JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}", "kafka.Kafka", str(props))
+    if not (data / "meta.properties").is_file() and (template / "meta.properties").is_file():
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.copytree(template, data)
     if (data / "meta.properties").is_file():  # a restart (kill fault, `start`) keeps its topics and offsets
         return Launch((launcher, *broker))
     script = ('"$0" kafka.tools.StorageTool format --ignore-formatted --cluster-id "$1" --config "$2" >/dev/null'
-              ' && shift 2 && exec "$0" "$@"')
-    return Launch(("/bin/sh", "-c", script, launcher, configs.kafka_cluster_id(), str(props), *broker))
+              ' && rm -rf "$4.tmp" && cp -R "$3" "$4.tmp" && rm -rf "$4" && mv "$4.tmp" "$4"'
+              ' && shift 4 && exec "$0" "$@"')
+    return Launch(("/bin/sh", "-c", script, launcher, configs.kafka_cluster_id(), str(props), str(data), str(template),
+                   *broker))
 
 
 def _redis(settings: Settings, topo: Topology) -> Launch:
