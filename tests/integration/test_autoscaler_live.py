@@ -1,9 +1,9 @@
 """The autoscaler on real processes (issue 13 part 3).
 
 1. A stack of its own (offset 2200: etcd, Toxiproxy, registry, autoscaler; no model server):
-   every pool's servers are unreachable, so the autoscaler starts a GPU replica, a real model
-   server. It is in the registry only once warm (never a record while its /healthz says
-   warming); the admin route lowers the CPU pool's max to 0 and its replica is stopped; the
+   the admin route sets the GPU pool's min to 1 (the CPU pool's max to 0), so the autoscaler
+   starts a GPU replica, a real model server. It is in the registry only once warm (never a
+   record while its /healthz says warming); the
    autoscaler is SIGKILLed, its replica outlives it, and `down` still stops it: no replica
    process or port is left.
 2. The shipped gpu-scale-up scenario with the autoscaler off (paused for the exhaustion, phases
@@ -65,6 +65,7 @@ def test_replica_registers_once_warm_and_down_stops_it_after_its_autoscaler_died
         backend.up()
         assert httpx.get(f"{topo.url('autoscaler')}/admin/autoscaler", timeout=5.0).status_code == 401
         assert _admin(settings, topo, "PUT", "/admin/autoscaler/pools/cpu", json={"min": 0, "max": 0}).status_code == 200
+        assert _admin(settings, topo, "PUT", "/admin/autoscaler/pools/gpu", json={"min": 1, "max": 1}).status_code == 200
         seen: list[tuple[int, bool]] = []
         wait_until(lambda: seen.append(_observe(topo, GPU_REPLICA)) or seen[-1] == (200, True), 150.0, interval=0.2)
         assert seen[-1] == (200, True), f"{GPU_REPLICA} never registered: last {seen[-1]}"

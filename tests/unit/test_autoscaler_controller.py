@@ -211,3 +211,31 @@ def test_close_deregisters_and_stops_every_replica() -> None:
         assert launcher.running == set()
 
     asyncio.run(go())
+
+
+def test_servers_not_yet_seen_are_starting_not_down_until_the_grace_ends() -> None:
+    async def go() -> None:
+        ctl, launcher, servers, clock, _ = make()
+        for name in static_servers("gpu"):
+            servers.loads[name] = ServerLoad(name, reachable=False, health="unreachable")
+        await ctl.tick()
+        assert launcher.calls == [] and "to answer once" in ctl.last_decision["gpu"].reason
+        clock.now += ctl.config.startup_grace_s
+        await ctl.tick()
+        assert launcher.calls[:1] == ["start model-gpu-scale-1"]  # never answered: now it counts as down
+
+    asyncio.run(go())
+
+
+def test_a_pool_below_its_min_scales_up_at_once_even_while_starting() -> None:
+    async def go() -> None:
+        ctl, launcher, servers, _, _ = make()
+        for name in static_servers("gpu"):
+            servers.loads[name] = ServerLoad(name, reachable=False, health="unreachable")
+        ctl.set_bounds("gpu", Bounds(1, 2))
+        await ctl.tick()
+        assert ctl.last_decision["gpu"].cause == "below_min"
+        await settle(ctl)
+        assert launcher.calls[-1] == "register model-gpu-scale-1"
+
+    asyncio.run(go())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chaosctl.stack.components import stages
 from chaosctl.stack.startorder import needs
-from chaosctl.stack.topology import ANALYSER, EVENTS, MODEL_SERVERS, Topology
+from chaosctl.stack.topology import ANALYSER, AUTOSCALER, EVENTS, MODEL_SERVERS, Topology
 
 TOPO = Topology(29000)
 ALL = [n for stage in stages(TOPO) for n in stage]
@@ -23,12 +23,16 @@ def test_the_gateway_waits_for_the_registry_and_the_proxies_not_the_model_server
     assert not got & SERVERS
 
 
+def test_the_autoscaler_needs_only_the_registry() -> None:
+    assert needs(TOPO, ALL)[AUTOSCALER] == frozenset({"registry"})  # it holds scale-ups until servers answered
+
+
 def test_any_other_component_needs_every_earlier_stage_but_the_broker() -> None:
     got = needs(TOPO, ALL)
     earlier: set[str] = set()
     for stage in stages(TOPO):
         for name in stage:
-            if name not in SERVERS and name not in ("gateway", ANALYSER):
+            if name not in SERVERS and name not in ("gateway", ANALYSER, AUTOSCALER):
                 assert got[name] == frozenset(earlier - {EVENTS}), name
         earlier.update(stage)
 

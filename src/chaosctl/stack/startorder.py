@@ -12,13 +12,15 @@ critical path, each because nothing the component does at start depends on more:
   (with a short cache) and `up` waits for every registration before it returns;
 - the Kafka broker (`events`, a JVM: the slowest start) is started first and waited for by the
   analyser alone, which needs only it and Toxiproxy (its link): the gateway's publisher never
-  waits for the broker (it buffers), so nothing else does either.
+  waits for the broker (it buffers), so nothing else does either;
+- the autoscaler needs only the registry (where its replicas register): it reads the model
+  servers itself and takes no scale-up on a server it has not yet seen answer.
 """
 
 from __future__ import annotations
 
 from chaosctl.stack.components import stages
-from chaosctl.stack.topology import ANALYSER, EVENTS, MODEL_SERVERS, Topology
+from chaosctl.stack.topology import ANALYSER, AUTOSCALER, EVENTS, MODEL_SERVERS, Topology
 
 
 def needs(topo: Topology, wanted: tuple[str, ...] | list[str]) -> dict[str, frozenset[str]]:
@@ -33,6 +35,8 @@ def needs(topo: Topology, wanted: tuple[str, ...] | list[str]) -> dict[str, froz
                 out[name] = frozenset()
             elif name == ANALYSER:
                 out[name] = frozenset(earlier & {EVENTS, "toxiproxy"})
+            elif name == AUTOSCALER:
+                out[name] = frozenset(earlier & {"registry"})
             elif name == "gateway":
                 out[name] = frozenset(earlier - servers - {EVENTS})
             else:

@@ -22,6 +22,7 @@ class AutoscalerConfig:
     drain_s: float = 3.0  # after deregistering: the gateway's registry cache refreshes every 2 s
     drain_timeout_s: float = 15.0
     load_timeout_s: float = 1.0
+    startup_grace_s: float = 180.0  # a static server not seen since the start counts as down only after this
 
 
 def static_servers(pool: str) -> tuple[str, ...]:

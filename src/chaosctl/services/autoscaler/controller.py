@@ -62,14 +62,22 @@ class Controller:
     last_event: dict[str, float] = field(default_factory=dict)
     last_decision: dict[str, Decision] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Servers that answered at least once. `up` starts the autoscaler without waiting for the model
+    # servers, so a server not yet seen is starting, not lost: no scale decision on it until it
+    # answered once or `startup_grace_s` passed (then, unreachable, it counts as down).
+    seen: set[str] = field(default_factory=set)
+    started_at: float | None = None
 
     # -- one round ---------------------------------------------------------------
 
     async def tick(self) -> None:
+        if self.started_at is None:
+            self.started_at = self.clock()
         for pool in POOLS:
             await self._prune(pool)
             view = await self.view(pool)
-            decision = decide(view, self.config.policies[pool], self.clock())
+            self.seen.update(s.name for s in view.loads if s.reachable)
+            decision = self._starting(pool, decide(view, self.config.policies[pool], self.clock()))
             if not self.enabled and decision.action != "hold":
                 decision = Decision("hold", f"disabled (would scale {decision.action}: {decision.reason})", view.replicas)
             self.last_decision[pool] = decision
@@ -82,6 +90,15 @@ class Controller:
         loads = tuple(await asyncio.gather(*(self.api.load(n) for n in names)))
         warming = sum(1 for r in mine if r.state == "starting")
         return PoolView(pool, loads, len(mine), warming, self.last_event.get(pool))
+
+    def _starting(self, pool: str, decision: Decision) -> Decision:
+        """A scale-up on pressure waits until the pool's servers answered once (bounds do not)."""
+        unseen = [n for n in static_servers(pool) if n not in self.seen]
+        if decision.action != "up" or decision.cause == "below_min" or not unseen:
+            return decision
+        if self.clock() - (self.started_at or 0.0) >= self.config.startup_grace_s:
+            return decision
+        return Decision("hold", f"waiting for {', '.join(unseen)} to answer once (starting up)", decision.desired - 1)
 
     def _act(self, pool: str, decision: Decision) -> None:
         if decision.action == "hold":
