@@ -44,7 +44,7 @@ _FORMS = ("'< 300ms', '>= 99.5%', '< 50', '<= 2x baseline', '<= baseline + 50ms'
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # as scenario.types.Frozen
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def compare(op: Op, observed: float, bound: float) -> bool:

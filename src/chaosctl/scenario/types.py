@@ -24,9 +24,7 @@ class Frozen(BaseModel):
     """Base of every scenario model: immutable, unknown fields refused, no NaN or infinity
     (`spawn_rate: .inf` or `weight: 1e400` would otherwise validate and break the run)."""
 
-    # defer_build: a model's validator is built on first use, not at import; `validate` builds
-    # only the Scenario's (nested models inline), not one per class (issue 14, startup time).
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 Duration = Annotated[
