@@ -10,9 +10,10 @@ critical path, each because nothing the component does at start depends on more:
   and their readiness is their own /healthz;
 - the gateway does not wait for the model servers: it asks the registry per request
   (with a short cache) and `up` waits for every registration before it returns;
-- the Kafka broker (`events`, a JVM: the slowest start) is started first and waited for by the
-  analyser alone, which needs only it and Toxiproxy (its link): the gateway's publisher never
-  waits for the broker (it buffers), so nothing else does either;
+- the Kafka broker (`events`, a JVM: the slowest start) is started first and nothing waits for
+  it: the gateway's publisher buffers, and the analyser (needing only Toxiproxy, its link) starts
+  beside it, loads its model and keeps connecting until the broker answers; `up` still waits for
+  both to be ready;
 - the autoscaler needs only the registry (where its replicas register): it reads the model
   servers itself and takes no scale-up on a server it has not yet seen answer.
 """
@@ -34,7 +35,7 @@ def needs(topo: Topology, wanted: tuple[str, ...] | list[str]) -> dict[str, froz
             if name in servers:
                 out[name] = frozenset()
             elif name == ANALYSER:
-                out[name] = frozenset(earlier & {EVENTS, "toxiproxy"})
+                out[name] = frozenset(earlier & {"toxiproxy"})
             elif name == AUTOSCALER:
                 out[name] = frozenset(earlier & {"registry"})
             elif name == "gateway":
