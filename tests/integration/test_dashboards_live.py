@@ -140,7 +140,8 @@ def test_every_panel_query_returns_data(stack):
     topo = stack.topology
     token = mint_token(stack.settings.jwt_secret, subject="dashboards-live", ttl_s=600)
     link = {dest: topo.link_to(src, dest).proxy_name for src, dest in (
-        ("gateway", "model-gpu-1"), ("gateway", "model-gpu-2"), ("gateway", "model-cpu-1"), ("gateway", "registry"))}
+        ("gateway", "model-gpu-1"), ("gateway", "model-gpu-2"), ("gateway", "model-cpu-1"), ("gateway", "registry"),
+        ("gateway", "model-gpu-b1"), ("gateway", "model-cpu-b1"))}
     toxiproxy, prometheus = topo.url("toxiproxy"), topo.url("prometheus")
     marker = RunTelemetry(SCENARIO, topo, export=False)
     marker.start()
@@ -153,7 +154,9 @@ def test_every_panel_query_returns_data(stack):
                 marker.fault_injected(fault, "proxy disabled")
                 with links_down(toxiproxy, [link["model-gpu-1"], link["model-gpu-2"]]):
                     time.sleep(5)  # retries, open breakers, CPU fallbacks
-                    with links_down(toxiproxy, [link["model-cpu-1"], link["registry"]]):
+                    # Region b's links too: else the gateway fails over there instead of answering 503.
+                    with links_down(toxiproxy, [link["model-cpu-1"], link["registry"], link["model-gpu-b1"],
+                                                link["model-cpu-b1"]]):
                         time.sleep(6)  # 503s; registry answers served stale from the cache
                 with links_down(toxiproxy, [link["model-gpu-1"]]):
                     time.sleep(6)  # recovered elsewhere; scrapes catch up
