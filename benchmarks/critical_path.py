@@ -139,16 +139,23 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--before", type=Path, help="src/ of an older tree (e.g. a git archive of an earlier commit)")
     ap.add_argument("--analysis-only", help=argparse.SUPPRESS)
+    ap.add_argument("--generate", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.analysis_only:
         return analysis_only(args.analysis_only, args.repeat)
+    if args.generate:
+        spans = generate(args.spans, args.seed)
+        Path(args.generate).write_text(to_otlp(spans))
+        return print(json.dumps({"traces": len({s[0] for s in spans}), "spans": len(spans)}))
 
-    spans = generate(args.spans, args.seed)
     with tempfile.TemporaryDirectory(prefix="chaosctl-bench-") as tmp:
         path = Path(tmp) / "traces.json"
-        path.write_text(to_otlp(spans))
+        # Generated in a child: a child's peak RSS on Linux starts at its parent's RSS at fork, so
+        # this process stays small for the measured ones to show their own peak.
+        made = json.loads(run([sys.executable, __file__, "--generate", str(path), "--spans", str(args.spans),
+                               "--seed", str(args.seed)], SRC)["out"])
         size = path.stat().st_size
-        print(f"generated: {len({s[0] for s in spans})} traces, {len(spans)} spans, {size / 1e6:.1f} MB of OTLP JSON")
+        print(f"generated: {made['traces']} traces, {made['spans']} spans, {size / 1e6:.1f} MB of OTLP JSON")
         impls = {"naive": ([sys.executable, str(HERE / "naive_bottlenecks.py"), str(path)], None),
                  "chaosctl": ([sys.executable, "-c", CLI, "bottlenecks", "--file", str(path), "--json"], SRC)}
         if args.before:
@@ -157,7 +164,7 @@ def main() -> None:
         for _ in range(args.repeat):  # interleaved: a busy moment hits every implementation alike
             for name, (cmd, pp) in impls.items():
                 runs[name].append(run(cmd, pp))
-        report(runs, size, len(spans))
+        report(runs, size, made["spans"])
         for name, pp in (("chaosctl", SRC), ("before", args.before)):
             if pp is not None:
                 got = json.loads(run([sys.executable, __file__, "--analysis-only", str(path), "--repeat", str(args.repeat)], pp)["out"])
