@@ -20,7 +20,7 @@ import re
 from array import array
 from bisect import bisect_left
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, floordiv, lshift, or_
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +139,10 @@ class _Status(msgspec.Struct, gc=False):
     code: int | str | None = None
 
 
+_ERROR_CODES = frozenset(_ref.ERROR_STATUS)
+_KIND_CODE_OF = {i: i for i in range(1, 6)} | {0: 0, None: 0}  # an int kind outside 1..5 is unspecified
+
+
 class _RawSpan(msgspec.Struct, gc=False):
     """The common shape of a span, typed so that msgspec checks it in C; any other shape is a
     ValidationError and the reference parser reads the document."""
@@ -150,7 +154,7 @@ class _RawSpan(msgspec.Struct, gc=False):
     parentSpanId: str | None = None
     name: str = ""
     kind: int | str | None = None
-    status: _Status | None = None
+    status: _Status = msgspec.field(default_factory=_Status)  # null: not this shape, the reference reads it
     links: msgspec.Raw = msgspec.Raw()  # absent: empty; a Raw field cannot be Optional (null reads as b"null")
     attributes: msgspec.Raw = msgspec.Raw()
 
@@ -262,15 +266,18 @@ def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> No
         if (service, name) not in b.op_of:
             b.op_of[(service, name)] = b.intern(b.name_of, (service, clean_name(name)))
     starts, ends = array("Q", map(int, map(_START, batch))), array("Q", map(int, map(_END, batch)))  # OverflowError: < 0 or >= 2^64
+    kinds = list(map(_KIND_CODE_OF.get, map(_KIND, batch)))
+    if None in kinds:
+        kinds = [_kind(k) for k in map(_KIND, batch)]
     columns = [
         list(map(b.trace_of.__getitem__, tids)),
         list(map(int, sids, repeat(16, len(sids)))),
-        [int(p, 16) if p else 0 for p in pids],
-        [s // 1000 for s in starts],
-        [(s if s > e else e) // 1000 for s, e in zip(starts, ends)],
+        list(map(int, [p or "0" for p in pids], repeat(16, len(pids)))),
+        list(map(floordiv, starts, repeat(1000, len(starts)))),
+        list(map(floordiv, map(max, starts, ends), repeat(1000, len(starts)))),
         list(map(b.op_of.__getitem__, zip(repeat(service), names))),
         repeat(clock, len(batch)),
-        [(st is not None and st.code in _ref.ERROR_STATUS) | (_kind(k) << 2) for st, k in zip(map(_STATUS, batch), map(_KIND, batch))],
+        list(map(or_, map(_ERROR_CODES.__contains__, map(_CODE, map(_STATUS, batch))), map(lshift, kinds, repeat(2, len(kinds))))),
     ]
     for col, values in zip(b.cols, columns):
         col.extend(array(col.typecode, values))
@@ -278,7 +285,7 @@ def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> No
 
 _TRACE, _SPAN_ID, _PARENT, _NAME = (attrgetter(f) for f in ("traceId", "spanId", "parentSpanId", "name"))
 _START, _END, _STATUS, _KIND = (attrgetter(f) for f in ("startTimeUnixNano", "endTimeUnixNano", "status", "kind"))
-_LINKS, _ATTRS = attrgetter("links"), attrgetter("attributes")
+_LINKS, _ATTRS, _CODE = attrgetter("links"), attrgetter("attributes"), attrgetter("code")
 
 
 def _kind(value: object) -> int:
