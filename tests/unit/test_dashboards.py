@@ -19,7 +19,7 @@ CONTRACTS = (ROOT / "docs" / "contracts.md").read_text()
 EXTERNAL = {"up", "etcd_server_has_leader"}
 FUNCTIONS = {
     "sum", "rate", "max", "min", "count", "histogram_quantile", "increase", "topk", "by", "on",
-    "group_left", "bool", "le", "label_values",
+    "group_left", "bool", "le", "label_values", "clamp_min",
 }  # fmt: skip
 
 
