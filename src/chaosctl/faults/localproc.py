@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from chaosctl.errors import FaultError, StackUnavailable
+from chaosctl.pids import same_start
 from chaosctl.waiting import wait_until
 
 from .base import Fault, FaultContext, FaultRecord, Param
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from chaosctl.system.model import ProcessComponent, ReadyCheck
 
 GONE_TIMEOUT_S = 5.0
-SAME_START_S = 0.01  # create times of one process read alike; a reused pid started later
 
 
 def _candidates(pattern: str) -> list[tuple[int, str]]:
@@ -86,7 +86,7 @@ def _state(pid: int | None, created: float | None = None) -> str:
         return "gone"
     try:
         proc = psutil.Process(pid)
-        if created is not None and abs(proc.create_time() - created) > SAME_START_S:
+        if created is not None and not same_start(proc.create_time(), created):
             return "gone"
         return str(proc.status())
     except psutil.NoSuchProcess:

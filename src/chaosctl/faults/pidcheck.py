@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SAME_START_S = 1.0  # create_time is read from /proc with jiffy resolution; 1 s cannot confuse two processes
+from chaosctl.pids import same_start
 
 
 def alive(pid: int, started: float) -> bool:
@@ -11,7 +11,7 @@ def alive(pid: int, started: float) -> bool:
 
     try:
         proc = psutil.Process(pid)
-        return abs(proc.create_time() - started) < SAME_START_S and proc.status() != psutil.STATUS_ZOMBIE
+        return same_start(proc.create_time(), started) and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 

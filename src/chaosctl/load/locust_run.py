@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaosctl.errors import ChaosctlError
+from chaosctl.pids import same_start
 from chaosctl.settings import LOAD_PLAN_ENV, SECRET_ENV
 
 from .plan import LoadPlan
@@ -255,7 +256,7 @@ def stop_orphans(path: Path) -> list[int]:
             if int(e["pid"]) <= 1:
                 continue  # never a process group of 0 (our own) or 1
             proc = psutil.Process(int(e["pid"]))
-            if abs(proc.create_time() - float(e["create_time"])) > 0.01:
+            if not same_start(proc.create_time(), float(e["create_time"])):
                 continue  # the pid now belongs to someone else
         except (psutil.Error, KeyError, ValueError, TypeError, OverflowError):
             continue

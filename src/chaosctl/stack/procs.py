@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import psutil
 
+from chaosctl.pids import same_start
 from chaosctl.waiting import Clock, Sleep, wait_until
 
 # Popen handles of the children this process started, so that they are reaped
@@ -69,7 +70,7 @@ def process(rec: ProcRecord) -> psutil.Process | None:
     _reap(rec.pid)
     try:
         proc = psutil.Process(rec.pid)
-        if abs(proc.create_time() - rec.create_time) > 0.05:
+        if not same_start(proc.create_time(), rec.create_time):
             return None  # the pid was recycled by another process
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
