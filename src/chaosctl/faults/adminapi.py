@@ -15,6 +15,14 @@ import httpx
 from chaosctl.errors import FaultError
 
 
+def admin_base(comp: Any, label: str) -> str:
+    """The admin API's base URL of a System component: its `admin_url`, else its `url`."""
+    base = getattr(comp, "admin_url", None) or comp.url
+    if base is None:
+        raise FaultError(f"{label}: {comp.name!r} has no URL for its admin API")
+    return str(base).rstrip("/")
+
+
 def admin_call(http: httpx.Client, method: str, url: str, label: str, *, who: str,
                missing_ok: bool = False, **kw: Any) -> httpx.Response:  # fmt: skip
     """`method url`, or FaultError saying why not; `missing_ok`: a DELETE answered 404 is done."""

@@ -20,7 +20,7 @@ import httpx
 
 from chaosctl.errors import FaultError
 
-from .adminapi import admin_call, service_gone
+from .adminapi import admin_base, admin_call, service_gone
 from .base import FaultContext, FaultRecord
 
 ADMIN_PATH = "/admin/request-faults"
@@ -59,11 +59,7 @@ class AdminRuleFault:
 
     @property
     def url(self) -> str:
-        comp = self.ctx.component(self.record.target)
-        base = getattr(comp, "admin_url", None) or comp.url
-        if base is None:
-            raise FaultError(f"{self.record.label}: {comp.name!r} has no URL for its admin API")
-        return f"{str(base).rstrip('/')}{ADMIN_PATH}"
+        return f"{admin_base(self.ctx.component(self.record.target), self.record.label)}{ADMIN_PATH}"
 
     def _call(self, method: str, path: str = "", **kw: Any) -> httpx.Response:
         return admin_call(self.ctx.http, method, self.url + path, self.record.label, who=self.record.target, **kw)

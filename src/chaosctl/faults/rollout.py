@@ -17,7 +17,7 @@ import httpx
 from chaosctl.errors import FaultError
 from chaosctl.scenario.faults import rollout_weights
 
-from .adminapi import admin_call, service_gone
+from .adminapi import admin_base, admin_call, service_gone
 from .base import FaultContext, FaultRecord
 
 ADMIN_PATH = "/admin/rollouts"
@@ -45,11 +45,8 @@ class RolloutFault:
 
     @property
     def url(self) -> str:
-        comp = self.ctx.component(self.record.target)
-        base = getattr(comp, "admin_url", None) or comp.url
-        if base is None:
-            raise FaultError(f"{self.record.label}: {comp.name!r} has no URL for its admin API")
-        return f"{str(base).rstrip('/')}{ADMIN_PATH}/{self.record.params.get('model', '')}"
+        base = admin_base(self.ctx.component(self.record.target), self.record.label)
+        return f"{base}{ADMIN_PATH}/{self.record.params.get('model', '')}"
 
     def _call(self, method: str, **kw: Any) -> httpx.Response:
         return admin_call(self.ctx.http, method, self.url, self.record.label, who=self.record.target, **kw)
