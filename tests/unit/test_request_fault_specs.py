@@ -186,3 +186,14 @@ def test_a_series_first_seen_after_a_scrape_gap_is_not_taken_as_born_in_the_wind
     assert late.verdict == INCONCLUSIVE, late
     born = judge(facts, None, _window([(105.0, 2.0), (106.0, 5.0)], UP))  # scraped at 100..104 without it
     assert born.verdict == CONFIRMED and "faulted 5" in born.evidence
+
+
+def test_a_series_born_one_step_into_the_window_that_never_moves_again_is_confirmed() -> None:
+    """Every faulted request at once, then none (the canary rolled back within ms of its first
+    aborts): the counter is born at the window's second evaluation with all 5 and stays there.
+    Scraped before without it, so all 5 are the fault's (was: taken as there from the start, +0)."""
+    facts = FaultFacts("request-abort", "gateway", {"status": 503, "percent": 1.0})
+    born = judge(facts, None, _window([(101.0 + i, 5.0) for i in range(9)], UP))
+    assert born.verdict == CONFIRMED and "faulted 5" in born.evidence
+    there = judge(facts, None, _window([(100.0 + i, 5.0) for i in range(10)], UP))  # there at the start
+    assert there.verdict == NOT_OBSERVED

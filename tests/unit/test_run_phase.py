@@ -124,3 +124,35 @@ def test_abort_is_only_watched_while_faults_are_in_place(tmp_path):
     env, clock = make_env(tmp_path, log, error_ratio=lambda t: 1.0)
     out = run_phase(Phase("baseline", 10.0, ()), env)
     assert out.trip is None and clock.now == pytest.approx(10.0)
+
+
+def test_a_faults_row_starts_when_inject_is_called_not_when_verify_returns(tmp_path):
+    """The effect window opens at inject(): a fault whose whole effect happens while verify()
+    still polls (a canary rolled back within ms of its first aborts) is judged on that time."""
+    import time
+
+    log: list[str] = []
+    env, _ = make_env(tmp_path, log)
+    seen: dict[str, float] = {}
+    build = env.build
+
+    def slow_verify_build(spec, ctx):
+        f = build(spec, ctx)
+        inject, verify = f.inject, f.verify
+
+        def timed_inject():
+            seen["inject"] = time.time()
+            inject()
+
+        def slow_verify():
+            time.sleep(0.3)
+            seen["verified"] = time.time()
+            return verify()
+
+        f.inject, f.verify = timed_inject, slow_verify
+        return f
+
+    env.build = slow_verify_build
+    out = run_phase(Phase("fault", 1.0, (Spec("a"),)), env)
+    (row,) = out.window.rows
+    assert row.injected_at is not None and row.injected_at <= seen["inject"] < seen["verified"] - 0.25

@@ -62,7 +62,7 @@ class _Planned:
     spec: Any
     fault: Fault | None = None
     out_at: float | None = None
-    injected_at: float | None = None  # unix seconds, once verified in effect
+    injected_at: float | None = None  # unix seconds inject() was called at (set once verified in effect)
 
 
 def run_phase(phase: Any, env: PhaseEnv) -> PhaseOutcome:
@@ -120,6 +120,9 @@ def _loop(phase: Any, env: PhaseEnv, active: ActiveFaults, planned: Sequence[_Pl
 def _inject(p: _Planned, env: PhaseEnv, active: ActiveFaults, outcome: PhaseOutcome, now: float) -> bool:
     """Inject one planned fault; False when it did not land (the run stops)."""
     label = p.spec.describe()
+    # The effect window opens when inject() is called, not when verify() returns: a fault can do
+    # all it does in between (a canary rolled back within ms of its first aborted requests).
+    began = time.time()
     try:
         p.fault = env.build(p.spec, env.fault_ctx)
         done = active.inject(p.fault)
@@ -130,7 +133,7 @@ def _inject(p: _Planned, env: PhaseEnv, active: ActiveFaults, outcome: PhaseOutc
         return False
     if p.spec.duration is not None:
         p.out_at = p.at + p.spec.duration
-    p.injected_at = time.time()
+    p.injected_at = began
     outcome.injected.append(done)
     outcome.checks.append(Check("fault", label, outcome.window.name, "pass", done.evidence, "in effect"))
     env.echo(f"  + {label}: {done.evidence} ({(done.verified_at - done.decided_at) * 1000:.0f} ms)")

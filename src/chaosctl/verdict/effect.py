@@ -315,15 +315,19 @@ def faulted_requests(series: Sequence[tuple[float, float]], start: float, step: 
     """How many requests the service's faulted-request counter gained in the window (None: cannot tell).
     A series first seen inside the window was born there (it gained all it holds) only when a
     scrape that succeeded (`up` 1) came before it without it; after a scrape gap it may have
-    held its count from before the window, so the gain cannot be told."""
+    held its count from before the window, so the gain cannot be told.
+
+    Born-in-the-window is asked first: a series born at the window's second evaluation (the faulted
+    requests all came at once, then none: a canary rolled back within ms) once counted as there
+    from the start, and so as having gained nothing."""
     points = [(t, v) for t, v in series if v == v]
     if not points:
         return None
     first = points[0][0]
-    if first <= start + 2 * step:
-        return points[-1][1] - points[0][1]
     if any(v >= 1 for t, v in up if t < first):
         return points[-1][1]
+    if first <= start + 2 * step:
+        return points[-1][1] - points[0][1]
     return None
 
 

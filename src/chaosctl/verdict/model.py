@@ -14,7 +14,7 @@ class FaultRow:
     """One fault of a phase as it ran, and what the system showed of it (verdict.effect)."""
 
     label: str  # e.g. "latency link:gateway->model-gpu-1"
-    injected_at: float | None = None  # unix seconds: verified in effect
+    injected_at: float | None = None  # unix seconds: inject() called (and verified in effect)
     reverted_at: float | None = None  # unix seconds: its revert returned
     effect: str = ""  # confirmed | not observed | inconclusive ("" not judged)
     evidence: str = ""
