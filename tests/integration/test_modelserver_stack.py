@@ -8,6 +8,9 @@ import time
 
 import httpx
 import pytest
+from _gateway_live import wait_until
+
+from chaosctl.stack.topology import MODEL_SERVERS
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +43,18 @@ def _traceparent() -> tuple[str, str, str]:
 
 def test_model_servers_registered_themselves_with_full_metadata(stack) -> None:
     q = {"capability": "fraud-detection", "version": "2.x", "device": "gpu"}
-    found = httpx.get(f"{stack.topology.url('registry')}/v1/services", params=q).raise_for_status().json()["services"]
-    assert sorted((r["name"], r["version"]) for r in found) == [
-        ("model-gpu-1", "2.3.1"), ("model-gpu-2", "2.3.1"), ("model-gpu-2", "2.4.0")]
+
+    def warm() -> list[dict] | None:  # a GPU server registers while still in its warm-up ("warming")
+        got = httpx.get(f"{stack.topology.url('registry')}/v1/services", params=q).raise_for_status().json()["services"]
+        return got if all(r["health"] in ("ready", "saturated") for r in got) else None
+
+    found = wait_until(warm, 30.0, "every GPU server registered as ready")
+    # Every GPU server of the topology serving a 2.x fraud model, in both regions (the autoscaler's
+    # replicas are not in MODEL_SERVERS, and none runs on an idle stack).
+    expected = sorted((m.name, spec.version) for m in MODEL_SERVERS if m.device == "gpu"
+                      for spec in m.models if spec.capability == "fraud-detection" and spec.version.startswith("2."))
+    assert ("model-gpu-b1", "2.3.1") in expected and ("model-gpu-2", "2.4.0") in expected
+    assert sorted((r["name"], r["version"]) for r in found) == expected
     for r in found:
         assert r["endpoint"] == stack.topology.url(r["name"])
         assert r["health"] in ("ready", "saturated") and r["load"]["memory_total_bytes"] > 0
