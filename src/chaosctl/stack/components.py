@@ -166,7 +166,7 @@ def _kafka(settings: Settings, topo: Topology) -> Launch:
         shutil.copytree(template, data)
     if (data / "meta.properties").is_file():  # a restart (kill fault, `start`) keeps its topics and offsets
         return Launch((launcher, *broker))
-    script = ('"$0" kafka.tools.StorageTool format --ignore-formatted --cluster-id "$1" --config "$2" >/dev/null'
+    script = ('"$0" kafka.tools.StorageTool format --ignore-formatted --cluster-id="$1" --config "$2" >/dev/null'
               ' && rm -rf "$4.tmp" && cp -R "$3" "$4.tmp" && rm -rf "$4" && mv "$4.tmp" "$4"'
               ' && shift 4 && exec "$0" "$@"')
     return Launch(("/bin/sh", "-c", script, launcher, configs.kafka_cluster_id(), str(props), str(data), str(template),

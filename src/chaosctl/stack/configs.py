@@ -177,11 +177,17 @@ KAFKA_LOG4J = "\n".join((
 
 
 def kafka_cluster_id() -> str:
-    """A new KRaft cluster id (a UUID, URL-safe base64 without padding, as kafka-storage random-uuid)."""
+    """A new KRaft cluster id (a UUID, URL-safe base64 without padding, as kafka-storage random-uuid).
+
+    Like Kafka's own Uuid.randomUuid, never one that starts with '-': a command line takes it for
+    an option (kafka-storage: "argument --cluster-id: expected one argument", 1 id in 64)."""
     import base64
     import uuid
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def kafka_properties(topo: Topology, data_dir: Path) -> str:
