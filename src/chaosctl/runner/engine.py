@@ -18,24 +18,23 @@ observability backend lost mid-run fails only the checks that needed it.
 from __future__ import annotations
 
 import time
-import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from chaosctl.errors import ChaosctlError, Interrupted, RunFailed, StackUnavailable
+from chaosctl.errors import ChaosctlError, Interrupted, StackUnavailable
 from chaosctl.faults.base import FaultContext
 from chaosctl.faults.catalogue import build_fault
 from chaosctl.faults.journal import Journal
 from chaosctl.report.model import RunReport
-from chaosctl.scenario.schedule import schedules_of
 from chaosctl.settings import Settings
 from chaosctl.verdict.model import Check, PhaseWindow
 from chaosctl.waiting import wait_until
 
 from .abort import AbortWatcher
 from .lost import LostBackends
+from .outcome import build_report, describe_error, run_failure
 from .phase import PhaseEnv, run_phase
 from .scenario_glue import abort_conditions, load_plan, warmup_seconds
 from .signals import RunInterrupted, SignalGuard
@@ -47,9 +46,6 @@ if TYPE_CHECKING:
 
     from .analysis import Analysis
 
-JUDGED = ("slo", "trace", "steady_state")  # the kinds that judge the system, not the run's own mechanics
-NOTHING_TO_JUDGE = Check("slo", "nothing to judge", "run", "fail", "0 SLO, trace or steady-state checks",
-                         "at least one", "the scenario judges nothing: add slos, traces or steady_state")
 STEADY_BEFORE_WAIT_S = 5.0
 STEADY_AFTER_WAIT_S = 30.0  # the system may still be recovering from the last revert
 SPAWN_TIMEOUT_S = 30.0  # distributed workers need a few seconds to connect to the master
@@ -142,7 +138,7 @@ class Run:
             self.ctx.close()
             raise
         try:
-            self._guarded(lambda: self._experiment(prom, tel, guard))
+            self.guarded(lambda: self._experiment(prom, tel, guard))
             return self._report(prom, guard, time.time())
         finally:
             with guard.shield():  # closing telemetry and the journal must not be cut short either
@@ -152,7 +148,7 @@ class Run:
                     except Exception as exc:  # noqa: BLE001 - the report in hand must not be lost to it
                         self.echo(f"while closing the run: {describe_error(exc)}")
 
-    def _guarded(self, work: Callable[[], None]) -> None:
+    def guarded(self, work: Callable[[], None]) -> None:
         """Run `work`; an interrupt or an unexpected exception is recorded, not raised
         (the faults are out by then: every phase reverts in its own finally)."""
         try:
@@ -301,96 +297,14 @@ class Run:
             if outcome.stop_run or st.interrupted:
                 break
 
-    # -- after the run -----------------------------------------------------------------
+    # -- after the run (runner.outcome) ----------------------------------------------------
 
     def _report(self, prom: Any, guard: SignalGuard, ended: float) -> RunReport:
-        from .analysis import Analysis
-
-        st = self.state
-        analysis = Analysis((), {}, (), (), ())
-        if st.windows and st.interrupted is None and guard.received is None:
-            analysis = self._analysis(prom, guard, ended) or analysis
-        if st.interrupted is None and guard.received is not None:
-            st.interrupted = guard.signal_name
-            st.notes.append(f"interrupted by {st.interrupted} after the phases: partial report")
-        checks = tuple(st.checks) + analysis.checks
-        if st.interrupted is None and st.error is None and not any(c.kind in JUDGED for c in checks):
-            checks += (NOTHING_TO_JUDGE,)  # fault-landed checks alone say nothing about the system
-        phases = sum(w.seconds for w in st.windows)
-        overhead = (time.time() - st.started) - phases
-        where = ", ".join(f"{k} {v:.1f}s" for k, v in st.stage_seconds.items())
-        notes = (*st.notes, *analysis.notes, f"run overhead: {overhead:.1f}s beyond the phases' {phases:.1f}s ({where})")
-        if st.lost:
-            notes = (*notes, f"observability backend lost during the run: {'; '.join(st.lost.lost.values())}")
-        return RunReport(scenario=self.scenario.name, verdict=self._verdict(checks), started=st.started, ended=ended,
-                         phases=analysis.windows or tuple(st.windows), checks=checks, bottlenecks=analysis.bottlenecks,
-                         findings=analysis.findings, series=analysis.series, notes=notes,
-                         interrupted=st.interrupted is not None,
-                         error=describe_error(st.error) if st.error is not None else "",
-                         schedules=schedules_of(self.scenario))
-
-    def _analysis(self, prom: Any, guard: SignalGuard, ended: float) -> "Analysis | None":
-        """SLOs and traces; interruptible (a partial report follows) and never fatal."""
-        st = self.state
-        jaeger = self._jaeger()
-        result: list[Analysis] = []
-        try:
-            with guard.interruptible(), st.timed("analysis"):
-                self._guarded(lambda: result.append(
-                    self.deps.analyse(self.scenario, st.windows, prom, jaeger, st.started, ended, lost=st.lost,
-                                      system=self.system,
-                                      client=st.client, min_coverage=self.settings.coverage_threshold)))
-        finally:
-            jaeger.close()
-        return result[0] if result else None
-
-    def _jaeger(self) -> Any:
-        if self.system.observability.jaeger is None:  # a System without traces: no bottleneck analysis
-            from chaosctl.system.runtime import NoTraces
-
-            return NoTraces()
-        if self.deps.jaeger is not None:
-            return self.deps.jaeger(self.topology.url("jaeger"))
-        from chaosctl.observe.jaeger import Jaeger
-
-        return Jaeger(self.topology.url("jaeger"))
-
-    def _verdict(self, checks: tuple[Check, ...]) -> str:
-        if self.state.revert_failed or self.state.error is not None:
-            return "error"
-        if self.state.aborted or self.state.interrupted is not None:
-            return "aborted"  # an interrupted run is partial: it never passes
-        if any(not c.passed for c in checks):
-            return "fail"
-        return "pass"
+        return build_report(self, prom, guard, ended)
 
     def failure(self, report: RunReport) -> ChaosctlError | None:
         """The error the CLI exits with once the reports are written (None: exit by verdict)."""
-        st = self.state
-        left = self.journal.pending()
-        undone = (f"could not revert {', '.join(r.label for r in left)}: run `chaosctl recover`" if left
-                  else "every fault was reverted")
-        if report.interrupted:
-            return Interrupted(f"interrupted by {st.interrupted}; {undone}; partial report written")
-        if st.error is not None:
-            if isinstance(st.error, StackUnavailable):
-                return StackUnavailable(f"{st.error} ({undone}; report written with what was gathered)")
-            return RunFailed(f"the run failed unexpectedly: {describe_error(st.error)} ({undone}; "
-                             "report written with verdict error)")
-        if st.revert_failed:
-            return RunFailed(f"a revert failed ({undone}); verdict error")
-        if st.lost:
-            return StackUnavailable(st.lost.message())
-        return None
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line: the exception and where it was raised (the innermost frame of chaosctl)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "chaosctl" in f.filename] or \
-        traceback.extract_tb(exc.__traceback__)
-    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    text = str(exc).replace("\n", " ")
-    return f"{type(exc).__name__}: {text}{where}" if not isinstance(exc, ChaosctlError) else f"{text}{where}"
+        return run_failure(self.state, self.journal, report)
 
 
 def _name_lost_backend(checks: list[Check], lost: LostBackends) -> list[Check]:
