@@ -230,15 +230,20 @@ def run(
     settings = load_settings(state_dir=state_dir, port_base=port_base, backend=backend, grafana_url=grafana_url,
                              history=history, require_baseline=require_baseline or None,
                              create_secrets=not dry_run)  # a dry run touches nothing, not even the secrets file
-    if min_coverage is not None:
-        from dataclasses import replace
-
-        from chaosctl.settings import parse_coverage
-
-        settings = replace(settings, coverage_threshold=parse_coverage(min_coverage, "--min-coverage"))
+    settings = _with_min_coverage(settings, min_coverage)
     verdict = run_scenario(file, settings, report_dir=report_dir, dry_run=dry_run, system=system, confirm=confirm,
                            rehearse=rehearse, quiet=quiet)  # the scenario is checked against its System before anything starts
     raise typer.Exit(0 if verdict is None else VERDICT_EXIT_CODES[verdict])  # None: a dry run judged nothing
+
+
+def _with_min_coverage(settings: Settings, min_coverage: Optional[str]) -> Settings:
+    if min_coverage is None:
+        return settings
+    from dataclasses import replace
+
+    from chaosctl.settings import parse_coverage
+
+    return replace(settings, coverage_threshold=parse_coverage(min_coverage, "--min-coverage"))
 
 
 @app.command("gpu-hog")
