@@ -18,9 +18,11 @@ from chaosctl.errors import RunFailed
 from chaosctl.settings import Settings
 
 if TYPE_CHECKING:
+    from chaosctl.faults.base import FaultContext
     from chaosctl.report.model import Verdict
     from chaosctl.runner.engine import Run
     from chaosctl.runner.signals import SignalGuard
+    from chaosctl.system.model import System
 
 
 def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None, dry_run: bool = False,
@@ -30,7 +32,6 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
     the verdict (None for a dry run: nothing was judged) or raises."""
     import signal
 
-    from chaosctl.faults.base import FaultContext
     from chaosctl.system.fit import resolve_for_run
 
     # Until the run installs its own guard, SIGTERM behaves like Ctrl-C (exit 130, not -15).
@@ -52,12 +53,8 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
     from .lock import RunLock
     from .signals import SignalGuard
 
-    if resolved.load is None:
-        from chaosctl.errors import UsageError
-
-        raise UsageError(f"System {resolved.name!r} has no `load` section: a run sends its load to `load.base_url`")
     out = report_dir or Path("reports") / scenario.name
-    ctx = FaultContext.for_settings(settings, resolved, system_path)
+    ctx = _fault_context(settings, resolved, system_path)
     deps = None
     if rehearse:
         from .rehearse import rehearsal_deps
@@ -66,6 +63,17 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
     with RunLock(settings.state_dir), SignalGuard() as guard:  # RunLocked -> exit 5, nothing touched
         run = Run(scenario, settings, echo=_echo, fault_ctx=ctx, deps=deps, live=_live_mode(quiet))
         return execute_and_publish(run, out, guard, source=path)
+
+
+def _fault_context(settings: Settings, resolved: "System", system_path: Path | None) -> "FaultContext":
+    """The run's reach into the System; a System without a `load` section cannot be run (exit 2)."""
+    from chaosctl.faults.base import FaultContext
+
+    if resolved.load is None:
+        from chaosctl.errors import UsageError
+
+        raise UsageError(f"System {resolved.name!r} has no `load` section: a run sends its load to `load.base_url`")
+    return FaultContext.for_settings(settings, resolved, system_path)
 
 
 def _live_mode(quiet: bool) -> str:

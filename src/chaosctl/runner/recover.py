@@ -22,20 +22,7 @@ from .signals import SignalGuard
 
 
 def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx: FaultContext | None = None) -> int:
-    from chaosctl.load.locust_run import stop_orphans
-
-    from .engine import load_pidfile
-
-    for pid in stop_orphans(load_pidfile(settings)):
-        echo(f"stopped Locust process group {pid} left by an interrupted run")
-    from chaosctl.faults.proxyserver import stop_orphans as stop_proxies
-
-    for pid in stop_proxies(settings):  # its toxics go with it: those link reverts then find nothing to do
-        echo(f"stopped chaosctl's Toxiproxy for a System's links (pid {pid}) left by an interrupted run")
-    from chaosctl.services.autoscaler.replicas import stop_orphans as stop_replicas
-
-    for name in stop_replicas(settings.state_dir, settings.port_base):
-        echo(f"stopped autoscaler replica {name}: its autoscaler is not running")
+    stop_orphans(settings, echo)
     journal = Journal(settings.journal_path)
     pending = journal.pending()
     if not pending:
@@ -66,3 +53,19 @@ def recover_faults(settings: Settings, echo: Callable[[str], None] = print, ctx:
         raise RunFailed(f"{failed} fault(s) could not be reverted; they stay in the journal, run `chaosctl recover` again")
     echo(f"recovered {len(pending)} fault(s); nothing is left in place")
     return len(pending)
+
+
+def stop_orphans(settings: Settings, echo: Callable[[str], None]) -> None:
+    """The processes an interrupted run left behind: its Locust, its Toxiproxy, autoscaler replicas."""
+    from chaosctl.faults.proxyserver import stop_orphans as stop_proxies
+    from chaosctl.load.locust_run import stop_orphans as stop_locust
+    from chaosctl.services.autoscaler.replicas import stop_orphans as stop_replicas
+
+    from .engine import load_pidfile
+
+    for pid in stop_locust(load_pidfile(settings)):
+        echo(f"stopped Locust process group {pid} left by an interrupted run")
+    for pid in stop_proxies(settings):  # its toxics go with it: those link reverts then find nothing to do
+        echo(f"stopped chaosctl's Toxiproxy for a System's links (pid {pid}) left by an interrupted run")
+    for name in stop_replicas(settings.state_dir, settings.port_base):
+        echo(f"stopped autoscaler replica {name}: its autoscaler is not running")
