@@ -158,6 +158,9 @@ def test_scale_down_deregisters_then_drains_then_stops() -> None:
         await settle(ctl)
         servers.loads.clear()  # the fault is gone: every server idle
         clock.now += 31
+        await ctl.tick()
+        assert ctl.last_decision["gpu"].action == "hold"  # idle for 0 s: the stabilization window starts
+        clock.now += 10
         servers.queue_after_deregister = 3  # requests already routed to it before the gateway moved on
         began = clock.now
         await ctl.tick()
@@ -170,6 +173,29 @@ def test_scale_down_deregisters_then_drains_then_stops() -> None:
         assert "model-gpu-scale-1" not in ctl.replicas
         assert registry.get_sample_value(
             "chaosctl_autoscaler_scale_events_total", {"pool": "gpu", "direction": "down", "cause": "idle"}) == 1
+
+    asyncio.run(go())
+
+
+def test_an_idle_blip_between_saturated_rounds_removes_no_replica() -> None:
+    """A phase boundary reverts and re-injects the faults within ~0.1 s: one round may see it."""
+
+    async def go() -> None:
+        ctl, launcher, servers, clock, _ = make()
+        saturate(servers)
+        await ctl.tick()
+        await settle(ctl)
+        clock.now += 60  # long past both cooldowns
+        for _ in range(3):
+            saved = dict(servers.loads)
+            servers.loads.clear()  # the gap: every static server free, the replica idle
+            await ctl.tick()
+            assert ctl.last_decision["gpu"].action == "hold", ctl.last_decision["gpu"]
+            servers.loads.update(saved)  # faults back in
+            clock.now += 9
+            await ctl.tick()
+            assert ctl.idle_since.get("gpu") is None  # the idle run is broken, not accumulated
+        assert "model-gpu-scale-1" in ctl.replicas and "stop model-gpu-scale-1" not in launcher.calls
 
     asyncio.run(go())
 

@@ -9,8 +9,9 @@ from chaosctl.services.autoscaler.policy import Bounds, PoolPolicy, PoolView, Se
 POLICY = PoolPolicy(bounds=Bounds(0, 2), queue_high=4, hot_share=0.5, up_cooldown_s=10, down_cooldown_s=30)
 
 
-def view(*loads: ServerLoad, replicas: int = 0, warming: int = 0, last: float | None = None) -> PoolView:
-    return PoolView("gpu", tuple(loads), replicas, warming, last)
+def view(*loads: ServerLoad, replicas: int = 0, warming: int = 0, last: float | None = None,
+         idle_since: float | None = 0.0) -> PoolView:
+    return PoolView("gpu", tuple(loads), replicas, warming, last, idle_since)
 
 
 def test_scales_up_on_queue_depth() -> None:
@@ -61,6 +62,17 @@ def test_scales_down_only_when_every_server_is_idle_and_after_the_cooldown() -> 
     busy = (ServerLoad("a", queue_depth=2), ServerLoad("b"))
     assert decide(view(*busy, replicas=1, last=0.0), POLICY, now=100.0).action == "hold"
     assert decide(view(*idle, replicas=0), POLICY, now=100.0).action == "hold"  # at min
+
+
+def test_scales_down_only_after_idle_held_for_the_stabilization_window() -> None:
+    idle = (ServerLoad("a"), ServerLoad("b"))
+    # One idle reading (a phase boundary's revert and re-inject, ~0.1 s) must not remove a replica.
+    first = decide(view(*idle, replicas=1, last=0.0, idle_since=100.0), POLICY, now=100.0)
+    assert first.action == "hold" and "idle for 0.0 of 10 s" in first.reason
+    assert decide(view(*idle, replicas=1, last=0.0, idle_since=None), POLICY, now=100.0).action == "hold"
+    assert decide(view(*idle, replicas=1, last=0.0, idle_since=91.0), POLICY, now=100.0).action == "hold"
+    d = decide(view(*idle, replicas=1, last=0.0, idle_since=90.0), POLICY, now=100.0)
+    assert (d.action, d.cause, d.desired) == ("down", "idle", 0)
 
 
 def test_by_default_one_full_server_is_routed_around_not_scaled_for() -> None:

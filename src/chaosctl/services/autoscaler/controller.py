@@ -18,7 +18,7 @@ from typing import Protocol
 
 from chaosctl.services.autoscaler.config import POOLS, AutoscalerConfig, replica_slots, static_servers
 from chaosctl.services.autoscaler.metrics import AutoscalerMetrics
-from chaosctl.services.autoscaler.policy import Bounds, Decision, PoolView, ServerLoad, decide
+from chaosctl.services.autoscaler.policy import Bounds, Decision, PoolView, ServerLoad, decide, idle
 from chaosctl.services.autoscaler.replicas import Launcher, ReplicaProc
 
 log = logging.getLogger("chaosctl.autoscaler")
@@ -61,6 +61,7 @@ class Controller:
     replicas: dict[str, Replica] = field(default_factory=dict)
     last_event: dict[str, float] = field(default_factory=dict)
     last_decision: dict[str, Decision] = field(default_factory=dict)
+    idle_since: dict[str, float] = field(default_factory=dict)  # per pool: first round of the current idle run
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # Servers that answered at least once. `up` starts the autoscaler without waiting for the model
     # servers, so a server not yet seen is starting, not lost: no scale decision on it until it
@@ -89,7 +90,11 @@ class Controller:
         names = (*static_servers(pool), *(r.name for r in mine if r.state == "ready"))
         loads = tuple(await asyncio.gather(*(self.api.load(n) for n in names)))
         warming = sum(1 for r in mine if r.state == "starting")
-        return PoolView(pool, loads, len(mine), warming, self.last_event.get(pool))
+        if idle(loads, self.config.policies[pool]):
+            self.idle_since.setdefault(pool, self.clock())
+        else:
+            self.idle_since.pop(pool, None)
+        return PoolView(pool, loads, len(mine), warming, self.last_event.get(pool), self.idle_since.get(pool))
 
     def _starting(self, pool: str, decision: Decision) -> Decision:
         """A scale-up on pressure waits until the pool's servers answered once (bounds do not)."""

@@ -2,8 +2,9 @@
 
 One decision per pool per tick: scale up by one when the pool is under pressure (queue depth or
 device utilisation high, or servers saturated/unhealthy/unreachable), down by one when every
-server has been idle; always within the pool's bounds, and never inside a cooldown. A replica
-still warming up counts as capacity on its way: no second scale-up on the same pressure.
+server has been idle for a stabilization window; always within the pool's bounds, and never
+inside a cooldown. A replica still warming up counts as capacity on its way: no second scale-up
+on the same pressure.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class PoolPolicy:
     utilization_low: float = 0.3
     up_cooldown_s: float = 10.0  # after any scale event
     down_cooldown_s: float = 30.0  # after any scale event (a spike's tail must not shrink the pool at once)
+    # Idle must hold this long, unbroken, before a scale-down (Kubernetes HPA's scale-down stabilization
+    # window). One idle reading is not enough: a chaos run's phase boundary reverts and re-injects its
+    # faults within ~0.1 s, and a single round in that gap saw every server free and removed the replica
+    # that was carrying the pool's traffic.
+    down_stabilization_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class PoolView:
     replicas: int  # ready + warming + starting (draining ones are on their way out)
     warming: int = 0
     last_event_at: float | None = None  # monotonic time of the last scale-up or scale-down
+    idle_since: float | None = None  # monotonic time since when every round found the pool idle (None: not idle now)
 
 
 @dataclass(frozen=True)
@@ -90,10 +97,13 @@ def decide(view: PoolView, policy: PoolPolicy, now: float) -> Decision:
         if since is not None and since < policy.up_cooldown_s:
             return Decision("hold", f"{pressure}; scale-up cooldown ({since:.1f} of {policy.up_cooldown_s:.0f} s)", n)
         return Decision("up", pressure, n + 1, cause)
-    if n > bounds.min and _idle(view.loads, policy):
+    if n > bounds.min and idle(view.loads, policy):
         if since is not None and since < policy.down_cooldown_s:
             return Decision("hold", f"idle; scale-down cooldown ({since:.1f} of {policy.down_cooldown_s:.0f} s)", n)
-        return Decision("down", "idle", n - 1, "idle")
+        idle_for = 0.0 if view.idle_since is None else now - view.idle_since
+        if idle_for < policy.down_stabilization_s:
+            return Decision("hold", f"idle for {idle_for:.1f} of {policy.down_stabilization_s:.0f} s", n)
+        return Decision("down", f"idle for {idle_for:.0f} s", n - 1, "idle")
     return Decision("hold", "within thresholds", n)
 
 
@@ -114,7 +124,8 @@ def _pressure(loads: tuple[ServerLoad, ...], policy: PoolPolicy) -> tuple[str, s
     return "", ""
 
 
-def _idle(loads: tuple[ServerLoad, ...], policy: PoolPolicy) -> bool:
+def idle(loads: tuple[ServerLoad, ...], policy: PoolPolicy) -> bool:
+    """Every server reachable, healthy and under both low-water marks (one round's reading)."""
     return bool(loads) and all(
         not s.hot and s.queue_depth <= policy.queue_low and s.utilization <= policy.utilization_low for s in loads
     )
