@@ -183,6 +183,31 @@ def test_a_component_that_never_gets_healthy_fails_on_its_deadline_and_up_stops_
     assert ("preprocess", "failed") in events and _recorded(backend) == set() and launcher.alive == {}
 
 
+def test_a_failed_up_stops_the_replicas_the_autoscaler_recorded(tmp_path: Path) -> None:
+    """Seen at load ~60: up failed on a slow broker, the autoscaler was stopped, and a GPU replica it
+    had started kept running on the stack's ports (down would have stopped it; up's cleanup did not)."""
+    import subprocess
+
+    import psutil
+
+    from chaosctl.services.autoscaler.replicas import ReplicaProc, StateFile, state_path
+
+    backend, launcher, clock, events = _stack(tmp_path, {"registry": 1.0})  # preprocess never answers
+    child = subprocess.Popen(["sleep", "60"])  # stands for the replica: a real process to stop by pid
+    try:
+        StateFile(state_path(backend.settings.state_dir)).put(
+            ReplicaProc("model-gpu-scale-1", child.pid, psutil.Process(child.pid).create_time()))
+        with pytest.raises(StackUnavailable, match="preprocess failed to start"):
+            backend.up()
+        assert child.wait(timeout=10) is not None  # terminated, not left running
+        assert ("model-gpu-scale-1", "stopped") in events
+        assert not state_path(backend.settings.state_dir).exists()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 def test_a_component_that_dies_at_start_fails_fast_with_its_log(tmp_path: Path) -> None:
     backend, launcher, clock, events = _stack(tmp_path, {"registry": 5.0, "preprocess": 0.0},
                                               dies_at_start=frozenset({"registry"}))

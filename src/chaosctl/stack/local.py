@@ -310,6 +310,10 @@ class LocalBackend:
         for rec in recs:
             st = st.without(rec.name)
             self.report(rec.name, "stopped", "(up did not complete)")
+        # The autoscaler may have started a replica before it was stopped (SIGKILLed past its grace:
+        # its own shutdown stops none), as `down` does.
+        for name in stop_recorded(self.settings.state_dir):
+            self.report(name, "stopped", "autoscaler replica (up did not complete)")
         state.save(self.settings.state_dir, st)
 
     # -- helpers -------------------------------------------------------------
