@@ -200,6 +200,31 @@ def test_an_idle_blip_between_saturated_rounds_removes_no_replica() -> None:
     asyncio.run(go())
 
 
+def test_a_server_counts_as_down_only_after_missing_polls_in_a_row() -> None:
+    """On a starved host one /v1/load past its timeout is common: not a lost server."""
+
+    async def go() -> None:
+        ctl, launcher, servers, clock, _ = make(PoolPolicy(bounds=Bounds(0, 2), hot_share=1.0))
+        await ctl.tick()  # every server answered once (seen)
+        down = {n: ServerLoad(n, reachable=False, health="unreachable") for n in static_servers("gpu")}
+        for _ in range(3):  # a miss, then an answer: the count starts again
+            servers.loads.update(down)
+            for _ in range(ctl.config.unreachable_after - 1):
+                clock.now += 1
+                await ctl.tick()
+            assert launcher.calls == [], ctl.last_decision["gpu"]
+            servers.loads.clear()
+            await ctl.tick()
+        servers.loads.update(down)
+        for _ in range(ctl.config.unreachable_after):
+            clock.now += 1
+            await ctl.tick()
+        assert launcher.calls[:1] == ["start model-gpu-scale-1"]
+        assert ctl.last_decision["gpu"].cause == "saturated"
+
+    asyncio.run(go())
+
+
 def test_disabled_decides_but_does_not_act() -> None:
     async def go() -> None:
         ctl, launcher, servers, _, _ = make()
@@ -244,7 +269,8 @@ def test_servers_not_yet_seen_are_starting_not_down_until_the_grace_ends() -> No
         ctl, launcher, servers, clock, _ = make()
         for name in static_servers("gpu"):
             servers.loads[name] = ServerLoad(name, reachable=False, health="unreachable")
-        await ctl.tick()
+        for _ in range(ctl.config.unreachable_after):
+            await ctl.tick()
         assert launcher.calls == [] and "to answer once" in ctl.last_decision["gpu"].reason
         clock.now += ctl.config.startup_grace_s
         await ctl.tick()

@@ -22,6 +22,10 @@ class AutoscalerConfig:
     drain_s: float = 3.0  # after deregistering: the gateway's registry cache refreshes every 2 s
     drain_timeout_s: float = 15.0
     load_timeout_s: float = 1.0
+    # Rounds in a row a server must fail to answer /v1/load before it counts as down (a readiness
+    # probe's failure threshold): on a starved host one poll past its 1 s timeout is common, and
+    # taking it for a lost server started replicas that starved the host further.
+    unreachable_after: int = 3
     startup_grace_s: float = 180.0  # a static server not seen since the start counts as down only after this
 
 

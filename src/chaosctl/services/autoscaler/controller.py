@@ -68,6 +68,7 @@ class Controller:
     # answered once or `startup_grace_s` passed (then, unreachable, it counts as down).
     seen: set[str] = field(default_factory=set)
     started_at: float | None = None
+    misses: dict[str, int] = field(default_factory=dict)  # server -> /v1/load failures in a row
 
     # -- one round ---------------------------------------------------------------
 
@@ -88,13 +89,23 @@ class Controller:
     async def view(self, pool: str) -> PoolView:
         mine = [r for r in self.replicas.values() if r.pool == pool and r.state != "draining"]
         names = (*static_servers(pool), *(r.name for r in mine if r.state == "ready"))
-        loads = tuple(await asyncio.gather(*(self.api.load(n) for n in names)))
+        loads = self._confirmed(await asyncio.gather(*(self.api.load(n) for n in names)))
         warming = sum(1 for r in mine if r.state == "starting")
         if idle(loads, self.config.policies[pool]):
             self.idle_since.setdefault(pool, self.clock())
         else:
             self.idle_since.pop(pool, None)
         return PoolView(pool, loads, len(mine), warming, self.last_event.get(pool), self.idle_since.get(pool))
+
+    def _confirmed(self, loads: list[ServerLoad]) -> tuple[ServerLoad, ...]:
+        """The loads, minus servers unreachable for fewer than `unreachable_after` rounds in a row
+        (not known lost yet: they count neither as down nor as idle)."""
+        kept = []
+        for load in loads:
+            self.misses[load.name] = 0 if load.reachable else self.misses.get(load.name, 0) + 1
+            if load.reachable or self.misses[load.name] >= self.config.unreachable_after:
+                kept.append(load)
+        return tuple(kept)
 
     def _starting(self, pool: str, decision: Decision) -> Decision:
         """A scale-up on pressure waits until the pool's servers answered once (bounds do not)."""
