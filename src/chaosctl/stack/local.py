@@ -10,7 +10,8 @@ from __future__ import annotations
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.services.autoscaler.replicas import stop_recorded
 from chaosctl.stack import components as comps
-from chaosctl.stack import configs, health, procs, startorder, state
+from chaosctl.stack import configs, forkserver, health, procs, startorder, state
 from chaosctl.stack.backend import (
     ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, Reporter, StackStatus,
 )
@@ -32,24 +33,37 @@ POLL = 0.25
 LOG_TAIL_LINES = 25
 STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
 Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
+Forker = Any  # forkserver.ForkServer, or a fake with its spawn(): a ProcRecord, or None (not forked)
+Forks = Callable[[], Any]  # -> a context manager giving a Forker or None
 
 
 def _quiet(component: str, event: str, detail: str) -> None:
     del component, event, detail
 
 
+@contextmanager
+def _no_forks() -> Iterator[None]:
+    yield None
+
+
 class LocalBackend:
     """Backend over local processes. `components` restricts the stack (tests); `clock` and
     `sleep` are what every wait of `up`/`down` runs on, `launcher` what starts, signals and
     stops the processes, `probe` what asks a component whether it is ready (defaults: the
-    real ones; unit tests pass fakes and start no process: test_local_backend_fakes.py)."""
+    real ones; unit tests pass fakes and start no process: test_local_backend_fakes.py).
+    `forks` opens, for one `up`, what forks the Python services pre-imported (a
+    forkserver.ForkServer; None: each is spawned by the launcher); by default the real fork
+    server with the real launcher, none with a given one."""
 
     def __init__(self, settings: Settings, reporter: Reporter | None = None,
                  components: Iterable[str] | None = None, *,
                  clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
-                 launcher: procs.Launcher | None = None, probe: Probe = comps.probe) -> None:
+                 launcher: procs.Launcher | None = None, probe: Probe = comps.probe,
+                 forks: Forks | None = None) -> None:
         self.settings = settings
         self.clock, self.sleep = clock, sleep
+        self.forks = forks if forks is not None else (self._fork_server if launcher is None else _no_forks)
+        self._forker: Forker | None = None
         self.launcher = launcher if launcher is not None else procs.ProcessLauncher(clock, sleep)
         self.probe = probe
         self.topology = Topology(settings.port_base)
@@ -164,10 +178,14 @@ class LocalBackend:
         if not running & set(self.topology.etcd_members):
             self._reset_partial_etcd()
         try:
-            self._start_when_needed(st, running, started)
+            services = sum(comps.kind(n) == "service" for n in todo_all)  # forking pays from the second on
+            with (self.forks() if services > 1 else _no_forks()) as self._forker:
+                self._start_when_needed(st, running, started)
+            self._forker = None
             for name, check in self._stack_checks():
                 self._wait_for(name, check)
         except BaseException:
+            self._forker = None
             self._stop_started(started)
             if not running:
                 self._remove_data()  # nothing ran before: leave no half-bootstrapped cluster
@@ -184,7 +202,11 @@ class LocalBackend:
     def _spawn(self, name: str, st: state.StackState) -> state.StackState:
         launch = comps.launch(name, self.settings, self.topology, self.components)
         log = self.settings.state_dir / "logs" / f"{comps.file_name(name)}.log"
-        rec = self.launcher.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
+        rec = None
+        if self._forker is not None:  # a Python service, forked pre-imported (None: it cannot be)
+            rec = self._forker.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
+        if rec is None:
+            rec = self.launcher.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
         self.report(name, "starting", f"pid {rec.pid}")
         st = st.with_proc(rec)
         state.save(self.settings.state_dir, st)
@@ -317,6 +339,9 @@ class LocalBackend:
         state.save(self.settings.state_dir, st)
 
     # -- helpers -------------------------------------------------------------
+
+    def _fork_server(self) -> Any:
+        return forkserver.started(self.settings.state_dir / "logs" / "forkserver.log")
 
     def _all_ready(self, names: Iterable[str]) -> bool:
         with httpx.Client() as client:
