@@ -15,17 +15,16 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from bisect import bisect_left
 from fnmatch import fnmatchcase
-from itertools import compress
 from operator import sub
+
+import numpy as np
 
 from chaosctl.observe.span_table import SpanTable
 from chaosctl.verdict.bottleneck import Aggregate, rows_of
 from chaosctl.verdict.critical_path import analyze_trace
 from chaosctl.verdict.table_kernel import ASYNC, DROPPED, Rare, Rows, trace
-
-_ERROR_BIT = bytes(f & 1 for f in range(256))  # flags -> 1 when the ERROR bit is set
+from chaosctl.verdict.table_vector import Result, Unfit, analyse
 
 
 class Aggregator:
@@ -41,47 +40,63 @@ class Aggregator:
         self.counts = {"traces": 0, "spans": 0, "orphans": 0, "skew": 0, ASYNC: 0, DROPPED: 0, "total_us": 0}
 
     def add(self, table: SpanTable) -> None:
+        if not len(table):
+            return
+        skip = np.fromiter(map(self.seen.__contains__, table.trace_ids), bool, len(table.trace_ids))  # read from an earlier page
+        self.seen.update(table.trace_ids)
+        glob_ops = [self._matches(op) for _, op in table.names] if self.root_globs else None
+        try:
+            res = analyse(table, skip, None if glob_ops is None else np.array(glob_ops, bool))
+        except Unfit:  # every trace by the per-trace kernel
+            n = len(table)
+            res = Result(np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool), np.flatnonzero(~skip).tolist(), {})
+        for name, v in res.counts.items():
+            self.counts[name] += v
+        if res.python:
+            self._per_trace(table, res, glob_ops)
+        self._group(table, res)
+
+    def _per_trace(self, table: SpanTable, res: Result, glob_ops: list[bool] | None) -> None:
+        """The traces the vector kernel left (table_kernel; critical_path for the rare ones), into `res`."""
         rows = Rows(*(c.tolist() for c in (table.span_id, table.parent_id, table.start_us, table.end_us, table.name,
                                             table.clock, table.flags)))
-        glob_ops = [self._matches(op) for _, op in table.names] if self.root_globs else None
-        keep: bytearray | None = None if glob_ops is None else bytearray(len(table))
         b = table.bounds
-        for t, tid in enumerate(table.trace_ids):
+        for t in res.python:
             a, z = b[t], b[t + 1]
-            if tid in self.seen:  # read already from an earlier page
-                keep = keep if keep is not None else bytearray(b"\1") * len(table)
-                keep[a:z] = bytes(z - a)
-                continue
-            self.seen.add(tid)
             try:
                 kept = trace(rows, a, z, glob_ops, self.counts)
             except Rare:
                 rows.reset(a, z)
                 kept = self._reference(table, t, rows)
-            if kept is not None:
-                keep = keep if keep is not None else bytearray(b"\1") * len(table)
-                keep[a:z] = kept
-        self._group(table, rows, keep)
+            res.self_us[a:z] = list(map(sub, map(sub, rows.eff_e[a:z], rows.eff_s[a:z]), rows.cover[a:z]))
+            res.crit_us[a:z] = rows.crit[a:z]
+            res.keep[a:z] = True if kept is None else np.frombuffer(kept, np.uint8).astype(bool)
 
-    def _group(self, table: SpanTable, rows: Rows, keep: bytearray | None) -> None:
-        """Add each kept row's times to its (service, operation)."""
-        self_all = list(map(sub, map(sub, rows.eff_e, rows.eff_s), rows.cover))
-        crit_all = rows.crit
-        by_name = sorted(range(len(table)), key=rows.nm.__getitem__)  # C-level: no Python step per row
-        names = array("I", map(rows.nm.__getitem__, by_name))
-        if keep is not None:
-            by_name = list(compress(by_name, map(keep.__getitem__, by_name)))
-            names = array("I", map(rows.nm.__getitem__, by_name))
-        start, end, flags = rows.st, rows.en, table.flags
-        for n, key in enumerate(table.names):
-            lo, hi = bisect_left(names, n), bisect_left(names, n + 1)
-            if lo == hi:
-                continue
-            ix = by_name[lo:hi]
-            self.crit[key] = self.crit.get(key, 0) + sum(map(crit_all.__getitem__, ix))
-            self.errors[key] = self.errors.get(key, 0) + bytes(map(flags.__getitem__, ix)).translate(_ERROR_BIT).count(1)
-            self.selfs.setdefault(key, array("q")).extend(array("q", list(map(self_all.__getitem__, ix))))
-            self.durs.setdefault(key, array("q")).extend(array("q", list(map(sub, map(end.__getitem__, ix), map(start.__getitem__, ix)))))
+    def _group(self, table: SpanTable, res: Result) -> None:
+        """Add each kept row's times to its (service, operation): per name, values sorted (numpy)."""
+        idx = np.flatnonzero(res.keep)
+        if not idx.size:
+            return
+        st, en = np.frombuffer(table.start_us, np.int64)[idx], np.frombuffer(table.end_us, np.int64)[idx]
+        if int(en.max()) - int(st.min()) >= 2**63:
+            raise OverflowError("span times too far apart for 64-bit durations")
+        names = np.frombuffer(table.name, np.uint32)[idx]
+        selfs, durs, crit = res.self_us[idx], en - st, res.crit_us[idx]
+        errors = (np.frombuffer(table.flags, np.uint8)[idx] & 1).astype(np.int64)
+        by_self, by_dur = np.lexsort((selfs, names)), np.lexsort((durs, names))
+        names = names[by_self]
+        starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
+        edges = np.r_[starts, idx.size].tolist()
+        crit, selfs, durs = crit[by_self], selfs[by_self], durs[by_dur]
+        exact = int(crit.max()) <= 2**62 // idx.size  # else the sums in Python integers
+        crit_sums = np.add.reduceat(crit, starts).tolist() if exact else [sum(crit[a:z].tolist()) for a, z in zip(edges, edges[1:])]
+        error_sums = np.add.reduceat(errors[by_self], starts).tolist()
+        for g, n in enumerate(names[starts].tolist()):
+            key, a, z = table.names[n], edges[g], edges[g + 1]
+            self.crit[key] = self.crit.get(key, 0) + crit_sums[g]
+            self.errors[key] = self.errors.get(key, 0) + error_sums[g]
+            self.selfs.setdefault(key, array("q")).frombytes(selfs[a:z].tobytes())
+            self.durs.setdefault(key, array("q")).frombytes(durs[a:z].tobytes())
 
     def _matches(self, operation: str) -> bool:
         return any(fnmatchcase(operation, g) for g in self.root_globs)
