@@ -57,13 +57,23 @@ REPORTS = ("report.json", "junit.xml", "report.html", "report.md")
 class FakeLoad:
     plan: Any = field(default_factory=lambda: type("Plan", (), {"users": 1, "workers": 1, "stages": ()})())
     stopped: bool = False
+    log: list[str] = field(default_factory=list)  # what the run did with it, in order
 
-    def start(self) -> None: ...
+    def start(self, gated: bool = False) -> None:
+        self.log.append("start gated" if gated else "start")
+
+    def open_gate(self) -> None:
+        self.log.append("open gate")
+
+    def discard(self) -> None:
+        self.log.append("discard")
+        self.stopped = True
 
     def wait_spawned(self, users: int, timeout_s: float) -> bool:
         return True
 
     def stop(self) -> None:
+        self.log.append("stop")
         self.stopped = True
 
     def result(self) -> Any:

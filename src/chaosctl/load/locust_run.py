@@ -30,7 +30,7 @@ from chaosctl.errors import ChaosctlError
 from chaosctl.pids import same_start
 from chaosctl.settings import LOAD_PLAN_ENV, SECRET_ENV
 
-from .plan import LoadPlan
+from .plan import GATE_FILE, LoadPlan
 
 if TYPE_CHECKING:
     from .client import ClientHistory
@@ -105,9 +105,14 @@ class LocustRun:
     _stop_sampling: threading.Event = field(default_factory=threading.Event)
     _started_at: float = 0.0
 
-    def start(self) -> None:
+    def start(self, gated: bool = False) -> None:
+        """Start Locust. `gated`: its users spawn but send nothing until open_gate() (a plan with
+        stages is not to be gated: its shape's clock starts with Locust's)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / SPAWNED_FILE).unlink(missing_ok=True)  # a signal of an earlier load in this directory
+        (self.out_dir / GATE_FILE).unlink(missing_ok=True)
+        if not gated:
+            self.open_gate()
         plan_path = self.plan.write(self.out_dir / "load-plan.json")
         env = {**os.environ, LOAD_PLAN_ENV: str(plan_path), SECRET_ENV["jwt_secret"]: self.jwt_secret}
         port = free_port() if self.plan.workers > 1 else None
@@ -122,6 +127,22 @@ class LocustRun:
                 write_pidfile(self.pidfile, [p.pid for p in self.procs])
         self._started_at = time.monotonic()
         threading.Thread(target=self._sample_cpu, name="locust-cpu", daemon=True).start()
+
+    def open_gate(self) -> None:
+        (self.out_dir / GATE_FILE).write_text("")  # whole at once: its presence is the signal
+
+    def discard(self) -> None:
+        """Stop a load that never opened its gate (the run stopped before it): nothing was sent,
+        so nothing is kept (SIGKILL, no results)."""
+        self._stop_sampling.set()
+        for p in self.procs:
+            _signal_group(p.pid, signal.SIGKILL)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.pidfile is not None:
+            self.pidfile.unlink(missing_ok=True)
 
     def check_alive(self) -> None:
         """Raise if the master exited early (bad locustfile, port clash, ...)."""

@@ -14,7 +14,7 @@ import random
 import locust.stats
 from locust import HttpUser, LoadTestShape, between, events, task
 
-from chaosctl.load.plan import LoadPlan, PlannedRequest
+from chaosctl.load.plan import GATE_FILE, LoadPlan, PlannedRequest
 from chaosctl.settings import LOAD_PLAN_ENV, SECRET_ENV
 
 # The run watches the stats history CSV to know when the users run; Locust flushes
@@ -27,6 +27,9 @@ _WEIGHTS = [r.weight for r in PLAN.requests]
 # request has come back: the run starts its first phase on it at once, not on the next CSV flush.
 SPAWNED_PATH = os.path.join(os.path.dirname(os.environ[LOAD_PLAN_ENV]), "spawned.json")
 _spawn = {"users": -1, "requests": 0, "local": 0}
+GATE_PATH = os.path.join(os.path.dirname(os.environ[LOAD_PLAN_ENV]), GATE_FILE)
+GATE_POLL_S = 0.02
+_gate: dict[str, object] = {"open": False, "event": None}
 
 
 @events.init.add_listener
@@ -59,6 +62,33 @@ def _write_spawned() -> None:
         os.replace(tmp, SPAWNED_PATH)  # whole or absent for the reader
 
 
+def _await_gate() -> None:
+    """Until the run opens the gate (LocustRun.open_gate): Locust starts and its users spawn while
+    the run's pre-flight and steady-state checks go on, but no request goes out before they pass.
+    One poller per process; a user that waited then sleeps a random part of its think time, so
+    the load arrives as it will run, not as one burst."""
+    if _gate["open"] or os.path.exists(GATE_PATH):
+        _gate["open"] = True
+        return
+    import gevent
+    from gevent.event import Event
+
+    if _gate["event"] is None:
+        _gate["event"] = Event()
+        gevent.spawn(_poll_gate, _gate["event"])
+    _gate["event"].wait()  # type: ignore[attr-defined]
+    gevent.sleep(random.uniform(0.0, PLAN.wait_max_s))
+
+
+def _poll_gate(opened: "object") -> None:
+    import gevent
+
+    while not os.path.exists(GATE_PATH):
+        gevent.sleep(GATE_POLL_S)
+    _gate["open"] = True
+    opened.set()  # type: ignore[attr-defined]
+
+
 def _token() -> str:
     from chaosctl.services.gateway.auth import mint_token  # lazy: the gateway's module, not needed at import
 
@@ -73,6 +103,7 @@ class ModelUser(HttpUser):
 
     def on_start(self) -> None:
         self.auth = f"Bearer {_token()}"
+        _await_gate()
 
     @task
     def predict(self) -> None:
@@ -116,6 +147,7 @@ class TemplateUser(HttpUser):
     def on_start(self) -> None:
         self.auth = _auth_value()
         self.weights = [float(t["weight"]) for t in PLAN.templates]
+        _await_gate()
 
     @task
     def call(self) -> None:

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 # Input widths of the reference models (chaosctl.services.modelserver trains them at start-up).
 INPUT_WIDTHS: dict[str, int] = {"fraud-detector": 20, "image-classifier": 64, "fraud-pipeline": 20}
 DEFAULT_WIDTH = 20
+# Beside the plan file: while a gated load's gate file is absent its users spawn but send nothing
+# (the locustfile's _await_gate); LocustRun.open_gate writes it.
+GATE_FILE = "gate"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ observability backend lost mid-run fails only the checks that needed it.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -124,21 +124,27 @@ class Run:
     def execute(self, guard: SignalGuard) -> RunReport:
         """The run under the caller's SignalGuard. Raises (nothing was touched) only when the
         stack is not ready, faults of an earlier run are in the journal, or a signal came first."""
-        st = self.state
+        st, load = self.state, None
         try:
+            with guard.interruptible(), st.timed("preflight"):
+                self._stop_orphans()  # before our own Locust writes the pid file
+            with guard.shield():  # a signal meanwhile is raised below, once this Locust is ours to stop
+                load = self._early_load()
             with guard.interruptible(), st.timed("preflight"):
                 self._preflight()
                 self._refuse_leftovers()
                 prom = self.deps.prometheus(self.topology.url("prometheus"))
                 tel = self._telemetry()
         except RunInterrupted as exc:
+            self._discard(load, guard)
             self.ctx.close()
             raise Interrupted(f"interrupted by {exc} before any fault was injected") from None
         except BaseException:
+            self._discard(load, guard)
             self.ctx.close()
             raise
         try:
-            self.guarded(lambda: self._experiment(prom, tel, guard))
+            self.guarded(lambda: self._experiment(prom, tel, guard, load))
             return self._report(prom, guard, time.time())
         finally:
             with guard.shield():  # closing telemetry and the journal must not be cut short either
@@ -167,11 +173,13 @@ class Run:
 
         preflight(self.ctx, self.topology, self.scenario)
 
-    def _refuse_leftovers(self) -> None:
+    def _stop_orphans(self) -> None:
         from chaosctl.load.locust_run import stop_orphans
 
         for pid in stop_orphans(load_pidfile(self.settings)):
             self.echo(f"stopped Locust process group {pid} left by an interrupted run")
+
+    def _refuse_leftovers(self) -> None:
         left = self.journal.pending()
         if left:
             names = ", ".join(r.label for r in left)
@@ -194,18 +202,24 @@ class Run:
         self.state.notes.extend(tel.notes)
         return tel
 
-    def _experiment(self, prom: Any, tel: Any, guard: SignalGuard) -> None:
+    def _experiment(self, prom: Any, tel: Any, guard: SignalGuard, early: Any = None) -> None:
         st, probes = self.state, self.scenario.steady_state
-        with guard.interruptible(), st.timed("steady state"):
-            before = check_steady_state(probes, "before", self.topology, prom.query, STEADY_BEFORE_WAIT_S, lost=st.lost)
+        try:
+            with guard.interruptible(), st.timed("steady state"):
+                before = check_steady_state(probes, "before", self.topology, prom.query, STEADY_BEFORE_WAIT_S,
+                                            lost=st.lost)
+        except BaseException:
+            self._discard(early, guard)
+            raise
         st.checks.extend(before)
         if not all(c.passed for c in before):
+            self._discard(early, guard)
             self.echo("steady state does not hold before the run: no fault injected")
             return
-        load = self._new_load()
+        load = early or self._new_load()
         try:
             with guard.interruptible(), st.timed("load start"):
-                self._start_load(load, prom)
+                self._start_load(load, prom, gated=early is not None)
             live = self._live_view(prom, load)
             try:
                 self._phases(prom, tel, guard, live.model)
@@ -238,10 +252,32 @@ class Run:
                          warmup + self.scenario.total_seconds + margin, run_dir / "load", self.settings.jwt_secret,
                          pidfile=load_pidfile(self.settings))
 
-    def _start_load(self, load: Any, prom: Any) -> None:
-        """Start Locust and wait until its users run, so the first phase is not a ramp."""
+    def _early_load(self) -> Any:
+        """Locust started now, gated (its users spawn, nothing is sent until the steady state
+        held): its start overlaps the pre-flight checks. None for a load shape (its clock starts
+        with Locust) or when it cannot start here: it then starts after the steady state, as
+        before, where a failure ends the run with verdict error."""
+        load = None
+        try:
+            with self.state.timed("load start"):
+                load = self._new_load()
+                if load.plan.stages:
+                    return None
+                load.start(gated=True)
+            return load
+        except Exception:  # noqa: BLE001 - tried again after the steady state, where it is reported
+            self._discard(load, None)
+            return None
+
+    def _discard(self, load: Any, guard: SignalGuard | None) -> None:
+        if load is not None:
+            with guard.shield() if guard is not None else nullcontext():
+                load.discard()
+
+    def _start_load(self, load: Any, prom: Any, gated: bool = False) -> None:
+        """Start Locust (open its gate) and wait until its users run, so the first phase is not a ramp."""
         plan = load.plan
-        load.start()
+        load.open_gate() if gated else load.start()
         target = plan.stages[0].users if plan.stages else plan.users
         self.echo(f"load: {plan.users} users ({plan.workers} worker process(es)); waiting until they run")
         t0, limit = time.monotonic(), SPAWN_TIMEOUT_S + warmup_seconds(self.scenario)
@@ -280,6 +316,7 @@ class Run:
             remaining -= phase.duration
             with tel.phase(phase.name):
                 outcome = run_phase(phase, env)
+            st.stage_seconds["revert"] = st.stage_seconds.get("revert", 0.0) + max(0.0, time.time() - outcome.window.end)
             st.windows.append(outcome.window)
             st.checks.extend(_name_lost_backend(outcome.checks, st.lost))
             st.notes.extend(outcome.revert_errors)

@@ -1,0 +1,90 @@
+"""Locust starts gated before the pre-flight checks (its start overlaps them) and its gate opens
+only once the steady state held: no request goes out before that, and a load whose gate never
+opened is discarded on every early end (stack not ready, steady state broken, interrupt)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from test_run_outcomes import SCENARIO, FakeLoad, World
+
+from chaosctl.errors import Interrupted, StackUnavailable
+from chaosctl.runner.engine import Run
+from chaosctl.runner.entry import execute_and_publish
+from chaosctl.runner.signals import RunInterrupted, SignalGuard
+
+PROBED = SCENARIO.replace("slos:", "steady_state:\n  - {name: up, probe: promql, query: 'min(up)', condition: '>= 1'}\nslos:")
+
+
+@dataclass
+class Watched(World):
+    """Records the pre-flight and every steady-state probe in the load's log, beside its own calls."""
+
+    preflight_error: BaseException | None = None
+
+    def run(self) -> Run:
+        run = super().run()
+        log, prom, error = self.load.log, self.prom, self.preflight_error
+        real_query = prom.query
+
+        def preflight(ctx: Any, topology: Any) -> None:
+            log.append("preflight")
+            if error is not None:
+                raise error
+
+        def query(expr: str, at: float) -> float | None:
+            if expr == "min(up)":
+                log.append("probe")
+            return real_query(expr, at)
+
+        prom.query = query  # type: ignore[method-assign]
+        run.deps = replace(run.deps, preflight=preflight)
+        return run
+
+
+def test_locust_starts_gated_before_the_preflight_and_opens_after_the_steady_state(tmp_path) -> None:
+    w = Watched(tmp_path, scenario=PROBED)
+    code, err, report = w.publish()
+    assert (code, err, report["verdict"]) == (0, None, "pass")
+    assert w.load.log == ["start gated", "preflight", "probe", "open gate", "stop", "probe"]
+
+
+def test_a_broken_steady_state_discards_the_load_without_opening_its_gate(tmp_path) -> None:
+    dead = [False]
+    w = Watched(tmp_path, scenario=PROBED)
+    w.prom.dead = lambda: dead[0]
+    real_start = w.load.start
+
+    def start(gated: bool = False) -> None:
+        real_start(gated)
+        dead[0] = True  # Prometheus gone before the steady state is probed: it does not hold
+
+    w.load.start = start  # type: ignore[method-assign]
+    w.publish()
+    assert w.load.log == ["start gated", "preflight", "probe", "discard"]
+
+
+def test_a_stack_that_is_not_ready_discards_the_load_and_raises(tmp_path) -> None:
+    w = Watched(tmp_path, preflight_error=StackUnavailable("the stack is not ready"))
+    with SignalGuard(echo=lambda m: None) as guard, pytest.raises(StackUnavailable):
+        execute_and_publish(w.run(), tmp_path / "reports", guard)
+    assert w.load.log == ["start gated", "preflight", "discard"]
+
+
+def test_an_interrupt_before_any_fault_discards_the_load(tmp_path) -> None:
+    import signal
+
+    w = Watched(tmp_path, preflight_error=RunInterrupted(signal.SIGINT))
+    with SignalGuard(echo=lambda m: None) as guard, pytest.raises(Interrupted):
+        execute_and_publish(w.run(), tmp_path / "reports", guard)
+    assert w.load.log == ["start gated", "preflight", "discard"]
+
+
+def test_a_load_shape_starts_after_the_steady_state_as_before(tmp_path) -> None:
+    shaped = FakeLoad(plan=type("Plan", (), {"users": 1, "workers": 1, "stages": (type("Stage", (), {"users": 1})(),)})())
+    w = Watched(tmp_path, scenario=PROBED, load=shaped)
+    w.publish()
+    log = w.load.log
+    assert log.index("start") > log.index("probe") and "start gated" not in log and "open gate" not in log
