@@ -4,6 +4,8 @@ an etcd member killed and restarted to ready, and `down` to no process / no port
     .venv/bin/python benchmarks/stack_lifecycle.py --port-base 21000 --state-dir /tmp/chaosctl-bench --rounds 2
     # before/after side by side, rounds interleaved: BEFORE is another tree's src/ (e.g. a `git archive` of HEAD)
     .venv/bin/python benchmarks/stack_lifecycle.py --port-base 21000 --rounds 3 --compare /tmp/before/src
+    # ... --timings: per component, when it was ready in the cold `up` and the CPU seconds it
+    # (with its children) had used by then (the critical path, and who eats the 2 cores)
 
 With --compare each round runs once per tree in its own process (PYTHONPATH=<tree>; the
 services it starts inherit it), on the components both trees know, so the two stacks are
@@ -26,6 +28,7 @@ from pathlib import Path
 ROUND = r"""
 import json, sys, time
 from pathlib import Path
+import psutil
 from chaosctl.settings import load_settings
 from chaosctl.stack.local import LocalBackend
 from chaosctl.stack.topology import Topology
@@ -34,18 +37,36 @@ if wanted == "-":
     print(json.dumps(list(Topology(port_base).components)))
     raise SystemExit(0)
 names = json.loads(wanted) or None
-backend = LocalBackend(load_settings(state_dir=state_dir, port_base=port_base, backend="local"), components=names)
+began, ready, cpu, pids = time.monotonic(), {}, {}, {}
+def report(name, event, detail):
+    if event == "starting" and detail.startswith("pid "):
+        pids[name] = int(detail.split()[1])
+    if event == "ready" and name in pids and name not in ready:  # the first: later ones are stack-wide checks
+        ready[name] = time.monotonic() - began
+        cpu[name] = cpu_of(pids[name])
+def cpu_of(pid):
+    try:
+        proc = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in (proc, *proc.children(recursive=True)))
+    except psutil.Error:
+        return 0.0
+backend = LocalBackend(load_settings(state_dir=state_dir, port_base=port_base, backend="local"), components=names,
+                       reporter=report)
 def timed(fn):
     t0 = time.monotonic(); fn(); return time.monotonic() - t0
 member = "registry-store[0]"
 try:
-    out = {"up": timed(backend.up), "up (again)": timed(backend.up)}
+    began = time.monotonic()
+    out = {"up": timed(backend.up)}
+    timings = {n: [ready[n], cpu[n]] for n in ready}
+    out["CPU s of the stack at ready"] = sum(c for _, c in timings.values())
+    out["up (again)"] = timed(backend.up)
     backend.kill(member)
     out["etcd member restart"] = timed(lambda: backend.start(member))
     out["down"] = timed(backend.down)
 finally:
     backend.down()
-print("ROUND " + json.dumps(out))
+print("ROUND " + json.dumps({**out, "timings": timings}))
 """
 
 
@@ -53,6 +74,9 @@ def run_round(src: Path | None, state_dir: Path, port_base: int, wanted: str) ->
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = str(src)
+        tools = Path(__file__).resolve().parents[1] / ".tools"  # a tree elsewhere finds no checkout's tools
+        if tools.is_dir():
+            env.setdefault("CHAOSCTL_TOOLS_DIR", str(tools))
     proc = subprocess.run([sys.executable, "-c", ROUND, str(state_dir), str(port_base), wanted],
                           env=env, capture_output=True, text=True, check=False)  # fmt: skip
     if proc.returncode != 0:
@@ -65,21 +89,39 @@ def common_components(trees: list[Path | None], port_base: int, state_dir: Path)
     return [n for n in lists[0] if all(n in other for other in lists[1:])]
 
 
+def print_timings(timings: dict[str, list[dict[str, list[float]]]]) -> None:
+    """Median over rounds of each component's ready time in the cold `up` and its CPU s by then."""
+    trees = list(timings)
+    names = sorted({n for rounds in timings.values() for r in rounds for n in r},
+                   key=lambda n: statistics.median(r[n][0] for r in timings[trees[-1]] if n in r))
+    print("cold up, per component (median): ready at s / CPU s by then" + ("   [" + " | ".join(trees) + "]"))
+    for name in names:
+        cells = []
+        for tree in trees:
+            got = [r[name] for r in timings[tree] if name in r]
+            cells.append(f"{statistics.median(g[0] for g in got):6.2f} / {statistics.median(g[1] for g in got):5.2f}"
+                         if got else "     -")
+        print(f"  {name:<22} " + "   |   ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port-base", type=int, default=21000)
     parser.add_argument("--state-dir", type=Path, default=Path("/tmp/chaosctl-bench"))
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--compare", type=Path, default=None, help="the BEFORE tree's src/ folder")
+    parser.add_argument("--timings", action="store_true", help="per component: ready at, CPU s by then")
     args = parser.parse_args()
     trees: list[Path | None] = [args.compare, None] if args.compare else [None]
     wanted = json.dumps(common_components(trees, args.port_base, args.state_dir) if args.compare else [])
     results: dict[str, list[dict[str, float]]] = {str(t or "this tree"): [] for t in trees}
+    timings: dict[str, list[dict[str, list[float]]]] = {k: [] for k in results}
     load = [os.getloadavg()[0]]
     for _ in range(args.rounds):
         for tree in trees:
             line = run_round(tree, args.state_dir, args.port_base, wanted)
             results[str(tree or "this tree")].append(json.loads(line.removeprefix("ROUND ")))
+            timings[str(tree or "this tree")].append(results[str(tree or "this tree")][-1].pop("timings"))
             load.append(os.getloadavg()[0])
     print(f"load average (1 min) during the run: {min(load):.2f}..{max(load):.2f} on {os.cpu_count()} cpus")
     if args.compare:
@@ -91,6 +133,8 @@ def main() -> None:
         for key in rounds[0]:
             values = [r[key] for r in rounds]
             print(f"  {key:<22} median {medians[tree][key]:6.2f} s   max {max(values):6.2f} s   (n={len(values)})")
+    if args.timings:
+        print_timings(timings)
     if args.compare:
         before, after = (medians[str(t or "this tree")] for t in trees)
         for key in before:

@@ -79,3 +79,37 @@ def test_without_java_or_mvn_it_names_the_packages(tmp_path: Path, fake_mvn: Pat
     outcome = kafka.kafka_step(_settings(tmp_path), lambda _: None)
     assert outcome.status == "missing" and outcome.detail.startswith("mvn not found")
     assert "apt-get install -y --no-install-recommends default-jre-headless maven" in outcome.detail
+
+
+FAKE_JAVA_LOGGING = '#!/bin/sh\necho "java $*" >> "$FAKE_LOG"\n'
+
+
+def test_setup_records_the_class_data_archive_and_never_again_once_there(tmp_path: Path, fake_mvn: Path) -> None:
+    settings = _settings(tmp_path)
+    (tmp_path / "fakebin" / "java").write_text(FAKE_JAVA_LOGGING)  # a "broker" that exits at once
+    outcome = kafka.kafka_step(settings, lambda _: None)
+    # The recording broker never answered: installed all the same, and it says the archive is missing.
+    assert outcome.status == "installed" and "no class-data archive" in outcome.detail
+    log = fake_mvn.read_text()
+    assert "kafka.tools.StorageTool format" in log and "-XX:ArchiveClassesAtExit=" in log and "kafka.Kafka" in log
+    assert kafka.archive_opts(settings) == ()  # no archive: the broker starts without one
+    kafka.class_archive(settings.tools_dir).write_bytes(b"archive")
+    assert kafka.kafka_step(settings, lambda _: None).status == "ok"
+    assert fake_mvn.read_text() == log, "with the archive there, setup starts no JVM"
+    assert kafka.archive_opts(settings)[0] == f"-XX:SharedArchiveFile={kafka.class_archive(settings.tools_dir)}"
+    assert "-Xshare:auto" in kafka.archive_opts(settings)  # a stale archive is ignored, never fatal
+
+
+def test_the_broker_maps_the_archive_setup_recorded(tmp_path: Path, fake_mvn: Path) -> None:
+    from chaosctl.settings import SECRET_ENV
+    from chaosctl.stack.components import launch
+    from chaosctl.stack.topology import EVENTS, Topology
+
+    tools = tmp_path / "tools"
+    secrets = {name: f"{name}-{'s' * 40}" for name in SECRET_ENV}
+    settings = Settings(tools_dir=tools, tool_dirs=(tools / "bin",), state_dir=tmp_path / "state", **secrets)
+    kafka.kafka_step(settings, lambda _: None)
+    kafka.class_archive(tools).write_bytes(b"archive")
+    argv = launch(EVENTS, settings, Topology(settings.port_base), (EVENTS,)).argv
+    assert f"-XX:SharedArchiveFile={kafka.class_archive(tools)}" in argv
+    assert argv.index(f"-XX:SharedArchiveFile={kafka.class_archive(tools)}") < argv.index("kafka.Kafka")

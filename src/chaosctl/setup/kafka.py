@@ -8,14 +8,22 @@ classpath into TOOLS_DIR/kafka-<version>/libs, then writes the launcher TOOLS_DI
 (`chaosctl-kafka <main class> <args>` = java on that classpath; `--version` reads the installed
 jar's name, so doctor and a second setup never start a JVM). Built in a temporary folder and
 renamed into place: a run that dies half-way leaves nothing that looks installed.
+
+Then the broker's class-data archive (AppCDS, `class_archive`): one broker is started in a
+temporary folder with -XX:ArchiveClassesAtExit and stopped; the classes it loaded and linked are
+saved, and every later broker maps them (-XX:SharedArchiveFile, components._kafka) instead of
+loading and verifying them from 45 jars: half the broker's start CPU (6 -> 3 s measured). A JVM
+that finds the archive stale (another Java, other jars) ignores it and starts as before.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from chaosctl.settings import Settings
@@ -71,11 +79,25 @@ def find_install(settings: Settings) -> Path | None:
     return None
 
 
+def class_archive(tools_dir: Path) -> Path:
+    """The broker's class-data archive (made by setup; used by the broker when present)."""
+    return kafka_home(tools_dir) / "broker-classes.jsa"
+
+
+def archive_opts(settings: Settings) -> tuple[str, ...]:
+    """The broker's JVM options for its class-data archive, () when setup made none."""
+    found = find_install(settings)
+    if found is None or not class_archive(found).is_file():
+        return ()
+    return (f"-XX:SharedArchiveFile={class_archive(found)}", "-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+
+
 def kafka_step(settings: Settings, say: Say) -> Outcome:
     name = f"kafka {pins.KAFKA_VERSION}"
     found = find_install(settings)
     if found is not None:
-        return Outcome(name, "ok", f"already installed ({kafka_home(found)})")
+        archived = _ensure_archive(found, say)
+        return Outcome(name, "ok", f"already installed ({kafka_home(found)}){archived}")
     missing = [b for b in ("java", "mvn") if shutil.which(b) is None]
     if missing:
         return Outcome(name, "missing", f"{' and '.join(missing)} not found: run `{pins.apt_command(['default-jre-headless', 'maven'], True)}`, "
@@ -88,7 +110,71 @@ def kafka_step(settings: Settings, say: Say) -> Outcome:
         return Outcome(name, "missing", f"`{' '.join(map(str, exc.cmd))}` failed (exit {exc.returncode}): {' | '.join(tail)}")
     except _Refused as exc:
         return Outcome(name, "missing", str(exc))
-    return Outcome(name, "installed", f"{kafka_home(settings.tools_dir)} and {settings.tools_dir / 'bin' / LAUNCHER}")
+    archived = _ensure_archive(settings.tools_dir, say)
+    return Outcome(name, "installed", f"{kafka_home(settings.tools_dir)} and {settings.tools_dir / 'bin' / LAUNCHER}{archived}")
+
+
+def _ensure_archive(tools_dir: Path, say: Say) -> str:
+    """Make the class-data archive if missing; a note for the outcome (never a failure: the broker
+    runs without it, only slower to start)."""
+    if class_archive(tools_dir).is_file():
+        return ""
+    say("recording the Kafka broker's class-data archive (one broker start, ~10-20 s)")
+    try:
+        _record_archive(tools_dir)
+    except (OSError, subprocess.SubprocessError, _Refused) as exc:
+        return f"; no class-data archive ({exc}): the broker starts without it"
+    return f"; class-data archive {class_archive(tools_dir)}"
+
+
+def _record_archive(tools_dir: Path, timeout: float = 300.0) -> None:
+    """Start a throw-away broker with -XX:ArchiveClassesAtExit, wait until it answers, stop it
+    (the JVM writes the archive as it exits), rename the archive into place."""
+    from chaosctl.stack import configs
+    from chaosctl.stack.health import kafka_broker
+    from chaosctl.stack.topology import HOST, Topology
+
+    launcher, archive = str(tools_dir / "bin" / LAUNCHER), class_archive(tools_dir)
+    with tempfile.TemporaryDirectory(prefix="chaosctl-kafka-cds-") as tmp:
+        work, topo = Path(tmp), Topology(_free_port_base())
+        props = work / "server.properties"
+        props.write_text(configs.kafka_properties(topo, work / "data"))
+        (work / "log4j2.properties").write_text(configs.KAFKA_LOG4J)
+        subprocess.run([launcher, "kafka.tools.StorageTool", "format", f"--cluster-id={configs.kafka_cluster_id()}",
+                        "--config", str(props)], check=True, capture_output=True, timeout=timeout)
+        partial = work / "broker-classes.jsa"
+        jvm = (*configs.KAFKA_JVM_OPTS, f"-XX:ArchiveClassesAtExit={partial}",
+               f"-Dlog4j2.configurationFile={work / 'log4j2.properties'}")
+        with open(work / "broker.log", "wb") as log:
+            broker = subprocess.Popen([launcher, *jvm, "kafka.Kafka", str(props)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while not kafka_broker(HOST, topo.events_port("internal")).ok:
+                if broker.poll() is not None or time.monotonic() > deadline:
+                    raise _Refused("the recording broker did not start")
+                time.sleep(0.2)
+        finally:
+            broker.terminate()
+            broker.wait(timeout=120)
+        if not partial.is_file():
+            raise _Refused("the JVM wrote no archive")
+        shutil.copyfile(partial, archive.with_suffix(".tmp"))
+        os.replace(archive.with_suffix(".tmp"), archive)
+
+
+def _free_port_base() -> int:
+    """A port base whose broker ports are free now (the recording broker's only listeners)."""
+    from chaosctl.stack.topology import HOST
+
+    for base in range(61000, 64000, 200):
+        try:
+            for offset in (34, 35, 36, 37):
+                with socket.socket() as sock:
+                    sock.bind((HOST, base + offset))
+        except OSError:
+            continue
+        return base
+    raise _Refused("no free ports for the recording broker")
 
 
 def _install(tools_dir: Path) -> None:
