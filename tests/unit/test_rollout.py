@@ -107,6 +107,67 @@ def test_latency_inside_the_bound_promotes() -> None:
     assert r.state == "promoted"
 
 
+def test_a_p90_of_too_few_answers_is_no_latency_verdict() -> None:
+    """10 canary answers, one slow: their "p90" is that one answer. Judged at 10 (the old rule:
+    min_samples) it rolled a healthy canary back on noise; the latency waits for 20 answers,
+    where one outlier no longer decides."""
+    clock = FakeClock()
+    r = start(clock, min_samples=10)
+    for latency in [0.9] + [0.05] * 30:  # a cold first answer, then as fast as stable
+        clock.advance(0.3)
+        for _ in range(3):
+            r.observe("2.3.1", 200, 0.05, clock())
+        r.observe("2.4.0", 200, latency, clock())
+        assert r.state == "progressing", r.history[-1]
+    assert r.health(clock()).canary_latency_n == 31
+
+
+def test_a_step_up_waits_until_the_latency_can_be_judged() -> None:
+    clock = FakeClock()
+    r = start(clock, min_samples=5, latency_min_samples=20, window_s=1.5)
+    # 10 canary answers a second in a 1.5 s window: 15 >= min_samples but < latency_min_samples: hold
+    assert traffic(r, clock, 30) == [] and r.weight == 0.05
+    h = r.health(clock())
+    assert h.canary_n >= 5 and h.stable_n >= 5 and h.canary_latency_n < 20
+
+
+def test_the_canarys_first_answers_within_the_warmup_are_not_judged_on_latency() -> None:
+    clock = FakeClock()
+    cold = start(clock, latency_warmup_s=3)
+    assert traffic(cold, clock, 3, canary_latency=0.6) == []  # slow while warming: not judged
+    seen = traffic(cold, clock, 45)
+    assert [t.kind for t in seen][-1] == "promoted", seen
+    clock = FakeClock()
+    judged = start(clock)  # the same canary without a warm-up: rolled back on its cold answers
+    seen = traffic(judged, clock, 3, canary_latency=0.6)
+    assert [(t.kind, t.reason) for t in seen] == [("rollback", "latency")] and "over 2" in seen[0].detail
+
+
+def test_errors_in_the_warmup_still_roll_back() -> None:
+    clock = FakeClock()
+    r = start(clock, latency_warmup_s=30)
+    seen = traffic(r, clock, 3, canary_error=1.0)
+    assert [(t.kind, t.reason) for t in seen] == [("rollback", "error_ratio")]
+
+
+def test_a_latency_breach_past_the_warmup_rolls_back_and_times_its_reaction_from_judged_answers() -> None:
+    clock = FakeClock()
+    r = start(clock, latency_warmup_s=2, max_latency_ratio=3.0, latency_slack_s=0.1)
+    assert traffic(r, clock, 2, canary_latency=0.6) == []
+    slow_from = clock()
+    seen = traffic(r, clock, 5, canary_latency=0.3)  # bound 3 x 50 ms + 100 ms = 250 ms
+    assert [(t.kind, t.reason) for t in seen] == [("rollback", "latency")]
+    assert seen[0].reaction_s is not None and seen[0].reaction_s <= seen[0].at - slow_from + 1e-9
+
+
+def test_latency_bounds_are_checked() -> None:
+    for bad in ({"latency_min_samples": 9}, {"max_latency_ratio": 0.5}, {"max_latency_ratio": 101},
+                {"latency_slack_s": -0.1}, {"latency_slack_s": 61}, {"latency_warmup_s": -1}, {"latency_warmup_s": 3601}):
+        with pytest.raises(ValidationError):
+            RolloutPolicy(**bad)  # type: ignore[arg-type]
+    assert RolloutPolicy().latency_min_samples == 20 and RolloutPolicy().latency_warmup_s == 0.0
+
+
 def test_with_automatic_rollback_off_a_breach_is_recorded_once_and_the_rollout_holds() -> None:
     clock = FakeClock()
     r = start(clock, auto_rollback=False)
@@ -185,7 +246,8 @@ def test_gateway_steps_then_rolls_back_a_failing_canary_with_metric_span_event_a
     labels = {"model": "fraud-detector", "version": "2.4.0"}
     assert h.metric("chaosctl_canary_weight", labels) == 0.05  # the static rule's series, at idle
     assert h.metric("chaosctl_canary_rollbacks_total", {**labels, "reason": "error_ratio"}) == 0
-    policy = {"steps": [0.5, 1.0], "step_interval_s": 2, "window_s": 30, "min_samples": 5, "rollback_min_samples": 3}
+    policy = {"steps": [0.5, 1.0], "step_interval_s": 2, "window_s": 30, "min_samples": 5, "rollback_min_samples": 3,
+              "latency_min_samples": 10}  # fmt: skip
     h.client.put("/admin/rollouts/fraud-detector", json={"stable": "2.3.1", "canary": "2.4.0", **policy}, headers=ok)
     assert h.metric("chaosctl_canary_weight", labels) == 0.5
     for i in range(40):  # healthy: the canary reaches 100%

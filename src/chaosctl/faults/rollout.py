@@ -21,6 +21,12 @@ from .adminapi import admin_base, admin_call, service_gone
 from .base import FaultContext, FaultRecord
 
 ADMIN_PATH = "/admin/rollouts"
+# The spec's parameter -> the admin API's field (durations are already seconds in the record).
+BODY_FIELDS = (
+    ("step_interval", "step_interval_s"), ("window", "window_s"), ("min_samples", "min_samples"),
+    ("max_latency_ratio", "max_latency_ratio"), ("latency_slack", "latency_slack_s"),
+    ("latency_min_samples", "latency_min_samples"), ("latency_warmup", "latency_warmup_s"),
+)  # fmt: skip
 
 
 def rollout_body(record: FaultRecord) -> dict[str, Any]:
@@ -32,8 +38,8 @@ def rollout_body(record: FaultRecord) -> dict[str, Any]:
         raise FaultError(f"{record.label}: {exc}") from None
     body: dict[str, Any] = {"stable": str(p.get("stable", "")), "canary": str(p.get("canary", "")), "steps": list(steps),
                             "auto_rollback": bool(p.get("auto_rollback", True))}  # fmt: skip
-    for param, field in (("step_interval", "step_interval_s"), ("window", "window_s"), ("min_samples", "min_samples")):
-        if p.get(param) is not None:
+    for param, field in BODY_FIELDS:
+        if p.get(param) is not None:  # a journal written before the parameter existed: the gateway's default
             body[field] = p[param]
     return body
 

@@ -3,7 +3,8 @@ scenario/faults.py), the run-time faults (faults/catalogue.py, faults/base.py) a
 verdicts (verdict/effect.py) all read these names from here; nothing else spells the list.
 
 Plain tuples with no import, so that every layer may read them without a cycle. A new fault
-type: its family here, its model in scenario/faults.py (FaultSpec), its run-time class in
+type: its family here, its model in scenario/faults.py (FaultSpec; request-level ones in
+scenario/request_faults.py), its run-time class in
 faults/ (catalogue.py dispatches on the family); tests/unit/test_fault_types.py checks the three
 agree.
 """

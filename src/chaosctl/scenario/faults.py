@@ -6,32 +6,33 @@ Every field is a scalar so that `model_dump()` is the journal's params.
 
 Timing within the phase: a fault goes in `after` seconds into its phase
 (default 0) and comes out after `duration` (default: at the end of the phase).
+
+One rule splits the specs: faults on the infrastructure (processes, links, GPU servers,
+regions) are here; faults on requests at the reference services and the canary rollout
+(set through a service's admin API) are in request_faults.py. FaultSpec, the union of
+both, is defined here, and the request-level names stay importable from this module.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
-from chaosctl.stack.topology import MODEL_SERVERS, PREDICTION_CACHE
+from chaosctl.stack.topology import MODEL_SERVERS
 
-from .types import (
-    BYTES_PATTERN,
-    PERCENT_PATTERN,
-    ByteSize,
-    Duration,
-    Fraction,
-    Frozen,
-    RateKBps,
-    topology_of,
-    unknown_name,
+from .fault_base import FaultBase
+from .request_faults import (  # noqa: F401  (re-exported: faults/, runner/ and tests import them from here)
+    CanaryRollout,
+    RequestAbort,
+    RequestDelay,
+    RequestMatch,
+    rollout_weights,
 )
+from .types import BYTES_PATTERN, PERCENT_PATTERN, ByteSize, Duration, Fraction, RateKBps, topology_of, unknown_name
 from .units import format_duration, format_percent
 
 Direction = Literal["upstream", "downstream"]
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 token)
 _MEMORY_SCHEMA = {
     "anyOf": [
         {"type": "string", "pattern": PERCENT_PATTERN},
@@ -42,27 +43,7 @@ _MEMORY_SCHEMA = {
 }
 
 
-class _FaultBase(Frozen):
-    target: str = Field(description="a logical target from the topology, e.g. registry-store[0] or link:gateway->model-gpu-1")
-    after: Duration = Field(0.0, description="when the fault goes in, from the start of its phase (default 0s)")
-    duration: Optional[Duration] = Field(None, description="how long it stays (default: until the end of its phase)")
-    expect_effect: bool = Field(
-        False, description="fail the run unless the fault's effect is confirmed by what the system showed (docs/verdicts.md)"
-    )
-
-    @property
-    def label(self) -> str:
-        return f"{self.type} {self.target}"  # type: ignore[attr-defined]
-
-    def describe(self) -> str:
-        detail = self._detail()
-        return f"{self.label} ({detail})" if detail else self.label
-
-    def _detail(self) -> str:
-        return ""
-
-
-class _ProcessFault(_FaultBase):
+class _ProcessFault(FaultBase):
     @field_validator("target")
     @classmethod
     def _known_component(cls, value: str, info: ValidationInfo) -> str:
@@ -92,7 +73,7 @@ class ProcessRestart(_ProcessFault):
     type: Literal["process-restart"]
 
 
-class _LinkFault(_FaultBase):
+class _LinkFault(FaultBase):
     toxicity: Fraction = Field(1.0, description="share of connections affected (0..1 or 0%..100%)")
     direction: Direction = Field("downstream", description="downstream: responses; upstream: requests")
 
@@ -169,7 +150,7 @@ class LimitData(_LinkFault):
     bytes: ByteSize
 
 
-class _GpuServerFault(_FaultBase):
+class _GpuServerFault(FaultBase):
     @field_validator("target")
     @classmethod
     def _gpu_server(cls, value: str, info: ValidationInfo) -> str:
@@ -259,138 +240,7 @@ class GpuThermalThrottle(_GpuServerFault):
         return f"batch time x{self.factor:g}, simulated"
 
 
-class RequestMatch(Frozen):
-    """Which requests a request fault acts on; every field given must hold (none: every request)."""
-
-    model: Optional[str] = Field(None, description="model name, e.g. fraud-detector")
-    version: Optional[str] = Field(None, description="exact version (2.4.0) or a semver range (2.x, ~2.4, >=2.4,<3)")
-    header: dict[str, str] = Field(default_factory=dict, description="header name -> exact value, e.g. {X-Canary: '1'}")
-    path: Optional[str] = Field(None, description="a path glob (/v1/models/*/predict) or prefix (/v1/)")
-
-    @field_validator("version")
-    @classmethod
-    def _version_or_range(cls, value: Optional[str]) -> Optional[str]:
-        from chaosctl.services.request_faults import valid_version_spec
-
-        if value is not None and not valid_version_spec(value):
-            raise ValueError(f"{value!r} is neither a version (2.4.0) nor a semver range (2.x, ~2.4, >=2.4,<3)")
-        return value
-
-    @field_validator("header")
-    @classmethod
-    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
-        # A name no request can carry would make a rule that silently never fires.
-        bad = [name for name in value if not _HEADER_NAME.fullmatch(name)]
-        if bad:
-            raise ValueError(f"{bad[0]!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~, no spaces)")
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and not value.startswith(("/", "*")):
-            raise ValueError(f"path {value!r} must start with / (a prefix) or be a glob such as /v1/models/*/predict")
-        return value
-
-
-class _RequestFault(_FaultBase):
-    """A fault on matching requests only: the reference gateway or a reference model server
-    applies it after routing; on a System link, chaosctl's HTTP fault proxy does."""
-
-    match: RequestMatch = Field(default_factory=RequestMatch, description="which requests (model, version, header, path)")
-    percent: Fraction = Field(1.0, description="share of the matching requests faulted (50% or 0.5)")
-
-    @field_validator("target")
-    @classmethod
-    def _request_target(cls, value: str, info: ValidationInfo) -> str:
-        topology = topology_of(info)
-        links = tuple(link.name for link in topology.links if link.dest != PREDICTION_CACHE)  # Redis speaks RESP, not HTTP
-        default = ("gateway", *(m.name for m in MODEL_SERVERS))
-        reach = tuple(getattr(topology, "request_targets", default))  # a System's gateway/model servers (system.fit)
-        if value not in links and value not in reach:
-            raise ValueError(unknown_name("request-fault target", value, (*reach, *links)))
-        return value
-
-    def _match_detail(self) -> str:
-        m = self.match
-        parts = [f"{k} {v}" for k, v in (("model", m.model), ("version", m.version), ("path", m.path)) if v]
-        parts += [f"{k}: {v}" for k, v in m.header.items()]
-        return f"{format_percent(self.percent)} of " + (", ".join(parts) if parts else "all requests")
-
-
-class RequestAbort(_RequestFault):
-    """Answer matching requests with `status` instead of serving them."""
-
-    type: Literal["request-abort"]
-    status: int = Field(503, ge=400, le=599, description="the HTTP status answered (400-599)")
-
-    def _detail(self) -> str:
-        return f"{self.status}, {self._match_detail()}"
-
-
-class RequestDelay(_RequestFault):
-    """Hold matching requests for `delay` before serving them."""
-
-    type: Literal["request-delay"]
-    delay: Duration = Field(description="how long each matching request is held, e.g. 500ms (at most 300s)")
-
-    @field_validator("delay")
-    @classmethod
-    def _bounded(cls, value: float) -> float:
-        if not 0 < value <= 300:
-            raise ValueError("delay must be above 0 and at most 300s")
-        return value
-
-    def _detail(self) -> str:
-        return f"+{format_duration(self.delay)}, {self._match_detail()}"
-
-
-class CanaryRollout(_FaultBase):
-    """A deployment event, not a fault: the reference gateway starts a progressive rollout of
-    `canary` (its steps, health bounds and automatic rollback in services/gateway/rollout.py);
-    the revert cancels it (the static canary rule routes again). Lets a scenario run its faults
-    mid-rollout; `auto_rollback: false` is the deliberately broken deployment system."""
-
-    type: Literal["canary-rollout"]
-    model: str = Field(min_length=1, max_length=64, description="model name, e.g. fraud-detector")
-    stable: str = Field(min_length=1, max_length=64, description="the version serving now, e.g. 2.3.1")
-    canary: str = Field(min_length=1, max_length=64, description="the new version, e.g. 2.4.0")
-    steps: str = Field("5%,25%,50%,100%", description="canary weights, rising, the last 100%")
-    step_interval: Duration = Field(30.0, description="least time at a step before the next, e.g. 10s")
-    window: Duration = Field(30.0, description="sliding window the canary's health is judged on")
-    min_samples: int = Field(20, ge=1, description="canary answers in the window needed to step up")
-    auto_rollback: bool = Field(True, description="false: a breach is only recorded (no rollback)")
-
-    @field_validator("target")
-    @classmethod
-    def _gateway(cls, value: str, info: ValidationInfo) -> str:
-        if value != "gateway":  # the rollout controller lives in the reference gateway only
-            raise ValueError(f"canary-rollout targets the reference stack's gateway, not {value!r}")
-        return value
-
-    @field_validator("steps")
-    @classmethod
-    def _weights(cls, value: str) -> str:
-        rollout_weights(value)
-        return value
-
-    def _detail(self) -> str:
-        return f"{self.model} {self.stable} -> {self.canary}, {self.steps} every {format_duration(self.step_interval)}" + (
-            "" if self.auto_rollback else ", automatic rollback off")
-
-
-def rollout_weights(steps: str) -> tuple[float, ...]:
-    """`5%,25%,50%,100%` -> (0.05, 0.25, 0.5, 1.0); ValueError unless rising to 100%."""
-    try:
-        weights = tuple(float(p.strip().removesuffix("%")) / 100 for p in steps.split(","))
-    except ValueError:
-        raise ValueError(f"steps {steps!r}: write percentages separated by commas, e.g. 5%,25%,50%,100%") from None
-    if any(not 0 < w <= 1 for w in weights) or list(weights) != sorted(set(weights)) or weights[-1] != 1.0:
-        raise ValueError(f"steps {steps!r} must rise, each above 0%, to 100% (e.g. 5%,25%,50%,100%)")
-    return weights
-
-
-class RegionPartition(_FaultBase):
+class RegionPartition(FaultBase):
     """Cut one region off: every link into it (from a component outside it) holds every byte both
     ways, as a network partition drops packets, until the revert. A region is the `region` label
     of the System's components (the reference stack: its model servers, regions a and b)."""

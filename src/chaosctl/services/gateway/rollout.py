@@ -6,8 +6,16 @@ at the current step AND the canary's last `window_s` of answers are healthy rela
 to the stable version's: at least `min_samples` canary answers (too little data is
 never healthy: the rollout holds), an error ratio (5xx) at most `max_error_ratio_delta`
 above stable's, and a p90 latency at most `max_latency_ratio` x stable's p90 plus
-`latency_slack_s` (judged only with `min_samples` of each version; else it holds).
-Reaching 100% at a healthy step promotes it. A broken bound with `rollback_min_samples`
+`latency_slack_s`.
+
+Latency is judged as an SRE reads it, not on noise: over the sliding window (not all time),
+only once each version has `latency_min_samples` successful answers there (default 20: the
+p90 of n answers is the int(0.9 n)-th smallest, so at 10 answers it is their maximum and one
+slow answer would decide; at 20 one outlier is tolerated), and without the canary's answers
+in its first `latency_warmup_s` after the start (a cold process's first answers: lazy loads,
+empty pools; as Kayenta's warm-up). Errors are never left out. Until latency can be judged
+the rollout holds: it never steps up on a bound it could not check (as Flagger halts on a
+metric with no data). Reaching 100% at a healthy step promotes it. A broken bound with `rollback_min_samples`
 canary answers rolls it back at once: weight 0, state `rolled_back`, the reason kept;
 nothing moves it afterwards but a new start. With `auto_rollback` off (a deliberately
 broken deployment system) a breach is only recorded and the rollout holds where it is.
@@ -48,8 +56,12 @@ class RolloutPolicy(BaseModel):
     min_samples: int = Field(20, ge=1, description="canary answers in the window needed to step up")
     rollback_min_samples: int = Field(5, ge=1, description="canary answers in the window needed to roll back")
     max_error_ratio_delta: float = Field(0.05, ge=0, le=1, description="canary 5xx ratio may exceed stable's by this")
-    max_latency_ratio: float = Field(2.0, ge=1, description="canary p90 at most this x stable's p90 (+ slack)")
-    latency_slack_s: float = Field(0.05, ge=0, description="absolute slack on the latency bound")
+    max_latency_ratio: float = Field(2.0, ge=1, le=100, description="canary p90 at most this x stable's p90 (+ slack)")
+    latency_slack_s: float = Field(0.05, ge=0, le=60, description="absolute slack on the latency bound")
+    latency_min_samples: int = Field(20, ge=10, le=100000,
+                                     description="successful answers of each version in the window to judge latency")
+    latency_warmup_s: float = Field(0.0, ge=0, le=3600,
+                                    description="canary answers this long after the start are not judged on latency")
     auto_rollback: bool = Field(True, description="false: a breach is recorded and the rollout holds (no rollback)")
 
     @field_validator("steps")
@@ -82,6 +94,8 @@ class Health:
     stable_error_ratio: float
     canary_p90_s: float | None
     stable_p90_s: float | None
+    canary_latency_n: int = 0  # the successful answers the p90s are of (the canary's after its warm-up)
+    stable_latency_n: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,8 +163,15 @@ class Rollout:
 
     def health(self, now: float) -> Health:
         c, s = self._window(self.canary, now), self._window(self.stable, now)
-        return Health(len(c), len(s), _ratio(c), _ratio(s),
-                      p90([x.latency_s for x in c if not x.error]), p90([x.latency_s for x in s if not x.error]))  # fmt: skip
+        c_lat, s_lat = [x.latency_s for x in c if self._judged_on_latency(x)], [x.latency_s for x in s if not x.error]
+        return Health(len(c), len(s), _ratio(c), _ratio(s), p90(c_lat), p90(s_lat), len(c_lat), len(s_lat))
+
+    def _judged_on_latency(self, canary_sample: Sample) -> bool:
+        """A successful canary answer after the warm-up (errors count in the error ratio only)."""
+        return not canary_sample.error and canary_sample.at >= self.started_at + self.policy.latency_warmup_s
+
+    def _latency_judged(self, h: Health) -> bool:
+        return min(h.canary_latency_n, h.stable_latency_n) >= self.policy.latency_min_samples
 
     def judge(self, now: float) -> Transition | None:
         """The transition due at `now`, applied (None: hold)."""
@@ -177,19 +198,20 @@ class Rollout:
 
     def _enough(self, h: Health) -> bool:
         n = self.policy.min_samples
-        return h.canary_n >= n and h.stable_n >= n
+        return h.canary_n >= n and h.stable_n >= n and self._latency_judged(h)
 
     def _broken(self, h: Health) -> tuple[str, str] | None:
         p = self.policy
         if h.canary_error_ratio > h.stable_error_ratio + p.max_error_ratio_delta:
             return "error_ratio", (f"canary {self.canary} 5xx ratio {h.canary_error_ratio:.1%} over {h.canary_n} answers > "
                                    f"stable {h.stable_error_ratio:.1%} + {p.max_error_ratio_delta:.1%}")  # fmt: skip
-        if h.canary_p90_s is None or h.stable_p90_s is None or min(h.canary_n, h.stable_n) < p.min_samples:
-            return None  # a latency judgement needs enough successful answers of both
+        if h.canary_p90_s is None or h.stable_p90_s is None or not self._latency_judged(h):
+            return None  # a p90 of too few answers is about their maximum: noise, not a verdict
         bound = h.stable_p90_s * p.max_latency_ratio + p.latency_slack_s
         if h.canary_p90_s > bound:
-            return "latency", (f"canary {self.canary} p90 {h.canary_p90_s * 1000:.0f}ms > {p.max_latency_ratio:g}x stable "
-                               f"p90 {h.stable_p90_s * 1000:.0f}ms + {p.latency_slack_s * 1000:.0f}ms")  # fmt: skip
+            return "latency", (f"canary {self.canary} p90 {h.canary_p90_s * 1000:.0f}ms over {h.canary_latency_n} answers > "
+                               f"{p.max_latency_ratio:g}x stable p90 {h.stable_p90_s * 1000:.0f}ms + "
+                               f"{p.latency_slack_s * 1000:.0f}ms")  # fmt: skip
         return None
 
     def _roll_back(self, reason: str, detail: str, now: float) -> Transition:
@@ -202,6 +224,8 @@ class Rollout:
     def _bad(self, sample: Sample, reason: str) -> bool:
         if reason == "error_ratio":
             return sample.error
+        if not self._judged_on_latency(sample):
+            return False
         stable = p90([x.latency_s for x in self._window(self.stable, sample.at) if not x.error]) or 0.0
         return sample.latency_s > stable * self.policy.max_latency_ratio + self.policy.latency_slack_s
 
