@@ -1,14 +1,18 @@
 """Gateway hop overhead, side by side in one run: a model server called directly, through
 an nginx `proxy_pass` hop, and through the chaosctl gateway (JWT check, rate limit,
-registry cache, routing, balancing, breaker, spans to Jaeger).
+registry cache, canary routing, balancing, breaker, retries, prediction cache, events to Kafka,
+spans to Jaeger, metrics).
 
-    chaosctl up                                   # the stack: registry, model servers, Jaeger
-    .venv/bin/python benchmarks/gateway_overhead.py [--port-base N] [--duration 8] [--connections 32]
+    chaosctl up                                   # the stack: registry, model servers, Redis, Kafka, Jaeger
+    .venv/bin/python benchmarks/gateway_overhead.py [--port-base N] [--duration 8] [--connections 32] [--hits]
 
 All three legs hit the same model server (model-gpu-1, fraud-detector 2.3.1) with the
-same body. The gateway under test is started by this script, pinned to that server and
-dialling it directly (not through Toxiproxy, which the stack's gateway uses for faults),
-so the only difference between the legs is the hop. nginx runs with one worker (the
+same kind of body: a fresh input per request (one fixed body would be answered by the
+gateway's prediction cache). The gateway under test is started by this script, pinned to
+that server and dialling it directly (not through Toxiproxy, which the stack's gateway uses for faults),
+so the only difference between the legs is the hop. Every request is a prediction cache MISS
+(the gateway asks Redis, then the model, then stores the answer); `--hits` adds a leg
+"gw-hits" with one fixed body, answered from the cache after the first request (all hits). nginx runs with one worker (the
 gateway is one process) and upstream keep-alive. Load comes from wrk (C, closed loop):
 1 connection for latency (p50/p99), N connections for maximum throughput.
 
@@ -23,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,8 +39,8 @@ from pathlib import Path
 import httpx
 
 from chaosctl.services.gateway.auth import mint_token
-from chaosctl.settings import load_settings
-from chaosctl.stack.topology import Topology
+from chaosctl.settings import Settings, load_settings
+from chaosctl.stack.topology import EVENTS, PREDICTION_CACHE, Topology
 from chaosctl.waiting import http_answers, wait_until
 
 SERVER = "model-gpu-1"
@@ -43,9 +48,26 @@ MODEL, VERSION, WIDTH = "fraud-detector", "2.3.1", 20
 PATH = f"/v1/models/{MODEL}/predict"
 GATEWAY_OFFSET, NGINX_OFFSET, BEFORE_OFFSET = 88, 89, 87  # free offsets of the topology's port layout (90-95: pipeline)
 
-WRK_LUA = """
-wrk.method = "POST"
+# The request's body: a fresh input per request (each wrk thread seeded apart, a per-thread
+# counter in the second feature), since one fixed body is answered by the gateway's prediction
+# cache and flatters its figures; or (WRK_FIXED, the --hits leg) one fixed body.
+WRK_VARIED = """
+local rest = string.rep(", 0.25", %(width_rest)d)
+local threads, n = 0, 0
+setup = function(thread) threads = threads + 1; thread:set("id", threads) end
+init = function(args) math.randomseed((id or 0) * 7919 + os.time()) end
+request = function()
+  n = n + 1
+  local body = '{"inputs": [[' .. string.format("%%.9f, %%d.%%07d", math.random(), id or 0, n) .. rest ..
+    ']], "version": "%(version)s"}'
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+WRK_FIXED = """
 wrk.body = [==[%(body)s]==]
+"""
+WRK_COMMON = """
+wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
 wrk.headers["X-Model-Version"] = "%(version)s"
@@ -56,6 +78,15 @@ done = function(summary, latency, requests)
     summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 """
+
+
+def wrk_script(path: Path, token: str, *, fixed: bool) -> Path:
+    """A wrk script posting as `token`: varied bodies (cache misses) or one fixed body (hits)."""
+    body = json.dumps({"inputs": [[0.25] * WIDTH], "version": VERSION})
+    part = WRK_FIXED % {"body": body} if fixed else WRK_VARIED % {"width_rest": WIDTH - 2, "version": VERSION}
+    path.write_text(part + WRK_COMMON % {"token": token, "version": VERSION})
+    return path
+
 
 NGINX_CONF = """
 daemon off;
@@ -94,6 +125,7 @@ class Result:
     socket_errors: int
     hop_cpu_ms: float = 0.0  # CPU of the hop's processes (nginx / gateway) per request
     server_cpu_ms: float = 0.0  # CPU of the model server per request
+    cache_hit_pct: float | None = None  # prediction cache hits among a gateway's lookups (None: no gateway)
 
     @property
     def rps(self) -> float:
@@ -128,8 +160,10 @@ def child(cmd: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Pope
 
 
 def serve_bench_gateway(port_base: int, port: int) -> None:
-    """The gateway under test (run in a child process): the stack's config, minus Toxiproxy."""
-    from chaosctl.services.gateway.app import create_app, default_config
+    """The gateway under test (run in a child process): the stack's config (events to Kafka
+    included), minus Toxiproxy on the registry and model server hops."""
+    from chaosctl.services.gateway.app import create_app, default_config, default_events
+    from chaosctl.services.gateway.events import EventPublisher
     from chaosctl.services.telemetry import Telemetry, serve
     from dataclasses import replace
 
@@ -144,7 +178,10 @@ def serve_bench_gateway(port_base: int, port: int) -> None:
         # how the retry policy copes with a model server driven past its capacity.
         retry=replace(default_config(topology, settings).retry, per_try_timeout_s=5.0),
     )
-    serve(create_app(config, Telemetry("gateway", topology)), port)
+    telemetry = Telemetry("gateway", topology)
+    events = EventPublisher(default_events(topology, settings), telemetry)
+    app = create_app(config, telemetry, events=events)
+    serve(app, port)
 
 
 # -- load ----------------------------------------------------------------------------
@@ -181,10 +218,27 @@ class Leg:
     hop_pids: tuple[int, ...]  # () for the direct leg
     # wrk script: a client JWT for the gateway; the service credential where the model server is called directly
     script: Path
+    metrics_url: str | None = None  # a gateway's /metrics: its prediction cache hits are counted
 
 
-def measure(legs: list[Leg], server_pid: int, connections: int, seconds: float) -> list[Result]:
-    """One wrk run per leg, with the CPU that the hop and the model server spent on it.
+def cache_counts(metrics_url: str | None) -> tuple[float, float]:
+    """(hits, lookups) of a gateway's prediction cache so far; (0, 0) for a leg without one."""
+    if metrics_url is None:
+        return 0.0, 0.0
+    hits = total = 0.0
+    for line in httpx.get(metrics_url, timeout=5.0).text.splitlines():
+        if line.startswith("chaosctl_gateway_prediction_cache_total{"):
+            value = float(line.rsplit(" ", 1)[1])
+            total += value
+            hits += value if 'result="hit"' in line else 0.0
+    return hits, total
+
+
+def measure(legs: list[Leg], server_pid: int, connections: int, seconds: float,
+            profile: Path | None = None) -> list[Result]:
+    """One wrk run per leg, with the CPU that the hop and the model server spent on it (and,
+    through a gateway, the share of prediction cache hits). `profile`: py-spy records the
+    "gateway" leg's process meanwhile.
 
     CPU per request does not depend on how busy the (shared) machine is; latency and
     throughput do."""
@@ -194,12 +248,25 @@ def measure(legs: list[Leg], server_pid: int, connections: int, seconds: float) 
         run_wrk("warm-up", leg.url, leg.script, connections, 2)
     out: list[Result] = []
     for leg in legs:
-        hop0, srv0 = cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])
+        spy = py_spy(leg.hop_pids[0], seconds, profile) if profile is not None and leg.name == "gateway" else None
+        (hop0, srv0), (hit0, look0) = (cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])), cache_counts(leg.metrics_url)
         res = run_wrk(leg.name, leg.url, leg.script, connections, seconds)
-        hop1, srv1 = cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])
+        (hop1, srv1), (hit1, look1) = (cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])), cache_counts(leg.metrics_url)
+        if spy is not None:
+            spy.wait(seconds + 30)
         n = max(1, res.requests)
-        out.append(replace(res, hop_cpu_ms=(hop1 - hop0) * 1e3 / n, server_cpu_ms=(srv1 - srv0) * 1e3 / n))
+        hit_pct = 100.0 * (hit1 - hit0) / (look1 - look0) if look1 > look0 else None
+        out.append(replace(res, hop_cpu_ms=(hop1 - hop0) * 1e3 / n, server_cpu_ms=(srv1 - srv0) * 1e3 / n,
+                           cache_hit_pct=hit_pct))  # fmt: skip
     return out
+
+
+def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy (next to this Python, else on PATH) sampling `pid` for `seconds`: a flame graph SVG."""
+    exe = Path(sys.executable).with_name("py-spy")
+    cmd = [str(exe) if exe.exists() else "py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)),
+           "--rate", "200", "--nonblocking", "--output", str(out)]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def listening_pid(port: int) -> int:
@@ -217,11 +284,12 @@ def listening_pid(port: int) -> int:
 def table(title: str, results: list[Result]) -> str:
     base = results[0]
     rows = [f"{title}", f"  {'leg':<9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'req/s':>9} "
-                        f"{'non-2xx':>8} {'sock err':>8} {'hop cpu ms/req':>15} {'server cpu ms/req':>18}"]  # fmt: skip
+                        f"{'non-2xx':>8} {'sock err':>8} {'hop cpu ms/req':>15} {'server cpu ms/req':>18} {'cache hits':>10}"]  # fmt: skip
     for r in results:
         rows.append(f"  {r.leg:<9} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p50_ms - base.p50_ms:8.2f} "
                     f"{r.p99_ms - base.p99_ms:8.2f} {r.rps:9.0f} {r.non2xx:8d} {r.socket_errors:8d} "
-                    f"{r.hop_cpu_ms:15.2f} {r.server_cpu_ms:18.2f}")  # fmt: skip
+                    f"{r.hop_cpu_ms:15.2f} {r.server_cpu_ms:18.2f} "
+                    f"{'-' if r.cache_hit_pct is None else f'{r.cache_hit_pct:.0f}%':>10}")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -235,13 +303,25 @@ def ratios(lat: dict[str, Result], thr: dict[str, Result]) -> str:
             f"  {a}/{b}: p50 x{lat[a].p50_ms / lat[b].p50_ms:.2f}  p99 x{lat[a].p99_ms / lat[b].p99_ms:.2f}  "
             f"max throughput x{thr[a].rps / thr[b].rps:.2f}"
         )
-    gw, ngx = thr["gateway"].hop_cpu_ms, thr["nginx"].hop_cpu_ms
-    lines.append(f"  hop CPU per request: gateway {gw:.2f} ms, nginx {ngx:.3f} ms (x{gw / ngx if ngx else float('inf'):.0f})")
-    if "before" in thr:
-        lines.append(f"  hop CPU per request: before {thr['before'].hop_cpu_ms:.2f} ms")
     lines.append("  added p50 (1 connection): " + ", ".join(
         f"{leg} {lat[leg].p50_ms - lat['direct'].p50_ms:.2f} ms" for leg in lat if leg != "direct"))
-    return "\n".join(lines)
+    return "\n".join(lines + targets(lat, thr))
+
+
+def targets(lat: dict[str, Result], thr: dict[str, Result]) -> list[str]:
+    """Each gateway leg against issue 14's bounds: <= 1 ms CPU per request, added p50 <= 3x an
+    nginx hop's, >= 0.5x the direct throughput at the throughput mode's connections."""
+    nginx_added = lat["nginx"].p50_ms - lat["direct"].p50_ms
+    lines = [f"targets: cpu <= 1 ms/req, added p50 <= 3x nginx's ({nginx_added:.2f} ms), throughput >= 0.5x direct"]
+    for leg in (name for name in lat if name not in ("direct", "nginx")):
+        added = lat[leg].p50_ms - lat["direct"].p50_ms
+        lines.append(
+            f"  {leg:<8} cpu {lat[leg].hop_cpu_ms:.2f} ms/req (1 conn), {thr[leg].hop_cpu_ms:.2f} (max thr)  "
+            f"added p50 x{added / nginx_added if nginx_added > 0 else float('inf'):.1f} nginx's  "
+            f"throughput x{thr[leg].rps / thr['direct'].rps:.2f} direct"
+        )
+    lines.append(f"  nginx    cpu {lat['nginx'].hop_cpu_ms:.3f} ms/req (1 conn), {thr['nginx'].hop_cpu_ms:.3f} (max thr)")
+    return lines
 
 
 def preflight(topology: Topology) -> None:
@@ -255,17 +335,49 @@ def preflight(topology: Topology) -> None:
         except httpx.HTTPError as exc:
             print(f"error: {name} at {topology.url(name)} is not ready ({exc}); run `chaosctl up` first", file=sys.stderr)
             raise SystemExit(3) from None
+    for name in (PREDICTION_CACHE, EVENTS):  # the gateway's own Redis and Kafka links: every mechanism on
+        host, _, port = topology.via_proxy("gateway", name).split("://", 1)[1].rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=2.0).close()
+        except OSError as exc:
+            print(f"error: {name} at {host}:{port} is not reachable ({exc}); run `chaosctl up` first", file=sys.stderr)
+            raise SystemExit(3) from None
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port-base", type=int, default=None)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per leg and mode")
     parser.add_argument("--connections", type=int, default=32, help="connections for the throughput mode")
     parser.add_argument("--serve-gateway", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--compare", type=Path, default=None,
-                        help="a BEFORE tree's src/: its gateway as a fourth leg (PYTHONPATH), same run")
-    args = parser.parse_args()
+                        help="a BEFORE tree's src/: its gateway as a leg \"before\" (PYTHONPATH), same run")
+    parser.add_argument("--hits", action="store_true",
+                        help="add a leg \"gw-hits\": the gateway sent one fixed body (prediction cache hits)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy flame graph (SVG) of the gateway during its throughput run")
+    return parser.parse_args()
+
+
+def build_legs(topology: Topology, d: Path, settings: Settings, hits: bool, hops: dict[str, tuple[int, int]]) -> list[Leg]:
+    """The legs in order; `hops`: leg name -> (port, pid) of each hop process started."""
+    token = mint_token(settings.jwt_secret, "benchmark", 3600, rate_per_s=1e9, burst=1e9)
+    client = wrk_script(d / "post-client.lua", token, fixed=False)
+    service = wrk_script(d / "post-service.lua", settings.service_token, fixed=False)
+    legs = [Leg("direct", f"{topology.url(SERVER)}{PATH}", (), service)]
+    for name, (port, pid) in hops.items():
+        gateway = name != "nginx"
+        legs.append(Leg(name, f"http://127.0.0.1:{port}{PATH}", (pid,), client if gateway else service,
+                        f"http://127.0.0.1:{port}/metrics" if gateway else None))  # fmt: skip
+    if hits:
+        port, pid = hops["gateway"]
+        legs.append(Leg("gw-hits", f"http://127.0.0.1:{port}{PATH}", (pid,),
+                        wrk_script(d / "post-fixed.lua", token, fixed=True), f"http://127.0.0.1:{port}/metrics"))  # fmt: skip
+    return legs
+
+
+def main() -> int:
+    args = parse_args()
     settings = load_settings(port_base=args.port_base)
     topology = Topology(settings.port_base)
     if args.serve_gateway is not None:
@@ -273,36 +385,31 @@ def main() -> int:
         return 0
     preflight(topology)
     gw_port, nginx_port = settings.port_base + GATEWAY_OFFSET, settings.port_base + NGINX_OFFSET
+    before_port = settings.port_base + BEFORE_OFFSET
     with tempfile.TemporaryDirectory(prefix="chaosctl-bench-") as tmp:
         d = Path(tmp)
-        token = mint_token(settings.jwt_secret, "benchmark", 3600, rate_per_s=1e9, burst=1e9)
-        body = json.dumps({"inputs": [[0.25] * WIDTH], "version": VERSION})
-        client, service = d / "post-client.lua", d / "post-service.lua"
-        client.write_text(WRK_LUA % {"body": body, "token": token, "version": VERSION})
-        service.write_text(WRK_LUA % {"body": body, "token": settings.service_token, "version": VERSION})
         (d / "nginx.conf").write_text(NGINX_CONF % {"dir": d, "upstream": topology.model_server_port(SERVER), "port": nginx_port})
         gw_cmd = [sys.executable, __file__, "--port-base", str(settings.port_base), "--serve-gateway", str(gw_port)]
         nginx_cmd = ["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")]
-        before_port = settings.port_base + BEFORE_OFFSET
         before_cmd = [*gw_cmd[:-1], str(before_port)]
         with child(gw_cmd, f"http://127.0.0.1:{gw_port}/healthz", d / "gateway.log") as gw, \
              child(nginx_cmd, f"http://127.0.0.1:{nginx_port}/healthz", d / "nginx.log") as ngx, \
              optional_child(args.compare, before_cmd, f"http://127.0.0.1:{before_port}/healthz", d / "before.log") as old:  # fmt: skip
-            legs = [
-                Leg("direct", f"{topology.url(SERVER)}{PATH}", (), service),
-                Leg("nginx", f"http://127.0.0.1:{nginx_port}{PATH}", (ngx.pid,), service),
-                Leg("gateway", f"http://127.0.0.1:{gw_port}{PATH}", (gw.pid,), client),
-            ]
+            hops = {"nginx": (nginx_port, ngx.pid), "gateway": (gw_port, gw.pid)}
             if old is not None:
-                legs.append(Leg("before", f"http://127.0.0.1:{before_port}{PATH}", (old.pid,), client))
+                hops["before"] = (before_port, old.pid)
+            legs = build_legs(topology, d, settings, args.hits, hops)
             server_pid = listening_pid(topology.model_server_port(SERVER))
+            load0 = os.getloadavg()
             lat = measure(legs, server_pid, 1, args.duration)
-            thr = measure(legs, server_pid, args.connections, args.duration)
-    print(f"gateway hop overhead: {SERVER} ({MODEL} {VERSION}), {args.duration:g}s per leg and mode, wrk")
+            thr = measure(legs, server_pid, args.connections, args.duration, args.profile)
+    print(f"gateway hop overhead: {SERVER} ({MODEL} {VERSION}), {args.duration:g}s per leg and mode, wrk; "
+          f"varied bodies (prediction cache misses){'; gw-hits: one fixed body' if args.hits else ''}")
     print(table("latency, 1 connection (closed loop)", lat))
     print(table(f"max throughput, {args.connections} connections", thr))
     print(ratios({r.leg: r for r in lat}, {r.leg: r for r in thr}))
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cpus")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in load0)} before, "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} after, on {os.cpu_count()} cpus")
     return 0
 
 

@@ -187,6 +187,10 @@ class Telemetry:
 
         return metrics
 
+    def wrap(self, app: Any) -> Any:
+        """`app` (plain ASGI) inside the same RED middleware and server span that `install` adds."""
+        return _HttpTelemetryMiddleware(app, telemetry=self)
+
     def install(self, app: Any, *, trace_requests: bool = True) -> None:
         """Add the RED middleware (and a server span per request) and `GET /metrics` to `app`."""
         app.add_route("/metrics", self.metrics_endpoint(), methods=["GET"], include_in_schema=False)

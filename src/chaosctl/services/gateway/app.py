@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
+import orjson
 from fastapi import Depends, FastAPI, Header, Path, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,12 +18,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
 from pydantic import AllowInfNan, BaseModel, Field, Strict, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
 from chaosctl.services.gateway.auth import Principal
 from chaosctl.services.validation import invalid_request
 from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
 from chaosctl.services.gateway.events import EventPublisher, EventsConfig
+from chaosctl.services.gateway.fastpath import FastRequest, PredictFastPath, send_json
 from chaosctl.services.gateway.pipeline import Pipeline, PipelineConfig
 from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig
 from chaosctl.services.gateway.rollout import admin_router as rollout_admin_router
@@ -103,12 +107,13 @@ def default_pipeline(topology: Topology) -> PipelineConfig:
 def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = None,
                pipeline: PipelineConfig | None = None, events: EventPublisher | None = None) -> FastAPI:
     gateway = Gateway(config, telemetry, deps or Deps())
-    app = FastAPI(title="chaosctl gateway", version="1", lifespan=_lifespan(gateway, telemetry))
+    app = GatewayApp(title="chaosctl gateway", version="1", lifespan=_lifespan(gateway, telemetry))
     app.state.gateway = gateway
     app.state.events = events  # the event path's publisher (gateway/events.py); None: no events
     app.state.pipeline = Pipeline(pipeline, gateway) if pipeline is not None else None
     telemetry.install(app)
     _add_predict_route(app, gateway, _principal_dependency(gateway), app.state.pipeline)
+    _add_fast_path(app, gateway, telemetry, app.state.pipeline)
     _add_health_route(app, gateway)
     app.include_router(admin_router(gateway.request_faults, config.admin_token))
     app.include_router(rollout_admin_router(gateway.rollouts, gateway.rollout_recorder, config.admin_token))
@@ -163,19 +168,60 @@ def _add_predict_route(app: FastAPI, gateway: Gateway, principal: PrincipalDepen
     ) -> PredictResponse:
         requested = x_model_version.strip() if x_model_version else ""
         facts = RequestFacts.of(request.url.path, request.headers)
-        if pipe is not None and model == pipe.config.name:  # preprocess -> inference -> postprocess
-            answer, cached = await pipe.predict(body.inputs, requested or None, facts)
-        else:
-            answer, cached = await gateway.predict_cached(model, body.inputs, requested or None, facts)  # blank = no header
+        answer, cached = await _answer(request.app.state.events, gateway, pipe, model, body.inputs, requested, facts, who)
         response.headers["X-Prediction-Cache"] = cached
-        if request.app.state.events is not None:  # the scored transaction to Kafka: queued, never waited for
-            await request.app.state.events.publish(answer, body.inputs, who.subject)
-        route_span = trace.get_current_span()  # the request's server span (telemetry middleware)
-        route_span.set_attribute("prediction_cache", cached)
-        for key, value in (("model", answer.model), ("version", answer.version), ("device", answer.device),
-                           ("server", answer.server), ("client", who.subject)):  # fmt: skip
-            route_span.set_attribute(key, value)
         return answer
+
+
+async def _answer(
+    events: EventPublisher | None, gateway: Gateway, pipe: Pipeline | None, model: str, inputs: list[list[float]],
+    requested: str, facts: RequestFacts, who: Principal,
+) -> tuple[PredictResponse, str]:
+    """One predict request after admission (the FastAPI route's and the fast path's): the answer and
+    what the prediction cache said; the event published, the request's server span labelled."""
+    if pipe is not None and model == pipe.config.name:  # preprocess -> inference -> postprocess
+        answer, cached = await pipe.predict(inputs, requested or None, facts)
+    else:
+        answer, cached = await gateway.predict_cached(model, inputs, requested or None, facts)  # blank = no header
+    if events is not None:  # the scored transaction to Kafka: queued, never waited for
+        await events.publish(answer, inputs, who.subject)
+    route_span = trace.get_current_span()  # the request's server span (telemetry middleware)
+    route_span.set_attributes({"prediction_cache": cached, "model": answer.model, "version": answer.version,
+                               "device": answer.device, "server": answer.server, "client": who.subject})  # fmt: skip
+    return answer, cached
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, with the predict route's fast path (gateway/fastpath.py) in front of its stack."""
+
+    fast_path: PredictFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and scope["type"] == "http":
+            await self.fast_path(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
+def _add_fast_path(app: GatewayApp, gateway: Gateway, telemetry: Telemetry, pipe: Pipeline | None) -> None:
+    route = next(r for r in app.routes if getattr(r, "path", None) == PREDICT_ROUTE)
+
+    async def handle(scope: Scope, _receive: Receive, send: Send) -> None:
+        req: FastRequest = scope["chaosctl.predict"]
+        try:
+            who = gateway.authenticate(req.authorization)
+            gateway.admit(who)
+            facts = RequestFacts.of(scope["path"], Headers(scope=scope))
+            answer, cached = await _answer(app.state.events, gateway, pipe, req.model, req.inputs, req.requested, facts, who)
+        except GatewayError as exc:
+            await send_json(send, exc.status, orjson.dumps({"detail": _error_detail(exc)}), exc.headers)
+            return
+        await send_json(send, 200, answer.model_dump_json().encode(), {"X-Prediction-Cache": cached})
+
+    app.fast_path = PredictFastPath(app._stack, telemetry.wrap(handle), route, MAX_ROWS, MAX_FEATURES)
 
 
 def _add_health_route(app: FastAPI, gateway: Gateway) -> None:
@@ -192,11 +238,13 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+    return JSONResponse({"detail": _error_detail(exc)}, status_code=exc.status, headers=exc.headers)
+
+
+def _error_detail(exc: GatewayError) -> object:
     if exc.status == 422:  # the model server refused the inputs: same shape as our own 422s
-        detail: object = [{"loc": ["body", "inputs"], "msg": exc.detail, "type": "upstream_rejected"}]
-    else:
-        detail = exc.detail
-    return JSONResponse({"detail": detail}, status_code=exc.status, headers=exc.headers)
+        return [{"loc": ["body", "inputs"], "msg": exc.detail, "type": "upstream_rejected"}]
+    return exc.detail
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
