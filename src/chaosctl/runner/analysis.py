@@ -127,11 +127,45 @@ def analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometh
     reference gateway's). With `lost`, a backend unreachable now fails only what needed it
     (runner.lost); without, StackUnavailable propagates. Each trace window is read from Jaeger
     once and shared by the bottleneck analysis, the trace checks and the effect rules."""
-    from chaosctl.observe.jaeger import SharedFetches
+    from concurrent.futures import ThreadPoolExecutor
+
     from chaosctl.system.runtime import trace_service
 
-    jaeger = SharedFetches(jaeger)  # type: ignore[assignment]
     service = trace_service(system) if system is not None else TRACE_SERVICE
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="trace-fetch")
+    try:
+        return _analyse(scenario, windows, prom, Prefetched(jaeger, service, windows, pool), run_start, run_end,
+                        client, min_coverage, lost, system, service)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # an interrupt does not wait for Jaeger's answers
+
+
+class Prefetched:
+    """Jaeger with every phase window that SharedFetches reads whole already asked for, in
+    threads: Jaeger's answers (most of the analysis' wall time, little of its CPU) come while
+    Prometheus is asked. Each answer, or its error, is handed over where it was asked before."""
+
+    def __init__(self, jaeger: Any, service: str, windows: Sequence[PhaseWindow], pool: Any) -> None:
+        from chaosctl.observe.jaeger import SHARE_MAX_S
+
+        self.jaeger = jaeger
+        self._pending = {(service, w.start, w.end): pool.submit(jaeger.fetch, service, w.start, w.end)
+                         for w in windows if w.end - w.start <= SHARE_MAX_S}
+
+    def fetch(self, service: str, start: float, end: float) -> Any:
+        ahead = self._pending.pop((service, start, end), None)
+        return ahead.result() if ahead is not None else self.jaeger.fetch(service, start, end)
+
+    def __getattr__(self, name: str) -> Any:  # stream, close, ...: Jaeger's own
+        return getattr(self.jaeger, name)
+
+
+def _analyse(scenario: "Scenario", windows: Sequence[PhaseWindow], prom: "Prometheus", jaeger: Any,
+             run_start: float, run_end: float, client: "ClientHistory | None", min_coverage: float,
+             lost: "LostBackends | None", system: "System | None", service: str) -> Analysis:
+    from chaosctl.observe.jaeger import SharedFetches
+
+    jaeger = SharedFetches(jaeger)
     roots = system.traces.root_operations if system is not None else ()
     if lost is None:
         checks, slo_notes = slo_checks(prom, scenario, windows, client, min_coverage, system)
