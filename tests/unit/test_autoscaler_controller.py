@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from chaosctl.services.autoscaler.config import POOLS, AutoscalerConfig, static_servers
-from chaosctl.services.autoscaler.controller import Controller
+from chaosctl.services.autoscaler.controller import Controller, Replica
 from chaosctl.services.autoscaler.metrics import AutoscalerMetrics
 from chaosctl.services.autoscaler.policy import Bounds, PoolPolicy, ServerLoad
 from chaosctl.services.autoscaler.replicas import ReplicaProc
@@ -221,6 +221,26 @@ def test_a_server_counts_as_down_only_after_missing_polls_in_a_row() -> None:
             await ctl.tick()
         assert launcher.calls[:1] == ["start model-gpu-scale-1"]
         assert ctl.last_decision["gpu"].cause == "saturated"
+
+    asyncio.run(go())
+
+
+def test_a_replica_that_just_became_ready_starts_a_new_idle_run() -> None:
+    """Seen live: the faults went out while a replica warmed; the pool's idle run was already 10 s
+    old when it registered, and it was stopped 0.8 s later, never once observed idle itself."""
+
+    async def go() -> None:
+        ctl, launcher, servers, clock, _ = make()
+        await ctl.tick()  # static servers idle, no replica: the idle run starts (at min: hold)
+        name = "model-gpu-scale-1"
+        ctl.replicas[name] = Replica(name, "gpu", clock(), "ready", launcher.start(name), clock(), clock())
+        clock.now += 15  # past the stabilization window of the run without it
+        await ctl.tick()
+        assert ctl.last_decision["gpu"].action == "hold", ctl.last_decision["gpu"]
+        assert "idle for 0.0" in ctl.last_decision["gpu"].reason
+        clock.now += 10
+        await ctl.tick()
+        assert ctl.last_decision["gpu"].action == "down"
 
     asyncio.run(go())
 

@@ -62,6 +62,7 @@ class Controller:
     last_event: dict[str, float] = field(default_factory=dict)
     last_decision: dict[str, Decision] = field(default_factory=dict)
     idle_since: dict[str, float] = field(default_factory=dict)  # per pool: first round of the current idle run
+    idle_members: dict[str, frozenset[str]] = field(default_factory=dict)  # per pool: the servers of that run
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # Servers that answered at least once. `up` starts the autoscaler without waiting for the model
     # servers, so a server not yet seen is starting, not lost: no scale decision on it until it
@@ -91,10 +92,12 @@ class Controller:
         names = (*static_servers(pool), *(r.name for r in mine if r.state == "ready"))
         loads = self._confirmed(await asyncio.gather(*(self.api.load(n) for n in names)))
         warming = sum(1 for r in mine if r.state == "starting")
+        members = frozenset(s.name for s in loads)
+        if not idle(loads, self.config.policies[pool]) or members != self.idle_members.get(pool):
+            self.idle_since.pop(pool, None)  # a replica that just joined was not part of the idle run
         if idle(loads, self.config.policies[pool]):
             self.idle_since.setdefault(pool, self.clock())
-        else:
-            self.idle_since.pop(pool, None)
+        self.idle_members[pool] = members
         return PoolView(pool, loads, len(mine), warming, self.last_event.get(pool), self.idle_since.get(pool))
 
     def _confirmed(self, loads: list[ServerLoad]) -> tuple[ServerLoad, ...]:
