@@ -108,3 +108,18 @@ def test_pages_add_up_and_a_trace_read_twice_counts_once() -> None:
         agg.add(table_from_spans(page))
     assert agg.result() == aggregate_table(table_from_spans(one + two)) == reference(one + two, None)
     assert agg.result().traces == 2
+
+
+def test_odd_ids_and_times_read_as_the_reference_reads_them() -> None:
+    """Ids go through bytes.fromhex (which skips whitespace) and times through int(): a spaced or
+    short id, upper-case hex, times as integers or of several lengths read as the reference reads them."""
+    def doc(span_id: str, parent: str, start: object, end: object) -> str:
+        spans = [{"traceId": "ab" * 16, "spanId": "00000000000000a1", "name": "P", "startTimeUnixNano": "1000000",
+                  "endTimeUnixNano": "9000000"},
+                 {"traceId": "AB" * 16, "spanId": span_id, "parentSpanId": parent, "name": "x", "startTimeUnixNano": start,
+                  "endTimeUnixNano": end}]
+        return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+    for span_id in ("00000000000000B2", "0000000 000000b2", "00000000 0000b2", "b2"):
+        same_as_reference(doc(span_id, "00000000000000A1", "2000000", "3000000"))
+    for start, end in ((2000000, "3000000"), ("2000000", "30000000"), ("+2000000", "3000000"), ("900", "3000000")):
+        same_as_reference(doc("00000000000000b2", "00000000000000a1", start, end))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from array import array
-from bisect import bisect_left
 from itertools import repeat
 from operator import attrgetter, floordiv, lshift, or_
 from collections.abc import Iterable
@@ -102,17 +101,23 @@ class _Builder:
             col.append(v)
 
     def table(self) -> SpanTable:
+        import numpy as np  # here, not at import: `read_table_owned` parses before numpy takes its memory
+
+        _NP = {"Q": np.uint64, "q": np.int64, "I": np.uint32, "B": np.uint8}
         trace, *rest = self.cols
-        order = sorted(range(len(trace)), key=trace.__getitem__)  # stable: input order within a trace
-        trace = array("Q", map(trace.__getitem__, order))
-        counts = list(map(bisect_left, repeat(trace), range(len(self.trace_ids) + 1)))
+        order = np.argsort(np.frombuffer(trace, np.uint64), kind="stable")  # stable: input order within a trace
+        counts = np.bincount(np.frombuffer(trace, np.uint64).astype(np.intp), minlength=len(self.trace_ids))
+        bounds = array("q", np.r_[0, np.cumsum(counts)].astype(np.int64).tobytes())
         del trace
         cols = []
         self.cols = []
         while rest:  # one column at a time: memory stays near one copy
             col = rest.pop(0)
-            cols.append(array(col.typecode, map(col.__getitem__, order)))
-        return SpanTable(self.trace_ids, array("q", counts), *cols, list(self.name_of), list(self.clock_of))
+            out = array(col.typecode)
+            if len(col):
+                out.frombytes(np.frombuffer(col, _NP[col.typecode])[order].tobytes())
+            cols.append(out)
+        return SpanTable(self.trace_ids, bounds, *cols, list(self.name_of), list(self.clock_of))
 
 
 def table_from_spans(spans: Iterable[Span]) -> SpanTable:
@@ -147,7 +152,7 @@ class _RawSpan(msgspec.Struct, gc=False):
     """The common shape of a span, typed so that msgspec checks it in C; any other shape is a
     ValidationError and the reference parser reads the document."""
 
-    traceId: str  # ids are checked a scope at a time (_check_ids): a regex per field cost more than the parse
+    traceId: str  # ids are checked a batch at a time (_hex_ids): a regex per field cost more than the parse
     spanId: str
     startTimeUnixNano: str | int
     endTimeUnixNano: str | int
@@ -164,9 +169,11 @@ class _Scope(msgspec.Struct, gc=False):
 
 
 class _Resource(msgspec.Struct, gc=False):
+    """The scopes stay raw until their resource is read: one resource's spans decoded at a time."""
+
     resource: Any = None
-    scopeSpans: list[_Scope] | msgspec.UnsetType = msgspec.UNSET
-    instrumentationLibrarySpans: list[_Scope] | msgspec.UnsetType = msgspec.UNSET
+    scopeSpans: msgspec.Raw = msgspec.Raw()  # absent: empty (a Raw field cannot be Optional)
+    instrumentationLibrarySpans: msgspec.Raw = msgspec.Raw()
 
 
 class _Inner(msgspec.Struct, gc=False):
@@ -179,21 +186,35 @@ class _Doc(msgspec.Struct, gc=False):
 
 
 _DOC = msgspec.json.Decoder(_Doc)
+_SCOPES = msgspec.json.Decoder(list[_Scope])
 _SPAN = msgspec.json.Decoder(_RawSpan)
 
 
 def read_table(data: bytes | str, source: str = "<traces>") -> SpanTable:
     """`table_from_spans(parse_otlp_text(text, source))`, fast; raises what parse_otlp_text raises."""
+    return read_table_owned([data], source)
+
+
+def read_table_owned(box: list[bytes | str], source: str = "<traces>") -> SpanTable:
+    """`read_table(box.pop())`: handed over in a box the caller keeps no other reference to, the
+    document is freed before the rows are sorted (and numpy, the sort, takes its memory then)."""
+    data = box.pop()
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     try:
-        return _fast_table(raw)
+        builder = _fast_builder(raw)
     except (_Fallback, msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError, RecursionError):
         # ValueError covers TraceFormatError and a non-hex digit; TypeError an id that is a list
         text = data if isinstance(data, str) else data.decode("utf-8")
         return table_from_spans(_ref.parse_otlp_text(text, source))
+    del data, raw
+    return builder.table()
 
 
 def _fast_table(raw: bytes) -> SpanTable:
+    return _fast_builder(raw).table()
+
+
+def _fast_builder(raw: bytes) -> _Builder:
     doc = _DOC.decode(raw)
     if doc.result is not msgspec.UNSET:
         resources = doc.result.resourceSpans
@@ -206,12 +227,13 @@ def _fast_table(raw: bytes) -> SpanTable:
     while resources:  # each resource dropped once read: its spans' Raw views go with it
         rs = resources.pop(0)
         service, host = _resource(rs.resource)
-        scopes = rs.scopeSpans if rs.scopeSpans is not msgspec.UNSET else rs.instrumentationLibrarySpans
-        for scope in () if scopes is msgspec.UNSET else scopes:
+        scopes = rs.scopeSpans if len(rs.scopeSpans) else rs.instrumentationLibrarySpans
+        del rs
+        for scope in _SCOPES.decode(scopes) if len(scopes) else ():
             if scope.spans is msgspec.UNSET:
                 continue
             _add_spans(b, scope.spans, service, host)
-    return b.table()
+    return b
 
 
 def _resource(resource: object) -> tuple[str, str]:
@@ -227,7 +249,7 @@ _BATCH = 4096  # spans decoded at a time: their structs are dropped once in colu
 
 def _add_spans(b: _Builder, raws: list[msgspec.Raw], service: str, host: str) -> None:
     """A scope's spans, a batch at a time, field by field (map/attrgetter run in C: a Python loop
-    per span cost more than the decoding). Ids are checked a batch at a time (`_check_ids`)."""
+    per span cost more than the decoding). Ids are checked a batch at a time (`_hex_ids`)."""
     if not raws:
         return  # nothing interned for an empty scope (the reference's table has no trace of it)
     clock = b.intern(b.clock_of, host or service)
@@ -255,32 +277,50 @@ def _plain_columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int)
 
 def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> None:
     tids, sids, pids = list(map(_TRACE, batch)), list(map(_SPAN_ID, batch)), list(map(_PARENT, batch))
-    _check_ids(list(dict.fromkeys(tids)), 32)
-    _check_ids(sids, 16)
-    _check_ids([p for p in pids if p], 16)
-    for tid in dict.fromkeys(tids):
-        if tid not in b.trace_of:
-            b.trace_of[tid] = b.trace(tid.lower())  # the lowercase id is interned too: one trace either way
+    new = [tid for tid in dict.fromkeys(tids) if tid not in b.trace_of]
+    _hex_ids(new, 32)
+    for tid in new:
+        b.trace_of[tid] = b.trace(tid.lower())  # the lowercase id is interned too: one trace either way
     names = list(map(_NAME, batch))
-    for name in dict.fromkeys(names):
-        if (service, name) not in b.op_of:
-            b.op_of[(service, name)] = b.intern(b.name_of, (service, clean_name(name)))
-    starts, ends = array("Q", map(int, map(_START, batch))), array("Q", map(int, map(_END, batch)))  # OverflowError: < 0 or >= 2^64
+    ops = {name: b.op_of.get((service, name)) for name in dict.fromkeys(names)}
+    for name, op in ops.items():
+        if op is None:
+            ops[name] = b.op_of[(service, name)] = b.intern(b.name_of, (service, clean_name(name)))
     kinds = list(map(_KIND_CODE_OF.get, map(_KIND, batch)))
     if None in kinds:
         kinds = [_kind(k) for k in map(_KIND, batch)]
+    start, end = _micros(list(map(_START, batch)), list(map(_END, batch)))
     columns = [
-        list(map(b.trace_of.__getitem__, tids)),
-        list(map(int, sids, repeat(16, len(sids)))),
-        list(map(int, [p or "0" for p in pids], repeat(16, len(pids)))),
-        list(map(floordiv, starts, repeat(1000, len(starts)))),
-        list(map(floordiv, map(max, starts, ends), repeat(1000, len(starts)))),
-        list(map(b.op_of.__getitem__, zip(repeat(service), names))),
-        repeat(clock, len(batch)),
-        list(map(or_, map(_ERROR_CODES.__contains__, map(_CODE, map(_STATUS, batch))), map(lshift, kinds, repeat(2, len(kinds))))),
+        array("Q", map(b.trace_of.__getitem__, tids)), _hex_ids(sids, 16), _hex_ids([p or _NO_PARENT for p in pids], 16),
+        start, end, array("I", map(ops.__getitem__, names)), array("I", repeat(clock, len(batch))),
+        array("B", map(or_, map(_ERROR_CODES.__contains__, map(_CODE, map(_STATUS, batch))), map(lshift, kinds, repeat(2, len(kinds))))),
     ]
     for col, values in zip(b.cols, columns):
-        col.extend(array(col.typecode, values))
+        col.extend(values)
+
+
+_NO_PARENT = "0" * 16
+
+
+def _hex_ids(ids: list[str], digits: int) -> array:
+    """Ids of exactly `digits` hex digits as 64-bit integers (a trace id: checked only); anything
+    else raises _Fallback, a non-hex digit ValueError (bytes.fromhex, in C)."""
+    out = array("Q")
+    if not ids:
+        return out
+    raw = bytes.fromhex("".join(ids))
+    if len(raw) != len(ids) * digits // 2 or set(map(len, ids)) != {digits}:
+        raise _Fallback  # whitespace (fromhex skips it) or another length
+    if digits == 16:
+        out.frombytes(raw)
+        out.byteswap()  # big-endian digits -> native (little-endian) integers
+    return out
+
+
+def _micros(starts: list, ends: list) -> tuple[array, array]:
+    """Start and end (never before the start) in µs from nanoseconds (OverflowError: < 0 or >= 2^64)."""
+    s, e = array("Q", map(int, starts)), array("Q", map(int, ends))
+    return array("q", map(floordiv, s, repeat(1000, len(s)))), array("q", map(floordiv, map(max, s, e), repeat(1000, len(s))))
 
 
 _TRACE, _SPAN_ID, _PARENT, _NAME = (attrgetter(f) for f in ("traceId", "spanId", "parentSpanId", "name"))
@@ -294,14 +334,7 @@ def _kind(value: object) -> int:
     return KIND_CODE[_ref._kind(value)]
 
 
-_HEX_RUN = re.compile("[0-9a-fA-F]*").fullmatch
 _LOWER_HEX16 = re.compile("[0-9a-f]{16}").fullmatch  # as the parser writes ids: their integers sort alike
-
-
-def _check_ids(ids: list[str], digits: int) -> None:
-    """Every id exactly `digits` hex digits (checked on their concatenation, in one regex call)."""
-    if ids and (set(map(len, ids)) != {digits} or not _HEX_RUN("".join(ids))):
-        raise _Fallback
 
 
 def _not_plain(attrs: msgspec.Raw) -> bool:
