@@ -94,6 +94,15 @@ def services() -> dash.Dashboard:
                            unit="s", span=8, limits=P99))
     d = d.with_panel(graph("Error ratio by service", "5xx share per service.",
                            Query(q.SERVICE_ERROR_RATIO, "{{service}}"), unit="percentunit", span=8))
+    d = _gateway_upstreams(d)
+    d = _event_path(d)
+    d = _pipeline(d)
+    d = _canary(d)
+    d = _regions(d)
+    return _registry(d)
+
+
+def _gateway_upstreams(d: dash.Dashboard) -> dash.Dashboard:
     d = d.with_row(dash.Row("Gateway upstreams"))
     d = d.with_panel(graph("Upstream calls by outcome", "Gateway -> model server attempts.",
                            Query(q.UPSTREAM_RPS, "{{upstream}} {{outcome}}"), unit="reqps", span=8))
@@ -104,16 +113,20 @@ def services() -> dash.Dashboard:
                            unit="ops", span=8))
     d = d.with_panel(states("Circuit breakers", "0 closed, 1 half-open, 2 open.",
                             Query(q.BREAKER_STATE, "{{upstream}}"), mapping=BREAKER))
+    return _prediction_cache(d)
+
+
+def _prediction_cache(d: dash.Dashboard) -> dash.Dashboard:
     d = d.with_row(dash.Row("Prediction cache"))
     d = d.with_panel(graph("Prediction cache lookups", "Gateway lookups in Redis by result (error, timeout, "
                            "bypass: answered without the cache).",
                            Query(q.PREDICTION_CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))
     d = d.with_panel(single("Prediction cache hit ratio", "Answers served from Redis over all lookups.",
                             Query(q.PREDICTION_CACHE_HIT_RATIO), unit="percentunit", span=4))
-    d = _event_path(d)
-    d = _pipeline(d)
-    d = _canary(d)
-    d = _regions(d)
+    return d
+
+
+def _registry(d: dash.Dashboard) -> dash.Dashboard:
     d = d.with_row(dash.Row("Registry"))
     d = d.with_panel(graph("Registry cache", "Gateway lookups answered from its registry cache.",
                            Query(q.CACHE_BY_RESULT, "{{result}}"), unit="ops", span=8))

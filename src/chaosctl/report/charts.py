@@ -91,21 +91,8 @@ def time_chart(title: str, lines: Sequence[Line], phases: Sequence[PhaseWindow],
         return H - MB - v / ymax * (H - MT - MB)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{escape(title)}">',
-             f'<rect width="{W}" height="{H}" fill="#fff"/>', *_phase_layer(phases, x)]
-    for i in range(6):
-        v = ymax * i / 5
-        parts.append(f'<line x1="{ML}" y1="{y(v):.1f}" x2="{W - MR}" y2="{y(v):.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{ML - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="10">{escape(fmt(v))}</text>')
-    for i in range(7):
-        t = t0 + (t1 - t0) * i / 6
-        parts.append(f'<text x="{x(t):.1f}" y="{H - MB + 16}" text-anchor="middle" font-size="10">+{t - t0:.0f}s</text>')
-    for ln in lines:
-        for seg in _segments(ln.points):
-            pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in seg)
-            if len(seg) == 1:
-                parts.append(f'<circle cx="{x(seg[0][0]):.1f}" cy="{y(seg[0][1]):.1f}" r="2.5" fill="{ln.color}"/>')
-            else:
-                parts.append(f'<polyline points="{pts}" fill="none" stroke="{ln.color}" stroke-width="2"/>')
+             f'<rect width="{W}" height="{H}" fill="#fff"/>', *_phase_layer(phases, x),
+             *_axes(t0, t1, ymax, fmt, x, y), *_line_layer(lines, x, y)]
     for t, label in marks:
         if t0 <= t <= t1:
             parts.append(f'<line x1="{x(t):.1f}" y1="{MT}" x2="{x(t):.1f}" y2="{H - MB}" stroke="#2a2" stroke-width="2"/>')
@@ -119,6 +106,34 @@ def time_chart(title: str, lines: Sequence[Line], phases: Sequence[PhaseWindow],
     parts.append(f'<text x="{ML}" y="14" font-size="13" font-weight="bold">{escape(title)}</text></svg>')
     return "\n".join(parts)
 
+
+Scale = Callable[[float], float]
+
+
+def _axes(t0: float, t1: float, ymax: float, fmt: Callable[[float], str], x: Scale, y: Scale) -> list[str]:
+    """Six horizontal grid lines with their values, seven time ticks (+Ns from the start)."""
+    parts = []
+    for i in range(6):
+        v = ymax * i / 5
+        parts.append(f'<line x1="{ML}" y1="{y(v):.1f}" x2="{W - MR}" y2="{y(v):.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{ML - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="10">{escape(fmt(v))}</text>')
+    for i in range(7):
+        t = t0 + (t1 - t0) * i / 6
+        parts.append(f'<text x="{x(t):.1f}" y="{H - MB + 16}" text-anchor="middle" font-size="10">+{t - t0:.0f}s</text>')
+    return parts
+
+
+def _line_layer(lines: Sequence[Line], x: Scale, y: Scale) -> list[str]:
+    """Each series as polylines broken at gaps (a lone sample as a dot)."""
+    parts = []
+    for ln in lines:
+        for seg in _segments(ln.points):
+            pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in seg)
+            if len(seg) == 1:
+                parts.append(f'<circle cx="{x(seg[0][0]):.1f}" cy="{y(seg[0][1]):.1f}" r="2.5" fill="{ln.color}"/>')
+            else:
+                parts.append(f'<polyline points="{pts}" fill="none" stroke="{ln.color}" stroke-width="2"/>')
+    return parts
 
 def service_shares(rows: Sequence[BottleneckRow]) -> dict[str, float]:
     shares: dict[str, float] = defaultdict(float)

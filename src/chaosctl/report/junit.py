@@ -49,12 +49,26 @@ def to_xml(report: RunReport) -> bytes:
         time=f"{duration:.3f}",
         timestamp=_timestamp(report.started),
     )
+    _properties(suite, report)
+    _testcases(suite, report, run_problem)
+    if report.findings or report.notes:
+        ET.SubElement(suite, "system-out").text = "\n".join((*report.findings, *report.notes))
+    _clean(suites)
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+
+
+def _properties(suite: ET.Element, report: RunReport) -> None:
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="verdict", value=report.verdict)
     if report.interrupted:
         ET.SubElement(props, "property", name="interrupted", value="true")
     for phase in report.phases:
         ET.SubElement(props, "property", name=f"phase.{phase.name}", value="; ".join(fault_lines(phase)) or "no faults")
+
+
+def _testcases(suite: ET.Element, report: RunReport, run_problem: str) -> None:
+    """One per check (a failed one with its <failure>), and the run's own error or interrupt."""
     for check in report.checks:
         case = ET.SubElement(
             suite, "testcase", name=f"[{check.phase}] {check.name}", classname=f"chaosctl.{report.scenario}.{check.kind}",
@@ -69,11 +83,6 @@ def to_xml(report: RunReport) -> bytes:
     if run_problem:
         case = ET.SubElement(suite, "testcase", name="[run] completed", classname=f"chaosctl.{report.scenario}.run", time="0")
         ET.SubElement(case, "error", message=run_problem, type="interrupted" if report.interrupted else "run-error").text = run_problem
-    if report.findings or report.notes:
-        ET.SubElement(suite, "system-out").text = "\n".join((*report.findings, *report.notes))
-    _clean(suites)
-    ET.indent(suites)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
 
 
 def _timestamp(started: float) -> str:
