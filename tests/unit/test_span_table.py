@@ -98,6 +98,9 @@ def test_any_span_records_aggregate_alike(spans: list[Span]) -> None:
     table = table_from_spans(spans)
     for glob in GLOBS:
         assert aggregate_table(table, glob) == reference(spans, glob)
+        per_trace = Aggregator(glob, vector=False)  # the kernel the vector one falls back to
+        per_trace.add(table)
+        assert per_trace.result() == reference(spans, glob)
 
 
 def test_pages_add_up_and_a_trace_read_twice_counts_once() -> None:

@@ -7,8 +7,9 @@ lists of integers indexed by a span's row in its trace.
 counts, and every self time and duration in an `array('q')` (8 bytes a value: percentiles stay
 exact, 16 bytes per span in all). Tables are added one after the other (a file, or Jaeger's
 pages of a long run) and a trace id seen in an earlier table is skipped, as the fetch dedups it.
-A trace this module does not handle itself (duplicate span ids, a parent cycle) is analysed by
-`critical_path.analyze_trace` and folded in the same way.
+The rows are analysed by the vector kernel (`table_vector`, numpy); the traces it leaves (deep,
+wide, duplicate ids, cycles) by the per-trace kernel (`table_kernel`), and those that leaves
+(duplicate span ids, a parent cycle) by `critical_path.analyze_trace`, folded in the same way.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from chaosctl.verdict.table_vector import Result, Unfit, analyse
 class Aggregator:
     """Bottleneck sums over tables added one by one; `result()` is `aggregate(analyze(...))` of them all."""
 
-    def __init__(self, root_globs: Sequence[str] | str | None = None) -> None:
+    def __init__(self, root_globs: Sequence[str] | str | None = None, vector: bool = True) -> None:
+        self.vector = vector  # False: every trace by the per-trace kernel (what the vector kernel falls back to)
         self.root_globs = (root_globs,) if isinstance(root_globs, str) else tuple(root_globs or ())
         self.crit: dict[tuple[str, str], int] = {}
         self.selfs: dict[tuple[str, str], array] = {}
@@ -46,6 +48,8 @@ class Aggregator:
         self.seen.update(table.trace_ids)
         glob_ops = [self._matches(op) for _, op in table.names] if self.root_globs else None
         try:
+            if not self.vector:
+                raise Unfit
             res = analyse(table, skip, None if glob_ops is None else np.array(glob_ops, bool))
         except Unfit:  # every trace by the per-trace kernel
             n = len(table)

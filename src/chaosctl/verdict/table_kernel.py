@@ -100,41 +100,16 @@ def trace(rows: Rows, a: int, z: int, glob_ops: list[bool] | None, counts: dict[
 
 def subtree(rows: Rows, children: dict[int, list[int]], r: int, base: int, sync_root: bool, todo: list,
             shifted: set[int]) -> list[int]:
-    """Top-down from `r`: each child shifted for clock skew against its parent's adjusted interval
-    (Jaeger's adjuster), then detached (queued on `todo` with the synchronous root it came from) or
-    clamped to its parent's effective interval; then the parent's cover and critical chain."""
-    st, en, ck, fl, eff_s, eff_e, delta = rows.st, rows.en, rows.ck, rows.fl, rows.eff_s, rows.eff_e, rows.delta
+    """Top-down from `r`: each parent's children placed (`_place`), then the parent's cover and
+    critical chain."""
+    eff_s, eff_e = rows.eff_s, rows.eff_e
     order = [r]
     chains: dict[int, list[int]] = {}
     for p in order:  # grows while iterating
         kids = children.get(p)
         if kids is None:
             continue
-        ps, pe, d0 = eff_s[p], eff_e[p], delta.get(p, 0)
-        aps, ape = st[p] + d0, en[p] + d0  # adjusted, before clamping
-        pc, producer = ck[p], fl[p] >> 2 == PRODUCER
-        sync = []
-        for c in kids:
-            cs, ce = st[c], en[c]
-            d = d0
-            if ck[c] != pc:
-                d = 0 if cs >= aps else (aps - cs if ce - cs > ape - aps else aps + ((ape - aps) - (ce - cs)) // 2 - cs)
-                if d:
-                    shifted.add(c)
-            if d:
-                delta[c] = d
-                cs += d
-                ce += d
-                eff_s[c], eff_e[c] = cs, ce
-            f = fl[c]
-            if f & FOLLOWS or (producer and f >> 2 == CONSUMER):
-                todo.append((c, ASYNC, base))
-            elif cs >= pe or (cs < ps and ce <= ps):
-                todo.append((c, DROPPED, base))
-            else:
-                eff_s[c] = ps if cs < ps else (pe if cs > pe else cs)
-                eff_e[c] = ps if ce < ps else (pe if ce > pe else ce)
-                sync.append(c)
+        sync = _place(rows, p, kids, base, todo, shifted)
         if len(sync) == 1:  # the common case, inline: cover and chain are the one child
             c = sync[0]
             order.append(c)
@@ -147,6 +122,39 @@ def subtree(rows: Rows, children: dict[int, list[int]], r: int, base: int, sync_
     if sync_root:
         _critical(rows, r, chains)
     return order
+
+
+def _place(rows: Rows, p: int, kids: list[int], base: int, todo: list, shifted: set[int]) -> list[int]:
+    """`p`'s children shifted for clock skew against its adjusted interval (Jaeger's adjuster),
+    then detached (queued on `todo` with the synchronous root they came from) or clamped to its
+    effective interval: the synchronous ones."""
+    st, en, ck, fl, eff_s, eff_e, delta = rows.st, rows.en, rows.ck, rows.fl, rows.eff_s, rows.eff_e, rows.delta
+    ps, pe, d0 = eff_s[p], eff_e[p], delta.get(p, 0)
+    aps, ape = st[p] + d0, en[p] + d0  # adjusted, before clamping
+    pc, producer = ck[p], fl[p] >> 2 == PRODUCER
+    sync = []
+    for c in kids:
+        cs, ce = st[c], en[c]
+        d = d0
+        if ck[c] != pc:
+            d = 0 if cs >= aps else (aps - cs if ce - cs > ape - aps else aps + ((ape - aps) - (ce - cs)) // 2 - cs)
+            if d:
+                shifted.add(c)
+        if d:
+            delta[c] = d
+            cs += d
+            ce += d
+            eff_s[c], eff_e[c] = cs, ce
+        f = fl[c]
+        if f & FOLLOWS or (producer and f >> 2 == CONSUMER):
+            todo.append((c, ASYNC, base))
+        elif cs >= pe or (cs < ps and ce <= ps):
+            todo.append((c, DROPPED, base))
+        else:
+            eff_s[c] = ps if cs < ps else (pe if cs > pe else cs)
+            eff_e[c] = ps if ce < ps else (pe if ce > pe else ce)
+            sync.append(c)
+    return sync
 
 
 def _cover_and_chain(rows: Rows, p: int, sync: list[int], chains: dict[int, list[int]] | None) -> None:
