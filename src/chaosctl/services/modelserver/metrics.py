@@ -18,7 +18,7 @@ CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 def install_metrics(engine: Engine, registry: Any) -> None:
     """Register the model-server metrics; gauges read the engine's state at scrape time."""
-    from prometheus_client import Gauge, Histogram
+    from prometheus_client import Histogram
 
     device = engine.spec.device
     inference = Histogram("chaosctl_model_inference_duration_seconds", "Inference time of one batch",
@@ -27,6 +27,26 @@ def install_metrics(engine: Engine, registry: Any) -> None:
                       buckets=BATCH_BUCKETS, registry=registry)  # fmt: skip
     confidence = Histogram("chaosctl_model_confidence", "Prediction confidence (top class probability)",
                            ("model", "version"), buckets=CONFIDENCE_BUCKETS, registry=registry)  # fmt: skip
+    dev = engine.device
+    _state_gauges(engine, registry)
+
+    def observe(model: LoadedModel, rows: int, seconds: float, conf: np.ndarray) -> None:
+        inference.labels(model.name, model.version, device).observe(seconds)
+        batch.labels(model.name, model.version).observe(rows)
+        hist = confidence.labels(model.name, model.version)
+        for c in conf:
+            hist.observe(float(c))
+
+    engine.observers.append(observe)
+    if dev is not None:
+        registry.register(GpuFaultCollector(dev.faults))
+
+
+def _state_gauges(engine: Engine, registry: Any) -> None:
+    """Gauges read from the engine at scrape time, and the info series (1 per device kind, version, region)."""
+    from prometheus_client import Gauge
+
+    device = engine.spec.device
     Gauge("chaosctl_model_queue_depth", "Requests waiting for the device", registry=registry).set_function(
         lambda: engine.queue_depth
     )
@@ -48,17 +68,6 @@ def install_metrics(engine: Engine, registry: Any) -> None:
         version_info.labels(m.name, m.version).set(1)
     Gauge("chaosctl_model_server_region_info", "The server's region (1 for the region it is in)", ("region",),
           registry=registry).labels(engine.spec.region).set(1)  # fmt: skip
-
-    def observe(model: LoadedModel, rows: int, seconds: float, conf: np.ndarray) -> None:
-        inference.labels(model.name, model.version, device).observe(seconds)
-        batch.labels(model.name, model.version).observe(rows)
-        hist = confidence.labels(model.name, model.version)
-        for c in conf:
-            hist.observe(float(c))
-
-    engine.observers.append(observe)
-    if dev is not None:
-        registry.register(GpuFaultCollector(dev.faults))
 
 
 class GpuFaultCollector:
