@@ -178,7 +178,12 @@ def serve_bench_gateway(port_base: int, port: int) -> None:
         # how the retry policy copes with a model server driven past its capacity.
         retry=replace(default_config(topology, settings).retry, per_try_timeout_s=5.0),
     )
-    telemetry = Telemetry("gateway", topology)
+    try:
+        from chaosctl.services.gateway.app import gateway_telemetry
+    except ImportError:  # an older tree (--compare)
+        telemetry = Telemetry("gateway", topology)
+    else:
+        telemetry = gateway_telemetry("gateway", topology)
     events = EventPublisher(default_events(topology, settings), telemetry)
     app = create_app(config, telemetry, events=events)
     serve(app, port)
@@ -317,8 +322,9 @@ def targets(lat: dict[str, Result], thr: dict[str, Result]) -> list[str]:
         added = lat[leg].p50_ms - lat["direct"].p50_ms
         lines.append(
             f"  {leg:<8} cpu {lat[leg].hop_cpu_ms:.2f} ms/req (1 conn), {thr[leg].hop_cpu_ms:.2f} (max thr)  "
-            f"added p50 x{added / nginx_added if nginx_added > 0 else float('inf'):.1f} nginx's  "
-            f"throughput x{thr[leg].rps / thr['direct'].rps:.2f} direct"
+            + (f"added p50 x{added / nginx_added:.1f} nginx's  " if nginx_added > 0 else
+               "added p50 vs nginx's: n/a (nginx's added p50 <= 0: a machine too busy to tell)  ")
+            + f"throughput x{thr[leg].rps / thr['direct'].rps:.2f} direct"
         )
     lines.append(f"  nginx    cpu {lat['nginx'].hop_cpu_ms:.3f} ms/req (1 conn), {thr['nginx'].hop_cpu_ms:.3f} (max thr)")
     return lines

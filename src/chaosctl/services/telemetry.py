@@ -96,7 +96,8 @@ def _http_metrics(registry: Any) -> tuple[Any, Any]:
 
 
 def _tracer_provider(
-    service_name: str, topology: Topology | None, exporter: SpanExporter | None, export: bool
+    service_name: str, topology: Topology | None, exporter: SpanExporter | None, export: bool,
+    span_delay_ms: int = SPAN_SCHEDULE_DELAY_MS,
 ) -> TracerProvider:
     """A private provider: `exporter` if given, else OTLP to the stack's Jaeger if exporting, else nowhere."""
     from opentelemetry.sdk.resources import Resource
@@ -108,7 +109,8 @@ def _tracer_provider(
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif export and topology is not None:
         provider.add_span_processor(
-            BatchSpanProcessor(_otlp_exporter(topology), schedule_delay_millis=SPAN_SCHEDULE_DELAY_MS)
+            BatchSpanProcessor(_otlp_exporter(topology), schedule_delay_millis=span_delay_ms,
+                               max_queue_size=max(2048, 8 * span_delay_ms))
         )
     return provider
 
@@ -138,10 +140,13 @@ class Telemetry:
         *,
         exporter: SpanExporter | None = None,
         export: bool = True,
+        span_delay_ms: int = SPAN_SCHEDULE_DELAY_MS,
     ) -> None:
         """`topology=None` or `export=False` gives a tracer that exports nowhere (unit tests).
 
-        `exporter` overrides the OTLP exporter (e.g. an in-memory one in tests).
+        `exporter` overrides the OTLP exporter (e.g. an in-memory one in tests). `span_delay_ms`:
+        how long spans wait to be batched (a busy service exports fewer, larger batches: each export
+        is an HTTP call whose fixed cost a batch shares).
         """
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
         from prometheus_client import CollectorRegistry
@@ -149,7 +154,7 @@ class Telemetry:
         self.service_name = service_name
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_duration, self.http_requests = _http_metrics(self.registry)
-        self.tracer_provider = _tracer_provider(service_name, topology, exporter, export)
+        self.tracer_provider = _tracer_provider(service_name, topology, exporter, export, span_delay_ms)
         self.tracer = self.tracer_provider.get_tracer(f"chaosctl.{service_name}")
         self._propagator = TraceContextTextMapPropagator()
 

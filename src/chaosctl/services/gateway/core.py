@@ -14,36 +14,31 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from chaosctl.services.credential import bearer_header
 from chaosctl.services.gateway.auth import AuthError, Principal, bearer_token, verify_token
 from chaosctl.services.gateway.balancer import Balancer, BalancerConfig, Candidate
 from chaosctl.services.gateway.breaker import BreakerBoard, BreakerConfig, BreakerState, CircuitBreaker
-from chaosctl.services.gateway.cache import CacheConfig, RegistryUnavailable, TTLCache
+from chaosctl.services.gateway.cache import CacheConfig, RegistryUnavailable
 from chaosctl.services.gateway.metrics import GatewayMetrics
 from chaosctl.services.gateway.prediction_cache import (
     CacheClient, LookupResult, PredictionCache, PredictionCacheConfig, cache_key, redis_client,
 )
 from chaosctl.services.gateway.ratelimit import RateLimitConfig, RateLimiter
-from chaosctl.services.gateway.records import ServiceRecord, parse_answer
-from chaosctl.services.gateway.retry import (
-    BREAKER_FAILURES,
-    Outcome,
-    RetryBudget,
-    RetryBudgetConfig,
-    RetryPolicy,
-    outcome_for_status,
-)
+from chaosctl.services.gateway.records import ServiceRecord
+from chaosctl.services.gateway.registry_lookup import RegistryLookup
+from chaosctl.services.gateway.retry import BREAKER_FAILURES, Outcome, RetryBudget, RetryBudgetConfig, RetryPolicy
 from chaosctl.services.gateway.rollout import RolloutRecorder, Rollouts
 from chaosctl.services.gateway.routing import CanaryRule, NoVersion, choose_versions
+from chaosctl.services.gateway.upstream import HttpPool, PredictResponse, TryResult, predict_try
 from chaosctl.services.request_faults import RequestAborted, RequestFacts, RequestFaults
 
 if TYPE_CHECKING:  # pragma: no cover
     from chaosctl.services.telemetry import Telemetry
 
 REGISTRY = "registry"
-CLIENT_SHARDS = 8
+__all__ = ["Deps", "Gateway", "GatewayConfig", "GatewayError", "PredictResponse", "TryResult"]
 
 
 class GatewayError(Exception):
@@ -54,17 +49,6 @@ class GatewayError(Exception):
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
-
-
-class PredictResponse(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    model: str
-    version: str
-    device: str
-    server: str
-    outputs: list[Any]
-    confidence: list[float] | float
 
 
 @dataclass(frozen=True)
@@ -119,26 +103,18 @@ class Deps:
     cache_client: CacheClient | None = None
 
 
-@dataclass(frozen=True)
-class TryResult:
-    outcome: Outcome
-    status: int | None = None
-    detail: str = ""
-    body: PredictResponse | None = None
-
-
 class Gateway:
     def __init__(self, config: GatewayConfig, telemetry: Telemetry, deps: Deps = Deps()) -> None:
         self.config = config
         self.tel = telemetry
         self.deps = deps
         self.metrics = GatewayMetrics(telemetry.registry)
-        self._clients: list[httpx.AsyncClient] = []
-        self._turn = 0
+        self.pool = HttpPool(deps.transport, config.retry.per_try_timeout_s)
         self.breakers = BreakerBoard(config.breaker, deps.clock)
         self.registry_breaker = BreakerBoard(config.registry_breaker, deps.clock).get(REGISTRY)
         self.metrics.watch_breaker(REGISTRY, lambda: int(self.registry_breaker.state))
-        self.cache: TTLCache[tuple[ServiceRecord, ...]] = TTLCache(self._fetch, config.cache, deps.clock)
+        self.registry = RegistryLookup(config, telemetry, self.metrics, self.pool, self.registry_breaker, deps.clock)
+        self.cache = self.registry.cache
         self.limiter = RateLimiter(config.rate_limit, deps.clock)
         self.retry_budget = RetryBudget(config.retry_budget, deps.clock)
         self.balancer = Balancer(config.balancer)
@@ -157,28 +133,11 @@ class Gateway:
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """One of a few pooled HTTP clients, taken in turn; (re)opened on first use.
-
-        Why several: httpcore scans every connection of a pool on each request and each
-        response (expiry and idleness checks), so one pool of N busy connections costs
-        O(N) per request; under 32 concurrent requests that was a third of the gateway's
-        CPU. Shards of a few connections each keep the scan short."""
-        if not self._clients or self._clients[0].is_closed:
-            self._clients = [
-                httpx.AsyncClient(
-                    transport=self.deps.transport,
-                    timeout=httpx.Timeout(self.config.retry.per_try_timeout_s),
-                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=8),
-                )
-                for _ in range(CLIENT_SHARDS)
-            ]
-        self._turn = (self._turn + 1) % len(self._clients)
-        return self._clients[self._turn]
+        """One of the pooled HTTP clients (registry, pipeline stages), taken in turn."""
+        return self.pool.client
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, []
-        for client in clients:
-            await client.aclose()
+        await self.pool.aclose()
         await self.predictions.aclose()
         self.rollout_recorder.close()
 
@@ -208,7 +167,10 @@ class Gateway:
         """The answer and what the prediction cache said. The version is resolved (canary rule
         included) before the cache is asked, and the key holds it: a request routed to one
         version never gets another version's cached answer."""
-        records = await self._lookup(model)
+        try:
+            records = await self.registry.lookup(model)
+        except RegistryUnavailable as exc:
+            raise GatewayError(503, str(exc)) from None
         try:
             versions = choose_versions(
                 model, (r.version for r in records), requested, self.rollouts.rules(), self.deps.rng
@@ -219,10 +181,10 @@ class Gateway:
         try:
             answer, result = await self._routed(model, inputs, records, versions, request)
         except GatewayError as exc:  # counted under the version it was routed to: per-version error ratios
-            self.metrics.routed.labels(model, versions[0], str(exc.status)).inc()
+            self.metrics.child(self.metrics.routed, model, versions[0], str(exc.status)).inc()
             self._observe_rollout(model, versions[0], exc.status, start)
             raise
-        self.metrics.routed.labels(model, answer.version, "200").inc()
+        self.metrics.child(self.metrics.routed, model, answer.version, "200").inc()
         self._observe_rollout(model, answer.version, 200, start)
         return answer, result
 
@@ -264,58 +226,6 @@ class Gateway:
             return "miss", None  # not ours (or an older format): ask the model, overwrite it
         # Belt and braces: the key holds the version, and so must the answer.
         return ("hit", answer) if (answer.model, answer.version) == (model, version) else ("miss", None)
-
-    async def _lookup(self, model: str) -> tuple[ServiceRecord, ...]:
-        with self.tel.tracer.start_as_current_span("registry lookup") as span:
-            span.set_attribute("model", model)
-            try:
-                cached = await self.cache.get(model)
-            except RegistryUnavailable as exc:
-                span.set_attribute("cache.result", "unavailable")
-                raise GatewayError(503, str(exc)) from None
-            self.metrics.cache.labels(cached.result).inc()
-            self.metrics.cache_age.set(cached.age_s)
-            span.set_attribute("cache.result", cached.result)
-            span.set_attribute("cache.age_s", cached.age_s)
-            allowed = self.config.servers
-            return tuple(r for r in cached.value if r.model == model and (allowed is None or r.name in allowed))
-
-    async def _fetch(self, model: str) -> tuple[ServiceRecord, ...]:
-        """Ask the registry (through its link); its breaker fails fast during an outage."""
-        if not self.registry_breaker.try_acquire():
-            raise RegistryUnavailable("registry breaker open")
-        try:
-            async with asyncio.timeout(self.config.registry_timeout_s):
-                resp = await self.client.get(
-                    f"{self.config.registry_url}/v1/services",
-                    params={"model": model},
-                    headers=dict(self.tel.inject({})),
-                    timeout=self.config.registry_timeout_s,
-                )
-            resp.raise_for_status()
-            records = self._known_upstreams(parse_answer(resp.json()))
-        except asyncio.CancelledError:
-            self.registry_breaker.release()
-            raise
-        except Exception:
-            self.registry_breaker.record_failure()
-            raise
-        self.registry_breaker.record_success()
-        return records
-
-    def _known_upstreams(self, records: tuple[ServiceRecord, ...]) -> tuple[ServiceRecord, ...]:
-        """Only records of upstreams the stack defined; the rest are counted and dropped
-        (a record is data from the registry, not a reason to send client inputs anywhere)."""
-        kept = []
-        for rec in records:
-            expected = self.config.upstream_endpoints.get(rec.name)
-            if rec.name not in self.config.upstream_urls:
-                self.metrics.ignored_records.labels("unknown_server").inc()
-            elif expected is not None and rec.endpoint.rstrip("/") != expected.rstrip("/"):
-                self.metrics.ignored_records.labels("foreign_endpoint").inc()
-            else:
-                kept.append(rec)
-        return tuple(kept)
 
     def _candidates(
         self, records: tuple[ServiceRecord, ...], versions: list[str]
@@ -404,12 +314,11 @@ class Gateway:
         name = cand.name
         breaker = self._breaker(name)
         with self.tel.tracer.start_as_current_span(f"upstream {name}", kind=SpanKind.CLIENT) as span:
-            for key, value in (("attempt", attempt), ("server", name), ("model", model),
-                               ("version", cand.record.version), ("device", cand.record.device),
-                               ("region", cand.record.region)):  # fmt: skip
-                span.set_attribute(key, value)
+            span.set_attributes({"attempt": attempt, "server": name, "model": model, "version": cand.record.version,
+                                 "device": cand.record.device, "region": cand.record.region})  # fmt: skip
             self.inflight[name] += 1
-            self.metrics.inflight.labels(name).inc()
+            region, m = cand.record.region, self.metrics
+            m.child(m.inflight, name).inc()
             start = time.perf_counter()
             try:
                 result = await self._send(cand, model, inputs)
@@ -418,9 +327,9 @@ class Gateway:
                 raise
             finally:
                 self.inflight[name] -= 1
-                self.metrics.inflight.labels(name).dec()
-                self.metrics.upstream_duration.labels(name, cand.record.region).observe(time.perf_counter() - start)
-            self.metrics.upstream_requests.labels(name, result.outcome.value, cand.record.region).inc()
+                m.child(m.inflight, name).dec()
+                m.child(m.upstream_duration, name, region).observe(time.perf_counter() - start)
+            m.child(m.upstream_requests, name, result.outcome.value, region).inc()
             span.set_attribute("outcome", result.outcome.value)
             if result.status is not None:
                 span.set_attribute("http.response.status_code", result.status)
@@ -433,26 +342,9 @@ class Gateway:
 
     async def _send(self, cand: Candidate, model: str, inputs: list[list[float]]) -> TryResult:
         url = f"{self.config.upstream_urls[cand.name]}/v1/models/{model}/predict"
-        timeout = self.config.retry.per_try_timeout_s
-        try:
-            async with asyncio.timeout(timeout):  # the whole try, not only each socket read
-                resp = await self.client.post(
-                    url,
-                    json={"inputs": inputs, "version": cand.record.version},
-                    headers=dict(self.tel.inject(bearer_header(self.config.service_token))),
-                    timeout=timeout,
-                )
-        except (TimeoutError, httpx.TimeoutException):
-            return TryResult(Outcome.TIMEOUT, detail=f"{cand.name}: no answer within {timeout:g}s")
-        except httpx.TransportError as exc:
-            return TryResult(Outcome.CONNECT_ERROR, detail=f"{cand.name}: {type(exc).__name__}: {exc}")
-        outcome = outcome_for_status(resp.status_code)
-        if outcome is not Outcome.OK:
-            return TryResult(outcome, resp.status_code, f"{cand.name}: {_detail(resp)}")
-        try:
-            return TryResult(Outcome.OK, resp.status_code, body=PredictResponse.model_validate_json(resp.content))
-        except ValidationError:
-            return TryResult(Outcome.SERVER_ERROR, resp.status_code, f"{cand.name}: malformed prediction")
+        headers = self.tel.inject(bearer_header(self.config.service_token))
+        payload = {"inputs": inputs, "version": cand.record.version}
+        return await predict_try(self.pool, cand.name, url, payload, headers, self.config.retry.per_try_timeout_s)
 
     def _failure(self, model: str, last: TryResult | None) -> GatewayError:
         if last is None:
@@ -465,16 +357,6 @@ class Gateway:
 
     def breaker_states(self) -> dict[str, BreakerState]:
         return {**self.breakers.states(), REGISTRY: self.registry_breaker.state}
-
-
-def _detail(resp: httpx.Response) -> str:
-    try:
-        payload = resp.json()
-    except ValueError:
-        return f"HTTP {resp.status_code}"
-    if isinstance(payload, dict) and isinstance(payload.get("detail"), str):
-        return f"HTTP {resp.status_code}: {payload['detail']}"
-    return f"HTTP {resp.status_code}"
 
 
 def _annotator(config: GatewayConfig) -> Any:

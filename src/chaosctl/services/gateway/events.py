@@ -14,13 +14,14 @@ scenario must catch: the request waits for the broker's ack (up to `sync_timeout
 from __future__ import annotations
 
 import asyncio
-import json
+import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:  # pragma: no cover
     from chaosctl.services.telemetry import Telemetry
@@ -89,6 +90,7 @@ class EventPublisher:
         self.metrics = EventsMetrics(telemetry.registry)
         self.metrics.buffered.set_function(lambda: len(self.producer))
         self.clock, self.wall = clock, wall
+        self._ids = random.Random()  # event ids: unique enough to tell events apart, not secrets
         self._stop = threading.Event()
         if poll_thread:
             threading.Thread(target=self._serve_reports, name="events-poll", daemon=True).start()
@@ -101,11 +103,12 @@ class EventPublisher:
         self.metrics.delivered.labels("failed" if err is not None else "ok").inc()
 
     def event(self, answer: Any, inputs: list[list[float]], subject: str) -> bytes:
-        return json.dumps({
-            "id": uuid.uuid4().hex, "ts": self.wall(), "model": answer.model, "version": answer.version,
-            "server": answer.server, "subject": subject, "outputs": answer.outputs, "confidence": answer.confidence,
-            "inputs": inputs[:MAX_ROWS_PUBLISHED],
-        }, separators=(",", ":")).encode()
+        # orjson and a random (not urandom) id: json.dumps and uuid4 were ~3% of the gateway's CPU.
+        return orjson.dumps({
+            "id": f"{self._ids.getrandbits(128):032x}", "ts": self.wall(), "model": answer.model,
+            "version": answer.version, "server": answer.server, "subject": subject, "outputs": answer.outputs,
+            "confidence": answer.confidence, "inputs": inputs[:MAX_ROWS_PUBLISHED],
+        })
 
     async def publish(self, answer: Any, inputs: list[list[float]], subject: str) -> str:
         """'queued' or 'dropped' (never raises). In sync mode, waits for the ack first."""
