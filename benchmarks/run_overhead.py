@@ -156,10 +156,10 @@ def run_overhead(settings, runs: int, scenario: str, compare: Path | None = None
             _wait_serving(settings)
             tree_env = {**env, "PYTHONPATH": str(tree)} if tree else env
             with tempfile.TemporaryDirectory() as out:
-                t0 = time.monotonic()
+                t0, launched = time.monotonic(), time.time()
                 res = subprocess.run([sys.executable, "-m", "chaosctl.cli", "run", str(ROOT / scenario),
                                       "--report-dir", out], env=tree_env, capture_output=True, text=True)
-                wall = time.monotonic() - t0
+                wall, exited = time.monotonic() - t0, time.time()
                 report = json.loads((Path(out) / "report.json").read_text())
             phases = sum(p["end"] - p["start"] for p in report["phases"])
             overhead[str(tree or "this tree")].append(wall - phases)
@@ -168,6 +168,10 @@ def run_overhead(settings, runs: int, scenario: str, compare: Path | None = None
             stages = [n for n in report.get("notes", []) if n.startswith("run overhead:")]  # the run's own split
             started = [ln for ln in res.stdout.splitlines() if ln.startswith("load: running after")]
             print(f"          {(stages or ['(no overhead note)'])[0]}; {(started or ['(no load start line)'])[0]}")
+            # beyond the run's own note: process start to the Run (imports, scenario, System), and from the
+            # report's `ended` (after the steady state after, before the analysis) to the process' exit
+            print(f"          process start -> run {report['started'] - launched:.1f}s;"
+                  f" analysis start -> exit {exited - report['ended']:.1f}s (analysis, closing, reports, history, exit)")
     medians = {k: statistics.median(v) for k, v in overhead.items()}
     for tree, value in medians.items():
         print(f"   overhead median {value:5.2f} s  [{tree}] (n={len(overhead[tree])})")
