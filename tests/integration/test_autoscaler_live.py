@@ -6,11 +6,14 @@
    record while its /healthz says warming); the
    autoscaler is SIGKILLed, its replica outlives it, and `down` still stops it: no replica
    process or port is left.
-2. The shipped gpu-scale-up scenario with the autoscaler off (paused for the exhaustion, phases
-   cut to 8 s and 15 s) FAILs, and the failing checks name the autoscaler.
+2. The shipped gpu-scale-up scenario with the autoscaler off (paused 3 s into one 10 s exhaustion
+   phase; was an 8 s baseline + 15 s phase) FAILs, and both autoscaler checks' reasons name its
+   missing scrapes ("partial data: autoscaler scraped 3 of 10 s").
 
 Measured (shared 2-core machine, load average 18-27): test 1 48 s; test 2 75 s after the session
-stack's setup. Command: CHAOSCTL_TEST_PORT_BASE=25000 .venv/bin/python -m pytest tests/integration/test_autoscaler_live.py
+stack's setup, with the 23 s of phases. 2026-12-02, 10 s of phases, load 30-39 (four stacks on 2
+cores): test 2 84 s (run overhead 43 s of it: Locust start 18.9 s), setup 81 s; test 1 95 s at load
+30-43. Command: CHAOSCTL_TEST_PORT_BASE=31500 .venv/bin/python -m pytest tests/integration/test_autoscaler_live.py
 """
 
 from __future__ import annotations
@@ -89,13 +92,17 @@ def test_replica_registers_once_warm_and_down_stops_it_after_its_autoscaler_died
 
 
 def _broken_variant(tmp_path: Path) -> Path:
-    """The shipped scenario, autoscaler off: paused while the GPUs are full; short phases."""
+    """The shipped scenario, autoscaler off: one short `exhausted` phase, no baseline, no spike (the
+    checks under test are that phase's). The autoscaler is scraped for its first 3 s, then paused
+    before the GPUs fill (so that no round of it sees them full): the checks then find its series
+    cut short and say whose scrapes are missing (paused from the start, they find no series at all
+    and name nobody)."""
     yaml = YAML(typ="safe")
     data = yaml.load(SHIPPED.read_text())
-    faults = data["phases"][1]["faults"]
-    data["load"]["shape"] = {"type": "spike", "users": 16, "at": "8s", "duration": "15s", "spawn_rate": 10}
-    data["phases"] = [{"name": "baseline", "duration": "8s"},
-                      {"name": "exhausted", "duration": "15s", "faults": [*faults, {"type": "process-pause", "target": "autoscaler"}]}]
+    faults = [{**f, "after": "3s"} for f in data["phases"][1]["faults"]]
+    del data["load"]["shape"]
+    data["phases"] = [{"name": "exhausted", "duration": "10s",
+                       "faults": [{"type": "process-pause", "target": "autoscaler", "after": "3s"}, *faults]}]
     data["slos"] = [s for s in data["slos"] if s["phase"] in ("exhausted", "*")]
     data["traces"] = []
     data["steady_state"] = [s for s in data["steady_state"] if "autoscaler" not in s["name"]]
@@ -113,6 +120,8 @@ def test_autoscaler_off_fails_the_scenario_naming_the_autoscaler(stack, tmp_path
     failed = {c["name"]: c for c in report["checks"] if c["status"] == "fail"}
     scale = [c for name, c in failed.items() if name.startswith("autoscaler GPU replica")]
     assert len(scale) == 2, failed
-    assert all("autoscaler" in (c["reason"] + c["name"]) for c in scale), scale
+    # Off, not merely slow: the reasons name the autoscaler's missing scrapes (the check's own name
+    # says "autoscaler" whatever the cause, so it proves nothing).
+    assert all("autoscaler scraped" in c["reason"] for c in scale), [c["reason"] for c in scale]
     assert not stack.backend.is_paused("autoscaler")
     assert_clean(stack.settings, stack.backend, stack.topology)
