@@ -70,7 +70,9 @@ print("ROUND " + json.dumps({**out, "timings": timings}))
 """
 
 
-def run_round(src: Path | None, state_dir: Path, port_base: int, wanted: str) -> str:
+def run_round(src: Path | None, state_dir: Path, port_base: int, wanted: str) -> str | None:
+    """The round's JSON line; None when it failed (said on stderr: a stack that cannot come up
+    in time on a loaded machine is a result too, and the other rounds still run)."""
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = str(src)
@@ -80,12 +82,14 @@ def run_round(src: Path | None, state_dir: Path, port_base: int, wanted: str) ->
     proc = subprocess.run([sys.executable, "-c", ROUND, str(state_dir), str(port_base), wanted],
                           env=env, capture_output=True, text=True, check=False)  # fmt: skip
     if proc.returncode != 0:
-        sys.exit(f"round failed ({src or 'this tree'}):\n{proc.stderr[-3000:]}")
+        print(f"round failed ({src or 'this tree'}, load {os.getloadavg()[0]:.1f}): "
+              f"{proc.stderr.strip().splitlines()[-1][:300] if proc.stderr.strip() else proc.returncode}", file=sys.stderr)
+        return None
     return proc.stdout.strip().splitlines()[-1]
 
 
 def common_components(trees: list[Path | None], port_base: int, state_dir: Path) -> list[str]:
-    lists = [json.loads(run_round(t, state_dir, port_base, "-")) for t in trees]
+    lists = [json.loads(run_round(t, state_dir, port_base, "-") or "[]") for t in trees]
     return [n for n in lists[0] if all(n in other for other in lists[1:])]
 
 
@@ -93,7 +97,7 @@ def print_timings(timings: dict[str, list[dict[str, list[float]]]]) -> None:
     """Median over rounds of each component's ready time in the cold `up` and its CPU s by then."""
     trees = list(timings)
     names = sorted({n for rounds in timings.values() for r in rounds for n in r},
-                   key=lambda n: statistics.median(r[n][0] for r in timings[trees[-1]] if n in r))
+                   key=lambda n: statistics.median([r[n][0] for rounds in timings.values() for r in rounds if n in r]))
     print("cold up, per component (median): ready at s / CPU s by then" + ("   [" + " | ".join(trees) + "]"))
     for name in names:
         cells = []
@@ -116,10 +120,15 @@ def main() -> None:
     wanted = json.dumps(common_components(trees, args.port_base, args.state_dir) if args.compare else [])
     results: dict[str, list[dict[str, float]]] = {str(t or "this tree"): [] for t in trees}
     timings: dict[str, list[dict[str, list[float]]]] = {k: [] for k in results}
+    failed = dict.fromkeys(results, 0)
     load = [os.getloadavg()[0]]
     for _ in range(args.rounds):
         for tree in trees:
             line = run_round(tree, args.state_dir, args.port_base, wanted)
+            if line is None:
+                failed[str(tree or "this tree")] += 1
+                continue
+            print(f"{tree or 'this tree'}: {line}", file=sys.stderr, flush=True)
             results[str(tree or "this tree")].append(json.loads(line.removeprefix("ROUND ")))
             timings[str(tree or "this tree")].append(results[str(tree or "this tree")][-1].pop("timings"))
             load.append(os.getloadavg()[0])
@@ -128,14 +137,16 @@ def main() -> None:
         print(f"components ({len(json.loads(wanted))}): {', '.join(json.loads(wanted))}")
     medians = {}
     for tree, rounds in results.items():
-        print(tree)
+        print(f"{tree}: {len(rounds)} rounds, {failed[tree]} failed")
+        if not rounds:
+            continue
         medians[tree] = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
         for key in rounds[0]:
             values = [r[key] for r in rounds]
             print(f"  {key:<22} median {medians[tree][key]:6.2f} s   max {max(values):6.2f} s   (n={len(values)})")
     if args.timings:
         print_timings(timings)
-    if args.compare:
+    if args.compare and len(medians) == 2:
         before, after = (medians[str(t or "this tree")] for t in trees)
         for key in before:
             print(f"ratio after/before  {key:<22} {after[key] / before[key]:5.2f}x")

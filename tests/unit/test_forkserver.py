@@ -17,6 +17,7 @@ import pytest
 
 from chaosctl.stack import procs
 from chaosctl.stack.forkserver import ForkServer
+from chaosctl.stack.local import POLL
 from chaosctl.stack.procs import ProcRecord
 from chaosctl.waiting import wait_until
 
@@ -95,8 +96,12 @@ def test_a_dead_fork_server_forks_nothing_and_the_caller_spawns(server: ForkServ
 
 
 @contextmanager
-def _fake_forks(forked: list[str], refuse: frozenset[str], spawn) -> Iterator[object]:
+def _fake_forks(forked: list[str], refuse: frozenset[str], spawn, busy_until: float = 0.0,
+                clock=None) -> Iterator[object]:
     class Forker:
+        def pending(self) -> bool:
+            return clock is not None and clock() < busy_until
+
         def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
                   cwd: Path | None = None) -> ProcRecord | None:
             if name in refuse:
@@ -117,3 +122,31 @@ def test_up_forks_the_services_through_the_fork_server_and_spawns_what_it_refuse
     assert forked == ["registry", "preprocess"]
     assert sorted(n for n, _ in launcher.spawned) == sorted(COMPONENTS)  # the gateway spawned plainly, once
     assert backend._forker is None  # only for the duration of `up`
+
+
+def test_while_the_fork_server_imports_up_holds_the_services_back_and_goes_on_probing(tmp_path: Path) -> None:
+    from test_local_backend_fakes import _stack
+
+    backend, launcher, clock, events = _stack(tmp_path, {"registry": 1.0, "preprocess": 1.0, "gateway": 1.0})
+    forked: list[str] = []
+    began = clock()
+    backend.forks = lambda: _fake_forks(forked, frozenset(), launcher.spawn, busy_until=began + 3.0, clock=clock)
+    backend.up()
+    spawned = dict(launcher.spawned)
+    assert began + 3.0 <= spawned["registry"] < began + 3.0 + 2 * POLL  # not before it can fork, and at once then
+    assert forked == ["registry", "preprocess", "gateway"]
+
+
+def test_a_fork_server_that_never_gets_ready_is_given_up_and_nothing_blocks(tmp_path: Path) -> None:
+    stuck = tmp_path / "stuck"
+    stuck.mkdir()
+    (stuck / "setproctitle.py").write_text("import time\ntime.sleep(600)\n")  # imported before it says ready
+    fs = ForkServer(tmp_path / "fs.log", env={**os.environ, "PYTHONPATH": str(stuck)}, preload=False, module=MODULE)
+    try:
+        assert fs.pending() is True  # alive, importing: not given up yet
+        fs.started_at -= 3600  # long past its READY_TIMEOUT
+        assert fs.pending() is False and fs.conn is None  # given up (and stopped): services spawn the plain way
+        assert fs.proc.poll() is not None
+        assert fs.spawn("svc", _argv(), tmp_path / "svc.log") is None
+    finally:
+        fs.close()

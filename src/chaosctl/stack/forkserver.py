@@ -15,6 +15,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -44,6 +45,7 @@ class ForkServer:
                                          start_new_session=True)  # fmt: skip
         self.conn: Connection | None = Connection(ours.detach())
         self.ready = False
+        self.started_at = time.monotonic()
 
     def handles(self, argv: Sequence[str]) -> bool:
         """A Python service whose command line can be given to the fork exactly: a title is set in
@@ -51,6 +53,24 @@ class ForkServer:
         into arguments on spaces, so none may hold one."""
         return (len(argv) >= 3 and argv[0] == sys.executable and argv[1] == "-m" and argv[2] == self.module
                 and not any(" " in a or not a for a in argv) and len(" ".join(argv)) > len(" ".join(self.argv)))
+
+    def pending(self) -> bool:
+        """True while it is still importing (never blocks): `up` holds the services back meanwhile
+        and goes on starting and probing the rest. False once it can fork, or never will."""
+        if self.conn is None or self.ready:
+            return False
+        try:
+            if self.conn.poll(0):
+                self._expect(0, "ready")
+                self.ready = True
+                return False
+        except (OSError, EOFError, ValueError, KeyError):
+            self.close()
+            return False
+        if time.monotonic() - self.started_at > READY_TIMEOUT:
+            self.close()  # stuck: the services start the plain way
+            return False
+        return True
 
     def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
               cwd: Path | None = None) -> ProcRecord | None:

@@ -33,7 +33,7 @@ POLL = 0.25
 LOG_TAIL_LINES = 25
 STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
 Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
-Forker = Any  # forkserver.ForkServer, or a fake with its spawn(): a ProcRecord, or None (not forked)
+Forker = Any  # forkserver.ForkServer, or a fake: spawn() -> a ProcRecord, or None (not forked); pending() -> bool
 Forks = Callable[[], Any]  # -> a context manager giving a Forker or None
 
 
@@ -222,7 +222,8 @@ class LocalBackend:
 
             def step() -> bool:
                 nonlocal st
-                for name in [n for n in waiting if needs[n] <= ready]:
+                held = self._forker is not None and self._forker.pending()  # still importing: services wait
+                for name in [n for n in waiting if needs[n] <= ready and not (held and comps.kind(n) == "service")]:
                     waiting.remove(name)
                     if name in running:
                         self.report(name, "running", "already running")
