@@ -4,6 +4,8 @@
   (env CHAOSCTL_TEST_PORT_BASE, default 27000) and a temporary state dir, and
   ALWAYS torn down at the end of the session (which also checks that `down`
   left no process and no listening port).
+* `live` (module): the session stack through the gateway (`_gateway_live.Live`), once a
+  first prediction answers; a module may define its own `live` instead.
 * `leak_check` (autouse): fails a test that leaves behind a process started
   from the test process, or a listening port, that was not there before it
   (the session stack's own processes excepted).
@@ -18,11 +20,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
+from _gateway_live import Live, wait_until
 from absent import component_missing
 
 from chaosctl.settings import Settings, load_settings
@@ -79,6 +84,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             backend.down()  # raises when a process or a port is left behind
         finally:
             _session_backends.remove(backend)
+
+
+@contextmanager
+def module_stack(settings: Settings, components: tuple[str, ...] | None = None) -> Iterator[LocalBackend]:
+    """A module's own stack, shared by its tests: up, its processes (also those a test restarts)
+    excepted from the leak check as the session stack's are, and always down (which checks)."""
+    backend = LocalBackend(settings) if components is None else LocalBackend(settings, components=components)
+    _session_backends.append(backend)
+    try:
+        backend.up()
+        yield backend
+    finally:
+        try:
+            backend.down()
+        finally:
+            _session_backends.remove(backend)
+
+
+@pytest.fixture(scope="module")
+def live(stack: Stack) -> Iterator[Live]:
+    """The session stack seen through the gateway (tests/integration/_gateway_live), once it answers."""
+    with httpx.Client(timeout=10.0) as client:
+        lv = Live(stack.settings, stack.topology, client)
+        wait_until(lambda: lv.predict().status_code == 200, 60, "a first prediction through the gateway")
+        yield lv
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from _gateway_live import Live, new_traceparent, wait_until
 from _run_live import chaosctl
@@ -26,14 +24,6 @@ from ruamel.yaml import YAML
 pytestmark = pytest.mark.integration
 
 SHIPPED = Path(__file__).resolve().parents[2] / "scenarios" / "event-lag.yaml"
-
-
-@pytest.fixture(scope="module")
-def live(stack) -> Iterator[Live]:  # noqa: ANN001 - the session Stack of conftest
-    with httpx.Client(timeout=10.0) as client:
-        lv = Live(stack.settings, stack.topology, client)
-        wait_until(lambda: lv.predict().status_code == 200, 60, "a first prediction through the gateway")
-        yield lv
 
 
 def _analyser(live: Live, name: str, **labels: str) -> float:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from _gateway_live import Live, new_traceparent, wait_until
@@ -22,14 +20,6 @@ from chaosctl.services.gateway.auth import mint_token
 pytestmark = pytest.mark.integration
 
 GPUS = ("model-gpu-1", "model-gpu-2")
-
-
-@pytest.fixture(scope="module")
-def live(stack) -> Iterator[Live]:  # noqa: ANN001 - the session Stack of conftest
-    with httpx.Client(timeout=10.0) as client:
-        lv = Live(stack.settings, stack.topology, client)
-        wait_until(lambda: lv.predict().status_code == 200, 60, "a first prediction through the gateway")
-        yield lv
 
 
 def test_missing_expired_and_forged_tokens_get_401(live: Live) -> None:

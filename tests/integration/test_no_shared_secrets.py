@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import stat
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -31,14 +30,6 @@ pytestmark = pytest.mark.integration
 
 OLD_JWT_SECRET = "chaosctl-dev-secret-change-me-0123456789"
 REAL_RECORD = "model-gpu-1--fraud-detector--2.3.1"
-
-
-@pytest.fixture(scope="module")
-def live(stack) -> Iterator[Live]:  # noqa: ANN001 - the session Stack of conftest
-    with httpx.Client(timeout=10.0) as client:
-        lv = Live(stack.settings, stack.topology, client)
-        wait_until(lambda: lv.predict().status_code == 200, 60, "a first prediction through the gateway")
-        yield lv
 
 
 def _service(live: Live) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,14 +14,6 @@ from _gateway_live import Live, wait_until
 
 pytestmark = pytest.mark.integration
 CACHE = "prediction-cache"
-
-
-@pytest.fixture(scope="module")
-def live(stack) -> Iterator[Live]:  # noqa: ANN001 - the session Stack of conftest
-    with httpx.Client(timeout=10.0) as client:
-        lv = Live(stack.settings, stack.topology, client)
-        wait_until(lambda: lv.predict().status_code == 200, 60, "a first prediction through the gateway")
-        yield lv
 
 
 def _rows() -> list[list[float]]:
