@@ -25,6 +25,9 @@ MODULE = "chaosctl_forkprobe_module"
 PROBE = '''
 import os, random, sys, time
 print("random", random.getrandbits(64), "env", os.environ.get("FORKPROBE"), "cwd", os.getcwd(), "args", sys.argv[1:])
+if "--atexit" in sys.argv:
+    import atexit
+    atexit.register(lambda: print("exit handler ran"))
 if "--linger" in sys.argv:
     time.sleep(60)
 '''
@@ -150,3 +153,10 @@ def test_a_fork_server_that_never_gets_ready_is_given_up_and_nothing_blocks(tmp_
         assert fs.spawn("svc", _argv(), tmp_path / "svc.log") is None
     finally:
         fs.close()
+
+
+def test_a_forked_service_runs_its_exit_handlers(server: ForkServer, tmp_path: Path) -> None:
+    log = tmp_path / "svc.log"
+    rec = server.spawn("svc", _argv("--atexit"), log, env=dict(os.environ), cwd=tmp_path)
+    assert rec is not None
+    assert "exit handler ran" in _log_when(log, "exit handler ran")  # e.g. OpenTelemetry's span flush

@@ -21,6 +21,7 @@ title can only be set in place when longer than the original (else /proc pads it
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import os
@@ -78,8 +79,9 @@ def run_child(argv: list[str], env: dict[str, str], log: str, cwd: str, closing:
         traceback.print_exc()
     finally:
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            atexit._run_exitfuncs()  # what a plain exit runs (span exporters flush); the rest of the
+            sys.stdout.flush()       # interpreter's teardown is skipped: it would unwind into the fork
+            sys.stderr.flush()       # server's loop, and tear down every preloaded module
         finally:
             os._exit(code)
 
