@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 
@@ -375,19 +375,23 @@ def dashboards(
 def main() -> None:
     try:
         app(standalone_mode=True)
-    except ChaosctlError as exc:
+    except (Exception, KeyboardInterrupt) as exc:
+        exit_with_error(exc)
+
+
+def exit_with_error(exc: BaseException) -> NoReturn:
+    """Say an error the one way (`chaosctl: ...` on stderr) and exit with its code (also for __main__'s validate path)."""
+    if isinstance(exc, ChaosctlError):
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"chaosctl: {line}", file=sys.stderr)
-        sys.exit(exit_code_for(exc))
-    except KeyboardInterrupt as exc:
+    elif isinstance(exc, KeyboardInterrupt):
         print("chaosctl: interrupted", file=sys.stderr)
-        sys.exit(exit_code_for(exc))
-    except Exception:  # a bug, not a verdict: exit 4 (RunFailed's code) so that CI never reads it as "SLO failed"
+    else:  # a bug, not a verdict: exit 4 (RunFailed's code) so that CI never reads it as "SLO failed"
         import traceback
 
-        traceback.print_exc()
+        traceback.print_exception(exc)
         print(f"chaosctl: internal error (the traceback above); exit {INTERNAL_ERROR_EXIT}", file=sys.stderr)
-        sys.exit(INTERNAL_ERROR_EXIT)
+    sys.exit(exit_code_for(exc))
 
 
 if __name__ == "__main__":
