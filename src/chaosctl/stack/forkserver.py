@@ -26,7 +26,9 @@ import psutil
 from chaosctl.stack.procs import ProcRecord
 
 SERVICES_MODULE = "chaosctl.services"
-READY_TIMEOUT = 60.0  # the preload: ~3 s of CPU, much longer on a loaded 2-core machine
+# The preload: ~3.5 s of CPU; over 60 s of wall at load 40 on 2 cores, where spawning the services
+# plainly instead costs them ~1-2.7 s of CPU each. Given up only as late as a service's own deadline.
+READY_TIMEOUT = 120.0
 ANSWER_TIMEOUT = 10.0
 
 
