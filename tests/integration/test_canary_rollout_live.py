@@ -30,8 +30,8 @@ pytestmark = pytest.mark.integration
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 ROLLOUTS = "/admin/rollouts"
 # Shortened phases (the shipped ones: 15/35/10 s, abort 20 s in): the first step comes at the 10 s
-# step interval once the canary has 20 answers judged on latency, so the abort at 12 s lands at 25%.
-PHASES = (("2s", "20s", "3s"), "12s")
+# step interval once the canary has 20 answers judged on latency, so the abort at 14 s lands at 25%.
+PHASES = (("2s", "22s", "3s"), "14s")
 
 
 def _run(stack, tmp_path: Path, name: str, durations: tuple[str, str, str], abort_after: str) -> tuple[int, dict[str, Any], str]:
