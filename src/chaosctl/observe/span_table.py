@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from itertools import repeat
+from itertools import compress, repeat
 from operator import attrgetter, floordiv, lshift, or_
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -269,7 +269,8 @@ def _add_spans(b: _Builder, raws: list[msgspec.Raw], service: str, host: str) ->
 
 
 def _plain_columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> None:
-    if any(map(_not_plain, map(_ATTRS, batch))):
+    attrs = list(map(_ATTRS, batch))
+    if any(map(_not_plain, compress(attrs, map(len, attrs)))):  # a Python step only for a span with attributes
         raise _Fallback
     if batch:
         _columns(b, batch, service, clock)
