@@ -1,7 +1,10 @@
 """An observability backend lost in the middle of a run, on a stack of its own (port
 base + 1400) so that the session stack is not disturbed: the run goes on to the end of
 its phases, reverts, judges what it still can, fails the rest naming the backend,
-writes every report and exits 3."""
+writes every report and exits 3.
+
+The module's stack is brought up once for both tests (each restarts what it killed and
+leaves the stack clean: assert_clean); one `up` and `down` less than a stack per test."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from _run_live import DATA, assert_clean, start_chaosctl, wait_serving
+from conftest import PORT_BASE, module_stack, skip_unless_binaries, stack_settings
 
 from chaosctl.stack.local import LocalBackend
 
@@ -20,15 +24,12 @@ OWN_OFFSET = 1400
 REPORTS = ("report.json", "junit.xml", "report.html", "report.md")
 
 
-@pytest.fixture
-def own_stack(own_stack_settings):
-    backend = LocalBackend(own_stack_settings(OWN_OFFSET))
-    try:
-        backend.up()
-        wait_serving(backend.settings, backend.topology)
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory):
+    settings = stack_settings(tmp_path_factory.mktemp("backend-lost-stack"), PORT_BASE + OWN_OFFSET)
+    skip_unless_binaries(settings)
+    with module_stack(settings) as backend:  # what a test restarts is the stack's, not the test's leak
         yield backend
-    finally:
-        backend.down()
 
 
 def _wait_log(log: Path, text: str, proc, timeout: float = 120.0) -> None:
@@ -40,6 +41,7 @@ def _wait_log(log: Path, text: str, proc, timeout: float = 120.0) -> None:
 
 
 def _run_losing(backend: LocalBackend, component: str, tmp_path: Path) -> tuple[int, str, dict]:
+    wait_serving(backend.settings, backend.topology)
     log, out = tmp_path / f"lose-{component}.log", tmp_path / f"report-{component}"
     proc = start_chaosctl(backend.settings, "run", str(DATA / "run-backend-lost.yaml"), "--report-dir", str(out), log=log)
     try:
