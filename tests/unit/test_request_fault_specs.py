@@ -7,41 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from _gateway_fakes import CANARY, FakeStack, make_harness, record
+from _fault_admin import ADMIN, admin_ctx, load_one_fault
 from chaosctl.errors import FaultError, ScenarioInvalid
-from chaosctl.faults.base import FaultContext, record_from_spec
+from chaosctl.faults.base import record_from_spec
 from chaosctl.faults.catalogue import build_fault, fault_from_record
 from chaosctl.faults.journal import Journal
 from chaosctl.runner.recover import recover_faults
-from chaosctl.scenario import load_scenario
 from chaosctl.scenario.faults import RequestAbort, RequestDelay
-from chaosctl.settings import Settings
-from chaosctl.stack.topology import Topology
 from chaosctl.verdict.effect import CONFIRMED, INCONCLUSIVE, NOT_OBSERVED, FaultFacts, Observed, judge
 
-ADMIN = "0123456789abcdef0123456789abcdef-admin"
-SCENARIO = """\
-apiVersion: chaosctl/v1
-kind: Scenario
-metadata:
-  name: t
-load:
-  users: 2
-  spawn_rate: 2
-  requests:
-    - {{model: fraud-detector}}
-phases:
-  - name: baseline
-    duration: 5s
-  - name: fault
-    duration: 5s
-    faults:
-{fault}
-slos:
-  - {{name: ok, sli: success_ratio, phase: baseline, objective: ">= 99%"}}
-"""
 CANARY_ABORT = """\
       - type: request-abort
         target: gateway
@@ -51,9 +26,7 @@ CANARY_ABORT = """\
 
 
 def _load(tmp_path: Path, fault: str):  # noqa: ANN202
-    path = tmp_path / "s.yaml"
-    path.write_text(SCENARIO.format(fault=fault))
-    return load_scenario(path, Topology())
+    return load_one_fault(tmp_path, fault)
 
 
 def test_a_canary_abort_loads_and_becomes_a_scalar_journal_record(tmp_path: Path) -> None:
@@ -97,14 +70,7 @@ def test_links_and_model_servers_are_targets_too(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the fault against the real gateway app
 
 
-def _ctx(tmp_path: Path) -> tuple[FaultContext, TestClient, Settings]:
-    settings = Settings(state_dir=tmp_path, port_base=24700, admin_token=ADMIN)
-    h = make_harness(FakeStack(records=[record("model-gpu-2"), record("model-gpu-2", version="2.4.0")]),
-                     canary=CANARY, admin_token=ADMIN)  # fmt: skip
-    ctx = FaultContext(settings, Topology(settings.port_base), backend_factory=lambda: None)
-    # TestClient is an httpx.Client: the fault's admin calls reach the in-process gateway app.
-    ctx._http = TestClient(h.client.app, headers={"X-Admin-Token": ADMIN})
-    return ctx, h.client, settings
+_ctx = admin_ctx
 
 
 def test_inject_verify_revert_through_the_admin_api(tmp_path: Path) -> None:

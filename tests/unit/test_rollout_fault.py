@@ -7,39 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from _gateway_fakes import CANARY, FakeStack, make_harness, record
+from _fault_admin import admin_ctx, load_one_fault
+from _gateway_fakes import CANARY
 from chaosctl.errors import ScenarioInvalid
-from chaosctl.faults.base import FaultContext, record_from_spec
+from chaosctl.faults.base import record_from_spec
 from chaosctl.faults.catalogue import build_fault, fault_from_record
 from chaosctl.faults.rollout import rollout_body
-from chaosctl.scenario import load_scenario
 from chaosctl.scenario.faults import CanaryRollout
-from chaosctl.settings import Settings
-from chaosctl.stack.topology import Topology
 
-ADMIN = "0123456789abcdef0123456789abcdef-admin"
-SCENARIO = """\
-apiVersion: chaosctl/v1
-kind: Scenario
-metadata:
-  name: t
-load:
-  users: 2
-  spawn_rate: 2
-  requests:
-    - {{model: fraud-detector}}
-phases:
-  - name: baseline
-    duration: 5s
-  - name: rollout
-    duration: 30s
-    faults:
-{fault}
-slos:
-  - {{name: ok, sli: success_ratio, phase: baseline, objective: ">= 99%"}}
-"""
 ROLLOUT = ("      - {type: canary-rollout, target: gateway, model: fraud-detector, stable: '2.3.1', canary: '2.4.0', "
            "steps: '10%,50%,100%', step_interval: 5s, window: 8s, min_samples: 4, auto_rollback: false, "
            "max_latency_ratio: 3, latency_slack: 250ms, latency_min_samples: 30, latency_warmup: 4s}")  # fmt: skip
@@ -47,9 +23,7 @@ BASE = "      - {type: canary-rollout, target: gateway, model: m, stable: '1', c
 
 
 def _load(tmp_path: Path, fault: str):  # noqa: ANN202
-    path = tmp_path / "s.yaml"
-    path.write_text(SCENARIO.format(fault=fault))
-    return load_scenario(path, Topology())
+    return load_one_fault(tmp_path, fault, phase="rollout", duration="30s")
 
 
 def test_a_rollout_loads_and_becomes_the_admin_apis_body(tmp_path: Path) -> None:
@@ -102,12 +76,8 @@ def test_bad_rollouts_are_refused_at_their_line(tmp_path: Path, fault: str, says
 
 
 def test_inject_verify_revert_against_the_gateway_app(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path, port_base=24700, admin_token=ADMIN)
-    h = make_harness(FakeStack(records=[record("model-gpu-2"), record("model-gpu-2", version="2.4.0")]),
-                     canary=CANARY, admin_token=ADMIN)  # fmt: skip
-    ctx = FaultContext(settings, Topology(settings.port_base), backend_factory=lambda: None)
-    ctx._http = TestClient(h.client.app, headers={"X-Admin-Token": ADMIN})  # the fault's admin calls, in-process
-    gateway = h.client.app.state.gateway  # type: ignore[attr-defined]
+    ctx, client, _ = admin_ctx(tmp_path)  # the fault's admin calls reach the gateway app in-process
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
     spec = _load(tmp_path, ROLLOUT).phases[1].faults[0]
     fault = build_fault(spec, ctx)
     fault.inject()
