@@ -151,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     setproctitle(" ".join(sys.orig_argv))  # the same title: claims the argv area now, in one process
 
     preload(() if "bare" in args else PRELOAD)  # bare: tests, which fork no heavy service
-    conn.send_bytes(b'{"ready": true}')
+    try:
+        conn.send_bytes(b'{"ready": true}')
+    except OSError:  # `up` gave up waiting (or ended) while this imported: nothing to fork
+        os._exit(0)
     while True:
         try:
             raw = conn.recv_bytes()
