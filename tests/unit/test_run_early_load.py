@@ -1,4 +1,5 @@
-"""Locust starts gated before the pre-flight checks (its start overlaps them) and its gate opens
+"""Locust starts gated after the pre-flight checks (its start overlaps the telemetry's and the
+steady-state probes) and its gate opens
 only once the steady state held: no request goes out before that, and a load whose gate never
 opened is discarded on every early end (stack not ready, steady state broken, interrupt)."""
 
@@ -48,7 +49,7 @@ def test_locust_starts_gated_before_the_preflight_and_opens_after_the_steady_sta
     w = Watched(tmp_path, scenario=PROBED)
     code, err, report = w.publish()
     assert (code, err, report["verdict"]) == (0, None, "pass")
-    assert w.load.log == ["start gated", "preflight", "probe", "open gate", "stop", "probe"]
+    assert w.load.log == ["preflight", "start gated", "probe", "open gate", "stop", "probe"]
 
 
 def test_a_broken_steady_state_discards_the_load_without_opening_its_gate(tmp_path) -> None:
@@ -63,23 +64,29 @@ def test_a_broken_steady_state_discards_the_load_without_opening_its_gate(tmp_pa
 
     w.load.start = start  # type: ignore[method-assign]
     w.publish()
-    assert w.load.log == ["start gated", "preflight", "probe", "discard"]
+    assert w.load.log == ["preflight", "start gated", "probe", "discard"]
 
 
 def test_a_stack_that_is_not_ready_discards_the_load_and_raises(tmp_path) -> None:
     w = Watched(tmp_path, preflight_error=StackUnavailable("the stack is not ready"))
     with SignalGuard(echo=lambda m: None) as guard, pytest.raises(StackUnavailable):
         execute_and_publish(w.run(), tmp_path / "reports", guard)
-    assert w.load.log == ["start gated", "preflight", "discard"]
+    assert w.load.log == ["preflight"]  # Locust never started on a stack that is not ready
 
 
 def test_an_interrupt_before_any_fault_discards_the_load(tmp_path) -> None:
     import signal
 
-    w = Watched(tmp_path, preflight_error=RunInterrupted(signal.SIGINT))
+    w = Watched(tmp_path)
+    run = w.run()
+
+    def interrupted(url: str) -> Any:  # a signal during Locust's start is raised at the next wait: here
+        raise RunInterrupted(signal.SIGINT)
+
+    run.deps = replace(run.deps, prometheus=interrupted)
     with SignalGuard(echo=lambda m: None) as guard, pytest.raises(Interrupted):
-        execute_and_publish(w.run(), tmp_path / "reports", guard)
-    assert w.load.log == ["start gated", "preflight", "discard"]
+        execute_and_publish(run, tmp_path / "reports", guard)
+    assert w.load.log == ["preflight", "start gated", "discard"]
 
 
 def test_a_load_shape_starts_after_the_steady_state_as_before(tmp_path) -> None:

@@ -127,12 +127,11 @@ class Run:
         st, load = self.state, None
         try:
             with guard.interruptible(), st.timed("preflight"):
-                self._stop_orphans()  # before our own Locust writes the pid file
+                self._preflight()
+                self._refuse_leftovers()
             with guard.shield():  # a signal meanwhile is raised below, once this Locust is ours to stop
                 load = self._early_load()
             with guard.interruptible(), st.timed("preflight"):
-                self._preflight()
-                self._refuse_leftovers()
                 prom = self.deps.prometheus(self.topology.url("prometheus"))
                 tel = self._telemetry()
         except RunInterrupted as exc:
@@ -173,13 +172,11 @@ class Run:
 
         preflight(self.ctx, self.topology, self.scenario)
 
-    def _stop_orphans(self) -> None:
+    def _refuse_leftovers(self) -> None:
         from chaosctl.load.locust_run import stop_orphans
 
         for pid in stop_orphans(load_pidfile(self.settings)):
             self.echo(f"stopped Locust process group {pid} left by an interrupted run")
-
-    def _refuse_leftovers(self) -> None:
         left = self.journal.pending()
         if left:
             names = ", ".join(r.label for r in left)
@@ -254,7 +251,7 @@ class Run:
 
     def _early_load(self) -> Any:
         """Locust started now, gated (its users spawn, nothing is sent until the steady state
-        held): its start overlaps the pre-flight checks. None for a load shape (its clock starts
+        held): its start overlaps the telemetry's start and the steady-state probes. None for a load shape (its clock starts
         with Locust) or when it cannot start here: it then starts after the steady state, as
         before, where a failure ends the run with verdict error."""
         load = None
