@@ -62,7 +62,8 @@ def _inner_run(tmp_path: Path, require: str | None) -> subprocess.CompletedProce
     env = {k: v for k, v in os.environ.items() if k not in ("CHAOSCTL_REQUIRE", "PYTEST_ADDOPTS")}
     if require is not None:
         env["CHAOSCTL_REQUIRE"] = require
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    # the integration conftest imports its helper modules (_gateway_live) from its own folder
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS / "integration"), env.get("PYTHONPATH", "")])
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-ra", "-p", "no:cacheprovider", "--rootdir", str(work), str(work)],
         capture_output=True, text=True, cwd=work, env=env, timeout=120,
