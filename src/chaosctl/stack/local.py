@@ -62,7 +62,10 @@ class LocalBackend:
                  forks: Forks | None = None) -> None:
         self.settings = settings
         self.clock, self.sleep = clock, sleep
-        self.forks = forks if forks is not None else (self._fork_server if launcher is None else _no_forks)
+        # Real processes get the fork server (the factory passes the real launcher: `chaosctl up` forked
+        # nothing before); a fake launcher gets no forks.
+        real = launcher is None or isinstance(launcher, procs.ProcessLauncher)
+        self.forks = forks if forks is not None else (self._fork_server if real else _no_forks)
         self._forker: Forker | None = None
         self.launcher = launcher if launcher is not None else procs.ProcessLauncher(clock, sleep)
         self.probe = probe
