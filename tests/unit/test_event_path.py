@@ -212,16 +212,22 @@ def test_the_broker_probe_wants_an_apiversions_answer_without_error():
     assert "closed the connection" in kafka_broker("127.0.0.1", closed).reason
 
 
-def test_the_broker_formats_once_then_starts_from_the_formatted_template(tmp_path):
+def _kafka_settings(tmp_path):
+    """Settings whose tools folder holds a fake Kafka launcher and java (launch only checks they exist)."""
     from chaosctl.settings import Settings
-    from chaosctl.stack import components
 
     tools = tmp_path / "bin"
     tools.mkdir()
     for name in ("chaosctl-kafka", "java"):
         (tools / name).write_text("#!/bin/sh\n")
         (tools / name).chmod(0o755)
-    settings = Settings(state_dir=tmp_path / "state", tool_dirs=(tools,))
+    return tools, Settings(state_dir=tmp_path / "state", tool_dirs=(tools,))
+
+
+def test_the_broker_formats_once_then_starts_from_the_formatted_template(tmp_path):
+    from chaosctl.stack import components
+
+    tools, settings = _kafka_settings(tmp_path)
     topo = Topology(24000)
     first = components.launch(EVENTS, settings, topo, topo.components)
     assert first.argv[0] == "/bin/sh" and "StorageTool format" in first.argv[2] and "kafka.Kafka" in first.argv
@@ -248,15 +254,9 @@ def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
 
 
 def test_the_format_command_binds_the_cluster_id_to_its_option(tmp_path):
-    from chaosctl.settings import Settings
     from chaosctl.stack import components
 
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    for name in ("chaosctl-kafka", "java"):
-        (tools / name).write_text("#!/bin/sh\n")
-        (tools / name).chmod(0o755)
-    settings = Settings(state_dir=tmp_path / "state", tool_dirs=(tools,))
+    _, settings = _kafka_settings(tmp_path)
     topo = Topology(24000)
     script = components.launch(EVENTS, settings, topo, topo.components).argv[2]
     assert '--cluster-id="$1"' in script
