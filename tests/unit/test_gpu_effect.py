@@ -48,6 +48,22 @@ def test_device_lost_confirmed_by_traffic_stopping_and_not_observed_when_it_answ
     assert nothing.verdict == "inconclusive" and "nothing reached it" in nothing.evidence
 
 
+def test_device_lost_a_batch_begun_before_the_loss_was_confirmed_does_not_count_against_it():
+    """The admin call and a batch race on the server's loop: a batch that began between inject()
+    and verify() returning may still succeed. It is named, not counted; one begun after is."""
+    raced = _inference(1, 3.0, t0=100_000)  # its inference span starts at 0.101 s
+    refused = _inference(5, 0.1, error=True, fault="device-lost", t0=400_000)
+    during = _w(raced + refused + _inference(30, 3.0, server="model-gpu-2"), failed_lost=[0, 2, 5])
+    confirmed_after = FaultFacts("gpu-device-lost", "model-gpu-1", {}, in_effect_at=0.2)
+    e = judge(confirmed_after, _w(_inference(30, 3.0)), during)
+    assert e.verdict == "confirmed", e
+    assert "1 succeeded before the loss was confirmed (not counted)" in e.evidence
+    confirmed_before = FaultFacts("gpu-device-lost", "model-gpu-1", {}, in_effect_at=0.05)
+    late = judge(confirmed_before, _w(_inference(30, 3.0)), during)
+    assert late.verdict == "not observed" and "kept answering" in late.evidence, late
+    assert judge(LOST, _w(_inference(30, 3.0)), during).verdict == "not observed"  # time unknown: counted
+
+
 def test_device_lost_with_no_trace_of_the_fault_window_is_inconclusive_not_confirmed():
     """No span at all in the fault window (Jaeger late or empty) and no refused batch counted:
     the missing traffic is missing data, not a stopped device."""

@@ -105,7 +105,7 @@ def _judge_one(gather: _Gather, spec: Any, row: FaultRow, base: PhaseWindow | No
                system: "System | None") -> Effect:
     if row.injected_at is None:
         return Effect(INCONCLUSIVE, "the fault was not verified in effect")
-    facts = FaultFacts(spec.type, spec.target, spec.model_dump(mode="json", exclude_none=True))
+    facts = FaultFacts(spec.type, spec.target, spec.model_dump(mode="json", exclude_none=True), row.in_effect_at)
     if spec.type == "region-partition":  # its region's components, as traces name them
         facts = replace(facts, params={**facts.params, "members": _region_services(system, spec.region)})
     hop = _hop(system, spec.target)

@@ -30,13 +30,13 @@ from chaosctl.faults.journal import Journal
 from chaosctl.report.model import RunReport
 from chaosctl.settings import Settings
 from chaosctl.verdict.model import Check, PhaseWindow
-from chaosctl.waiting import wait_until
 
 from .abort import AbortWatcher
 from .lost import LostBackends
 from .outcome import build_report, describe_error, run_failure
 from .phase import PhaseEnv, run_phase
 from .scenario_glue import abort_conditions, load_plan, warmup_seconds
+from .settle import wait_scraped
 from .signals import RunInterrupted, SignalGuard
 from .steady import check_steady_state
 
@@ -100,7 +100,7 @@ class RunDeps:
     load: Callable[["Run"], Any] | None = None  # None: LocustRun
     analyse: Callable[..., "Analysis"] = _analyse
     build: Callable[[Any, FaultContext], Any] = build_fault
-    settle_s: float = 1.0  # at most: until every target was scraped once with the load running (_wait_scraped)
+    settle_s: float = 1.0  # at most: until every target was scraped once with the load running (settle.py)
 
 
 class Run:
@@ -280,21 +280,12 @@ class Run:
         t0, limit = time.monotonic(), SPAWN_TIMEOUT_S + warmup_seconds(self.scenario)
         if not load.wait_spawned(target, timeout_s=limit):
             self.state.notes.append(f"Locust did not reach {target} users within {limit:.0f}s")
-        self._wait_scraped(prom, time.time())
+        from chaosctl.system.runtime import sli_jobs
+
+        note = wait_scraped(prom, time.time(), self.deps.settle_s, sli_jobs(self.system))
+        if note:
+            self.state.notes.append(note)
         self.echo(f"load: running after {time.monotonic() - t0:.1f}s")
-
-    def _wait_scraped(self, prom: Any, since: float) -> None:
-        """Until Prometheus has scraped every target once since `since` (the users running), so the
-        first phase's window starts on a sample of the running load; at most settle_s (the fixed wait
-        this replaces: a target scraped more rarely is not waited for longer than before)."""
-        def scraped() -> bool:
-            try:
-                oldest = prom.query("min(timestamp(up))", time.time())
-            except (ValueError, StackUnavailable):  # no answer: the bound applies
-                return False
-            return oldest is not None and oldest >= since
-
-        wait_until(scraped, self.deps.settle_s, interval=0.05)
 
     def _live_view(self, prom: Any, load: Any) -> Any:
         from .live import start_for_run

@@ -63,6 +63,7 @@ class _Planned:
     fault: Fault | None = None
     out_at: float | None = None
     injected_at: float | None = None  # unix seconds inject() was called at (set once verified in effect)
+    in_effect_at: float | None = None  # unix seconds verify() returned
 
 
 def run_phase(phase: Any, env: PhaseEnv) -> PhaseOutcome:
@@ -133,7 +134,7 @@ def _inject(p: _Planned, env: PhaseEnv, active: ActiveFaults, outcome: PhaseOutc
         return False
     if p.spec.duration is not None:
         p.out_at = p.at + p.spec.duration
-    p.injected_at = began
+    p.injected_at, p.in_effect_at = began, time.time()
     outcome.injected.append(done)
     outcome.checks.append(Check("fault", label, outcome.window.name, "pass", done.evidence, "in effect"))
     env.echo(f"  + {label}: {done.evidence} ({(done.verified_at - done.decided_at) * 1000:.0f} ms)")
@@ -152,5 +153,5 @@ def _revert_one(fault: Fault, active: ActiveFaults) -> None:
 
 def _rows(planned: Sequence[_Planned], reverted_at: dict[str, float]) -> tuple[FaultRow, ...]:
     """The phase's faults with the times the effect and recovery verdicts measure from."""
-    return tuple(FaultRow(p.spec.label, p.injected_at, reverted_at.get(p.fault.record.id))
+    return tuple(FaultRow(p.spec.label, p.injected_at, reverted_at.get(p.fault.record.id), in_effect_at=p.in_effect_at)
                  for p in planned if p.fault is not None)

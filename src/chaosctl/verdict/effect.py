@@ -62,6 +62,7 @@ class FaultFacts:
     type: str
     target: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    in_effect_at: float | None = None  # unix seconds its verify() returned (None: not known)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ batch; a batch a fault failed has its span in error, with `gpu.fault` set) and i
 * gpu-device-lost on N: no batch succeeded on N during the fault, and either N refused batches
   (`chaosctl_gpu_failed_batches_total{reason="device-lost"}` rose) or its traffic stopped (it
   ran at least MIN_SPANS inference spans in the baseline, and MIN_SPANS traces of the fault
-  window went elsewhere). A batch that succeeded on it: not observed. Neither failures nor
+  window went elsewhere). A batch that succeeded on it: not observed (one that began before
+  verify() confirmed the loss is named, not counted). Neither failures nor
   traffic in both windows: inconclusive (nothing reached it, or no data).
 * gpu-ecc-error on N: the failed-batch counter (`reason="ecc-error"`) rose by at least half of
   what the fault should have failed (rate x the batches N ran, or count, at most the batches
@@ -35,7 +36,7 @@ THROTTLE_LOW, THROTTLE_HIGH = 1 / 3, 3.0  # of the added factor (f - 1), and of 
 def judge_gpu_device(fault: FaultFacts, base: Observed | None, during: Observed) -> Effect:
     svc = service_of(fault.target)
     if fault.type == "gpu-device-lost":
-        effect = _lost(svc, base, during)
+        effect = _lost(svc, base, during, fault.in_effect_at)
     elif fault.type == "gpu-ecc-error":
         effect = _ecc(fault, svc, during)
     else:
@@ -59,14 +60,20 @@ def increase(window: Observed, role: str) -> float | None:
     return max(0.0, values[-1] - values[0])
 
 
-def _lost(svc: str, base: Observed | None, during: Observed) -> Effect:
+def _lost(svc: str, base: Observed | None, during: Observed, in_effect_at: float | None = None) -> Effect:
     now = inference(during.spans, svc)
-    ok = [s for s in now if not s.error]
+    # A batch that began before verify() confirmed the device lost may have been on the device
+    # already (the admin call and the batch race on the server's loop): not evidence either way.
+    settled = int(in_effect_at * 1e6) if in_effect_at is not None else None
+    ok = [s for s in now if not s.error and (settled is None or s.start_us >= settled)]
+    early = sum(1 for s in now if not s.error) - len(ok)
     n_base = len(inference(base.spans, svc)) if base is not None else 0
     refused = increase(during, "failed_lost")
     counted = f"+{refused:g}" if refused is not None else f"not measured (need {MIN_SAMPLES} samples)"
     said = (f"{len(ok)} inference spans succeeded on it during the fault, {n_base} inference spans in the baseline; "
             f"refused batches {counted}; {_faulted(now, 'device-lost')} inference spans carry gpu.device_lost")
+    if early:
+        said += f"; {early} succeeded before the loss was confirmed (not counted)"
     if ok:
         return Effect(NOT_OBSERVED, f"the device kept answering: {said}")
     if (refused or 0) >= 1:

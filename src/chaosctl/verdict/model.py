@@ -18,6 +18,9 @@ class FaultRow:
     reverted_at: float | None = None  # unix seconds: its revert returned
     effect: str = ""  # confirmed | not observed | inconclusive ("" not judged)
     evidence: str = ""
+    # unix seconds: verify() returned, the fault confirmed in place. Between injected_at and this,
+    # work the fault did not reach yet can still succeed (a batch already on its way to a device).
+    in_effect_at: float | None = None
 
 
 @dataclass(frozen=True)
