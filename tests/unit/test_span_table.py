@@ -124,5 +124,7 @@ def test_odd_ids_and_times_read_as_the_reference_reads_them() -> None:
         return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
     for span_id in ("00000000000000B2", "0000000 000000b2", "00000000 0000b2", "b2"):
         same_as_reference(doc(span_id, "00000000000000A1", "2000000", "3000000"))
-    for start, end in ((2000000, "3000000"), ("2000000", "30000000"), ("+2000000", "3000000"), ("900", "3000000")):
+    for start, end in ((2000000, "3000000"), ("2000000", "30000000"), ("+2000000", "3000000"), ("900", "3000000"),
+                       ("2000999", "2000001"), ("2001999", "1999000"), ("1999999", 2000000), (str(2**64 - 1), str(2**64 - 1)),
+                       (str(2**64 - 1), "0"), (str(2**64), "1"), ("-1", "1")):  # floors, ends before starts, the 64-bit bounds
         same_as_reference(doc("00000000000000b2", "00000000000000a1", start, end))
