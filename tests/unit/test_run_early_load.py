@@ -24,6 +24,7 @@ class Watched(World):
     """Records the pre-flight and every steady-state probe in the load's log, beside its own calls."""
 
     preflight_error: BaseException | None = None
+    reachable: bool = False  # whether the load's target takes connections
 
     def run(self) -> Run:
         run = super().run()
@@ -41,7 +42,7 @@ class Watched(World):
             return real_query(expr, at)
 
         prom.query = query  # type: ignore[method-assign]
-        run.deps = replace(run.deps, preflight=preflight)
+        run.deps = replace(run.deps, preflight=preflight, reachable=lambda url: self.reachable)
         return run
 
 
@@ -95,3 +96,65 @@ def test_a_load_shape_starts_after_the_steady_state_as_before(tmp_path) -> None:
     w.publish()
     log = w.load.log
     assert log.index("start") > log.index("probe") and "start gated" not in log and "open gate" not in log
+
+
+def test_a_reachable_target_starts_locust_gated_before_the_preflight(tmp_path) -> None:
+    w = Watched(tmp_path, scenario=PROBED, reachable=True)
+    code, err, report = w.publish()
+    assert (code, err, report["verdict"]) == (0, None, "pass")
+    assert w.load.log == ["start gated", "preflight", "probe", "open gate", "stop", "probe"]
+
+
+def test_a_failing_preflight_discards_the_locust_started_before_it(tmp_path) -> None:
+    w = Watched(tmp_path, preflight_error=StackUnavailable("the stack is not ready"), reachable=True)
+    with SignalGuard(echo=lambda m: None) as guard, pytest.raises(StackUnavailable):
+        execute_and_publish(w.run(), tmp_path / "reports", guard)
+    assert w.load.log == ["start gated", "preflight", "discard"]  # killed: nothing was ever sent
+
+
+def test_a_locust_left_by_a_killed_run_is_stopped_before_this_run_starts_its_own(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from chaosctl.runner.engine import load_pidfile
+
+    w = Watched(tmp_path, scenario=PROBED, reachable=True)
+    run = w.run()
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        import psutil
+
+        pidfile = load_pidfile(run.settings)
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
+        pidfile.write_text(json.dumps([{"pid": orphan.pid, "create_time": psutil.Process(orphan.pid).create_time()}]))
+        real_start = w.load.start
+
+        def start(gated: bool = False) -> None:
+            assert orphan.poll() is not None or orphan.wait(timeout=5) is not None  # already stopped
+            real_start(gated)
+
+        w.load.start = start  # type: ignore[method-assign]
+        with SignalGuard(echo=lambda m: None) as guard:
+            execute_and_publish(run, tmp_path / "reports", guard)
+        assert w.load.log[:2] == ["start gated", "preflight"]
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_the_telemetry_made_beside_a_failing_preflight_is_closed(tmp_path) -> None:
+    from test_run_outcomes import FakeTelemetry
+
+    closed: list[str] = []
+
+    class Recorded(FakeTelemetry):
+        def close(self) -> None:
+            closed.append("closed")
+
+    w = Watched(tmp_path, preflight_error=StackUnavailable("the stack is not ready"))
+    run = w.run()
+    run.deps = replace(run.deps, telemetry=lambda r: Recorded())
+    with SignalGuard(echo=lambda m: None) as guard, pytest.raises(StackUnavailable, match="not ready"):
+        execute_and_publish(run, tmp_path / "reports", guard)
+    assert closed == ["closed"]  # its marker port and exporter do not outlive the refused run

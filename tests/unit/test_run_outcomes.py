@@ -174,7 +174,8 @@ class World:
 
         deps = RunDeps(preflight=lambda backend, topo: None, prometheus=lambda url: self.prom,
                        jaeger=lambda url: self.jaeger, telemetry=lambda run: FakeTelemetry(),
-                       load=lambda run: self.load, build=build, settle_s=0.0)
+                       load=lambda run: self.load, build=build, settle_s=0.0,
+                       reachable=lambda url: False)  # Locust after the pre-flight (test_run_early_load)
         return Run(scenario, settings, echo=lambda s: None, fault_ctx=ctx, deps=deps)
 
     def publish(self, left: int = 0) -> tuple[int | None, BaseException | None, dict]:

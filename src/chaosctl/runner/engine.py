@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -32,12 +32,13 @@ from chaosctl.settings import Settings
 from chaosctl.verdict.model import Check, PhaseWindow
 
 from .abort import AbortWatcher
-from .lost import LostBackends
+from .lost import LostBackends, instant_query, name_lost_backend
 from .outcome import build_report, describe_error, run_failure
 from .phase import PhaseEnv, run_phase
 from .scenario_glue import abort_conditions, load_plan, warmup_seconds
 from .settle import wait_scraped
 from .signals import RunInterrupted, SignalGuard
+from .startup import Background, accepts_connection, warm_imports
 from .steady import check_steady_state
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class RunDeps:
     analyse: Callable[..., "Analysis"] = _analyse
     build: Callable[[Any, FaultContext], Any] = build_fault
     settle_s: float = 1.0  # at most: until every target was scraped once with the load running (settle.py)
+    reachable: Callable[[str], bool] = accepts_connection  # the load's target up: Locust starts before the pre-flight
 
 
 class Run:
@@ -118,40 +120,63 @@ class Run:
         self.journal = Journal(settings.journal_path)
         self.state = RunState()
         self.deps = deps or RunDeps()
+        self._load: Any = None  # the gated Locust started before the steady state (None: after it)
 
     # -- the whole run ---------------------------------------------------------------
 
     def execute(self, guard: SignalGuard) -> RunReport:
         """The run under the caller's SignalGuard. Raises (nothing was touched) only when the
         stack is not ready, faults of an earlier run are in the journal, or a signal came first."""
-        st, load = self.state, None
         try:
-            with guard.interruptible(), st.timed("preflight"):
-                self._preflight()
-                self._refuse_leftovers()
-            with guard.shield():  # a signal meanwhile is raised below, once this Locust is ours to stop
-                load = self._early_load()
-            with guard.interruptible(), st.timed("preflight"):
-                prom = self.deps.prometheus(self.topology.url("prometheus"))
-                tel = self._telemetry()
+            prom, tel = self._prepare(guard)
         except RunInterrupted as exc:
-            self._discard(load, guard)
+            self._discard(self._load, guard)
             self.ctx.close()
             raise Interrupted(f"interrupted by {exc} before any fault was injected") from None
         except BaseException:
-            self._discard(load, guard)
+            self._discard(self._load, guard)
             self.ctx.close()
             raise
+        closing: Background | None = None
         try:
-            self.guarded(lambda: self._experiment(prom, tel, guard, load))
+            self.guarded(lambda: self._experiment(prom, tel, guard, self._load))
+            closing = Background(tel.close, "close-telemetry")  # beside the analysis: nothing there reads it
             return self._report(prom, guard, time.time())
         finally:
             with guard.shield():  # closing telemetry and the journal must not be cut short either
-                for close in (tel.close, self.journal.clear_if_done, self.ctx.close):
+                for close in (closing.join if closing else tel.close, self.journal.clear_if_done, self.ctx.close):
                     try:
                         close()
                     except Exception as exc:  # noqa: BLE001 - the report in hand must not be lost to it
                         self.echo(f"while closing the run: {describe_error(exc)}")
+
+    def _prepare(self, guard: SignalGuard) -> tuple[Any, Any]:
+        """Pre-flight, leftovers, the gated Locust (self._load: before the pre-flight when the
+        load's target is up, else after it), Prometheus and the run's telemetry."""
+        st = self.state
+        up = self.deps.reachable(self._load_url())
+        if up:
+            with guard.interruptible(), st.timed("preflight"):
+                self._stop_orphans()  # before a Locust of this run is started
+            with guard.shield():  # a signal meanwhile is raised in execute, once this Locust is ours to stop
+                self._load = self._early_load()
+        side = Background(lambda: (self.deps.prometheus(self.topology.url("prometheus")), self._telemetry()),
+                          "run-observers")  # beside the pre-flight, which mostly waits on the stack
+        try:
+            with guard.interruptible(), st.timed("preflight"):
+                self._preflight()
+                if not up:
+                    self._stop_orphans()
+                self._refuse_leftovers()
+            if self._load is None:
+                with guard.shield():
+                    self._load = self._early_load()
+        except BaseException:
+            with guard.shield():
+                _close_quietly(side)
+            raise
+        with guard.interruptible(), st.timed("preflight"):
+            return side.join()
 
     def guarded(self, work: Callable[[], None]) -> None:
         """Run `work`; an interrupt or an unexpected exception is recorded, not raised
@@ -172,11 +197,21 @@ class Run:
 
         preflight(self.ctx, self.topology, self.scenario)
 
-    def _refuse_leftovers(self) -> None:
+    def _stop_orphans(self) -> None:
         from chaosctl.load.locust_run import stop_orphans
 
         for pid in stop_orphans(load_pidfile(self.settings)):
             self.echo(f"stopped Locust process group {pid} left by an interrupted run")
+
+    def _load_url(self) -> str:
+        from chaosctl.system.runtime import load_url
+
+        try:
+            return load_url(self.system)
+        except StackUnavailable:  # no load section: the pre-flight says so
+            return ""
+
+    def _refuse_leftovers(self) -> None:
         left = self.journal.pending()
         if left:
             names = ", ".join(r.label for r in left)
@@ -218,6 +253,7 @@ class Run:
             with guard.interruptible(), st.timed("load start"):
                 self._start_load(load, prom, gated=early is not None)
             live = self._live_view(prom, load)
+            warm_imports()  # the analysis' and the reports' modules, while the phases wait
             try:
                 self._phases(prom, tel, guard, live.model)
             finally:
@@ -251,7 +287,8 @@ class Run:
 
     def _early_load(self) -> Any:
         """Locust started now, gated (its users spawn, nothing is sent until the steady state
-        held): its start overlaps the telemetry's start and the steady-state probes. None for a load shape (its clock starts
+        held): its start overlaps the pre-flight (when the load's target is up), the telemetry's
+        start and the steady-state probes. None for a load shape (its clock starts
         with Locust) or when it cannot start here: it then starts after the steady state, as
         before, where a failure ends the run with verdict error."""
         load = None
@@ -272,8 +309,11 @@ class Run:
                 load.discard()
 
     def _start_load(self, load: Any, prom: Any, gated: bool = False) -> None:
-        """Start Locust (open its gate) and wait until its users run, so the first phase is not a ramp."""
+        """Start Locust (open its gate) and wait until its users run, so the first phase is not a ramp.
+        The scrape wait counts from the gate's opening (the counters do not move before the first
+        request, so a scrape after it samples the running load): it mostly passes during the spawn wait."""
         plan = load.plan
+        opened = time.time()
         load.open_gate() if gated else load.start()
         target = plan.stages[0].users if plan.stages else plan.users
         self.echo(f"load: {plan.users} users ({plan.workers} worker process(es)); waiting until they run")
@@ -282,7 +322,7 @@ class Run:
             self.state.notes.append(f"Locust did not reach {target} users within {limit:.0f}s")
         from chaosctl.system.runtime import sli_jobs
 
-        note = wait_scraped(prom, time.time(), self.deps.settle_s, sli_jobs(self.system))
+        note = wait_scraped(prom, opened if gated else time.time(), self.deps.settle_s, sli_jobs(self.system))
         if note:
             self.state.notes.append(note)
         self.echo(f"load: running after {time.monotonic() - t0:.1f}s")
@@ -295,7 +335,7 @@ class Run:
 
     def _phases(self, prom: Any, tel: Any, guard: SignalGuard, live: Any = None) -> None:
         st = self.state
-        watcher = AbortWatcher(abort_conditions(self.scenario, self.system), query=_instant(prom, st.notes, st.lost))
+        watcher = AbortWatcher(abort_conditions(self.scenario, self.system), query=instant_query(prom, st.notes, st.lost))
         env = PhaseEnv(self.ctx, self.journal, guard, watcher, tel, self.echo, build=self.deps.build)
         remaining = self.scenario.total_seconds
         for phase in self.scenario.phases:
@@ -306,7 +346,7 @@ class Run:
                 outcome = run_phase(phase, env)
             st.stage_seconds["revert"] = st.stage_seconds.get("revert", 0.0) + max(0.0, time.time() - outcome.window.end)
             st.windows.append(outcome.window)
-            st.checks.extend(_name_lost_backend(outcome.checks, st.lost))
+            st.checks.extend(name_lost_backend(outcome.checks, st.lost))
             st.notes.extend(outcome.revert_errors)
             st.phase_seconds += phase.duration
             st.revert_failed |= bool(outcome.revert_errors)
@@ -332,31 +372,14 @@ class Run:
         return run_failure(self.state, self.journal, report)
 
 
-def _name_lost_backend(checks: list[Check], lost: LostBackends) -> list[Check]:
-    """An abort that tripped on no data while Prometheus was unreachable says so (the watcher
-    only sees "no series")."""
-    why = lost.lost.get("Prometheus")
-    if why is None:
-        return checks
-    return [replace(c, reason=f"{c.reason}: {why}") if c.kind == "abort" and c.observed == "no data" else c
-            for c in checks]
-
-
-def _instant(prom: Any, notes: list[str], lost: LostBackends) -> Callable[[str], "float | None"]:
-    """Instant query for the abort watcher. A query Prometheus rejects counts as no data
-    (noted once); an unreachable Prometheus too, recorded as lost: the run goes on to the
-    end of its phases and reverts (what the watcher does with no data is its rule)."""
-    def query(expr: str) -> float | None:
-        try:
-            return prom.query(expr, time.time())
-        except ValueError as exc:  # QueryRejected / MultipleSeries
-            msg = f"abort condition query not usable: {exc}"
-        except StackUnavailable as exc:
-            msg = f"abort conditions not evaluated: {lost.record(exc, 'Prometheus')}"
-        if msg not in notes:
-            notes.append(msg)
-        return None
-    return query
+def _close_quietly(side: Background) -> None:
+    """The telemetry made beside a pre-flight that failed: closed, its own error dropped (the
+    pre-flight's is the one raised)."""
+    try:
+        _, tel = side.join()
+        tel.close()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def load_pidfile(settings: Settings) -> Path:

@@ -8,8 +8,9 @@ writing every report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from chaosctl.errors import StackUnavailable
 from chaosctl.verdict.model import Check, PhaseWindow
@@ -62,3 +63,30 @@ def unjudged_slos(scenario: "Scenario", windows: Sequence[PhaseWindow], reason: 
 
 def unjudged_traces(scenario: "Scenario", reason: str) -> list[Check]:
     return [Check("trace", e.label, e.phase, "fail", "not measured", "", reason) for e in scenario.traces]
+
+
+def name_lost_backend(checks: list[Check], lost: LostBackends) -> list[Check]:
+    """An abort that tripped on no data while Prometheus was unreachable says so (the watcher
+    only sees "no series")."""
+    why = lost.lost.get("Prometheus")
+    if why is None:
+        return checks
+    return [replace(c, reason=f"{c.reason}: {why}") if c.kind == "abort" and c.observed == "no data" else c
+            for c in checks]
+
+
+def instant_query(prom: Any, notes: list[str], lost: LostBackends) -> Callable[[str], "float | None"]:
+    """Instant query for the abort watcher. A query Prometheus rejects counts as no data
+    (noted once); an unreachable Prometheus too, recorded as lost: the run goes on to the
+    end of its phases and reverts (what the watcher does with no data is its rule)."""
+    def query(expr: str) -> float | None:
+        try:
+            return prom.query(expr, time.time())
+        except ValueError as exc:  # QueryRejected / MultipleSeries
+            msg = f"abort condition query not usable: {exc}"
+        except StackUnavailable as exc:
+            msg = f"abort conditions not evaluated: {lost.record(exc, 'Prometheus')}"
+        if msg not in notes:
+            notes.append(msg)
+        return None
+    return query
