@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
-CLI = "from chaosctl.cli import main; main()"
+CLI = "from chaosctl.__main__ import main; main()"  # what the `chaosctl` command runs (pyproject [project.scripts])
 
 
 def gen_trace(rng: random.Random, i: int) -> list[tuple]:

@@ -1,4 +1,4 @@
-"""`python -m chaosctl` and the `chaosctl` command: `chaosctl validate` by a short path, all else by cli.py.
+"""`python -m chaosctl` and the `chaosctl` command: `validate` and `bottlenecks --file` by a short path, all else by cli.py.
 
 Why a second path: importing typer (and the pydantic TypeAdapters it builds for each parameter)
 costs about as much CPU as the whole check of a scenario (benchmarks/validate_startup.py), and
@@ -17,7 +17,7 @@ import re
 import sys
 import types
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, NoReturn, Optional
 
 # A port base the typer path would read the same way (an int option): digits, no sign, no leading zero.
 _PORT = re.compile(r"[1-9][0-9]{0,5}")
@@ -79,16 +79,40 @@ def _completing() -> bool:
     return any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ)
 
 
-def main() -> None:
-    args = None if _completing() else parse_validate(sys.argv[1:])
-    if args is None:
-        from chaosctl.cli import main as cli_main
+def bottlenecks_options(argv: list[str]) -> object | None:
+    """A plain `bottlenecks --file F [...]` (report.bottlenecks.options_from_argv) by the short path
+    too: typer and its option machinery cost ~0.15 s CPU, a fifth of the command on 120,000 spans
+    (benchmarks/critical_path.py). Anything else (--jaeger, help, odd arguments) goes to cli.py."""
+    if argv[:1] != ["bottlenecks"]:
+        return None
+    from chaosctl.report.bottlenecks import options_from_argv
 
-        cli_main()
-        return
-    _without_pydantic_plugins()
+    return options_from_argv(argv)
+
+
+def _run_bottlenecks(opts: object) -> None:
+    from chaosctl.report.bottlenecks import run_bottlenecks
+
+    run_bottlenecks(opts)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    argv = [] if _completing() else sys.argv[1:]
+    args = parse_validate(argv)
+    if args is not None:
+        _without_pydantic_plugins()
+        _short_path(run_validate, args)
+    opts = bottlenecks_options(argv)
+    if opts is not None:
+        _short_path(_run_bottlenecks, opts)
+    from chaosctl.cli import main as cli_main
+
+    cli_main()
+
+
+def _short_path(run: Callable[[Any], None], args: object) -> NoReturn:
     try:
-        run_validate(args)
+        run(args)
     except KeyboardInterrupt:
         sys.exit(130)  # what typer does with an interrupt: quietly 130
     except BrokenPipeError:  # what typer does when the reader went away (`| head`): quietly 1

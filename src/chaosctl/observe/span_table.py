@@ -16,7 +16,9 @@ goes to `parse_otlp_text`, whose records or error message are then the answer.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from array import array
 from itertools import compress, repeat
 from operator import attrgetter, lshift, or_
@@ -107,7 +109,7 @@ class _Builder:
             col.append(v)
 
     def table(self) -> SpanTable:
-        import numpy as np  # here, not at import: `read_table_owned` parses before numpy takes its memory
+        np = _numpy()  # here, not at import: `read_table_owned` parses before numpy takes its memory
 
         _NP = {"Q": np.uint64, "q": np.int64, "I": np.uint32, "B": np.uint8}
         trace, *rest = self.cols
@@ -128,6 +130,22 @@ class _Builder:
                 out.frombytes(values[order].astype(out.typecode, copy=False).tobytes())
             cols.append(out)
         return SpanTable(self.trace_ids, bounds, *cols, list(self.name_of), list(self.clock_of))
+
+
+def _numpy():
+    """numpy, loaded with OpenBLAS at one thread when nothing said otherwise: no BLAS routine runs
+    here or in the analysis, and starting OpenBLAS's thread pool cost ~0.05 s CPU, a tenth of
+    `bottlenecks --file` (benchmarks/critical_path.py). OpenBLAS reads it once, at load: the
+    environment is restored right after."""
+    unset = "numpy" not in sys.modules and "OPENBLAS_NUM_THREADS" not in os.environ
+    if unset:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        import numpy
+    finally:
+        if unset:
+            os.environ.pop("OPENBLAS_NUM_THREADS", None)
+    return numpy
 
 
 def table_from_spans(spans: Iterable[Span]) -> SpanTable:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
@@ -44,6 +45,48 @@ class BottleneckOptions:
     per_trace: bool = False
     top: int = 15
     max_file_bytes: int = MAX_FILE_BYTES
+
+
+_FLAGS = {"--json": "as_json", "--per-trace": "per_trace"}
+_VALUES = {"--file": "file", "--baseline-file": "baseline_file", "--root-operation": "root_operation", "--top": "top",
+           "--max-file-mb": "max_file_bytes"}
+
+
+def options_from_argv(argv: list[str]) -> BottleneckOptions | None:
+    """The options of a plain `bottlenecks --file F [--baseline-file B] [--root-operation G] [--json]
+    [--per-trace] [--top N] [--max-file-mb N]` command line, as cli.py's command would build them,
+    or None: then typer (cli.py, the one definition of the command line) reads it, and says what
+    is wrong with it (a repeated or unknown option, a value that looks like an option, ...)."""
+    if argv[:1] != ["bottlenecks"]:
+        return None
+    got: dict[str, object] = {}
+    rest = iter(argv[1:])
+    for arg in rest:
+        name, eq, value = arg.partition("=")
+        field = _FLAGS.get(arg) or _VALUES.get(name)
+        if field is None or field in got:
+            return None
+        if name in _VALUES:
+            value = value if eq else next(rest, "")
+            if not value or value.startswith("-"):
+                return None
+        got[field] = True if arg in _FLAGS else _option_value(field, value)
+        if got[field] is None:
+            return None
+    if "file" not in got:
+        return None  # --jaeger and the rest: cli.py
+    return BottleneckOptions(**got)  # type: ignore[arg-type]
+
+
+def _option_value(field: str, value: str) -> object:
+    """The value as typer would give it, or None where typer might read it otherwise (it says then)."""
+    if field in ("file", "baseline_file"):
+        return Path(value)
+    if field == "top":
+        return int(value) if re.fullmatch("0|[1-9][0-9]{0,8}", value) else None
+    if field == "max_file_bytes":  # --max-file-mb, min=1 max=65536 in cli.py
+        return int(value) * 2**20 if re.fullmatch("[1-9][0-9]{0,4}", value) and int(value) <= 65536 else None
+    return value
 
 
 def parse_instant(text: str, what: str) -> float:
