@@ -30,8 +30,10 @@ demo: setup
 	$(CHAOSCTL) run scenarios/latency-injection.yaml --report-dir $(REPORT_DIR); rc=$$?; \
 	  echo "report: $(REPORT_DIR)/report.json (exit $$rc)"; exit $$rc
 
+# Two workers: the live tests in one (in order, as they share stacks), the unit tests beside
+# them in the other (tests/conftest.py); the live ones mostly wait on real time.
 test: setup
-	$(PY) -m pytest -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -ra -n 2 --dist loadscope $(PYTEST_ARGS)
 
 unit: setup
 	$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)

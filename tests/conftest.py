@@ -63,3 +63,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     _section(terminalreporter, "skipped because the platform is absent", platform)
     _section(terminalreporter, "skipped because a component is missing (CHAOSCTL_REQUIRE would fail them)",
              component)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's hook
+    """Two streams for `make test` (`-n 2 --dist loadscope`): the live tests (tests/integration)
+    in one worker, in their usual order, since they share session and module stacks and mostly
+    wait on real time; the unit tests in the other, CPU-bound meanwhile. Two scopes, not the
+    tests spread over both workers: unit tests bind fixed ports (e.g. 24700) that two of them must
+    not hold at once. (xdist 3.8's `loadgroup` marks do nothing under pytest 9.2: it renames
+    items through `_nodeid`, which pytest 9.2 no longer reads.)"""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TwoStreams(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "live" if nodeid.startswith("tests/integration/") else "unit"
+
+    return TwoStreams(config, log)
