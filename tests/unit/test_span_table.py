@@ -128,3 +128,18 @@ def test_odd_ids_and_times_read_as_the_reference_reads_them() -> None:
                        ("2000999", "2000001"), ("2001999", "1999000"), ("1999999", 2000000), (str(2**64 - 1), str(2**64 - 1)),
                        (str(2**64 - 1), "0"), (str(2**64), "1"), ("-1", "1")):  # floors, ends before starts, the 64-bit bounds
         same_as_reference(doc("00000000000000b2", "00000000000000a1", start, end))
+
+
+def test_no_parent_and_the_old_scope_key_read_as_the_reference_reads_them() -> None:
+    """A parent id null or "" is no parent; `instrumentationLibrarySpans` is read when `scopeSpans`
+    is absent, and ignored when it is there (even empty): on the fast path, as the reference does."""
+    def span(k: int, **extra: object) -> dict:
+        return {"traceId": "cd" * 16, "spanId": f"{k:016x}", "name": f"op{k}", "startTimeUnixNano": str(10**9 + k * 1000),
+                "endTimeUnixNano": str(10**9 + 10**6), **extra}
+    spans = [span(1), span(2, parentSpanId=None), span(3, parentSpanId=""), span(4, parentSpanId=f"{1:016x}")]
+    for resource in ({"instrumentationLibrarySpans": [{"spans": spans}]}, {"scopeSpans": [], "instrumentationLibrarySpans": [{"spans": spans}]},
+                     {"scopeSpans": [{"spans": spans[:2]}], "instrumentationLibrarySpans": [{"spans": spans}]}):
+        text = json.dumps({"resourceSpans": [resource]})
+        span_table._fast_table(text.encode())  # no fallback to the reference parser
+        same_as_reference(text)
+    assert len(span_table._fast_table(json.dumps({"resourceSpans": [{"instrumentationLibrarySpans": [{"spans": spans}]}]}).encode())) == 4

