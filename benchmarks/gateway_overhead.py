@@ -186,6 +186,12 @@ def serve_bench_gateway(port_base: int, port: int) -> None:
         telemetry = gateway_telemetry("gateway", topology)
     events = EventPublisher(default_events(topology, settings), telemetry)
     app = create_app(config, telemetry, events=events)
+    try:  # as the stack's gateway does before it serves
+        from chaosctl.services.gateway.app import tune_gc
+    except ImportError:  # an older tree (--compare)
+        pass
+    else:
+        tune_gc()
     serve(app, port)
 
 

@@ -7,6 +7,7 @@ logic lives in `core.Gateway`; this module maps it onto HTTP and OpenAPI.
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -42,6 +43,7 @@ MAX_ROWS = 1024
 MAX_FEATURES = 4096
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SPAN_DELAY_MS = 500
+GC_GEN0_THRESHOLD = 7000  # objects allocated between young collections (CPython's default: 700)
 
 
 # Strict: JSON true/false or "1" are not features (lax mode took true as 1.0, schemathesis found it).
@@ -263,7 +265,20 @@ def serve(name: str, topology: Topology, settings: Settings) -> None:
     telemetry = gateway_telemetry(name, topology)
     events = EventPublisher(default_events(topology, settings), telemetry)
     app = create_app(default_config(topology, settings), telemetry, pipeline=default_pipeline(topology), events=events)
+    tune_gc()
     run(app, topology.gateway_port)
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections while serving (the gateway process only, never a test's).
+
+    Why: measured at 32 connections, the collector took ~0.18 ms CPU per request (~8% of the
+    gateway's), most of it full collections walking every object of the imports and the app
+    (~70 ms each). Frozen, those objects are left out of every collection; a young generation of
+    7000 objects instead of 700 collects ~30x less often (one request allocates a few hundred):
+    ~0.03 ms per request. Cycles are still collected, a little later."""
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def gateway_telemetry(name: str, topology: Topology) -> Telemetry:
