@@ -26,20 +26,28 @@ InstantAt = Callable[[str, float], "float | None"]
 
 def preflight(backend: "Backend", topology: Topology) -> None:
     """StackUnavailable (exit 3) naming every component or backend that does not answer."""
-    from chaosctl.stack import health
+    from concurrent.futures import ThreadPoolExecutor
 
-    status = backend.status()
-    problems = [f"{c.name} ({c.state}, {c.url})" for c in status.components if c.state != "ready"]
-    with httpx.Client() as client:
-        prom = health.http_ok(client, topology.url("prometheus") + "/-/ready")
-        if not prom.ok and not any(p.startswith("prometheus ") for p in problems):
-            problems.append(f"prometheus ({prom.reason})")
-        jaeger = health.jaeger(client, topology)
-        if not jaeger.ok and not any(p.startswith("jaeger ") for p in problems):
-            problems.append(f"jaeger ({jaeger.reason})")
+    with ThreadPoolExecutor(1, thread_name_prefix="preflight") as pool:  # both mostly wait on sockets
+        observers = pool.submit(_observer_problems, topology)
+        status = backend.status()
+        problems = [f"{c.name} ({c.state}, {c.url})" for c in status.components if c.state != "ready"]
+        for name, reason in observers.result():
+            if not any(p.startswith(f"{name} ") for p in problems):
+                problems.append(f"{name} ({reason})")
     if problems:
         raise StackUnavailable("the stack is not ready; unreachable or not ready: " + "; ".join(problems)
                                + " (start it with `chaosctl up`)")
+
+
+def _observer_problems(topology: Topology) -> list[tuple[str, str]]:
+    """(name, why) for Prometheus and Jaeger when they do not answer."""
+    from chaosctl.stack import health
+
+    with httpx.Client() as client:
+        checked = (("prometheus", health.http_ok(client, topology.url("prometheus") + "/-/ready")),
+                   ("jaeger", health.jaeger(client, topology)))
+    return [(name, got.reason) for name, got in checked if not got.ok]
 
 
 def probe_once(probe: "Probe", topology: Topology, query: InstantAt, client: httpx.Client) -> tuple[bool, str]:
