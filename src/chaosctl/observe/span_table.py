@@ -21,7 +21,7 @@ import re
 import sys
 from array import array
 from itertools import compress, repeat
-from operator import attrgetter, lshift, or_
+from operator import attrgetter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -325,10 +325,21 @@ def _columns(b: _Builder, batch: list[_RawSpan], service: str, clock: int) -> No
     columns = [
         array("Q", map(b.trace_of.__getitem__, tids)), _hex_ids(sids, 16), _hex_ids(_no_parent_as_zeros(pids), 16),
         start, end, array("I", map(ops.__getitem__, names)), array("I", repeat(clock, len(batch))),
-        array("B", map(or_, map(_ERROR_CODES.__contains__, map(_CODE, map(_STATUS, batch))), map(lshift, kinds, repeat(2, len(kinds))))),
+        _flags(kinds, bytes(map(_ERROR_CODES.__contains__, map(_CODE, map(_STATUS, batch))))),
     ]
     for col, values in zip(b.cols, columns):
         col.extend(values)
+
+
+_SHIFTED = bytes((k << 2) & 0xFF for k in range(256))  # kind code -> its place in the flags byte
+
+
+def _flags(kinds: list[int], errors: bytes) -> array:
+    """ERROR | kind << 2 per span, by bytes.translate and one big-integer OR (a Python call per span cost twice as much)."""
+    flags = bytes(kinds).translate(_SHIFTED)
+    if any(errors):
+        flags = (int.from_bytes(flags, "little") | int.from_bytes(errors, "little")).to_bytes(len(flags), "little")
+    return array("B", flags)
 
 
 def _no_parent_as_zeros(pids: list[str | None]) -> list[str]:
