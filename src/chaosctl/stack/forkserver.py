@@ -1,8 +1,8 @@
 """`up`'s side of the fork server (services/forkserver.py): start it, have it fork services.
 
-`up` starts one for its duration (`started()`), beside the first stage; each Python service
-(`python -m chaosctl.services ...`) is then forked from it, pre-imported, instead of started
-as a fresh interpreter. Anything else, and any service when the fork server cannot be had
+`up` starts one for its duration (`started()`), before anything else (its imports are the
+longest pole); each Python service (`python -m chaosctl.services ...`) is then forked from it,
+pre-imported, instead of started as a fresh interpreter. Anything else, and any service when the fork server cannot be had
 (it died, answered an error, or setproctitle is missing), is started by the plain launcher:
 the fork server only ever makes a start cheaper, never different in kind.
 """
@@ -103,6 +103,8 @@ class ForkServer:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        if not self.ready and self.proc.poll() is None:
+            self.proc.kill()  # still importing (`up` failed its checks): it has forked nothing, stop it now
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

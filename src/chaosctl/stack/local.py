@@ -10,8 +10,7 @@ from __future__ import annotations
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -20,33 +19,25 @@ from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.services.autoscaler.replicas import stop_recorded
 from chaosctl.stack import components as comps
-from chaosctl.stack import configs, forkserver, health, procs, startorder, state
+from chaosctl.stack import forkserver, procs, state
 from chaosctl.stack.backend import (
     ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, Reporter, StackStatus,
 )
-from chaosctl.stack import regions
-from chaosctl.stack.topology import MODEL_SERVERS, Topology
+from chaosctl.stack.starting import POLL, Forks, Probe, StackStarter, _no_forks
+from chaosctl.stack.topology import Topology
 from chaosctl.waiting import Clock, Sleep, wait_until
 
+__all__ = ["POLL", "LocalBackend"]
+
 STOP_TIMEOUT = 10.0
-POLL = 0.25
-LOG_TAIL_LINES = 25
-STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
-Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
-Forker = Any  # forkserver.ForkServer, or a fake: spawn() -> a ProcRecord, or None (not forked); pending() -> bool
-Forks = Callable[[], Any]  # -> a context manager giving a Forker or None
+PORT_POLL = 0.25  # a busy port's grace: each look lists every socket of the host (psutil), not cheap
 
 
 def _quiet(component: str, event: str, detail: str) -> None:
     del component, event, detail
 
 
-@contextmanager
-def _no_forks() -> Iterator[None]:
-    yield None
-
-
-class LocalBackend:
+class LocalBackend(StackStarter):
     """Backend over local processes. `components` restricts the stack (tests); `clock` and
     `sleep` are what every wait of `up`/`down` runs on, `launcher` what starts, signals and
     stops the processes, `probe` what asks a component whether it is ready (defaults: the
@@ -168,31 +159,7 @@ class LocalBackend:
         rec = self._record(component)
         return rec.pid if rec is not None and self.launcher.process(rec) is not None else None
 
-    # -- starting ------------------------------------------------------------
-
-    def _start_stages(self, st: state.StackState, running: set[str]) -> None:
-        """Start what is missing, stage by stage; on any failure stop what this call started."""
-        started: list[str] = []
-        todo_all = [n for n in self.components if n not in running]
-        self._check_ports_free(todo_all)  # fail before starting anything
-        missing = comps.missing_binaries(todo_all, self.settings)
-        if missing:
-            raise StackUnavailable("cannot start the stack, missing: " + "; ".join(missing))
-        if not running & set(self.topology.etcd_members):
-            self._reset_partial_etcd()
-        try:
-            services = sum(comps.kind(n) == "service" for n in todo_all)  # forking pays from the second on
-            with (self.forks() if services > 1 else _no_forks()) as self._forker:
-                self._start_when_needed(st, running, started)
-            self._forker = None
-            for name, check in self._stack_checks():
-                self._wait_for(name, check)
-        except BaseException:
-            self._forker = None
-            self._stop_started(started)
-            if not running:
-                self._remove_data()  # nothing ran before: leave no half-bootstrapped cluster
-            raise
+    # -- starting (the rest in starting.StackStarter) ---------------------------
 
     def _resume_paused(self, st: state.StackState, running: set[str]) -> None:
         """A component left paused (say, by a run that died) is part of the stack: continue it."""
@@ -201,123 +168,6 @@ class LocalBackend:
                 self.launcher.signal_group(st.procs[name], signal.SIGCONT)
                 self.launcher.wait_paused(st.procs[name], False)
                 self.report(name, "starting", "resumed (was paused)")
-
-    def _spawn(self, name: str, st: state.StackState) -> state.StackState:
-        launch = comps.launch(name, self.settings, self.topology, self.components)
-        log = self.settings.state_dir / "logs" / f"{comps.file_name(name)}.log"
-        rec = None
-        if self._forker is not None:  # a Python service, forked pre-imported (None: it cannot be)
-            rec = self._forker.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
-        if rec is None:
-            rec = self.launcher.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
-        self.report(name, "starting", f"pid {rec.pid}")
-        st = st.with_proc(rec)
-        state.save(self.settings.state_dir, st)
-        return st
-
-    def _start_when_needed(self, st: state.StackState, running: set[str], started: list[str]) -> None:
-        """Start each component once what it needs is ready (startorder.needs: in parallel where
-        the dependencies allow), until every one is ready, each on its own deadline."""
-        order = [n for stage in comps.stages(self.topology) for n in stage if n in self.components]
-        needs, waiting, ready = startorder.needs(self.topology, order), list(order), set[str]()
-        pending: dict[str, float] = {}
-        with httpx.Client() as client:
-
-            def step() -> bool:
-                nonlocal st
-                held = self._forker is not None and self._forker.pending()  # still importing: services wait
-                for name in [n for n in waiting if needs[n] <= ready and not (held and comps.kind(n) == "service")]:
-                    waiting.remove(name)
-                    if name in running:
-                        self.report(name, "running", "already running")
-                    else:
-                        st = self._spawn(name, st)
-                        started.append(name)
-                    pending[name] = self.clock()
-                ready.update(self._settle(pending, st, client))
-                return not waiting and not pending
-
-            # Each component's own deadline fails it inside _settle(); this bound only stops the loop.
-            bound = sum(comps.READY_TIMEOUT[comps.kind(n)] for n in order) + POLL
-            wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self.sleep)
-
-    def _wait_ready(self, names: list[str], st: state.StackState) -> None:
-        """Poll every component in `names` until ready; fail fast when one exits, and each
-        on its own deadline (its kind's READY_TIMEOUT)."""
-        began = self.clock()
-        pending = {n: began for n in names}
-        bound = max((comps.READY_TIMEOUT[comps.kind(n)] for n in names), default=0.0) + POLL
-        with httpx.Client() as client:
-
-            def settle() -> bool:
-                self._settle(pending, st, client)
-                return not pending
-
-            wait_until(settle, bound, interval=POLL, clock=self.clock, sleep=self.sleep)
-
-    def _settle(self, pending: dict[str, float], st: state.StackState, client: httpx.Client) -> list[str]:
-        """Probe each pending component once (`pending`: name -> when it started); drop and return
-        the ready ones; fail one that exited or is past its kind's READY_TIMEOUT."""
-        done = []
-        for name, began in list(pending.items()):
-            rec, limit = st.procs[name], comps.READY_TIMEOUT[comps.kind(name)]
-            if self.launcher.process(rec) is None:
-                self._fail(name, rec, f"exited ({self.launcher.exit_status(rec)})")
-            result = self.probe(name, client, self.topology)
-            if result.ok:
-                self._after_ready(name, client)
-                self.report(name, "ready", "")
-                del pending[name]
-                done.append(name)
-            elif self.clock() - began >= limit:
-                self._fail(name, rec, f"not ready after {limit:.0f} s: {result.reason}")
-        return done
-
-    def _after_ready(self, name: str, client: httpx.Client) -> None:
-        if name != "toxiproxy":
-            return
-        # Proxies must exist before any service dials through them.
-        url = f"{self.topology.url('toxiproxy')}/populate"
-        try:
-            resp = client.post(url, json=configs.toxiproxy_proxies(self.topology), timeout=5.0)
-        except httpx.HTTPError as exc:
-            raise StackUnavailable(f"toxiproxy: creating the proxies failed: {exc}") from exc
-        if resp.status_code not in (200, 201):
-            raise StackUnavailable(f"toxiproxy: creating the proxies failed: HTTP {resp.status_code} {resp.text[:300]}")
-        regions.set_standing_toxics(client, self.topology.url("toxiproxy"), self.topology)  # cross-region latency
-
-    def _stack_checks(self) -> list[tuple[str, Callable[[httpx.Client], health.Probe]]]:
-        """Stack-wide readiness beyond each component's own health: every link
-        proxied, every model server registered (the gateway can route at once), and
-        Prometheus seeing every stack target up (the run marker excepted)."""
-        checks: list[tuple[str, Callable[[httpx.Client], health.Probe]]] = []
-        if "toxiproxy" in self.components:
-            toxi, names = self.topology.url("toxiproxy"), tuple(link.proxy_name for link in self.topology.links)
-            checks.append(("toxiproxy", lambda c: health.proxies(c, toxi, names)))
-        servers = tuple(m.name for m in MODEL_SERVERS if m.name in self.components)
-        if "registry" in self.components and servers:
-            url = self.topology.url("registry")
-            checks.append(("registry", lambda c: health.registered(c, url, servers)))
-        if "prometheus" in self.components:
-            jobs = tuple(configs.scrape_targets(self.topology, self.components))
-            prom = self.topology.url("prometheus")
-            checks.append(("prometheus", lambda c: health.prometheus_targets(c, prom, jobs)))
-        return checks
-
-    def _wait_for(self, name: str, check: Callable[[httpx.Client], health.Probe]) -> None:
-        """Poll a stack-wide condition reported under component `name`."""
-        with httpx.Client() as client:
-            result = wait_until(lambda: check(client), STACK_CHECK_TIMEOUT, interval=POLL,
-                                done=lambda probe: probe.ok, clock=self.clock, sleep=self.sleep)  # fmt: skip
-        if not result.ok:
-            self.report(name, "failed", result.reason)
-            raise StackUnavailable(f"{name}: {result.reason} (after {STACK_CHECK_TIMEOUT:.0f} s)")
-        self.report(name, "ready", result.reason)
-
-    def _fail(self, name: str, rec: procs.ProcRecord, reason: str) -> None:
-        self.report(name, "failed", reason)
-        tail = procs.tail(rec.log, LOG_TAIL_LINES)
-        raise StackUnavailable(f"{name} failed to start: {reason}\n--- last lines of {rec.log} ---\n{tail}")
 
     def _stop_all(self, recs: list[procs.ProcRecord]) -> list[Any]:
         """Everything but etcd together, then etcd one member at a time: a leader told to
@@ -392,14 +242,15 @@ class LocalBackend:
         wanted = {p: n for n in names for p in comps.ports(self.topology, n)}
         # A process that was just killed may hold its listening socket for a moment
         # while the kernel tears it down (psutil then names no owner): wait that out.
-        busy = wait_until(lambda: self.launcher.listeners(wanted), grace, interval=POLL, done=lambda found: not found,
+        busy = wait_until(lambda: self.launcher.listeners(wanted), grace, interval=PORT_POLL,
+                          done=lambda found: not found,
                           clock=self.clock, sleep=self.sleep)  # fmt: skip
         if busy:
             lines = [f"port {p} ({wanted[p]}) is in use by {self.launcher.describe(pid)}" for p, pid in sorted(busy.items())]
             raise StackUnavailable("cannot start the stack: " + "; ".join(lines))
 
     def _verify_ports_free(self, topo: Topology) -> None:
-        busy = wait_until(lambda: self.launcher.listeners(comps.all_ports(topo)), 5.0, interval=POLL,
+        busy = wait_until(lambda: self.launcher.listeners(comps.all_ports(topo)), 5.0, interval=PORT_POLL,
                           done=lambda found: not found, clock=self.clock, sleep=self.sleep)  # fmt: skip
         if busy:
             lines = [f"port {p} still listens ({self.launcher.describe(pid)})" for p, pid in sorted(busy.items())]

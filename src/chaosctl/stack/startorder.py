@@ -16,12 +16,23 @@ critical path, each because nothing the component does at start depends on more:
   both to be ready;
 - the autoscaler needs only the registry (where its replicas register): it reads the model
   servers itself and takes no scale-up on a server it has not yet seen answer.
+
+Of the components that may start at the same moment, `first` puts the slowest to get ready in
+front (the broker, then the GPU model servers: their simulated warm-up is the tail of `up`):
+each fork or spawn takes a moment, and theirs should not wait behind the light ones.
 """
 
 from __future__ import annotations
 
 from chaosctl.stack.components import stages
 from chaosctl.stack.topology import ANALYSER, AUTOSCALER, EVENTS, MODEL_SERVERS, Topology
+
+
+def first(names: list[str]) -> list[str]:
+    """`names` (in start order), the slowest to get ready first: the broker, the GPU model servers,
+    the registry (what the gateway and the autoscaler wait for), then the rest in their order."""
+    ahead = (EVENTS, *(m.name for m in MODEL_SERVERS if m.device == "gpu"), "registry")
+    return sorted(names, key=lambda n: ahead.index(n) if n in ahead else len(ahead))  # stable: the rest keep order
 
 
 def needs(topo: Topology, wanted: tuple[str, ...] | list[str]) -> dict[str, frozenset[str]]:

@@ -1,0 +1,75 @@
+"""What `up` does first (stack/starting.py, stack/startorder.first): the fork server before the
+pre-start checks, and of the components free to start together the slowest to get ready (the GPU
+model servers: their warm-up is the tail of `up`) before the light ones. Fake launcher and clock
+from test_local_backend_fakes: no process is started."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from test_local_backend_fakes import BASE, FakeClock, FakeLauncher, FakeProbes
+
+from chaosctl.settings import SECRET_ENV, Settings
+from chaosctl.stack.local import LocalBackend
+from chaosctl.stack import startorder
+from chaosctl.stack.topology import EVENTS, MODEL_SERVERS, Topology
+
+GPU = [m.name for m in MODEL_SERVERS if m.device == "gpu"]
+CPU = [m.name for m in MODEL_SERVERS if m.device == "cpu"]
+
+
+class _NoStackChecks(LocalBackend):
+    def _stack_checks(self):  # the registrations and targets need real sockets: not this test's subject
+        return []
+
+
+def _backend(tmp_path: Path, components: tuple[str, ...], launcher: FakeLauncher, clock: FakeClock) -> LocalBackend:
+    secrets = {name: f"{name}-{'s' * 40}" for name in SECRET_ENV}
+    settings = Settings(state_dir=tmp_path / "state", port_base=BASE, **secrets)
+    probes = FakeProbes(launcher, clock, dict.fromkeys(components, 1.0))
+    return _NoStackChecks(settings, components=components, clock=clock, sleep=clock.sleep, launcher=launcher,
+                          probe=probes)
+
+
+def test_first_puts_the_broker_then_the_gpu_servers_then_the_registry_ahead_keeping_the_rest_in_order() -> None:
+    names = ["registry", *CPU, *GPU, "preprocess", "postprocess", EVENTS]
+    assert startorder.first(names) == [EVENTS, *GPU, "registry", *CPU, "preprocess", "postprocess"]
+    assert startorder.first(["gateway", "analyser"]) == ["gateway", "analyser"]
+
+
+def test_up_spawns_the_gpu_model_servers_before_the_registry_and_the_light_services(tmp_path: Path) -> None:
+    components = ("registry", *MODEL_SERVERS_IN_STAGE_ORDER, "preprocess", "postprocess")
+    clock = FakeClock()
+    launcher = FakeLauncher(clock)
+    _backend(tmp_path, components, launcher, clock).up()
+    order = [name for name, _ in launcher.spawned]
+    assert order[: len(GPU)] == GPU  # free to start together with the registry: the slowest go first
+    assert order[len(GPU)] == "registry"
+    assert sorted(order) == sorted(components)
+    got = startorder.needs(Topology(BASE), list(components))  # the order changed, not what waits for what
+    assert all(got[s] == frozenset() for s in GPU + CPU)
+
+
+def test_up_starts_the_fork_server_before_its_checks_of_ports_and_binaries(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    class Launcher(FakeLauncher):
+        def listeners(self, ports: Iterable[int]) -> dict[int, int | None]:
+            calls.append("ports checked")
+            return {}
+
+    @contextmanager
+    def forks() -> Iterator[None]:
+        calls.append("fork server started")
+        yield None
+
+    clock = FakeClock()
+    backend = _backend(tmp_path, ("registry", "preprocess", "gateway"), Launcher(clock), clock)
+    backend.forks = forks
+    backend.up()
+    assert calls[:2] == ["fork server started", "ports checked"]  # its imports overlap the checks
+
+
+MODEL_SERVERS_IN_STAGE_ORDER = tuple(m.name for m in MODEL_SERVERS)
