@@ -73,3 +73,18 @@ def test_times_past_the_limit_send_the_table_to_the_per_trace_kernel() -> None:
     with pytest.raises(table_vector.Unfit):
         vector_result(spans)
     agrees(spans)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_one_key_orders_as_lexsort_does(seed: int) -> None:
+    """group_key's order is lexsort's by (group, value), ties aside; None when the ranges need 64 bits."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    groups = rng.integers(0, int(rng.choice([2, 50, 2**20])), n).astype(rng.choice([np.uint32, np.int64]))
+    values = rng.integers(-(2**40), 2**40, n) if seed % 2 else rng.integers(-3, 3, n)
+    key = table_vector.group_key(groups, values)
+    assert key is not None
+    by_key, by_lexsort = np.argsort(key, kind="stable"), np.lexsort((values, groups))
+    assert (by_key == by_lexsort).all()
+    assert table_vector.group_key(groups, np.array([-(2**62), 2**62] * (n // 2 + 1))[:n]) is None or n == 1
+    assert table_vector.group_key(np.zeros(0, np.int64), np.zeros(0, np.int64)) is None

@@ -25,7 +25,7 @@ from chaosctl.observe.span_table import SpanTable
 from chaosctl.verdict.bottleneck import Aggregate, rows_of
 from chaosctl.verdict.critical_path import analyze_trace
 from chaosctl.verdict.table_kernel import ASYNC, DROPPED, Rare, Rows, trace
-from chaosctl.verdict.table_vector import Result, Unfit, analyse
+from chaosctl.verdict.table_vector import Result, Unfit, analyse, group_key
 
 
 class Aggregator:
@@ -140,14 +140,10 @@ class Aggregator:
 
 
 def _by_name_then(names: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """An order by name, then value: one argsort of a single int64 key when the values' range
-    allows (a fifth of lexsort's time). Not stable, which nothing sees: rows of one name and one
+    """An order by name, then value. Not stable, which nothing sees: rows of one name and one
     value are only summed (crit, errors) or read as values."""
-    lo, hi = int(values.min()), int(values.max())
-    width = hi - lo + 1
-    if width * (int(names.max()) + 1) >= 2**63:
-        return np.lexsort((values, names))
-    return np.argsort(names.astype(np.int64) * width + (values - lo))
+    key = group_key(names, values)
+    return np.lexsort((values, names)) if key is None else np.argsort(key)
 
 
 def aggregate_table(table: SpanTable, root_glob: Sequence[str] | str | None = None) -> Aggregate:

@@ -186,7 +186,8 @@ def _groups(par: np.ndarray, rows: np.ndarray, eff_s: np.ndarray, eff_e: np.ndar
 def _cover(par: np.ndarray, sync: np.ndarray, eff_s: np.ndarray, eff_e: np.ndarray) -> np.ndarray:
     """Per row the length of the union of its synchronous children's intervals."""
     rows = np.flatnonzero(sync)
-    rows = rows[np.lexsort((eff_s[rows], par[rows]))]
+    key = group_key(par[rows], eff_s[rows])  # ties in any order: the union of intervals is the same
+    rows = rows[np.lexsort((eff_s[rows], par[rows])) if key is None else np.argsort(key)]
     starts, gp, off = _groups(par, rows, eff_s, eff_e)
     cover = np.zeros(len(par), np.int64)
     if rows.size:
@@ -196,12 +197,26 @@ def _cover(par: np.ndarray, sync: np.ndarray, eff_s: np.ndarray, eff_e: np.ndarr
     return cover
 
 
+def group_key(groups: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """One int64 key that orders by group, then value (as np.lexsort((values, groups)) does, up to
+    ties), or None when the two ranges do not fit in 63 bits: sorting one key takes a fifth of the
+    time lexsort takes over two."""
+    if not values.size or int(groups.min()) < 0:
+        return None
+    lo = int(values.min())
+    width = int(values.max()) - lo + 1
+    if width * (int(groups.max()) + 1) >= 2**63:
+        return None
+    return groups.astype(np.int64) * width + (values - lo)
+
+
 def _chains(c: _Cols, sync: np.ndarray, eff_s: np.ndarray, eff_e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows on their parent's critical chain, and per parent the chain's total duration: from the
     parent's end, the last-finishing child (then earliest start, then lowest id) ending at or
     before the cursor, the cursor then moving to its start."""
     rows = np.flatnonzero(sync & (eff_s < eff_e))
-    rows = rows[np.lexsort((c.sid[rows], eff_s[rows], -eff_e[rows], c.par[rows]))]
+    key = group_key(c.par[rows], -eff_e[rows])
+    rows = rows[np.lexsort((c.sid[rows], eff_s[rows], -eff_e[rows], c.par[rows]) if key is None else (c.sid[rows], eff_s[rows], key))]
     starts, gp, off = _groups(c.par, rows, eff_s, eff_e)
     key = off + (eff_e[c.par[rows]] - eff_e[rows]) + eff_s[c.par[rows]]  # from the parent's end: increasing
     on, total = np.zeros(len(c.sid), bool), np.zeros(len(c.sid), np.int64)
