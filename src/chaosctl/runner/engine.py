@@ -32,6 +32,7 @@ from chaosctl.settings import Settings
 from chaosctl.verdict.model import Check, PhaseWindow
 
 from .abort import AbortWatcher
+from .early import TRACE_SETTLE_S, early_traces
 from .lost import LostBackends, instant_query, name_lost_backend
 from .outcome import build_report, describe_error, run_failure
 from .phase import PhaseEnv, run_phase
@@ -68,6 +69,7 @@ class RunState:
     client: Any = None  # load.client.ClientHistory: what the load's clients saw, for the availability SLOs
     phase_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # where the overhead goes
+    early: Any = None  # runner.early.EarlyTraces of the run, if its System has traces
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -103,6 +105,7 @@ class RunDeps:
     build: Callable[[Any, FaultContext], Any] = build_fault
     settle_s: float = 1.0  # at most: until every target was scraped once with the load running (settle.py)
     reachable: Callable[[str], bool] = accepts_connection  # the load's target up: Locust starts before the pre-flight
+    trace_settle_s: float = TRACE_SETTLE_S  # a phase's traces are read early only this long after its end (runner.early)
 
 
 class Run:
@@ -144,7 +147,8 @@ class Run:
             return self._report(prom, guard, time.time())
         finally:
             with guard.shield():  # closing telemetry and the journal must not be cut short either
-                for close in (closing.join if closing else tel.close, self.journal.clear_if_done, self.ctx.close):
+                early = self.state.early.close if self.state.early is not None else (lambda: None)
+                for close in (closing.join if closing else tel.close, early, self.journal.clear_if_done, self.ctx.close):
                     try:
                         close()
                     except Exception as exc:  # noqa: BLE001 - the report in hand must not be lost to it
@@ -338,7 +342,8 @@ class Run:
         watcher = AbortWatcher(abort_conditions(self.scenario, self.system), query=instant_query(prom, st.notes, st.lost))
         env = PhaseEnv(self.ctx, self.journal, guard, watcher, tel, self.echo, build=self.deps.build)
         remaining = self.scenario.total_seconds
-        for phase in self.scenario.phases:
+        early = st.early = early_traces(self)  # each finished phase's traces read while the next ones run
+        for i, phase in enumerate(self.scenario.phases):
             if live is not None:
                 live.phase_started(phase.name, phase.duration, remaining)
             remaining -= phase.duration
@@ -361,6 +366,8 @@ class Run:
                 st.notes.append(f"interrupted by {st.interrupted} in phase {phase.name!r}: partial report")
             if outcome.stop_run or st.interrupted:
                 break
+            if early is not None and i + 1 < len(self.scenario.phases):  # the last one: after the run, as before
+                early.phase_ended(outcome.window.start, outcome.window.end)
 
     # -- after the run (runner.outcome) ----------------------------------------------------
 

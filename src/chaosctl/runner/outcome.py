@@ -56,7 +56,9 @@ def build_report(run: "Run", prom: Any, guard: "SignalGuard", ended: float) -> R
 def _analysis(run: "Run", prom: Any, guard: "SignalGuard", ended: float) -> "Analysis | None":
     """SLOs and traces; interruptible (a partial report follows) and never fatal."""
     st = run.state
-    jaeger = _jaeger(run)
+    jaeger = jaeger_for(run)
+    if st.early is not None:  # windows read while the phases ran are handed over (runner.early)
+        jaeger = st.early.wrap(jaeger)
     result: list[Analysis] = []
     try:
         with guard.interruptible(), st.timed("analysis"):
@@ -69,7 +71,7 @@ def _analysis(run: "Run", prom: Any, guard: "SignalGuard", ended: float) -> "Ana
     return result[0] if result else None
 
 
-def _jaeger(run: "Run") -> Any:
+def jaeger_for(run: "Run") -> Any:
     if run.system.observability.jaeger is None:  # a System without traces: no bottleneck analysis
         from chaosctl.system.runtime import NoTraces
 
