@@ -126,8 +126,8 @@ def measure(backend: LocalBackend, state_dir: Path, port_base: int, idle_s: floa
     print(f"up to all-ready: {up_s:.2f} s; {len(procs)} components, "
           f"{sum(len(t) for t in procs.values())} processes")
     print("fork server: " + (f"still running (pids {[s.pid for s in servers]}), its own row below" if servers
-                             else "not running at idle (it lives only during `up`; nothing of it to count)")
-          + f"; CPU of `up`'s exited child processes (fork server included): {_reaped_cpu():.2f} s")
+                             else "none running after `up` (today's lives only during `up`: nothing of it at idle)")
+          + f"; CPU of `up`'s exited child processes (a fork server's among them): {_reaped_cpu():.2f} s")
     _report(first, last, idle_s)
 
 
