@@ -8,7 +8,6 @@ importlib.resources, never relative to the current folder.
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ def data_dir(kind: str) -> Path:
     """The folder of shipped `kind` files (a real folder: chaosctl is never run from a zip)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind of shipped data {kind!r}")
+    import importlib.resources  # here: it imports tempfile, shutil, zipfile...; `validate FILE` never needs it
+
     path = Path(str(importlib.resources.files("chaosctl").joinpath("data", kind)))
     if not path.is_dir():  # an install built without its package data is broken, not "empty"
         raise FileNotFoundError(f"chaosctl's package data is missing: {path}")
