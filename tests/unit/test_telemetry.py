@@ -66,3 +66,23 @@ def test_unreachable_collector_never_raises() -> None:
     with tel.tracer.start_as_current_span("x"):
         pass
     tel.shutdown()
+
+
+def test_the_span_resource_is_hashed_once_and_still_groups_as_a_plain_resource() -> None:
+    """The OTLP encoder keys a dict by each span's resource: the hash is cached, equal to the
+    SDK's own, and every span of a service still lands in one resource group."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+
+    exporter = InMemorySpanExporter()
+    tel = Telemetry("svc", None, exporter=exporter)
+    for name in ("a", "b", "c"):
+        with tel.tracer.start_as_current_span(name):
+            pass
+    spans = exporter.get_finished_spans()
+    resource = spans[0].resource
+    plain = Resource(resource.attributes, resource.schema_url)
+    assert hash(resource) == hash(plain) and resource == plain
+    assert resource.__dict__["_chaosctl_hash"] == hash(plain)  # cached after the first hash
+    (group,) = encode_spans(spans).resource_spans
+    assert len(group.scope_spans[0].spans) == 3
