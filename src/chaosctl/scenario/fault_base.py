@@ -2,7 +2,8 @@
 effect must be confirmed. The specs themselves: faults.py (processes, links, GPUs, regions)
 and request_faults.py (requests at the reference services, and the canary rollout)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
 from typing import Optional
 

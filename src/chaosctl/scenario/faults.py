@@ -13,7 +13,8 @@ regions) are here; faults on requests at the reference services and the canary r
 both, is defined here, and the request-level names stay importable from this module.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
 from typing import Annotated, Literal, Optional, Union
 

@@ -6,7 +6,8 @@ fractions, sizes are int bytes. Objectives and conditions are typed
 Checks that need the whole scenario (phase names, buckets) run in `checks.py`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
 import re
 from typing import Annotated, Literal, Optional, Union

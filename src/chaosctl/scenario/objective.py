@@ -14,7 +14,8 @@ The verdict code takes these typed objects; `holds()` never passes on NaN or
 a missing baseline, so "no data" can never turn into a pass.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
 import math
 import re
@@ -44,7 +45,7 @@ _FORMS = ("'< 300ms', '>= 99.5%', '< 50', '<= 2x baseline', '<= baseline + 50ms'
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use (types.Frozen)
 
 
 def compare(op: Op, observed: float, bound: float) -> bool:

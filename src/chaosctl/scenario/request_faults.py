@@ -5,7 +5,8 @@ Both are set through a service's admin API (faults/request.py, faults/rollout.py
 infrastructure faults (processes, links, GPUs, regions) are in faults.py.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
 import re
 from typing import Literal, Optional

@@ -18,8 +18,10 @@ The fit is checked independently of the seed: `count` faults of the longest
 template's duration with `min_gap` between them must fit in the phase.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
+import functools
 import random
 from typing import Annotated, Any, Optional
 
@@ -42,7 +44,10 @@ _TEMPLATE_SCHEMA = {
     "description": "a fault spec (its parameters) with `targets` instead of `target`, and a `duration`; no `after`",
 }
 
-_SPEC = TypeAdapter(FaultSpec)
+@functools.cache
+def _spec() -> TypeAdapter[FaultSpec]:
+    """Built on first use: at import it would build every fault model's validator (deferred, types.Frozen)."""
+    return TypeAdapter(FaultSpec)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -79,7 +84,7 @@ class ScheduleTemplate(Frozen):
         candidates = []
         for target in targets:
             try:
-                candidates.append(_SPEC.validate_python({**raw, "target": target}, context=info.context))
+                candidates.append(_spec().validate_python({**raw, "target": target}, context=info.context))
             except ValidationError as exc:
                 raise ValueError(f"target {target!r}: {_first_error(exc)}") from None
         return {"candidates": candidates}

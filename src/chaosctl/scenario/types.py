@@ -5,7 +5,8 @@ value (float seconds, fraction, int bytes) and shows editors the human form in
 the JSON Schema.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
 from typing import Annotated, Any
 
@@ -22,9 +23,12 @@ BYTES_PATTERN = r"^\s*(\d+(\.\d*)?|\.\d+)\s*([kKmMgGtT]i?[bB]|[bB])\s*$"
 
 class Frozen(BaseModel):
     """Base of every scenario model: immutable, unknown fields refused, no NaN or infinity
-    (`spawn_rate: .inf` or `weight: 1e400` would otherwise validate and break the run)."""
+    (`spawn_rate: .inf` or `weight: 1e400` would otherwise validate and break the run).
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    defer_build: a model's validator is built on its first use, not at import, so `validate`
+    builds the Scenario's (or System's) tree once instead of one validator per class."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 Duration = Annotated[

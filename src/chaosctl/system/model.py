@@ -8,7 +8,8 @@ deployment is another. Credentials are only ever the *name* of an environment
 variable (`*_env`); `secrets.py` refuses a literal one before these models run.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
 import re
 from typing import Annotated, Any, Literal, Optional, Union

@@ -8,7 +8,8 @@ same shapes as `chaosctl.verdict.slo.build_expr` (equal for the reference preset
 which a unit test holds).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in model modules: pydantic would compile and eval each
+# annotation string at class creation (a few % of `chaosctl validate`, benchmarks/validate_startup.py).
 
 from dataclasses import dataclass
 from typing import Annotated, Literal, Optional
