@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, NoReturn, Optional
 
 # A port base the typer path would read the same way (an int option): digits, no sign, no leading zero.
-_PORT = re.compile(r"[1-9][0-9]{0,5}")
+_PORT = r"[1-9][0-9]{0,5}"  # compiled on first use (re's cache): most calls give no --port-base
 _VALUE_OPTIONS = ("--system", "--port-base")
 
 
@@ -49,7 +49,7 @@ def parse_validate(argv: list[str]) -> Optional[ValidateArgs]:
         else:
             return None  # --help, --, an unknown or repeated option, an empty argument: typer decides
     port = values.get("--port-base")
-    if not files or (port is not None and not _PORT.fullmatch(port)):
+    if not files or (port is not None and not re.fullmatch(_PORT, port)):
         return None
     system = values.get("--system")
     return ValidateArgs([Path(f) for f in files], None if system is None else Path(system), None if port is None else int(port))

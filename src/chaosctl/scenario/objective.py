@@ -32,13 +32,15 @@ _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _QTY = rf"{_NUM}\s*(?:ms|us|µs|ns|h|m|s|%|/s|rps)?(?:{_NUM}(?:ms|us|µs|ns|h|m|s))*"
 _PHASE = r"[A-Za-z_][A-Za-z0-9_.-]*"
 _OP = r"<=|>=|<|>"
-_ABSOLUTE = re.compile(rf"(?P<op>{_OP})\s*(?P<qty>{_QTY})")
-_FACTOR = re.compile(rf"(?P<op>{_OP})\s*(?P<factor>{_NUM})\s*[x×*]\s*(?P<phase>{_PHASE})")
-_OFFSET = re.compile(rf"(?P<op>{_OP})\s*(?P<phase>{_PHASE})(?:\s*(?P<sign>[+-])\s*(?P<qty>{_QTY}))?")
-_LAST_FACTOR = re.compile(rf"(?P<op>{_OP})\s*(?P<factor>{_NUM})\s*[x×*]\s*last_pass")
-_LAST_OFFSET = re.compile(rf"(?P<op>{_OP})\s*last_pass(?:\s*(?P<sign>[+-])\s*(?P<qty>{_QTY}))?")
-_BURN = re.compile(rf"burn_rate\s*(?P<op>{_OP})\s*(?P<qty>{_NUM})")
-_CONDITION = re.compile(rf"(?P<lhs>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<rest>(?:{_OP}).*)")
+# Patterns, not compiled ones: re compiles (and caches) each on first use, so the forms a file does
+# not use cost `validate` nothing.
+_ABSOLUTE = rf"(?P<op>{_OP})\s*(?P<qty>{_QTY})"
+_FACTOR = rf"(?P<op>{_OP})\s*(?P<factor>{_NUM})\s*[x×*]\s*(?P<phase>{_PHASE})"
+_OFFSET = rf"(?P<op>{_OP})\s*(?P<phase>{_PHASE})(?:\s*(?P<sign>[+-])\s*(?P<qty>{_QTY}))?"
+_LAST_FACTOR = rf"(?P<op>{_OP})\s*(?P<factor>{_NUM})\s*[x×*]\s*last_pass"
+_LAST_OFFSET = rf"(?P<op>{_OP})\s*last_pass(?:\s*(?P<sign>[+-])\s*(?P<qty>{_QTY}))?"
+_BURN = rf"burn_rate\s*(?P<op>{_OP})\s*(?P<qty>{_NUM})"
+_CONDITION = rf"(?P<lhs>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<rest>(?:{_OP}).*)"
 
 _FORMS = ("'< 300ms', '>= 99.5%', '< 50', '<= 2x baseline', '<= baseline + 50ms', 'burn_rate < 14.4' "
           "or '<= last_pass + 10%'")
@@ -214,7 +216,7 @@ def parse_threshold(text: object) -> AbsoluteObjective:
     """`> 0.5`, `< 300ms`, `>= 99%` -> AbsoluteObjective."""
     if not isinstance(text, str):
         raise UnitError(f"expected a condition like '> 0.5' or '< 300ms', got {text!r}")
-    match = _ABSOLUTE.fullmatch(text.strip())
+    match = re.fullmatch(_ABSOLUTE, text.strip())
     if not match:
         raise UnitError(f"bad condition {text!r}: expected an operator and a value, e.g. '> 0.5', '< 300ms', '>= 99%'")
     value, unit = parse_quantity(match["qty"])
@@ -230,20 +232,20 @@ def parse_objective(
     if not isinstance(text, str):
         raise UnitError(f"expected an objective string such as {_FORMS}, got {text!r}")
     s = text.strip()
-    if match := _BURN.fullmatch(s):
+    if match := re.fullmatch(_BURN, s):
         return BurnRateObjective(op=match["op"], value=_number(match["qty"]))
-    if match := _ABSOLUTE.fullmatch(s):
+    if match := re.fullmatch(_ABSOLUTE, s):
         if burn_rate:
             return BurnRateObjective(op=match["op"], value=float(parse_quantity(match["qty"])[0]))
         value, unit = parse_quantity(match["qty"])
         return AbsoluteObjective(op=match["op"], value=value, unit=unit)
-    if match := _LAST_FACTOR.fullmatch(s):
+    if match := re.fullmatch(_LAST_FACTOR, s):
         return _last_pass(match, factor=True)
-    if match := _LAST_OFFSET.fullmatch(s):
+    if match := re.fullmatch(_LAST_OFFSET, s):
         return _last_pass(match, factor=False)
-    if match := _FACTOR.fullmatch(s):
+    if match := re.fullmatch(_FACTOR, s):
         return RelativeObjective(op=match["op"], phase=match["phase"], factor=_number(match["factor"]))
-    if match := _OFFSET.fullmatch(s):
+    if match := re.fullmatch(_OFFSET, s):
         offset, unit = (0.0, "number")
         if match["qty"]:
             offset, unit = parse_quantity(match["qty"])
@@ -256,7 +258,7 @@ def parse_sli_condition(text: object, known_slis: tuple[str, ...]) -> SliConditi
     """`error_ratio > 0.5` -> SliCondition; the SLI must be a built-in one."""
     if isinstance(text, SliCondition):
         return text
-    match = _CONDITION.fullmatch(text.strip()) if isinstance(text, str) else None
+    match = re.fullmatch(_CONDITION, text.strip()) if isinstance(text, str) else None
     if not match:
         raise UnitError(f"bad condition {text!r}: expected '<sli> <op> <value>', e.g. 'error_ratio > 0.5'")
     if match["lhs"] not in known_slis:

@@ -30,7 +30,7 @@ _BYTE_UNITS = {
     "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
 }  # fmt: skip
-_BYTES_RE = re.compile(rf"({_NUM})\s*([kmgt]i?b|b)", re.IGNORECASE)
+_BYTES_RE = rf"({_NUM})\s*([kmgt]i?b|b)"  # compiled on first use (re's cache): most files have no size
 _PERCENT_RE = re.compile(rf"([+-]?{_NUM})\s*%")
 
 
@@ -113,7 +113,7 @@ def parse_bytes(value: str | int | float) -> int:
         return int(value)
     if not isinstance(value, str):
         raise UnitError(f"expected a byte size like '14GiB' or '512MB', got {_shown(value)}")
-    match = _BYTES_RE.fullmatch(value.strip())
+    match = re.fullmatch(_BYTES_RE, value.strip(), re.IGNORECASE)
     if not match:
         raise UnitError(f"bad byte size {_shown(value)}: use e.g. '14GiB', '512MiB', '100KB' or a number of bytes")
     size = _finite(float(match.group(1)) * _BYTE_UNITS[match.group(2).lower()], "byte size", value, MAX_BYTES)

@@ -16,13 +16,14 @@ from typing import Any
 Problem = tuple[tuple[Any, ...], str]
 
 # Field names that hold credentials; `*_env` fields name a variable instead.
-_SECRET_KEY = re.compile(r"(token|passw(or)?d|secret|api[_-]?key|credential|private[_-]?key|bearer|session[_-]?id)", re.I)
+# Patterns, compiled on first use by re (and cached there): validating a scenario never needs them.
+_SECRET_KEY = r"(?i)(token|passw(or)?d|secret|api[_-]?key|credential|private[_-]?key|bearer|session[_-]?id)"
 # Headers whose value is a credential (load requests get them from load.auth).
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-_AUTH_SCHEME = re.compile(r"^\s*(Bearer|Basic|Token|Digest)\s+\S{8,}", re.I)
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.I)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_JWT = r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
+_AUTH_SCHEME = r"(?i)^\s*(Bearer|Basic|Token|Digest)\s+\S{8,}"
+_URL_PASSWORD = r"(?i)^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 _HOW = "put it in an environment variable and name that variable here"
 
@@ -55,23 +56,23 @@ def _walk(node: Any, path: tuple[Any, ...]) -> Iterator[Problem]:
 
 def _key_problem(key: str, value: Any, in_headers: bool) -> str | None:
     if key.endswith("_env"):
-        if isinstance(value, str) and not _ENV_NAME.match(value):
+        if isinstance(value, str) and not re.match(_ENV_NAME, value):
             return f"{key} must be the NAME of an environment variable (letters, digits, _), not the secret itself"
         return None
     if isinstance(value, (dict, list)) or value is None or value == "":
         return None
     if in_headers and key.lower() in _SECRET_HEADERS:
         return f"literal {key} header refused: credentials never go in a System file; use load.auth {{header: {key}, value_env: VAR}}"
-    if not in_headers and _SECRET_KEY.search(key) and isinstance(value, (str, int)) and not isinstance(value, bool):
+    if not in_headers and re.search(_SECRET_KEY, key) and isinstance(value, (str, int)) and not isinstance(value, bool):
         return f"literal secret in {key!r} refused: {_HOW} ({key}_env: VAR)"
     return None
 
 
 def _value_problem(text: str) -> str | None:
-    if _JWT.search(text):
+    if re.search(_JWT, text):
         return f"this looks like a token (a JWT) written into the file: refused; {_HOW}"
-    if _AUTH_SCHEME.match(text):
+    if re.match(_AUTH_SCHEME, text):
         return f"this looks like a credential (an Authorization value) written into the file: refused; {_HOW}"
-    if _URL_PASSWORD.match(text):
+    if re.match(_URL_PASSWORD, text):
         return "a password in a URL is refused: drop the user:password@ part and use token_env"
     return None
