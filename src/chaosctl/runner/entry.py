@@ -20,8 +20,9 @@ from chaosctl.settings import Settings
 if TYPE_CHECKING:
     from chaosctl.faults.base import FaultContext
     from chaosctl.report.model import Verdict
-    from chaosctl.runner.engine import Run
+    from chaosctl.runner.engine import Run, RunDeps
     from chaosctl.runner.signals import SignalGuard
+    from chaosctl.scenario.model import Scenario
     from chaosctl.system.model import System
 
 
@@ -39,10 +40,7 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
 
     # ScenarioInvalid / SystemInvalid / UsageError (no --confirm) -> exit 2, nothing touched
     scenario, resolved, system_path = resolve_for_run(path, system, settings.port_base, confirm)
-    if rehearse:
-        from .rehearse import rehearsal_scenario
-
-        scenario = rehearsal_scenario(scenario)
+    scenario, deps = _rehearsal(scenario) if rehearse else (scenario, None)
     if dry_run:
         from chaosctl.scenario.timeline import build_timeline, render_timeline
 
@@ -55,11 +53,6 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
 
     out = report_dir or Path("reports") / scenario.name
     ctx = _fault_context(settings, resolved, system_path)
-    deps = None
-    if rehearse:
-        from .rehearse import rehearsal_deps
-
-        deps = rehearsal_deps()
     try:
         with RunLock(settings.state_dir), SignalGuard() as guard:  # RunLocked -> exit 5, nothing touched
             run = Run(scenario, settings, echo=_echo, fault_ctx=ctx, deps=deps, live=_live_mode(quiet))
@@ -70,6 +63,13 @@ def run_scenario(path: Path, settings: Settings, report_dir: Path | None = None,
         import gc
 
         gc.freeze()
+
+
+def _rehearsal(scenario: "Scenario") -> tuple["Scenario", "RunDeps"]:
+    """The scenario as rehearsed (runner.rehearse) and the run's dependencies for it."""
+    from .rehearse import rehearsal_deps, rehearsal_scenario
+
+    return rehearsal_scenario(scenario), rehearsal_deps()
 
 
 def _fault_context(settings: Settings, resolved: "System", system_path: Path | None) -> "FaultContext":

@@ -9,6 +9,7 @@ scraped once since the users ran, so the first window starts on a sample of the 
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Sequence
 
 from chaosctl.errors import StackUnavailable
@@ -33,8 +34,6 @@ def wait_scraped(prom: Any, since: float, settle_s: float, jobs: Sequence[str] =
                  discover_s: float = DISCOVER_S, clock: Callable[[], float] | None = None) -> str | None:
     """Wait until each of `jobs` has a target, then until every target was scraped since `since`.
     Returns a note when a job still had no target after `discover_s` (its SLIs may lack data)."""
-    import time
-
     now = clock or time.time
 
     def missing() -> list[str]:
