@@ -11,11 +11,13 @@ This folder is on sys.path (pytest's rootdir-less conftest import), so tests `im
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 
 import pytest
 
 from absent import COMPONENT_MISSING
+from lanes import DURATIONS, lane_port_base, live_scope, read_durations, scope_order
 
 MAX_NAMES = 6  # per reason; the rest is counted
 
@@ -56,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # (`make fuzz`, tests/fuzzing.py). Only then: other runs need not import hypothesis here.
     if config.getoption("--hypothesis-profile", None):
         import fuzzing  # noqa: F401
+    _lane_port_base(config)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -65,19 +68,37 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
              component)
 
 
+def _lane_port_base(config: pytest.Config) -> None:
+    # Before collection: the test modules read CHAOSCTL_TEST_PORT_BASE when they are imported.
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return
+    base = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000"))
+    os.environ["CHAOSCTL_TEST_PORT_BASE"] = str(lane_port_base(base, workerinput["workerid"]))
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's hook
-    """Two streams for `make test` (`-n 2 --dist loadscope`): the live tests (tests/integration)
-    in one worker, in their usual order, since they share session and module stacks and mostly
-    wait on real time; the unit tests in the other, CPU-bound meanwhile. Two scopes, not the
-    tests spread over both workers: unit tests bind fixed ports (e.g. 24700) that two of them must
-    not hold at once. (xdist 3.8's `loadgroup` marks do nothing under pytest 9.2: it renames
-    items through `_nodeid`, which pytest 9.2 no longer reads.)"""
+    """`make test` (`-n 2 --dist loadscope`): the unit tests in one worker while the other runs
+    live modules, one module at a time, longest first; the unit worker takes live modules too
+    once it is done. Each worker's live tests use its own port base (`lane_port_base`), so two
+    stacks never share a port. (xdist 3.8's `loadgroup` marks do nothing under pytest 9.2: it
+    renames items through `_nodeid`, which pytest 9.2 no longer reads.)"""
     if config.getoption("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class TwoStreams(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "live" if nodeid.startswith("tests/integration/") else "unit"
+    seconds = read_durations(DURATIONS)
 
-    return TwoStreams(config, log)
+    class Lanes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return live_scope(nodeid)
+
+        def _assign_work_unit(self, node) -> None:  # noqa: ANN001 - xdist's WorkerController
+            if not getattr(self, "_ordered", False):
+                order = scope_order(list(self.workqueue), seconds)
+                for scope in order:
+                    self.workqueue.move_to_end(scope)
+                self._ordered = True
+            super()._assign_work_unit(node)
+
+    return Lanes(config, log)
