@@ -41,8 +41,7 @@ GRACEFUL_SHUTDOWN_S = 5
 UNTRACED_PATHS = frozenset({"/healthz", "/metrics"})
 EXPORT_TIMEOUT_S = 2.0
 _QUIET_LOGGERS = (
-    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-    "opentelemetry.exporter.otlp.proto.http",
+    "chaosctl.services.otlp_json",
     "opentelemetry.sdk.trace.export",
     "opentelemetry.sdk._shared_internal",
 )
@@ -132,18 +131,13 @@ def _hashed_once(resource: Any) -> Any:
 
 
 def _otlp_exporter(topology: Topology) -> SpanExporter:
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    """OTLP/HTTP JSON (services/otlp_json.py: encoded with orjson, ~2x cheaper per span than the
+    SDK's protobuf encoder), wrapped so that no error ever reaches the service."""
+    from chaosctl.services.otlp_json import json_exporter
 
     for name in _QUIET_LOGGERS:  # a down Jaeger must not flood the service's log
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    import requests
-
-    # The collector is the stack's own Jaeger on 127.0.0.1: no proxy and no .netrc apply, and
-    # looking them up (files, environment) on every export was ~3% of the gateway's CPU under load.
-    session = requests.Session()
-    session.trust_env = False
-    otlp = OTLPSpanExporter(endpoint=otlp_traces_url(topology), timeout=EXPORT_TIMEOUT_S, session=session)
-    return _safe_exporter(otlp)
+    return _safe_exporter(json_exporter(otlp_traces_url(topology), EXPORT_TIMEOUT_S))
 
 
 class Telemetry:
