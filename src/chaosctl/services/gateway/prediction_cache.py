@@ -69,15 +69,11 @@ def cache_key(model: str, version: str, inputs: Sequence[Sequence[float]]) -> st
 
 
 def redis_client(config: PredictionCacheConfig) -> CacheClient:
-    """A pooled asyncio Redis client that gives up fast (the cache is optional on the request path)."""
-    import redis.asyncio as aioredis
+    """A pooled asyncio Redis client (gateway/redis_lean.py). No timeouts of its own: `PredictionCache`
+    bounds each call by `timeout_s` (connecting included), and a call cut short drops its connection."""
+    from chaosctl.services.gateway.redis_lean import LeanRedis
 
-    return aioredis.Redis.from_url(  # type: ignore[no-any-return]
-        config.url or "", password=config.password or None, socket_timeout=config.timeout_s,
-        socket_connect_timeout=config.timeout_s, retry_on_timeout=False, retry=None,
-        max_connections=64, health_check_interval=0,
-        lib_name=None, lib_version=None,  # no CLIENT SETINFO round trips on each new connection
-    )  # fmt: skip
+    return LeanRedis(config.url or "", config.password or None, max_connections=64)
 
 
 class CacheMetrics:
