@@ -192,7 +192,10 @@ def serve_bench_gateway(port_base: int, port: int) -> None:
         pass
     else:
         tune_gc()
-    serve(app, port)
+    try:  # each response in one write, as the stack's gateway serves (an older tree: not known)
+        serve(app, port, corked=True)
+    except TypeError:
+        serve(app, port)
 
 
 # -- load ----------------------------------------------------------------------------

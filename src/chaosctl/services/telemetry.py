@@ -283,12 +283,18 @@ def _label_server_span(span: Any, method: str, route: str, code: int) -> None:
     if code >= 500:
         span.set_status(Status(StatusCode.ERROR))
 
-def serve(app: Any, port: int) -> None:
-    """Run `app` with uvicorn on 127.0.0.1:`port` until SIGTERM/SIGINT (graceful: lifespan exit runs)."""
+def serve(app: Any, port: int, *, corked: bool = False) -> None:
+    """Run `app` with uvicorn on 127.0.0.1:`port` until SIGTERM/SIGINT (graceful: lifespan exit runs).
+    `corked`: each response leaves in one write (services/corked.py), for a service on the hot path."""
     import uvicorn
 
+    http: Any = "auto"
+    if corked:
+        from chaosctl.services.corked import CorkedHttpToolsProtocol
+
+        http = CorkedHttpToolsProtocol
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False,
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False, http=http,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,  # a hung request must not block SIGTERM forever
     )  # fmt: skip
     uvicorn.Server(config).run()  # uvicorn installs SIGTERM/SIGINT handlers that drain and exit

@@ -266,7 +266,7 @@ def serve(name: str, topology: Topology, settings: Settings) -> None:
     events = EventPublisher(default_events(topology, settings), telemetry)
     app = create_app(default_config(topology, settings), telemetry, pipeline=default_pipeline(topology), events=events)
     tune_gc()
-    run(app, topology.gateway_port)
+    run(app, topology.gateway_port, corked=True)
 
 
 def tune_gc() -> None:
