@@ -112,3 +112,14 @@ def test_exporter_posts_json_and_reports_refusals(collector: str) -> None:
 def test_exporter_to_nowhere_fails_quietly() -> None:
     exporter = json_exporter("http://127.0.0.1:1/v1/traces", 0.5)
     assert exporter.export(_spans()) is SpanExportResult.FAILURE
+
+
+def test_repeated_string_attributes_share_their_encoding_and_the_cache_is_bounded() -> None:
+    from chaosctl.services import otlp_json
+
+    first, again = otlp_json.attributes({"model": "m", "n": 1}), otlp_json.attributes({"model": "m", "n": 1})
+    assert first == again and first[0] is again[0] and first[1] is not again[1]  # numbers: never cached
+    assert otlp_json.attributes({"flag": True}) != otlp_json.attributes({"flag": "True"})
+    for i in range(otlp_json.MAX_PAIRS + 10):
+        otlp_json.attributes({"k": f"v{i}"})
+    assert len(otlp_json._PAIRS) <= otlp_json.MAX_PAIRS

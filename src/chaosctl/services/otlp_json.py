@@ -47,8 +47,25 @@ def _value(v: Any) -> dict[str, Any]:
     return {"stringValue": str(v)}
 
 
+# Encoded (key, value) pairs of strings and bools, shared between spans: most attributes repeat
+# (model, version, server, outcome...), and a shared dict is dumped like a fresh one. Bounded.
+_PAIRS: dict[tuple[str, Any], dict[str, Any]] = {}
+MAX_PAIRS = 4096
+
+
+def _pair(k: str, v: Any) -> dict[str, Any]:
+    if type(v) is not str and type(v) is not bool:
+        return {"key": k, "value": _value(v)}
+    pair = _PAIRS.get((k, v))
+    if pair is None:
+        if len(_PAIRS) >= MAX_PAIRS:
+            _PAIRS.clear()
+        pair = _PAIRS[(k, v)] = {"key": k, "value": _value(v)}
+    return pair
+
+
 def attributes(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    return [{"key": k, "value": _value(v)} for k, v in attrs.items()] if attrs else []
+    return [_pair(k, v) for k, v in attrs.items()] if attrs else []
 
 
 def _span(span: Any) -> dict[str, Any]:
