@@ -39,6 +39,7 @@ HTTP_LABELS = ("service", "route", "method", "code")
 SPAN_SCHEDULE_DELAY_MS = 200
 GRACEFUL_SHUTDOWN_S = 5
 UNTRACED_PATHS = frozenset({"/healthz", "/metrics"})
+_W3C_HEADERS = frozenset({b"traceparent", b"tracestate"})  # ASGI header names are lower-case
 EXPORT_TIMEOUT_S = 2.0
 _QUIET_LOGGERS = (
     "chaosctl.services.otlp_json",
@@ -164,6 +165,7 @@ class Telemetry:
         self.service_name = service_name
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_duration, self.http_requests = _http_metrics(self.registry)
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.tracer_provider = _tracer_provider(service_name, topology, exporter, export, span_delay_ms)
         self.tracer = self.tracer_provider.get_tracer(f"chaosctl.{service_name}")
         self._propagator = TraceContextTextMapPropagator()
@@ -183,9 +185,13 @@ class Telemetry:
     # -- metrics -------------------------------------------------------------
 
     def observe_http(self, route: str, method: str, code: int, seconds: float) -> None:
-        labels = (self.service_name, route, method, str(code))
-        self.http_duration.labels(*labels).observe(seconds)
-        self.http_requests.labels(*labels).inc()
+        children = self._http_children.get((route, method, code))
+        if children is None:  # each label set's children looked up once (labels() locks and hashes)
+            labels = (self.service_name, route, method, str(code))
+            children = self._http_children[(route, method, code)] = (
+                self.http_duration.labels(*labels), self.http_requests.labels(*labels))
+        children[0].observe(seconds)
+        children[1].inc()
 
     def metrics_text(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -266,7 +272,8 @@ class _HttpTelemetryMiddleware:
         """The request's server span (as a context manager), child of the caller's `traceparent`."""
         from opentelemetry.trace import SpanKind
 
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        # Only the W3C headers matter to the propagator: the rest are not decoded.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", []) if k in _W3C_HEADERS}
         return self.tel.tracer.start_as_current_span(
             f"{method} {scope.get('path', '')}", context=self.tel.extract(headers), kind=SpanKind.SERVER
         )
@@ -277,9 +284,7 @@ def _label_server_span(span: Any, method: str, route: str, code: int) -> None:
     from opentelemetry.trace import Status, StatusCode
 
     span.update_name(f"{method} {route}")
-    span.set_attribute("http.route", route)
-    span.set_attribute("http.request.method", method)
-    span.set_attribute("http.response.status_code", code)
+    span.set_attributes({"http.route": route, "http.request.method": method, "http.response.status_code": code})
     if code >= 500:
         span.set_status(Status(StatusCode.ERROR))
 

@@ -313,9 +313,9 @@ class Gateway:
 
         name = cand.name
         breaker = self._breaker(name)
-        with self.tel.tracer.start_as_current_span(f"upstream {name}", kind=SpanKind.CLIENT) as span:
-            span.set_attributes({"attempt": attempt, "server": name, "model": model, "version": cand.record.version,
-                                 "device": cand.record.device, "region": cand.record.region})  # fmt: skip
+        attrs = {"attempt": attempt, "server": name, "model": model, "version": cand.record.version,
+                 "device": cand.record.device, "region": cand.record.region}  # fmt: skip
+        with self.tel.tracer.start_as_current_span(f"upstream {name}", kind=SpanKind.CLIENT, attributes=attrs) as span:
             self.inflight[name] += 1
             region, m = cand.record.region, self.metrics
             m.child(m.inflight, name).inc()
@@ -330,9 +330,10 @@ class Gateway:
                 m.child(m.inflight, name).dec()
                 m.child(m.upstream_duration, name, region).observe(time.perf_counter() - start)
             m.child(m.upstream_requests, name, result.outcome.value, region).inc()
-            span.set_attribute("outcome", result.outcome.value)
+            outcome: dict[str, str | int] = {"outcome": result.outcome.value}
             if result.status is not None:
-                span.set_attribute("http.response.status_code", result.status)
+                outcome["http.response.status_code"] = result.status
+            span.set_attributes(outcome)
             if result.outcome in BREAKER_FAILURES:
                 breaker.record_failure()
                 span.set_status(Status(StatusCode.ERROR, result.detail[:200]))

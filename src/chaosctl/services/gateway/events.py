@@ -115,9 +115,9 @@ class EventPublisher:
         from opentelemetry.trace import SpanKind
 
         start = self.clock()
-        with self.tel.tracer.start_as_current_span(f"publish {self.config.topic}", kind=SpanKind.PRODUCER) as span:
-            span.set_attribute("messaging.system", "kafka")
-            span.set_attribute("messaging.destination.name", self.config.topic)
+        attrs = {"messaging.system": "kafka", "messaging.destination.name": self.config.topic}
+        with self.tel.tracer.start_as_current_span(f"publish {self.config.topic}", kind=SpanKind.PRODUCER,
+                                                   attributes=attrs) as span:  # fmt: skip
             headers = [(k, v.encode()) for k, v in self.tel.inject({}).items()]
             try:
                 self.producer.produce(self.config.topic, self.event(answer, inputs, subject), key=subject,

@@ -112,8 +112,7 @@ class PredictionCache:
     async def lookup(self, key: str) -> tuple[LookupResult, bytes | None]:
         with self.tel.tracer.start_as_current_span("cache lookup") as span:
             result, value = await self._call("get", lambda c: c.get(key))
-            span.set_attribute("cache.hit", result == "hit")
-            span.set_attribute("cache.result", result)
+            span.set_attributes({"cache.hit": result == "hit", "cache.result": result})
             if result != "off":
                 self.metrics.lookups.labels(result).inc()
             return result, value
