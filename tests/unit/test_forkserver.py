@@ -102,11 +102,11 @@ def test_a_dead_fork_server_forks_nothing_and_the_caller_spawns(server: ForkServ
 def _fake_forks(forked: list[str], refuse: frozenset[str], spawn, busy_until: float = 0.0,
                 clock=None) -> Iterator[object]:
     class Forker:
-        def pending(self) -> bool:
+        def pending(self, early: bool = False) -> bool:
             return clock is not None and clock() < busy_until
 
         def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
-                  cwd: Path | None = None) -> ProcRecord | None:
+                  cwd: Path | None = None, early: bool = False) -> ProcRecord | None:
             if name in refuse:
                 return None
             forked.append(name)
@@ -160,3 +160,47 @@ def test_a_forked_service_runs_its_exit_handlers(server: ForkServer, tmp_path: P
     rec = server.spawn("svc", _argv("--atexit"), log, env=dict(os.environ), cwd=tmp_path)
     assert rec is not None
     assert "exit handler ran" in _log_when(log, "exit handler ran")  # e.g. OpenTelemetry's span flush
+
+
+def test_a_model_server_may_be_forked_at_the_models_step_and_a_ready_step_between_answers_is_skipped(
+        tmp_path: Path) -> None:  # fmt: skip
+    """The client side of the two readiness steps ({"ready": "models"}, then {"ready": true}),
+    against a scripted fork server (the bare one is closed: it would say both at once)."""
+    import json
+    import socket
+    import threading
+    from multiprocessing.connection import Connection
+
+    fs = ForkServer(tmp_path / "fs.log", preload=False, module=MODULE)
+    try:
+        assert fs.conn is not None
+        fs.conn.close()  # the real one sees EOF and exits; this test speaks for it
+        ours, theirs = socket.socketpair()
+        fs.conn, peer = Connection(ours.detach()), Connection(theirs.detach())
+        assert fs.pending(early=True) and fs.pending()
+        peer.send_bytes(b'{"ready": "models"}')
+        assert wait_until(lambda: not fs.pending(early=True), 5.0, interval=0.01)
+        assert fs.pending()  # any other service still waits
+
+        def answer() -> None:
+            json.loads(peer.recv_bytes())  # the fork request
+            peer.send_bytes(b'{"ready": true}')  # it finished importing meanwhile
+            peer.send_bytes(json.dumps({"pid": os.getpid()}).encode())
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        rec = fs.spawn("model", _argv(), tmp_path / "m.log", env=dict(os.environ), cwd=tmp_path, early=True)
+        thread.join(5)
+        assert rec is not None and rec.pid == os.getpid()
+        assert fs.ready and not fs.pending()
+        peer.close()
+    finally:
+        fs.close()
+
+
+def test_a_real_fork_server_says_the_models_step_then_ready(server: ForkServer, tmp_path: Path) -> None:
+    assert wait_until(lambda: not server.pending(), 20.0, interval=0.01)
+    assert server.models_ready and server.ready
+    rec = server.spawn("svc", _argv(), tmp_path / "svc.log", env=dict(os.environ), cwd=tmp_path, early=True)
+    assert rec is not None
+    assert "random" in _log_when(tmp_path / "svc.log", "random")

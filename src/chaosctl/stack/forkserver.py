@@ -46,7 +46,8 @@ class ForkServer:
             self.proc = subprocess.Popen(self.argv, stdin=theirs, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)  # fmt: skip
         self.conn: Connection | None = Connection(ours.detach())
-        self.ready = False
+        self.models_ready = False  # it can fork a model server (startorder.forked_early)
+        self.ready = False  # it can fork any service
         self.started_at = time.monotonic()
 
     def handles(self, argv: Sequence[str]) -> bool:
@@ -56,18 +57,20 @@ class ForkServer:
         return (len(argv) >= 3 and argv[0] == sys.executable and argv[1] == "-m" and argv[2] == self.module
                 and not any(" " in a or not a for a in argv) and len(" ".join(argv)) > len(" ".join(self.argv)))
 
-    def pending(self) -> bool:
-        """True while it is still importing (never blocks): `up` holds the services back meanwhile
-        and goes on starting and probing the rest. False once it can fork, or never will."""
-        if self.conn is None or self.ready:
+    def pending(self, early: bool = False) -> bool:
+        """True while it is still importing what the service needs (never blocks): for an `early`
+        one (a GPU model server, startorder.forked_early) what placing models needs, else all. `up`
+        holds the services back meanwhile and goes on starting and probing the rest. False once
+        it can fork it, or never will."""
+        if self.conn is None:
             return False
         try:
-            if self.conn.poll(0):
-                self._expect(0, "ready")
-                self.ready = True
-                return False
+            while not self._can(early) and self.conn.poll(0):
+                self._read(0)
         except (OSError, EOFError, ValueError, KeyError):
             self.close()
+            return False
+        if self._can(early):
             return False
         if time.monotonic() - self.started_at > READY_TIMEOUT:
             self.close()  # stuck: the services start the plain way
@@ -75,28 +78,45 @@ class ForkServer:
         return True
 
     def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> ProcRecord | None:
+              cwd: Path | None = None, early: bool = False) -> ProcRecord | None:
         if self.conn is None or not self.handles(argv):
             return None
         try:
-            if not self.ready:
-                self._expect(READY_TIMEOUT, "ready")
-                self.ready = True
+            while not self._can(early):
+                self._read(READY_TIMEOUT)
             _log_header(log_path, name, argv)
             request = {"argv": list(argv), "env": dict(env if env is not None else os.environ),
                        "log": str(log_path), "cwd": str(cwd or Path.cwd())}
             self.conn.send_bytes(json.dumps(request).encode())
             pid = int(self._expect(ANSWER_TIMEOUT, "pid"))
             return ProcRecord(name, pid, psutil.Process(pid).create_time(), str(log_path))
-        except (OSError, EOFError, ValueError, KeyError, psutil.Error):
+        except (OSError, EOFError, ValueError, KeyError, TypeError, psutil.Error):
             self.close()  # broken: every later start goes the plain way
             return None
 
-    def _expect(self, timeout: float, key: str) -> object:
+    def _can(self, early: bool) -> bool:
+        return self.ready or (early and self.models_ready)
+
+    def _read(self, timeout: float) -> dict[str, object]:
+        """The next message; a readiness step ({"ready": "models"} then {"ready": true}) is noted."""
         assert self.conn is not None
         if not self.conn.poll(timeout):
             raise OSError(f"fork server: no answer within {timeout:.0f} s")
-        return json.loads(self.conn.recv_bytes())[key]
+        message = json.loads(self.conn.recv_bytes())
+        if "ready" in message:
+            self.models_ready = True  # true implies "models"
+            self.ready = self.ready or message["ready"] is True
+        return message
+
+    def _expect(self, timeout: float, key: str) -> object:
+        """The answer's `key` (a readiness step sent meanwhile is noted and skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._read(max(0.0, deadline - time.monotonic()))
+            if key in message:
+                return message[key]
+            if "ready" not in message:
+                raise KeyError(key)  # {"error": ...}: the caller spawns plainly
 
     def close(self) -> None:
         """EOF tells it to exit; the services it forked are not its children and live on."""
@@ -104,7 +124,7 @@ class ForkServer:
             self.conn.close()
             self.conn = None
         if not self.ready and self.proc.poll() is None:
-            self.proc.kill()  # still importing (`up` failed its checks): it has forked nothing, stop it now
+            self.proc.kill()  # still importing (`up` failed, or gave up on it): stop it now (what it forked lives on)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -27,7 +27,8 @@ POLL = 0.25
 LOG_TAIL_LINES = 25
 STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
 Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
-Forker = Any  # forkserver.ForkServer, or a fake: spawn() -> a ProcRecord, or None (not forked); pending() -> bool
+# forkserver.ForkServer, or a fake: spawn(..., early) -> a ProcRecord, or None (not forked); pending(early) -> bool
+Forker = Any
 Forks = Callable[[], Any]  # -> a context manager giving a Forker or None
 
 
@@ -103,7 +104,8 @@ class StackStarter:
         log = self.settings.state_dir / "logs" / f"{comps.file_name(name)}.log"
         rec = None
         if self._forker is not None:  # a Python service, forked pre-imported (None: it cannot be)
-            rec = self._forker.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
+            rec = self._forker.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir,
+                                     early=startorder.forked_early(name))
         if rec is None:
             rec = self.launcher.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
         self.report(name, "starting", f"pid {rec.pid}")
@@ -121,8 +123,7 @@ class StackStarter:
 
             def step() -> bool:
                 nonlocal st
-                held = self._forker is not None and self._forker.pending()  # still importing: services wait
-                startable = [n for n in waiting if needs[n] <= ready and not (held and comps.kind(n) == "service")]
+                startable = [n for n in waiting if needs[n] <= ready and not self._held(n)]
                 for name in startorder.first(startable):
                     waiting.remove(name)
                     if name in running:
@@ -137,6 +138,11 @@ class StackStarter:
             # Each component's own deadline fails it inside _settle(); this bound only stops the loop.
             bound = sum(comps.READY_TIMEOUT[comps.kind(n)] for n in order) + POLL
             wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self.sleep)
+
+    def _held(self, name: str) -> bool:
+        """A Python service waits while the fork server imports what it needs (startorder.forked_early)."""
+        forker = self._forker
+        return forker is not None and comps.kind(name) == "service" and forker.pending(startorder.forked_early(name))
 
     def _wait_ready(self, names: list[str], st: state.StackState) -> None:
         """Poll every component in `names` until ready; fail fast when one exits, and each

@@ -112,6 +112,7 @@ class Engine:
         self.cuda_visible = self.gpu and cuda_visible()
         self.models: dict[tuple[str, str], LoadedModel] = {}
         self.loaded = False
+        self._placed = False  # place_models ran (whether it succeeded or not: see load_error)
         self.load_error: str | None = None
         self.error_rate = 0.0
         self.observers: list[Observer] = []
@@ -123,17 +124,30 @@ class Engine:
 
     # -- lifecycle ----------------------------------------------------------------
 
-    async def load(self, trainer: Callable[[str, str, str], LoadedModel] = train) -> None:
-        """Train every model (in a thread: the server answers /healthz meanwhile), then warm up."""
-        self._slots = Slots(self.config.max_concurrency)
+    def place_models(self, trainer: Callable[[str, str, str], LoadedModel] = train) -> None:
+        """Train (or load from the cache) every model and place its weights on the device: each
+        model's warm-up runs from then. Blocking: `serve` calls it before the web stack is even
+        imported (the warm-up then overlaps those imports), `load` in a thread. A failure is kept
+        in `load_error` (reported by /healthz as unhealthy, not a crash)."""
+        if self._placed:
+            return
         try:
             for m in self.spec.models:
-                model = await asyncio.to_thread(trainer, m.name, m.version, m.capability)
+                model = trainer(m.name, m.version, m.capability)
                 if self.device is not None:
                     self.device.load_weights(f"{m.name}:{m.version}", model.weight_bytes, self.config.warmup_s)
                 self.models[(m.name, m.version)] = model
-        except Exception as exc:  # noqa: BLE001 - reported by /healthz as unhealthy, not a crash
+        except Exception as exc:  # noqa: BLE001 - see above
             self.load_error = f"{type(exc).__name__}: {exc}"
+        self._placed = True
+
+    async def load(self, trainer: Callable[[str, str, str], LoadedModel] = train) -> None:
+        """The models placed (in a thread, unless `place_models` ran already: the server answers
+        /healthz meanwhile), then the batchers; loaded once both are done (the warm-up may run on)."""
+        self._slots = Slots(self.config.max_concurrency)
+        if not self._placed:
+            await asyncio.to_thread(self.place_models, trainer)
+        if self.load_error is not None:
             return
         if self.device is not None and self.config.batching:
             for key, model in self.models.items():
