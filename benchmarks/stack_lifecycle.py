@@ -1,5 +1,5 @@
 """Local stack lifecycle timings: `up` to all-ready, a second (idempotent) `up`,
-an etcd member killed and restarted to ready, and `down` to no process / no port.
+an etcd member (a follower) killed and restarted to ready, and `down` to no process / no port.
 
     .venv/bin/python benchmarks/stack_lifecycle.py --port-base 21000 --state-dir /tmp/chaosctl-bench --rounds 2
     # before/after side by side, rounds interleaved: BEFORE is another tree's src/ (e.g. a `git archive` of HEAD)
@@ -67,13 +67,23 @@ backend = LocalBackend(load_settings(state_dir=state_dir, port_base=port_base, b
                        reporter=report)
 def timed(fn):
     t0 = time.monotonic(); fn(); return time.monotonic() - t0
-member = "registry-store[0]"
+def follower():
+    # An etcd member that is not the leader: killing the leader adds an election (ETCD_ELECTION_MS,
+    # 2 s) to the restart, and which member leads is chance: the figure would be bimodal (0.3 or 2.5 s).
+    import httpx
+    topo = Topology(port_base)
+    for name in topo.etcd_members:
+        status = httpx.post(f"{topo.url(name)}/v3/maintenance/status", json={}, timeout=5.0).json()
+        if status["leader"] != status["header"]["member_id"]:
+            return name
+    raise SystemExit("no etcd follower")
 try:
     began = time.monotonic()
     out = {"up": timed(backend.up)}
     timings = {n: [ready[n], cpu[n]] for n in ready}
     out["CPU s of the stack at ready"] = sum(c for n, (_, c) in timings.items() if n not in (FORK, FORK_MODELS))
     out["up (again)"] = timed(backend.up)
+    member = follower()
     backend.kill(member)
     out["etcd member restart"] = timed(lambda: backend.start(member))
     out["down"] = timed(backend.down)

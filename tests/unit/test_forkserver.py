@@ -5,11 +5,16 @@ fork server (no preload) and a small module of the test's own: no stack service 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import psutil
@@ -162,21 +167,22 @@ def test_a_forked_service_runs_its_exit_handlers(server: ForkServer, tmp_path: P
     assert "exit handler ran" in _log_when(log, "exit handler ran")  # e.g. OpenTelemetry's span flush
 
 
+def _scripted(tmp_path: Path) -> tuple[ForkServer, Connection]:
+    """A ForkServer client whose peer is the test (the real bare server is closed: it would say
+    both readiness steps at once)."""
+    fs = ForkServer(tmp_path / "fs.log", preload=False, module=MODULE)
+    assert fs.conn is not None
+    fs.conn.close()  # the real one sees EOF and exits; the test speaks for it
+    ours, theirs = socket.socketpair()
+    fs.conn = Connection(ours.detach())
+    return fs, Connection(theirs.detach())
+
+
 def test_a_model_server_may_be_forked_at_the_models_step_and_a_ready_step_between_answers_is_skipped(
         tmp_path: Path) -> None:  # fmt: skip
-    """The client side of the two readiness steps ({"ready": "models"}, then {"ready": true}),
-    against a scripted fork server (the bare one is closed: it would say both at once)."""
-    import json
-    import socket
-    import threading
-    from multiprocessing.connection import Connection
-
-    fs = ForkServer(tmp_path / "fs.log", preload=False, module=MODULE)
+    """The client side of the two readiness steps ({"ready": "models"}, then {"ready": true})."""
+    fs, peer = _scripted(tmp_path)
     try:
-        assert fs.conn is not None
-        fs.conn.close()  # the real one sees EOF and exits; this test speaks for it
-        ours, theirs = socket.socketpair()
-        fs.conn, peer = Connection(ours.detach()), Connection(theirs.detach())
         assert fs.pending(early=True) and fs.pending()
         peer.send_bytes(b'{"ready": "models"}')
         assert wait_until(lambda: not fs.pending(early=True), 5.0, interval=0.01)
@@ -204,3 +210,28 @@ def test_a_real_fork_server_says_the_models_step_then_ready(server: ForkServer, 
     rec = server.spawn("svc", _argv(), tmp_path / "svc.log", env=dict(os.environ), cwd=tmp_path, early=True)
     assert rec is not None
     assert "random" in _log_when(tmp_path / "svc.log", "random")
+
+
+def test_ups_poll_sleep_is_cut_short_by_a_readiness_step_and_only_by_one(tmp_path: Path) -> None:
+    fs, peer = _scripted(tmp_path)
+    try:
+        timer = threading.Timer(0.2, lambda: peer.send_bytes(b'{"ready": "models"}'))
+        timer.start()
+        began = time.monotonic()
+        fs.wait(10.0)
+        assert 0.15 < time.monotonic() - began < 5.0 and fs.models_ready  # woken by the step
+        began = time.monotonic()
+        fs.wait(0.3)
+        assert time.monotonic() - began >= 0.29  # no new step: the whole poll interval
+        peer.send_bytes(b'{"ready": true}')
+        assert wait_until(lambda: not fs.pending(), 5.0, interval=0.01)  # read while `up` polled
+        began = time.monotonic()
+        fs.wait(10.0)
+        assert time.monotonic() - began < 1.0  # that step still cuts the next sleep short
+        began = time.monotonic()
+        fs.wait(0.3)
+        assert time.monotonic() - began >= 0.29  # ready: a plain sleep
+        timer.join()
+    finally:
+        peer.close()
+        fs.close()

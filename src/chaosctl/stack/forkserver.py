@@ -48,6 +48,7 @@ class ForkServer:
         self.conn: Connection | None = Connection(ours.detach())
         self.models_ready = False  # it can fork a model server (startorder.forked_early)
         self.ready = False  # it can fork any service
+        self._steps = self._woken = 0  # readiness steps read, and those `wait` has returned for
         self.started_at = time.monotonic()
 
     def handles(self, argv: Sequence[str]) -> bool:
@@ -94,6 +95,22 @@ class ForkServer:
             self.close()  # broken: every later start goes the plain way
             return None
 
+    def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`; less when it reaches a readiness step not yet waited past (one
+        reached while `up` polled counts too): what that step lets start need not wait a poll."""
+        deadline = time.monotonic() + seconds
+        while self._steps == self._woken and self.conn is not None and not self.ready:
+            try:
+                if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                    return
+                self._read(0)
+            except (OSError, EOFError, ValueError, KeyError):
+                break  # broken: `pending` finds out and closes it
+        if self._steps != self._woken:
+            self._woken = self._steps
+            return
+        time.sleep(max(0.0, deadline - time.monotonic()))
+
     def _can(self, early: bool) -> bool:
         return self.ready or (early and self.models_ready)
 
@@ -104,6 +121,7 @@ class ForkServer:
             raise OSError(f"fork server: no answer within {timeout:.0f} s")
         message = json.loads(self.conn.recv_bytes())
         if "ready" in message:
+            self._steps += 1
             self.models_ready = True  # true implies "models"
             self.ready = self.ready or message["ready"] is True
         return message

@@ -137,7 +137,14 @@ class StackStarter:
 
             # Each component's own deadline fails it inside _settle(); this bound only stops the loop.
             bound = sum(comps.READY_TIMEOUT[comps.kind(n)] for n in order) + POLL
-            wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self.sleep)
+            wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self._pause)
+
+    def _pause(self, seconds: float) -> None:
+        """The poll's sleep, cut short when the fork server reaches its next readiness step (it
+        can fork a GPU model server, then any service): those start at once, not up to POLL later.
+        A forker without `wait` (a test's fake, on the fake clock) leaves the backend's sleep."""
+        wait = getattr(self._forker, "wait", None)
+        (wait or self.sleep)(seconds)
 
     def _held(self, name: str) -> bool:
         """A Python service waits while the fork server imports what it needs (startorder.forked_early)."""
