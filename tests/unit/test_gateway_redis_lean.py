@@ -20,13 +20,12 @@ class FakeRedis:
     def __init__(self, password: str | None = None) -> None:
         self.password, self.data, self.seen = password, {}, []  # type: ignore[var-annotated]
         self.delay: dict[bytes, asyncio.Event] = {}
-        self.connections = self.reads = 0
+        self.connections = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         parser, authed = hiredis.Reader(), self.password is None
         while data := await reader.read(65536):
-            self.reads += 1
             parser.feed(data)
             while (cmd := parser.gets()) is not False:
                 self.seen.append(cmd)
@@ -65,39 +64,15 @@ def test_resp_command_is_an_array_of_bulk_strings() -> None:
     assert command(b"SET", "k", b"a\r\nb", "PX") == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n$2\r\nPX\r\n"
 
 
-def test_set_get_and_missing_key_with_auth_on_one_connection() -> None:
+def test_set_get_and_missing_key_with_auth_and_connection_reuse() -> None:
     async def t() -> None:
         async with fake("s3cret") as (redis, url):
             client = LeanRedis(url, "s3cret")
             assert await client.set("k", b"v\r\n1", px=60000) == b"OK"
             assert await client.get("k") == b"v\r\n1" and await client.get("nope") is None
             assert redis.seen[1] == [b"SET", b"k", b"v\r\n1", b"PX", b"60000"] and redis.connections == 1
+            assert await asyncio.gather(*(client.get("k") for _ in range(20))) == [b"v\r\n1"] * 20
             await client.aclose()
-
-    run(t)
-
-
-def test_commands_of_one_loop_turn_go_out_in_one_write_and_are_answered_in_order() -> None:
-    async def t() -> None:
-        async with fake() as (redis, url):
-            redis.data.update({b"k%d" % i: b"v%d" % i for i in range(20)})
-            client = LeanRedis(url, None)
-            await client.get("k0")  # connected
-            reads = redis.reads
-            answers = await asyncio.gather(*(client.get(f"k{i}") for i in range(20)), client.get("none"))
-            assert answers == [b"v%d" % i for i in range(20)] + [None]
-            assert redis.reads == reads + 1 and redis.connections == 1
-
-    run(t)
-
-
-def test_callers_waiting_for_the_connection_share_one_opening() -> None:
-    async def t() -> None:
-        async with fake("pw") as (redis, url):
-            redis.data[b"k"] = b"v"
-            client = LeanRedis(url, "pw")
-            assert await asyncio.gather(*(client.get("k") for _ in range(5))) == [b"v"] * 5
-            assert redis.connections == 1 and redis.seen[0] == [b"AUTH", b"pw"]
 
     run(t)
 
@@ -115,23 +90,32 @@ def test_wrong_password_and_refused_connection_raise() -> None:
     run(t)
 
 
-def test_a_timed_out_command_drops_the_connection_and_fails_the_others_on_it() -> None:
-    """Replies are matched by order: after a cancelled command, nothing on that stream is trusted."""
-
+def test_a_timed_out_call_drops_its_connection_so_a_late_reply_reaches_nobody() -> None:
     async def t() -> None:
         async with fake() as (redis, url):
             redis.data[b"slow"], redis.data[b"fast"] = b"SLOW", b"FAST"
             redis.delay[b"slow"] = asyncio.Event()
-            client = LeanRedis(url, None)
-            await client.get("fast")
-            other = asyncio.create_task(client.get("fast"))  # behind the slow one on the same connection
+            client = LeanRedis(url, None, max_connections=1)
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.05):
                     await client.get("slow")
-            with pytest.raises(RedisError, match="cancelled"):
-                await other
-            redis.delay[b"slow"].set()  # the late replies: their connection is gone
+            redis.delay[b"slow"].set()  # the late reply: its connection is gone
             assert await client.get("fast") == b"FAST" and redis.connections == 2
+
+    run(t)
+
+
+def test_full_pool_is_an_error_not_a_wait() -> None:
+    async def t() -> None:
+        async with fake() as (redis, url):
+            redis.delay[b"slow"] = asyncio.Event()
+            client = LeanRedis(url, None, max_connections=1)
+            slow = asyncio.create_task(client.get("slow"))
+            await asyncio.sleep(0.01)
+            with pytest.raises(RedisError, match="busy"):
+                await client.get("other")
+            redis.delay[b"slow"].set()
+            assert await slow is None
 
     run(t)
 

@@ -69,11 +69,11 @@ def cache_key(model: str, version: str, inputs: Sequence[Sequence[float]]) -> st
 
 
 def redis_client(config: PredictionCacheConfig) -> CacheClient:
-    """A pipelining asyncio Redis client (gateway/redis_lean.py). No timeouts of its own: `PredictionCache`
-    bounds each call by `timeout_s` (connecting included), and a call cut short drops the connection."""
+    """A pooled asyncio Redis client (gateway/redis_lean.py). No timeouts of its own: `PredictionCache`
+    bounds each call by `timeout_s` (connecting included), and a call cut short drops its connection."""
     from chaosctl.services.gateway.redis_lean import LeanRedis
 
-    return LeanRedis(config.url or "", config.password or None)
+    return LeanRedis(config.url or "", config.password or None, max_connections=64)
 
 
 class CacheMetrics:
