@@ -16,6 +16,7 @@ from chaosctl.faults.pidcheck import alive
 from chaosctl.scenario.faults import RequestAbort
 from chaosctl.settings import Settings
 from chaosctl.stack.topology import Topology
+from chaosctl.waiting import wait_until
 
 ADMIN = "0123456789abcdef0123456789abcdef-admin"
 LINK = "link:gateway->model-gpu-2"
@@ -103,7 +104,9 @@ def test_revert_finds_a_proxy_whose_pid_a_killed_run_never_recorded(tmp_path: Pa
     rules, port = fault._prepare("127.0.0.1:9")  # type: ignore[attr-defined]
     proc = fault._spawn(port, "127.0.0.1:9", rules)  # type: ignore[attr-defined]  # ... and the run died here
     try:
-        assert [p.pid for p in _proxies()] == [proc.pid]
+        # Popen returns once exec has begun; the kernel sets the new command line a moment later
+        # (seen empty under load 18 in a trial), and revert's search reads it much later still.
+        assert wait_until(lambda: [p.pid for p in _proxies()] == [proc.pid], 5.0, interval=0.05)
         fault.revert()
         assert _proxies() == [] and proc.wait(5) is not None
         assert not list(tmp_path.glob("httpproxy-*.json"))
