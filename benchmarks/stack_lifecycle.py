@@ -6,8 +6,7 @@ an etcd member (a follower) killed and restarted to ready, and `down` to no proc
     .venv/bin/python benchmarks/stack_lifecycle.py --port-base 21000 --rounds 3 --compare /tmp/before/src
     # ... --timings: per component, when it was ready in the cold `up` and the CPU seconds it
     # (with its children) had used by then (the critical path, and who eats the 2 cores); also
-    # "(fork server)": when it could first fork any service, and its CPU by then (not in the stack's CPU
-    # sum); "(fork server: models)": when it could first fork a GPU model server
+    # "(fork server)": when it could first fork, and its CPU by then (not in the stack's CPU sum)
 
 With --compare each round runs once per tree in its own process (PYTHONPATH=<tree>; the
 services it starts inherit it), on the components both trees know, so the two stacks are
@@ -54,13 +53,11 @@ def cpu_of(pid):
         return 0.0
 from chaosctl.stack import forkserver
 FORK = "(fork server)"  # when it could fork: the services wait for it
-FORK_MODELS = "(fork server: models)"  # when it could fork a GPU model server (a tree that has that step)
 _pending = forkserver.ForkServer.pending
-def pending(self, *args):
-    busy = _pending(self, *args)
-    for step, done in ((FORK_MODELS, getattr(self, "models_ready", False)), (FORK, self.ready)):
-        if done and step not in ready:
-            ready[step], cpu[step] = time.monotonic() - began, cpu_of(self.proc.pid)
+def pending(self):
+    busy = _pending(self)
+    if not busy and self.ready and FORK not in ready:
+        ready[FORK], cpu[FORK] = time.monotonic() - began, cpu_of(self.proc.pid)
     return busy
 forkserver.ForkServer.pending = pending
 backend = LocalBackend(load_settings(state_dir=state_dir, port_base=port_base, backend="local"), components=names,
@@ -81,7 +78,7 @@ try:
     began = time.monotonic()
     out = {"up": timed(backend.up)}
     timings = {n: [ready[n], cpu[n]] for n in ready}
-    out["CPU s of the stack at ready"] = sum(c for n, (_, c) in timings.items() if n not in (FORK, FORK_MODELS))
+    out["CPU s of the stack at ready"] = sum(c for n, (_, c) in timings.items() if n != FORK)
     out["up (again)"] = timed(backend.up)
     member = follower()
     backend.kill(member)

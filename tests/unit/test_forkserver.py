@@ -5,7 +5,6 @@ fork server (no preload) and a small module of the test's own: no stack service 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -107,11 +106,11 @@ def test_a_dead_fork_server_forks_nothing_and_the_caller_spawns(server: ForkServ
 def _fake_forks(forked: list[str], refuse: frozenset[str], spawn, busy_until: float = 0.0,
                 clock=None) -> Iterator[object]:
     class Forker:
-        def pending(self, early: bool = False) -> bool:
+        def pending(self) -> bool:
             return clock is not None and clock() < busy_until
 
         def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
-                  cwd: Path | None = None, early: bool = False) -> ProcRecord | None:
+                  cwd: Path | None = None) -> ProcRecord | None:
             if name in refuse:
                 return None
             forked.append(name)
@@ -178,60 +177,26 @@ def _scripted(tmp_path: Path) -> tuple[ForkServer, Connection]:
     return fs, Connection(theirs.detach())
 
 
-def test_a_model_server_may_be_forked_at_the_models_step_and_a_ready_step_between_answers_is_skipped(
-        tmp_path: Path) -> None:  # fmt: skip
-    """The client side of the two readiness steps ({"ready": "models"}, then {"ready": true})."""
+def test_ups_poll_sleep_is_cut_short_when_the_fork_server_gets_ready(tmp_path: Path) -> None:
     fs, peer = _scripted(tmp_path)
     try:
-        assert fs.pending(early=True) and fs.pending()
-        peer.send_bytes(b'{"ready": "models"}')
-        assert wait_until(lambda: not fs.pending(early=True), 5.0, interval=0.01)
-        assert fs.pending()  # any other service still waits
-
-        def answer() -> None:
-            json.loads(peer.recv_bytes())  # the fork request
-            peer.send_bytes(b'{"ready": true}')  # it finished importing meanwhile
-            peer.send_bytes(json.dumps({"pid": os.getpid()}).encode())
-
-        thread = threading.Thread(target=answer)
-        thread.start()
-        rec = fs.spawn("model", _argv(), tmp_path / "m.log", env=dict(os.environ), cwd=tmp_path, early=True)
-        thread.join(5)
-        assert rec is not None and rec.pid == os.getpid()
-        assert fs.ready and not fs.pending()
-        peer.close()
-    finally:
-        fs.close()
-
-
-def test_a_real_fork_server_says_the_models_step_then_ready(server: ForkServer, tmp_path: Path) -> None:
-    assert wait_until(lambda: not server.pending(), 20.0, interval=0.01)
-    assert server.models_ready and server.ready
-    rec = server.spawn("svc", _argv(), tmp_path / "svc.log", env=dict(os.environ), cwd=tmp_path, early=True)
-    assert rec is not None
-    assert "random" in _log_when(tmp_path / "svc.log", "random")
-
-
-def test_ups_poll_sleep_is_cut_short_by_a_readiness_step_and_only_by_one(tmp_path: Path) -> None:
-    fs, peer = _scripted(tmp_path)
-    try:
-        timer = threading.Timer(0.2, lambda: peer.send_bytes(b'{"ready": "models"}'))
+        timer = threading.Timer(0.2, lambda: peer.send_bytes(b'{"ready": true}'))
         timer.start()
         began = time.monotonic()
-        fs.wait(10.0)
-        assert 0.15 < time.monotonic() - began < 5.0 and fs.models_ready  # woken by the step
+        assert fs.wait(10.0) is True
+        assert 0.15 < time.monotonic() - began < 5.0  # woken by the message, not the whole 10 s
+        assert fs.wait(10.0) is True  # still unread: at once again, until `pending` reads it
+        assert fs.pending() is False and fs.ready
         began = time.monotonic()
-        fs.wait(0.3)
-        assert time.monotonic() - began >= 0.29  # no new step: the whole poll interval
-        peer.send_bytes(b'{"ready": true}')
-        assert wait_until(lambda: not fs.pending(), 5.0, interval=0.01)  # read while `up` polled
-        began = time.monotonic()
-        fs.wait(10.0)
-        assert time.monotonic() - began < 1.0  # that step still cuts the next sleep short
-        began = time.monotonic()
-        fs.wait(0.3)
-        assert time.monotonic() - began >= 0.29  # ready: a plain sleep
+        assert fs.wait(10.0) is False and time.monotonic() - began < 1.0  # ready: the caller sleeps
         timer.join()
+        fs.ready = False
+        timer = threading.Timer(0.0, peer.close)  # the fork server died while importing
+        timer.start()
+        timer.join()
+        began = time.monotonic()
+        assert fs.wait(10.0) is True and time.monotonic() - began < 5.0  # EOF ends the sleep too ...
+        assert fs.pending() is False and fs.conn is None  # ... and `pending` gives it up
+        assert fs.wait(0.1) is False
     finally:
-        peer.close()
         fs.close()

@@ -74,36 +74,3 @@ def test_up_starts_the_fork_server_before_its_checks_of_ports_and_binaries(tmp_p
 
 MODEL_SERVERS_IN_STAGE_ORDER = tuple(m.name for m in MODEL_SERVERS)
 
-
-def test_the_gpu_model_servers_are_forked_once_models_can_be_placed_the_rest_once_all_is_imported(tmp_path: Path) -> None:
-    """The fork server says it can place models (PRELOAD_MODELS) at +1 s and has all (PRELOAD_FIRST)
-    at +3 s: the GPU servers are forked at +1 s, so their warm-up overlaps the web stack's import;
-    every other service (the CPU model servers too: no warm-up to overlap) waits for +3 s."""
-    from test_local_backend_fakes import POLL
-
-    components = ("registry", *MODEL_SERVERS_IN_STAGE_ORDER, "preprocess", "postprocess")
-    clock = FakeClock()
-    launcher = FakeLauncher(clock)
-    began, forked = clock(), []
-
-    class Forker:
-        def pending(self, early: bool = False) -> bool:
-            return clock() < began + (1.0 if early else 3.0)
-
-        def spawn(self, name, argv, log_path, env=None, cwd=None, early=False):
-            assert not self.pending(early)  # never asked before it can
-            forked.append((name, early))
-            return launcher.spawn(name, argv, log_path, env, cwd)
-
-    @contextmanager
-    def forks() -> Iterator[Forker]:
-        yield Forker()
-
-    backend = _backend(tmp_path, components, launcher, clock)
-    backend.forks = forks
-    backend.up()
-    spawned = dict(launcher.spawned)
-    assert all(began + 1.0 <= spawned[g] < began + 1.0 + 2 * POLL for g in GPU)
-    assert all(spawned[n] >= began + 3.0 for n in ("registry", *CPU, "preprocess", "postprocess"))
-    assert {n for n, early in forked if early} == set(GPU)
-    assert sorted(n for n, _ in forked) == sorted(components)

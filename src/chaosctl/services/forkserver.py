@@ -12,9 +12,8 @@ stderr appended to its log, its own environment and working directory, and its c
 (`ps`, psutil, `system discover`, process faults matching on it) set to exactly the one it
 would have had if started as `python -m chaosctl.services NAME ...`.
 
-Protocol (multiprocessing.connection framing over the socket given as stdin): JSON
-{"ready": "models"} once PRELOAD_MODELS is imported (a model server may be forked from then),
-{"ready": true} once PRELOAD_FIRST is too (any service; the rest follows between requests); per
+Protocol (multiprocessing.connection framing over the socket given as stdin): first JSON
+{"ready": true} once PRELOAD_FIRST is imported (the rest follows between requests), then per
 request JSON {"argv", "env", "log", "cwd"} the answer
 JSON {"pid": N} or {"error": "..."}. EOF on the socket (the `up` that started this ended, or
 died) makes this process exit. Its own command line is kept short (no arguments) because a
@@ -36,33 +35,30 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 # What the services import at start that is worth sharing (each import is tried: a missing
-# optional module is simply imported, or not, by the service itself), in three steps:
-# MODELS is what a model server needs to place its models (modelserver/app.py: NumPy and
-# scikit-learn, ~75 % of the CPU): once imported the fork server says {"ready": "models"}, and
-# forks the GPU model servers at once, whose warm-up (the tail of `up`) then runs while they, and
-# this process, import the web stack. FIRST is the rest of what the services import at start
-# (FastAPI, uvicorn, OpenTelemetry): imported one module at a time between fork requests, then
-# {"ready": true}. LATER (the gateway's, the autoscaler's and the analyser's own: ~20 % of the CPU)
-# is imported between fork requests, once forks are no longer asked for.
-PRELOAD_MODELS: tuple[str, ...] = (
-    "numpy", "threadpoolctl", "sklearn.ensemble", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
-    "sklearn.datasets", "chaosctl.settings", "chaosctl.services.modelserver.app", "chaosctl.services.modelserver.modelcache",
-)
+# optional module is simply imported, or not, by the service itself). FIRST is what the model
+# servers (the GPU ones' warm-up is the tail of `up`), the registry and the pipeline stages import:
+# the fork server says it is ready once it has those. (Forking the GPU model servers as soon as
+# scikit-learn is in, so that their warm-up overlaps the web stack's import, was measured slower:
+# each then imports FastAPI/uvicorn/OpenTelemetry itself, ~0.6 s of CPU apiece, and `up` 1.12x,
+# its CPU 1.24x, at load 4.5-7 on 2 cores); LATER (the gateway's, the autoscaler's and the
+# analyser's own: ~20 % of the CPU) is imported between fork requests, before those start.
 PRELOAD_FIRST: tuple[str, ...] = (
-    "pydantic", "httpx", "fastapi", "fastapi.responses", "starlette.middleware.base",
+    "numpy", "pydantic", "httpx", "fastapi", "fastapi.responses", "starlette.middleware.base",
     "uvicorn", "uvicorn.config", "uvicorn.server", "uvicorn.main", "uvicorn.lifespan.on", "uvicorn.loops.auto",
     "uvicorn.loops.uvloop", "uvicorn.protocols.http.auto", "uvicorn.protocols.http.httptools_impl",
     "uvicorn.protocols.http.h11_impl", "uvicorn.protocols.websockets.auto", "uvicorn.logging", "uvloop", "httptools",
     "prometheus_client", "opentelemetry.trace", "opentelemetry.sdk.trace", "opentelemetry.sdk.trace.export",
     "opentelemetry.sdk.resources", "opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry.propagate",
-    "chaosctl.services.telemetry", "chaosctl.services.registry.app", "chaosctl.services.modelserver.web",
+    "threadpoolctl", "sklearn.ensemble", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
+    "sklearn.datasets", "chaosctl.settings", "chaosctl.services.telemetry", "chaosctl.services.registry.app",
+    "chaosctl.services.modelserver.app", "chaosctl.services.modelserver.modelcache", "chaosctl.services.modelserver.web",
     "chaosctl.services.pipeline.app",
 )
 PRELOAD_LATER: tuple[str, ...] = (
     "sklearn.model_selection", "requests", "jwt", "confluent_kafka", "confluent_kafka.admin",
     "chaosctl.services.analyser.app", "chaosctl.services.gateway.app", "chaosctl.services.autoscaler.app",
 )
-PRELOAD: tuple[str, ...] = PRELOAD_MODELS + PRELOAD_FIRST + PRELOAD_LATER
+PRELOAD: tuple[str, ...] = PRELOAD_FIRST + PRELOAD_LATER
 LATER_IDLE_S = 0.2
 
 
@@ -166,53 +162,26 @@ def main(argv: list[str] | None = None) -> int:
     setproctitle(" ".join(sys.orig_argv))  # the same title: claims the argv area now, in one process
 
     bare = "bare" in args  # tests, which fork no heavy service
-    preload(() if bare else PRELOAD_MODELS)
-    if not _say(conn, "models"):
-        os._exit(0)
-    # Forks first (the GPU model servers: a fork that waited for a whole import would start its
-    # warm-up that much later), else the next module of FIRST.
-    first = [] if bare else list(PRELOAD_FIRST)
-    while first:
-        if _poll(conn, 0):
-            _serve_one(conn)
-        else:
-            preload((first.pop(0),))
-    if not _say(conn, True):
+    preload(() if bare else PRELOAD_FIRST)
+    try:
+        conn.send_bytes(b'{"ready": true}')
+    except OSError:  # `up` gave up waiting (or ended) while this imported: nothing to fork
         os._exit(0)
     later = [] if bare else list(PRELOAD_LATER)
     while True:
-        # The rest, one module at a time, once no fork was asked for a moment: `up` asks for a
-        # burst of forks at once, and one that came mid-import would wait for the whole import.
-        while later and not _poll(conn, LATER_IDLE_S):
-            preload((later.pop(0),))
-        _serve_one(conn)
+        try:
+            # The rest, one module at a time, once no fork was asked for a moment: `up` asks for a
+            # burst of forks at once, and one that came mid-import would wait for the whole import.
+            while later and not conn.poll(LATER_IDLE_S):
+                preload((later.pop(0),))
+            raw = conn.recv_bytes()
+        except (EOFError, OSError):
+            os._exit(0)  # at once: `up` waits for this exit, and tearing down the preloaded modules is slow
+        try:
+            handle(conn, json.loads(raw))
+        except Exception as exc:  # noqa: BLE001 - the client falls back to a plain spawn
+            conn.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
 
-
-def _say(conn: Connection, ready: object) -> bool:
-    try:
-        conn.send_bytes(json.dumps({"ready": ready}).encode())
-        return True
-    except OSError:  # `up` gave up waiting (or ended) while this imported: nothing to fork
-        return False
-
-
-def _poll(conn: Connection, timeout: float) -> bool:
-    try:
-        return conn.poll(timeout)
-    except (EOFError, OSError):
-        os._exit(0)
-
-
-def _serve_one(conn: Connection) -> None:
-    """Answer one fork request; exit on EOF."""
-    try:
-        raw = conn.recv_bytes()
-    except (EOFError, OSError):
-        os._exit(0)  # at once: `up` waits for this exit, and tearing down the preloaded modules is slow
-    try:
-        handle(conn, json.loads(raw))
-    except Exception as exc:  # noqa: BLE001 - the client falls back to a plain spawn
-        conn.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -46,9 +46,7 @@ class ForkServer:
             self.proc = subprocess.Popen(self.argv, stdin=theirs, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)  # fmt: skip
         self.conn: Connection | None = Connection(ours.detach())
-        self.models_ready = False  # it can fork a model server (startorder.forked_early)
-        self.ready = False  # it can fork any service
-        self._steps = self._woken = 0  # readiness steps read, and those `wait` has returned for
+        self.ready = False
         self.started_at = time.monotonic()
 
     def handles(self, argv: Sequence[str]) -> bool:
@@ -58,83 +56,59 @@ class ForkServer:
         return (len(argv) >= 3 and argv[0] == sys.executable and argv[1] == "-m" and argv[2] == self.module
                 and not any(" " in a or not a for a in argv) and len(" ".join(argv)) > len(" ".join(self.argv)))
 
-    def pending(self, early: bool = False) -> bool:
-        """True while it is still importing what the service needs (never blocks): for an `early`
-        one (a GPU model server, startorder.forked_early) what placing models needs, else all. `up`
-        holds the services back meanwhile and goes on starting and probing the rest. False once
-        it can fork it, or never will."""
-        if self.conn is None:
+    def pending(self) -> bool:
+        """True while it is still importing (never blocks): `up` holds the services back meanwhile
+        and goes on starting and probing the rest. False once it can fork, or never will."""
+        if self.conn is None or self.ready:
             return False
         try:
-            while not self._can(early) and self.conn.poll(0):
-                self._read(0)
+            if self.conn.poll(0):
+                self._expect(0, "ready")
+                self.ready = True
+                return False
         except (OSError, EOFError, ValueError, KeyError):
             self.close()
-            return False
-        if self._can(early):
             return False
         if time.monotonic() - self.started_at > READY_TIMEOUT:
             self.close()  # stuck: the services start the plain way
             return False
         return True
 
+    def wait(self, seconds: float) -> bool:
+        """`up`'s poll sleep while it imports: up to `seconds`, less once it says it is ready (a
+        message not yet read by `pending` ends it at once), so that the services held for it start
+        then, not a poll later. False, at once, when it is not importing (the caller sleeps)."""
+        if self.conn is None or self.ready:
+            return False
+        try:
+            self.conn.poll(seconds)  # the message (or EOF): the next `pending` reads it
+        except (OSError, EOFError):
+            return False  # broken: `pending` finds out and closes it
+        return True
+
     def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
-              cwd: Path | None = None, early: bool = False) -> ProcRecord | None:
+              cwd: Path | None = None) -> ProcRecord | None:
         if self.conn is None or not self.handles(argv):
             return None
         try:
-            while not self._can(early):
-                self._read(READY_TIMEOUT)
+            if not self.ready:
+                self._expect(READY_TIMEOUT, "ready")
+                self.ready = True
             _log_header(log_path, name, argv)
             request = {"argv": list(argv), "env": dict(env if env is not None else os.environ),
                        "log": str(log_path), "cwd": str(cwd or Path.cwd())}
             self.conn.send_bytes(json.dumps(request).encode())
             pid = int(self._expect(ANSWER_TIMEOUT, "pid"))
             return ProcRecord(name, pid, psutil.Process(pid).create_time(), str(log_path))
-        except (OSError, EOFError, ValueError, KeyError, TypeError, psutil.Error):
+        except (OSError, EOFError, ValueError, KeyError, psutil.Error):
             self.close()  # broken: every later start goes the plain way
             return None
 
-    def wait(self, seconds: float) -> None:
-        """Sleep up to `seconds`; less when it reaches a readiness step not yet waited past (one
-        reached while `up` polled counts too): what that step lets start need not wait a poll."""
-        deadline = time.monotonic() + seconds
-        while self._steps == self._woken and self.conn is not None and not self.ready:
-            try:
-                if not self.conn.poll(max(0.0, deadline - time.monotonic())):
-                    return
-                self._read(0)
-            except (OSError, EOFError, ValueError, KeyError):
-                break  # broken: `pending` finds out and closes it
-        if self._steps != self._woken:
-            self._woken = self._steps
-            return
-        time.sleep(max(0.0, deadline - time.monotonic()))
-
-    def _can(self, early: bool) -> bool:
-        return self.ready or (early and self.models_ready)
-
-    def _read(self, timeout: float) -> dict[str, object]:
-        """The next message; a readiness step ({"ready": "models"} then {"ready": true}) is noted."""
+    def _expect(self, timeout: float, key: str) -> object:
         assert self.conn is not None
         if not self.conn.poll(timeout):
             raise OSError(f"fork server: no answer within {timeout:.0f} s")
-        message = json.loads(self.conn.recv_bytes())
-        if "ready" in message:
-            self._steps += 1
-            self.models_ready = True  # true implies "models"
-            self.ready = self.ready or message["ready"] is True
-        return message
-
-    def _expect(self, timeout: float, key: str) -> object:
-        """The answer's `key` (a readiness step sent meanwhile is noted and skipped)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            message = self._read(max(0.0, deadline - time.monotonic()))
-            if key in message:
-                return message[key]
-            if "ready" not in message:
-                raise KeyError(key)  # {"error": ...}: the caller spawns plainly
+        return json.loads(self.conn.recv_bytes())[key]
 
     def close(self) -> None:
         """EOF tells it to exit; the services it forked are not its children and live on."""
@@ -142,7 +116,7 @@ class ForkServer:
             self.conn.close()
             self.conn = None
         if not self.ready and self.proc.poll() is None:
-            self.proc.kill()  # still importing (`up` failed, or gave up on it): stop it now (what it forked lives on)
+            self.proc.kill()  # still importing (`up` failed its checks): it has forked nothing, stop it now
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

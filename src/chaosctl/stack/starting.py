@@ -27,7 +27,8 @@ POLL = 0.25
 LOG_TAIL_LINES = 25
 STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
 Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
-# forkserver.ForkServer, or a fake: spawn(..., early) -> a ProcRecord, or None (not forked); pending(early) -> bool
+# forkserver.ForkServer, or a fake: spawn() -> a ProcRecord, or None (not forked); pending() -> bool;
+# optionally wait(seconds) -> bool: the poll's sleep while it imports, cut short once it can fork
 Forker = Any
 Forks = Callable[[], Any]  # -> a context manager giving a Forker or None
 
@@ -104,8 +105,7 @@ class StackStarter:
         log = self.settings.state_dir / "logs" / f"{comps.file_name(name)}.log"
         rec = None
         if self._forker is not None:  # a Python service, forked pre-imported (None: it cannot be)
-            rec = self._forker.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir,
-                                     early=startorder.forked_early(name))
+            rec = self._forker.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
         if rec is None:
             rec = self.launcher.spawn(name, launch.argv, log, env=launch.env, cwd=self.settings.state_dir)
         self.report(name, "starting", f"pid {rec.pid}")
@@ -123,7 +123,8 @@ class StackStarter:
 
             def step() -> bool:
                 nonlocal st
-                startable = [n for n in waiting if needs[n] <= ready and not self._held(n)]
+                held = self._forker is not None and self._forker.pending()  # still importing: services wait
+                startable = [n for n in waiting if needs[n] <= ready and not (held and comps.kind(n) == "service")]
                 for name in startorder.first(startable):
                     waiting.remove(name)
                     if name in running:
@@ -140,16 +141,12 @@ class StackStarter:
             wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self._pause)
 
     def _pause(self, seconds: float) -> None:
-        """The poll's sleep, cut short when the fork server reaches its next readiness step (it
-        can fork a GPU model server, then any service): those start at once, not up to POLL later.
-        A forker without `wait` (a test's fake, on the fake clock) leaves the backend's sleep."""
+        """The poll's sleep, cut short when the fork server gets ready: the services held for it
+        start at once, not up to POLL later. A forker without `wait` (a test's fake, on the fake
+        clock) leaves the backend's sleep."""
         wait = getattr(self._forker, "wait", None)
-        (wait or self.sleep)(seconds)
-
-    def _held(self, name: str) -> bool:
-        """A Python service waits while the fork server imports what it needs (startorder.forked_early)."""
-        forker = self._forker
-        return forker is not None and comps.kind(name) == "service" and forker.pending(startorder.forked_early(name))
+        if wait is None or not wait(seconds):
+            self.sleep(seconds)
 
     def _wait_ready(self, names: list[str], st: state.StackState) -> None:
         """Poll every component in `names` until ready; fail fast when one exits, and each

@@ -19,9 +19,7 @@ critical path, each because nothing the component does at start depends on more:
 
 Of the components that may start at the same moment, `first` puts the slowest to get ready in
 front (the broker, then the GPU model servers: their simulated warm-up is the tail of `up`):
-each fork or spawn takes a moment, and theirs should not wait behind the light ones. For the same
-reason the GPU model servers are `forked_early`: as soon as the fork server has imported what
-placing their models needs, so that their warm-up runs while the web stack is imported.
+each fork or spawn takes a moment, and theirs should not wait behind the light ones.
 """
 
 from __future__ import annotations
@@ -35,16 +33,6 @@ def first(names: list[str]) -> list[str]:
     the registry (what the gateway and the autoscaler wait for), then the rest in their order."""
     ahead = (EVENTS, *(m.name for m in MODEL_SERVERS if m.device == "gpu"), "registry")
     return sorted(names, key=lambda n: ahead.index(n) if n in ahead else len(ahead))  # stable: the rest keep order
-
-
-def forked_early(name: str) -> bool:
-    """Whether `name` is forked once the fork server can place models (services/forkserver.py
-    PRELOAD_MODELS), not once it has imported everything: the GPU model servers. Each then imports
-    the web stack itself (~0.5 s of CPU) during its warm-up; the CPU ones have none to overlap."""
-    return name in _GPU_SERVERS
-
-
-_GPU_SERVERS = frozenset(m.name for m in MODEL_SERVERS if m.device == "gpu")
 
 
 def needs(topo: Topology, wanted: tuple[str, ...] | list[str]) -> dict[str, frozenset[str]]:
