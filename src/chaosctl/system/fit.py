@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from chaosctl.errors import SystemInvalid
 from chaosctl.scenario.messages import in_file_order, located
@@ -23,9 +23,12 @@ from chaosctl.scenario.parse import parse_scenario
 from chaosctl.scenario.yamlsrc import Positions, read_yaml
 from chaosctl.stack.topology import Link, Topology
 
-from .load import load_system
-from .model import ProcessComponent, System
-from .reference import reference_system
+from .facts import SystemFacts, facts_of, reference_facts
+
+# The System models load only when a System is read or built (load_system, reference_system):
+# `validate` of a scenario against the reference stack checks it on its facts (facts.py).
+if TYPE_CHECKING:
+    from .model import System
 
 Problem = tuple[tuple[Any, ...], str]
 
@@ -55,20 +58,21 @@ class SystemTargets(Topology):
         return self.trace_services
 
 
-def system_targets(system: System, port_base: int) -> SystemTargets:
+def system_targets(system: Union[System, SystemFacts], port_base: int) -> SystemTargets:
+    facts = system if isinstance(system, SystemFacts) else facts_of(system)
     return SystemTargets(
         port_base=port_base,
-        names=tuple(c.name for c in system.components),
-        link_ends=tuple((link.source, link.dest) for link in system.links),
-        trace_services=system.traces.services,
-        request_templates=tuple(r.name for r in system.load.requests) if system.load is not None else (),
-        gpu_targets=tuple(c.name for c in system.components if "gpu-exhaustion" in c.faults),
-        request_targets=tuple(c.name for c in system.components if "request-abort" in c.faults),
-        region_members=tuple((c.name, c.region) for c in system.components if c.region is not None),
+        names=tuple(c.name for c in facts.components),
+        link_ends=facts.link_ends,
+        trace_services=facts.trace_services,
+        request_templates=facts.request_templates,
+        gpu_targets=tuple(c.name for c in facts.components if "gpu-exhaustion" in c.faults),
+        request_targets=tuple(c.name for c in facts.components if "request-abort" in c.faults),
+        region_members=tuple((c.name, c.region) for c in facts.components if c.region is not None),
     )
 
 
-def _fault_problems(scenario: Scenario, system: System) -> Iterator[Problem]:
+def _fault_problems(scenario: Scenario, system: SystemFacts) -> Iterator[Problem]:
     names = {c.name for c in system.components}
     for i, phase in enumerate(scenario.phases):
         for j, fault in enumerate(phase.faults):
@@ -81,14 +85,14 @@ def _fault_problems(scenario: Scenario, system: System) -> Iterator[Problem]:
                     f"{fault.type} cannot reach {comp.name!r}: it is a {comp.kind} component, "
                     f"which takes {', '.join(comp.faults)}"
                 )
-            elif isinstance(comp, ProcessComponent) and fault.type != "process-pause" and comp.start is None:
+            elif not comp.startable and fault.type != "process-pause":
                 yield where, (
                     f"{fault.type} needs a way back: give {comp.name!r} a `start` command in System "
                     f"{system.name!r} so the kill can be reverted"
                 )
 
 
-def fit_problems(scenario: Scenario, system: System) -> list[Problem]:
+def fit_problems(scenario: Scenario, system: SystemFacts) -> list[Problem]:
     """What only the System can say about the scenario (paths into the scenario)."""
     out = list(_fault_problems(scenario, system))
     names = {c.name for c in system.components}
@@ -96,7 +100,7 @@ def fit_problems(scenario: Scenario, system: System) -> list[Problem]:
         if probe.probe == "http" and probe.target in names and system.component(probe.target).url is None:
             why = f"component {probe.target!r} has no `url` in System {system.name!r}: an http probe needs one"
             out.append((("steady_state", i, "target"), why))
-    if scenario.traces and system.observability.jaeger is None:
+    if scenario.traces and not system.has_jaeger:
         out.append((("traces", 0), f"trace expectations need observability.jaeger in System {system.name!r}"))
     return out
 
@@ -118,14 +122,36 @@ def scenario_with_system(
     data: Any, positions: Positions, source: Path, system_path: Path | None = None, port_base: int | None = None
 ) -> tuple[Scenario, System]:
     """Validate read scenario data against its System; SystemInvalid/ScenarioInvalid with FILE:LINE:COL."""
+    from .load import load_system
+    from .reference import reference_system
+
     topology = Topology(port_base) if port_base is not None else Topology()
     path = _named_system(data, positions, source, system_path)
     system = load_system(path) if path is not None else reference_system(topology)
-    scenario = parse_scenario(data, positions, str(source), system_targets(system, topology.port_base))
-    problems = fit_problems(scenario, system)
+    return _checked(data, positions, source, facts_of(system), topology.port_base), system
+
+
+def check_scenario(data: Any, positions: Positions, source: Path, system_path: Path | None = None,
+                   port_base: int | None = None) -> Scenario:
+    """`scenario_with_system` for `validate`, which needs no System object: against the reference
+    stack the scenario is checked on the stack's facts, and the System models are not built."""
+    topology = Topology(port_base) if port_base is not None else Topology()
+    path = _named_system(data, positions, source, system_path)
+    if path is not None:
+        from .load import load_system
+
+        facts = facts_of(load_system(path))
+    else:
+        facts = reference_facts(topology)
+    return _checked(data, positions, source, facts, topology.port_base)
+
+
+def _checked(data: Any, positions: Positions, source: Path, facts: SystemFacts, port_base: int) -> Scenario:
+    scenario = parse_scenario(data, positions, str(source), system_targets(facts, port_base))
+    problems = fit_problems(scenario, facts)
     if problems:
         raise SystemInvalid(in_file_order([located(p, m, positions, str(source)) for p, m in problems]))
-    return scenario, system
+    return scenario
 
 
 def load_scenario_for_system(path: str | Path, system_path: Path | None = None, port_base: int | None = None) -> tuple[Scenario, System]:

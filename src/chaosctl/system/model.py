@@ -17,12 +17,12 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import Field, model_validator
 
 from chaosctl.scenario.types import Duration, Frozen
-from chaosctl.stack.topology import MODEL_SERVERS, PIPELINE_STAGES
 
+from .kinds import FAULTS_BY_KIND, REQUEST_FAULTS, reference_faults
 from .presets import Slis
 
 __all__ = [
-    "API_VERSION", "KIND", "FAULTS_BY_KIND", "System", "SystemMetadata", "Observability", "Endpoint",
+    "API_VERSION", "KIND", "FAULTS_BY_KIND", "REQUEST_FAULTS", "System", "SystemMetadata", "Observability", "Endpoint",
     "PrometheusEndpoint", "TraceSources", "Component", "ProcessComponent", "ContainerComponent",
     "PodComponent", "GpuHostComponent", "ReferenceComponent", "ReferenceModelServer", "ReadyCheck",
     "LinkSpec", "SystemLoad", "LoadAuth", "RequestTemplate", "Slis",
@@ -43,22 +43,6 @@ EnvName = Annotated[
 ]
 Url = Annotated[str, Field(pattern=r"^https?://[^\s/@]+(/\S*)?$", description="http(s)://host:port[/path], no credentials")]
 HostPort = Annotated[str, Field(pattern=HOSTPORT_PATTERN, description="host:port, e.g. 127.0.0.1:8080")]
-
-# Which scenario fault types reach a component of each kind (the rest are refused at validate).
-_PROCESS_FAULTS = ("process-kill", "process-pause", "process-restart")
-# Request-scoped faults reach the reference gateway and model servers (their /admin/request-faults);
-# a user's service gets them on a link, through chaosctl's HTTP fault proxy.
-REQUEST_FAULTS = ("request-abort", "request-delay")
-FAULTS_BY_KIND: dict[str, tuple[str, ...]] = {
-    "process": _PROCESS_FAULTS,
-    "container": _PROCESS_FAULTS,  # docker kill / pause / restart
-    "pod": ("process-kill", "process-restart"),  # Chaos Mesh PodChaos: pod-kill (a pod cannot be SIGSTOPped)
-    "gpu-host": ("gpu-exhaustion",),  # a `chaosctl gpu-hog` process holds the device memory
-    "reference": _PROCESS_FAULTS,  # through the reference stack's backend (local processes or docker)
-    "reference-modelserver": (*_PROCESS_FAULTS, "gpu-exhaustion", "gpu-device-lost", "gpu-ecc-error",
-                              "gpu-thermal-throttle", *REQUEST_FAULTS),  # backend + the model server's admin API
-}
-_REQUEST_REACH = frozenset({"gateway", *(m.name for m in MODEL_SERVERS), *PIPELINE_STAGES})  # `reference` ones too (model-cpu-1)
 
 
 class SystemMetadata(Frozen):
@@ -179,12 +163,7 @@ class ReferenceComponent(_ComponentBase):
 
     @property
     def faults(self) -> tuple[str, ...]:
-        kind = FAULTS_BY_KIND[self.kind]
-        if self.stack_name in _REQUEST_REACH and not set(REQUEST_FAULTS) <= set(kind):
-            kind = (*kind, *REQUEST_FAULTS)
-        if self.stack_name == "gateway":  # its rollout controller (/admin/rollouts, services/gateway/rollout.py)
-            kind = (*kind, "canary-rollout")
-        return kind
+        return reference_faults(self.kind, self.stack_name)
 
 
 class ReferenceModelServer(ReferenceComponent):

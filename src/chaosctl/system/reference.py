@@ -7,12 +7,13 @@ a scenario that names no System runs against `reference_system(Topology(port_bas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaosctl.settings import SECRET_ENV
 from chaosctl.stack.topology import MODEL_SERVERS, Topology, region_of
 
-from .model import System
+if TYPE_CHECKING:  # the models load when a System is built, not for reference_data (facts.py)
+    from .model import System
 
 NAME = "reference"
 # The model servers' admin token variable (read by settings.py; the stack sets it for its services).
@@ -78,6 +79,8 @@ def reference_data(topology: Topology | None = None) -> dict[str, Any]:
 
 
 def reference_system(topology: Topology | None = None) -> System:
+    from .model import System
+
     return System.model_validate(reference_data(topology))
 
 

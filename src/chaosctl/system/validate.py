@@ -14,8 +14,7 @@ from chaosctl.errors import ScenarioInvalid, UsageError
 from chaosctl.scenario.types import closest
 from chaosctl.scenario.yamlsrc import read_yaml
 
-from .fit import scenario_with_system
-from .load import parse_system
+from .fit import check_scenario
 
 KINDS = ("Scenario", "System")
 
@@ -25,6 +24,8 @@ def validate_file(path: Path, system_path: Path | None = None, port_base: int | 
     data, positions = read_yaml(path)
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "System":
+        from .load import parse_system  # the System models load only for a System (fit.py)
+
         parse_system(data, positions, str(path))
         return "System"
     if isinstance(kind, str) and kind != "Scenario":
@@ -32,7 +33,7 @@ def validate_file(path: Path, system_path: Path | None = None, port_base: int | 
         guess = closest(kind, KINDS)
         hint = f" (did you mean {guess!r}?)" if guess else ""
         raise ScenarioInvalid([f"{path}:{line + 1}:{col + 1}: kind: unknown kind {kind!r}{hint}; chaosctl reads {' or '.join(KINDS)}"])
-    scenario, _ = scenario_with_system(data, positions, path, system_path, port_base)
+    scenario = check_scenario(data, positions, path, system_path, port_base)
     if not (scenario.slos or scenario.traces or scenario.steady_state):  # a warning: the file is valid, a run FAILs
         print(f"{path}: warning: nothing to judge (no slos, traces or steady_state): every run of it FAILs "
               "with 'nothing to judge'; add slos, traces or steady_state", file=sys.stderr)
