@@ -27,8 +27,9 @@ from chaosctl.waiting import wait_until
 
 MODULE = "chaosctl_forkprobe_module"
 PROBE = '''
-import os, random, sys, time
+import gc, os, random, sys, time
 print("random", random.getrandbits(64), "env", os.environ.get("FORKPROBE"), "cwd", os.getcwd(), "args", sys.argv[1:])
+print("gc enabled", gc.isenabled())
 if "--atexit" in sys.argv:
     import atexit
     atexit.register(lambda: print("exit handler ran"))
@@ -70,6 +71,7 @@ def test_a_forked_service_is_its_own_session_with_its_command_line_cwd_env_and_l
         text = _log_when(log, "random")
         assert f"--- chaosctl: starting svc: {' '.join(argv)}" in text
         assert f"env yes cwd {work} args ['--name', 'a-long-enough-service-name', '--linger']" in text
+        assert "gc enabled True" in _log_when(log, "gc enabled")  # off only while the fork server preloads
         server.close()  # the fork server ends with `up`; the services it forked do not
         assert procs.process(rec) is not None
     finally:
