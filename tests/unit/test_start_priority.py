@@ -73,4 +73,3 @@ def test_up_starts_the_fork_server_before_its_checks_of_ports_and_binaries(tmp_p
 
 
 MODEL_SERVERS_IN_STAGE_ORDER = tuple(m.name for m in MODEL_SERVERS)
-
