@@ -202,3 +202,34 @@ def test_ups_poll_sleep_is_cut_short_when_the_fork_server_gets_ready(tmp_path: P
         assert fs.wait(0.1) is False
     finally:
         fs.close()
+
+
+def test_up_starts_the_held_services_when_the_fork_server_gets_ready_not_a_poll_later(tmp_path: Path) -> None:
+    from test_local_backend_fakes import _stack
+
+    backend, launcher, clock, _ = _stack(tmp_path, {"registry": 1.0, "preprocess": 1.0, "gateway": 1.0})
+    began = clock()
+    ready_at = began + 1.1  # between two polls (0.25 s apart)
+
+    class Forker:
+        def pending(self) -> bool:
+            return clock() < ready_at
+
+        def wait(self, seconds: float) -> bool:  # as ForkServer.wait, on the fake clock
+            if clock() >= ready_at:
+                return False
+            clock.sleep(min(seconds, ready_at - clock()))
+            return True
+
+        def spawn(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
+                  cwd: Path | None = None) -> ProcRecord | None:
+            return launcher.spawn(name, argv, log_path, env, cwd)
+
+    @contextmanager
+    def forks() -> Iterator[Forker]:
+        yield Forker()
+
+    backend.forks = forks
+    backend.up()
+    spawned = dict(launcher.spawned)
+    assert spawned["registry"] == spawned["preprocess"] == ready_at  # at once, not at the next poll (1.25 s)
