@@ -15,22 +15,37 @@ from chaosctl.services.telemetry import Telemetry
 
 
 class FakeRedis:
-    """GET / SET [PX] / AUTH; `delay` holds replies to keys listed in it; `seen` logs commands."""
+    """GET / SET [PX] / AUTH / ECHO; `delay` holds replies to keys listed in it; `lost`: GETs of these
+    keys get no reply, nor does the command before them (as if a link dropped them); `seen` logs
+    commands other than ECHO."""
 
     def __init__(self, password: str | None = None) -> None:
         self.password, self.data, self.seen = password, {}, []  # type: ignore[var-annotated]
         self.delay: dict[bytes, asyncio.Event] = {}
-        self.connections = 0
+        self.lost: set[bytes] = set()
+        self.connections = self.reads = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         parser, authed = hiredis.Reader(), self.password is None
         while data := await reader.read(65536):
+            self.reads += 1
             parser.feed(data)
+            echo = b""
             while (cmd := parser.gets()) is not False:
-                self.seen.append(cmd)
                 name = cmd[0].upper()
-                if name == b"AUTH":
+                if name == b"ECHO" and authed:  # sent with the next command's reply (or lost with it)
+                    echo = b"$%d\r\n%s\r\n" % (len(cmd[1]), cmd[1])
+                    continue
+                self.seen.append(cmd)
+                if name == b"GET" and cmd[1] in self.lost:
+                    echo = b""
+                    continue
+                writer.write(echo)
+                echo = b""
+                if name == b"ECHO":  # as Redis: not even ECHO before AUTH
+                    writer.write(b"-NOAUTH Authentication required.\r\n")
+                elif name == b"AUTH":
                     authed = cmd[1].decode() == self.password
                     writer.write(b"+OK\r\n" if authed else b"-WRONGPASS bad password\r\n")
                 elif not authed:
@@ -64,15 +79,39 @@ def test_resp_command_is_an_array_of_bulk_strings() -> None:
     assert command(b"SET", "k", b"a\r\nb", "PX") == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n$2\r\nPX\r\n"
 
 
-def test_set_get_and_missing_key_with_auth_and_connection_reuse() -> None:
+def test_set_get_and_missing_key_with_auth_on_one_connection() -> None:
     async def t() -> None:
         async with fake("s3cret") as (redis, url):
             client = LeanRedis(url, "s3cret")
             assert await client.set("k", b"v\r\n1", px=60000) == b"OK"
             assert await client.get("k") == b"v\r\n1" and await client.get("nope") is None
             assert redis.seen[1] == [b"SET", b"k", b"v\r\n1", b"PX", b"60000"] and redis.connections == 1
-            assert await asyncio.gather(*(client.get("k") for _ in range(20))) == [b"v\r\n1"] * 20
             await client.aclose()
+
+    run(t)
+
+
+def test_commands_of_one_loop_turn_go_out_in_one_write_and_are_answered_in_order() -> None:
+    async def t() -> None:
+        async with fake() as (redis, url):
+            redis.data.update({b"k%d" % i: b"v%d" % i for i in range(20)})
+            client = LeanRedis(url, None)
+            await client.get("k0")  # connected
+            reads = redis.reads
+            answers = await asyncio.gather(*(client.get(f"k{i}") for i in range(20)), client.get("none"))
+            assert answers == [b"v%d" % i for i in range(20)] + [None]
+            assert redis.reads == reads + 1 and redis.connections == 1
+
+    run(t)
+
+
+def test_callers_waiting_for_the_connection_share_one_opening() -> None:
+    async def t() -> None:
+        async with fake("pw") as (redis, url):
+            redis.data[b"k"] = b"v"
+            client = LeanRedis(url, "pw")
+            assert await asyncio.gather(*(client.get("k") for _ in range(5))) == [b"v"] * 5
+            assert redis.connections == 1 and redis.seen[0] == [b"AUTH", b"pw"]
 
     run(t)
 
@@ -90,32 +129,41 @@ def test_wrong_password_and_refused_connection_raise() -> None:
     run(t)
 
 
-def test_a_timed_out_call_drops_its_connection_so_a_late_reply_reaches_nobody() -> None:
+def test_a_timed_out_command_costs_only_itself_and_its_late_reply_reaches_nobody() -> None:
     async def t() -> None:
         async with fake() as (redis, url):
             redis.data[b"slow"], redis.data[b"fast"] = b"SLOW", b"FAST"
             redis.delay[b"slow"] = asyncio.Event()
-            client = LeanRedis(url, None, max_connections=1)
+            client = LeanRedis(url, None)
+            await client.get("fast")
+            other = asyncio.create_task(client.get("fast"))  # behind the slow one on the same connection
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.05):
                     await client.get("slow")
-            redis.delay[b"slow"].set()  # the late reply: its connection is gone
-            assert await client.get("fast") == b"FAST" and redis.connections == 2
+            redis.delay[b"slow"].set()  # the late reply: read and dropped
+            assert await other == b"FAST"
+            assert await client.get("fast") == b"FAST" and redis.connections == 1
 
     run(t)
 
 
-def test_full_pool_is_an_error_not_a_wait() -> None:
+def test_replies_out_of_step_drop_the_connection() -> None:
+    """A link that dropped a command and carried on: the next tag is not the one in line, so
+    nothing on that stream is trusted (no answer of one key is ever read as another's)."""
+
     async def t() -> None:
         async with fake() as (redis, url):
-            redis.delay[b"slow"] = asyncio.Event()
-            client = LeanRedis(url, None, max_connections=1)
-            slow = asyncio.create_task(client.get("slow"))
-            await asyncio.sleep(0.01)
-            with pytest.raises(RedisError, match="busy"):
-                await client.get("other")
-            redis.delay[b"slow"].set()
-            assert await slow is None
+            redis.data[b"a"], redis.data[b"b"] = b"A", b"B"
+            redis.lost.add(b"gone")
+            client = LeanRedis(url, None)
+            await client.get("a")
+            lost = asyncio.create_task(client.get("gone"))
+            behind = asyncio.create_task(client.get("b"))
+            with pytest.raises(RedisError, match="out of step"):
+                await behind
+            with pytest.raises(RedisError, match="out of step"):
+                await lost
+            assert await client.get("b") == b"B" and redis.connections == 2
 
     run(t)
 

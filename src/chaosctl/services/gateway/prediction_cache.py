@@ -69,11 +69,11 @@ def cache_key(model: str, version: str, inputs: Sequence[Sequence[float]]) -> st
 
 
 def redis_client(config: PredictionCacheConfig) -> CacheClient:
-    """A pooled asyncio Redis client (gateway/redis_lean.py). No timeouts of its own: `PredictionCache`
-    bounds each call by `timeout_s` (connecting included), and a call cut short drops its connection."""
+    """A pipelining asyncio Redis client (gateway/redis_lean.py). No timeouts of its own: `PredictionCache`
+    bounds each call by `timeout_s` (connecting included); a late reply is dropped on arrival."""
     from chaosctl.services.gateway.redis_lean import LeanRedis
 
-    return LeanRedis(config.url or "", config.password or None, max_connections=64)
+    return LeanRedis(config.url or "", config.password or None)
 
 
 class CacheMetrics:
