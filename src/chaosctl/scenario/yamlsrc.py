@@ -40,6 +40,7 @@ class Positions:
 
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    fast: bool = False  # read by libyaml (read_yaml): an empty value's position is not the pure parser's
 
     def of(self, path: Path_, key: bool = False) -> tuple[int, int]:
         """The position of `path` (its key when `key`), else of its closest ancestor."""
@@ -218,6 +219,24 @@ def _positions(node: Any, path: Path_, pos: Positions, merged: bool = False) -> 
             _positions(item, (*path, i), pos)
 
 
+@functools.cache
+def has_libyaml() -> bool:
+    """ruamel.yaml's C parser (ruamel.yaml.clib) is installed: `fast` reads use it."""
+    from ruamel.yaml.main import CParser  # None when the C extension is not installed
+
+    return CParser is not None
+
+
+def _has_directive(text: str) -> bool:
+    return text.startswith("%") or "\n%" in text
+
+
+def _is_c(yaml: Any) -> bool:
+    from ruamel.yaml.parser import Parser
+
+    return yaml.Parser is not Parser
+
+
 def _plain(value: Any) -> Any:
     """Constructed data -> JSON-like plain data (dates become ISO strings, keys strings)."""
     if isinstance(value, dict):
@@ -231,8 +250,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def read_yaml(path: Path) -> tuple[Any, Positions]:
-    """Plain data and positions of one YAML document; ScenarioInvalid with FILE:LINE:COL otherwise."""
+def read_yaml(path: Path, fast: bool = False) -> tuple[Any, Positions]:
+    """Plain data and positions of one YAML document; ScenarioInvalid with FILE:LINE:COL otherwise.
+
+    `fast`: parse with libyaml (`parse_yaml`) when it is installed: the same data, but the
+    positions of empty values differ and its error messages are libyaml's, so a caller that
+    asks for it must read the file again without it before it reports any problem
+    (system/validate.py does). True in the result's `Positions.fast` when libyaml parsed it."""
     source = str(path)
     try:
         # Non-blocking open: a named pipe nobody writes to reads as empty instead of hanging the open.
@@ -244,10 +268,10 @@ def read_yaml(path: Path) -> tuple[Any, Positions]:
         raise ScenarioInvalid([f"{source}:1:1: cannot read: {exc.strerror or exc}"]) from None
     if len(raw) > MAX_FILE_BYTES:
         raise _fail(source, 0, 0, f"file is larger than {MAX_FILE_BYTES} bytes, the cap for a scenario or System file")
-    return parse_yaml(raw, source)
+    return parse_yaml(raw, source, fast)
 
 
-def parse_yaml(raw: bytes, source: str) -> tuple[Any, Positions]:
+def parse_yaml(raw: bytes, source: str, fast: bool = False) -> tuple[Any, Positions]:
     """`read_yaml` on bytes already read (`source` names them in messages)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -258,7 +282,10 @@ def parse_yaml(raw: bytes, source: str) -> tuple[Any, Positions]:
     # The pure-Python "safe" parser: core-schema constructors only, every node
     # keeps its start mark, and it is faster than the round-trip parser that
     # also gathers comments. One parse: compose, check the graph, construct.
-    yaml = YAML(typ="safe", pure=True)
+    # `fast`: libyaml's parser (ruamel.yaml.clib) composes the same nodes with the same
+    # resolver and constructors, in a third of the instructions; not for a file with a
+    # %-directive (a `%YAML 1.1` reaches the pure parser's resolver only).
+    yaml = YAML(typ="safe", pure=not fast or _has_directive(text))
     yaml.Constructor = _constructor_class()
     yaml.allow_duplicate_keys = False
     try:
@@ -267,7 +294,7 @@ def parse_yaml(raw: bytes, source: str) -> tuple[Any, Positions]:
             return None, Positions(values={(): (0, 0)})
         _check_nodes(node, source)
         data = _construct(yaml, node, source)
-        positions = Positions(values={(): (node.start_mark.line, node.start_mark.column)})
+        positions = Positions(values={(): (node.start_mark.line, node.start_mark.column)}, fast=_is_c(yaml))
         _positions(node, (), positions)
         return _plain(data), positions
     except ScenarioInvalid:
