@@ -10,8 +10,7 @@ A unit test keeps `reference_facts(t) == facts_of(reference_system(t))`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from chaosctl.stack.topology import Topology
 
@@ -21,8 +20,9 @@ if TYPE_CHECKING:
     from .model import System
 
 
-@dataclass(frozen=True)
-class ComponentFacts:
+# NamedTuples, not dataclasses: a frozen dataclass compiles six methods at import (exec), a
+# NamedTuple one; both are immutable and compare by value.
+class ComponentFacts(NamedTuple):
     name: str
     kind: str
     faults: tuple[str, ...]
@@ -31,8 +31,7 @@ class ComponentFacts:
     startable: bool  # False: a process component without a `start` command (a kill cannot be reverted)
 
 
-@dataclass(frozen=True)
-class SystemFacts:
+class SystemFacts(NamedTuple):
     name: str
     components: tuple[ComponentFacts, ...]
     link_ends: tuple[tuple[str, str], ...]
