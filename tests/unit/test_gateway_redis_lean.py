@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import hiredis
 import pytest
 
+from chaosctl.services.errors import ServiceConfigInvalid
 from chaosctl.services.gateway.prediction_cache import PredictionCache, PredictionCacheConfig
 from chaosctl.services.gateway.redis_lean import LeanRedis, RedisError, command
 from chaosctl.services.telemetry import Telemetry
@@ -178,5 +179,31 @@ def test_the_prediction_cache_counts_a_dead_redis_as_errors() -> None:
 
 
 def test_bad_url_is_refused() -> None:
-    with pytest.raises(ValueError, match="redis://host:port"):
+    with pytest.raises(ServiceConfigInvalid, match="redis://host:port"):
         LeanRedis("http://127.0.0.1:6379", None)
+
+
+def test_an_unanswered_auth_fails_the_opening_and_the_next_caller_opens_anew() -> None:
+    """The opening is shared and no caller's timeout cancels it: a link that swallowed the AUTH
+    reply must not hold every later caller on it forever."""
+
+    async def t() -> None:
+        async with fake("pw") as (redis, url):
+            redis.data[b"k"] = b"v"
+            swallowed: list[asyncio.StreamWriter] = []
+
+            async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                swallowed.append(writer)  # held open, never answered
+
+            mute = await asyncio.start_server(silent, "127.0.0.1", 0)
+            client = LeanRedis(f"redis://127.0.0.1:{mute.sockets[0].getsockname()[1]}", "pw", connect_timeout_s=0.1)
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05):  # the caller gives up; the opening goes on
+                    await client.get("k")
+            with pytest.raises(RedisError, match="no answer"):
+                await client.get("k")  # waits on the same opening, which gives up on its own
+            client.port = int(url.rsplit(":", 1)[1])  # the link carries again
+            assert await client.get("k") == b"v" and redis.connections == 1
+            mute.close()
+
+    run(t)

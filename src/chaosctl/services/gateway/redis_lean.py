@@ -26,8 +26,10 @@ from urllib.parse import urlsplit
 
 import hiredis
 
+from chaosctl.services.errors import ServiceConfigInvalid, ServiceError
 
-class RedisError(Exception):
+
+class RedisError(ServiceError):
     """An error reply, a refused or lost connection."""
 
 
@@ -41,6 +43,9 @@ def command(*args: bytes | str) -> bytes:
 
 
 MAX_WAITING = 4096  # commands in line on the connection; more means Redis stopped answering: reconnect
+# The opening (connect + AUTH) is shared and no caller's timeout cancels it, so it needs its own
+# bound: a link that swallows the AUTH reply would otherwise hold every later caller forever.
+CONNECT_TIMEOUT_S = 2.0
 
 
 class _Pipeline(asyncio.Protocol):
@@ -115,11 +120,12 @@ class _Pipeline(asyncio.Protocol):
 class LeanRedis:
     """`get`/`set`/`aclose` of the cache's `CacheClient`, for redis://host:port with a password."""
 
-    def __init__(self, url: str, password: str | None) -> None:
+    def __init__(self, url: str, password: str | None, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         parts = urlsplit(url)
         if parts.scheme != "redis" or not parts.hostname or not parts.port:
-            raise ValueError(f"prediction cache url {url!r}: expected redis://host:port")
+            raise ServiceConfigInvalid(f"prediction cache url {url!r}: expected redis://host:port")
         self.host, self.port, self.password = parts.hostname, parts.port, password
+        self.connect_timeout_s = connect_timeout_s
         self._conn: _Pipeline | None = None
         self._connecting: asyncio.Future[_Pipeline] | None = None
 
@@ -151,6 +157,13 @@ class LeanRedis:
         return await asyncio.shield(self._connecting)
 
     async def _connect(self) -> _Pipeline:
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                return await self._open()
+        except TimeoutError:
+            raise RedisError(f"connect {self.host}:{self.port}: no answer in {self.connect_timeout_s} s") from None
+
+    async def _open(self) -> _Pipeline:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await loop.create_connection(_Pipeline, self.host, self.port)
