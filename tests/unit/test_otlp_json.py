@@ -62,6 +62,31 @@ def test_json_is_the_protobuf_request_field_for_field() -> None:
     assert sorted(names) == ["POST /x", "ok", "publish t", "upstream m"]
 
 
+def test_dropped_counts_of_spans_events_and_links_are_kept() -> None:
+    """Over the span limits the SDK drops attributes, events and links and counts them: the counts
+    go out as the SDK's encoder sends them (events' and links' own included)."""
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=1, max_events=1, max_links=1,
+                                                     max_event_attributes=1, max_link_attributes=1))  # fmt: skip
+    # (each bounded list keeps its newest entries)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("limits")
+    with tracer.start_as_current_span("a") as a:
+        ctx = a.get_span_context()
+    with tracer.start_as_current_span("b", links=[Link(ctx), Link(ctx, {"x": 1, "y": 2})], attributes={"p": 1, "q": 2}) as b:
+        b.add_event("e1")
+        b.add_event("e2", {"x": 1, "y": 2, "z": 3})  # the newest is kept
+    spans = exporter.get_finished_spans()
+    parsed = json_format.ParseDict(_ids_to_base64(orjson.loads(encode(spans))), ExportTraceServiceRequest())
+    assert parsed == encode_spans(spans)
+    span = parsed.resource_spans[0].scope_spans[0].spans[1]
+    assert (span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count) == (1, 1, 1)
+    assert span.events[0].dropped_attributes_count == 2 and span.links[0].dropped_attributes_count == 1
+
+
 def test_json_uses_otlp_hex_ids_and_string_int64s() -> None:
     doc = orjson.loads(encode(_spans()))
     root = next(s for rs in doc["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"] if s["name"] == "POST /x")

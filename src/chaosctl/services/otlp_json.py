@@ -83,11 +83,12 @@ def _span(span: Any) -> dict[str, Any]:
     if ctx.trace_state:
         out["traceState"] = ctx.trace_state.to_header()
     if span.events:
-        out["events"] = [{"timeUnixNano": str(e.timestamp), "name": e.name, "attributes": attributes(e.attributes)}
-                         for e in span.events]  # fmt: skip
+        out["events"] = [_dropped({"timeUnixNano": str(e.timestamp), "name": e.name, "attributes": attributes(e.attributes)},
+                                  e.dropped_attributes) for e in span.events]  # fmt: skip
     if span.links:
-        out["links"] = [{"traceId": f"{link.context.trace_id:032x}", "spanId": f"{link.context.span_id:016x}",
-                         "attributes": attributes(link.attributes), "flags": 0x300 if link.context.is_remote else 0x100}
+        out["links"] = [_dropped({"traceId": f"{link.context.trace_id:032x}", "spanId": f"{link.context.span_id:016x}",
+                                  "attributes": attributes(link.attributes),
+                                  "flags": 0x300 if link.context.is_remote else 0x100}, link.dropped_attributes)
                         for link in span.links]  # fmt: skip
     dropped = (span.dropped_attributes, span.dropped_events, span.dropped_links)
     for key, n in zip(("droppedAttributesCount", "droppedEventsCount", "droppedLinksCount"), dropped):
@@ -99,6 +100,13 @@ def _span(span: Any) -> dict[str, Any]:
     if status.description:
         out["status"]["message"] = status.description
     return out
+
+
+def _dropped(entry: dict[str, Any], n: int) -> dict[str, Any]:
+    """An event or a link with its attributes dropped over the span limits counted (0 is left out)."""
+    if n:
+        entry["droppedAttributesCount"] = n
+    return entry
 
 
 def encode(spans: Sequence[Any]) -> bytes:
