@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chaosctl.services.corked import CorkedHttpToolsProtocol, CorkedTransport
+from chaosctl.services.corked import CORK_BYTES, CorkedHttpToolsProtocol, CorkedTransport
 
 
 class FakeTransport:
@@ -38,6 +38,20 @@ def test_writes_of_one_turn_leave_together_and_in_order() -> None:
         corked.write(b"next")
         await asyncio.sleep(0)
         assert fake.writes[1:] == [b"next"]
+
+    asyncio.run(t())
+
+
+def test_a_large_write_leaves_at_once_so_the_real_transport_can_push_back() -> None:
+    async def t() -> None:
+        fake = FakeTransport()
+        corked = CorkedTransport(fake, asyncio.get_running_loop())  # type: ignore[arg-type]
+        corked.write(b"head")
+        corked.write(b"x" * CORK_BYTES)
+        assert fake.writes == [b"head" + b"x" * CORK_BYTES]  # in this turn: its pause_writing can reach uvicorn
+        corked.write(b"tail")
+        await asyncio.sleep(0)
+        assert fake.writes[1:] == [b"tail"]
 
     asyncio.run(t())
 
