@@ -92,7 +92,8 @@ def create_app(
 
 
 def _lifespan(engine: Engine, telemetry: Telemetry, agent: RegistryAgent | None, trainer: Any) -> Any:
-    """Train in the background (the port answers /healthz at once), then register and heartbeat."""
+    """Place the models in the background unless `serve` placed them before the port opened (the
+    port answers /healthz at once from here), start the batchers, then register and heartbeat."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
