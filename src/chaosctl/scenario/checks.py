@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from chaosctl.services.telemetry import HTTP_BUCKETS
+from chaosctl.services.buckets import HTTP_BUCKETS
 from chaosctl.stack.topology import MODEL_SERVERS, PIPELINE_INFERENCE_MODEL, PIPELINE_MODEL, Topology
 
 from .model import LATENCY_QUANTILES, SLO, AbsoluteObjective, RelativeObjective, Scenario, parse_objective
@@ -20,8 +20,8 @@ from .objective import LastPassObjective
 from .types import closest
 from .units import format_duration
 
-# The buckets of chaosctl_http_request_duration_seconds (contracts.md): one definition, in telemetry.
-# That module imports only the standard library at import time (OTel/prometheus_client lazily).
+# The buckets of chaosctl_http_request_duration_seconds (contracts.md): one definition, which the
+# services' telemetry emits with (services/buckets.py, a module without imports).
 LATENCY_BUCKETS: tuple[float, ...] = HTTP_BUCKETS
 
 Problem = tuple[tuple[Any, ...], str]

@@ -25,6 +25,8 @@ import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from chaosctl.services.buckets import HTTP_BUCKETS
+
 if TYPE_CHECKING:  # pragma: no cover
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
@@ -32,9 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from chaosctl.stack.topology import Topology
 
-HTTP_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
-)  # fmt: skip
 HTTP_LABELS = ("service", "route", "method", "code")
 SPAN_SCHEDULE_DELAY_MS = 200
 GRACEFUL_SHUTDOWN_S = 5
