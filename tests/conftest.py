@@ -17,7 +17,7 @@ from collections import defaultdict
 import pytest
 
 from absent import COMPONENT_MISSING
-from lanes import DURATIONS, lane_port_base, live_scope, read_durations, scope_order
+from lanes import DURATIONS, lane_port_base, live_port_base, live_scope, read_durations, scope_order
 
 MAX_NAMES = 6  # per reason; the rest is counted
 
@@ -73,7 +73,7 @@ def _lane_port_base(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is None:
         return
-    base = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000"))
+    base = live_port_base()
     os.environ["CHAOSCTL_TEST_PORT_BASE"] = str(lane_port_base(base, workerinput["workerid"]))
 
 

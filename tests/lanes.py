@@ -4,6 +4,7 @@ that tests/unit/test_lanes.py checks them without xdist."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 DURATIONS = Path(__file__).parent / "integration" / "durations.txt"
@@ -12,6 +13,14 @@ DURATIONS = Path(__file__).parent / "integration" / "durations.txt"
 # A live module uses its base + offsets up to ~2,920 (tests/integration: region failover's own
 # stack at +2600 with the autoscaler's replicas at +300..319), so 3,000 apart nothing overlaps.
 LANE_STRIDE = 3000
+# Where live stacks start when CHAOSCTL_TEST_PORT_BASE is unset: below Linux's ephemeral range
+# (32768+), so a test's listener never meets an outgoing connection's port.
+DEFAULT_PORT_BASE = 27000
+
+
+def live_port_base() -> int:
+    """This process's live port base: CHAOSCTL_TEST_PORT_BASE (a worker's, once conftest set it)."""
+    return int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", DEFAULT_PORT_BASE))
 
 
 def lane_port_base(base: int, workerid: str) -> int:

@@ -1,7 +1,7 @@
 """Fixtures for every integration test.
 
 * `stack` (session): the real local stack, brought up once on its own port base
-  (env CHAOSCTL_TEST_PORT_BASE, default 27000) and a temporary state dir, and
+  (env CHAOSCTL_TEST_PORT_BASE, default lanes.DEFAULT_PORT_BASE) and a temporary state dir, and
   ALWAYS torn down at the end of the session (which also checks that `down`
   left no process and no listening port).
 * `live` (module): the session stack through the gateway (`_gateway_live.Live`), once a
@@ -29,6 +29,7 @@ import psutil
 import pytest
 from _gateway_live import Live, wait_until
 from absent import component_missing
+from lanes import live_port_base
 
 from chaosctl.settings import Settings, load_settings
 from chaosctl.stack import procs
@@ -39,7 +40,7 @@ from chaosctl.stack.tools import find_tool
 from chaosctl.stack.topology import Topology
 
 REQUIRED_BINARIES = ("etcd", "etcdctl", "prometheus", "toxiproxy-server", "jaeger", "redis-server", "chaosctl-kafka", "java")
-PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000"))
+PORT_BASE = live_port_base()
 LEAK_GRACE_S = 5.0
 
 # Backends of session-scoped stacks: their processes are not leaks of a test.

@@ -19,6 +19,7 @@ import _secrets as secret_env
 import httpx
 import pytest
 from _secrets import ADMIN, SERVICE
+from lanes import live_port_base
 
 from chaosctl.services.modelserver.engine import ModelServerConfig
 from chaosctl.stack.topology import Topology
@@ -26,7 +27,7 @@ from chaosctl.stack.topology import Topology
 pytestmark = pytest.mark.integration
 
 WARMUP_S = ModelServerConfig().warmup_s
-PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000")) + 1200
+PORT_BASE = live_port_base() + 1200
 
 
 @pytest.fixture(scope="module")

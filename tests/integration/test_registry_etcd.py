@@ -22,13 +22,14 @@ import _secrets as secret_env
 import httpx
 import pytest
 from _secrets import SERVICE
+from lanes import live_port_base
 
 from chaosctl.settings import project_root
 from chaosctl.stack.topology import Topology
 
 pytestmark = pytest.mark.integration
 
-PORT_BASE = int(os.environ.get("CHAOSCTL_TEST_PORT_BASE", "27000")) + 1000
+PORT_BASE = live_port_base() + 1000
 
 
 def _which(name: str) -> str:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lanes import DURATIONS, LANE_STRIDE, lane_port_base, live_scope, read_durations, scope_order
+from lanes import (
+    DEFAULT_PORT_BASE,
+    DURATIONS,
+    LANE_STRIDE,
+    lane_port_base,
+    live_port_base,
+    live_scope,
+    read_durations,
+    scope_order,
+)
 
 
 def test_unit_tests_are_one_scope_and_each_live_module_its_own() -> None:
@@ -44,3 +53,10 @@ def test_lane_bases_never_meet(worker: str) -> None:
     others = {lane_port_base(27000, w) for w in ("gw0", "gw1", "gw2") if w != worker}
     mine = lane_port_base(27000, worker)
     assert all(abs(mine - o) >= LANE_STRIDE for o in others)
+
+
+def test_live_port_base_reads_the_environment_else_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CHAOSCTL_TEST_PORT_BASE", raising=False)
+    assert live_port_base() == DEFAULT_PORT_BASE < 32768
+    monkeypatch.setenv("CHAOSCTL_TEST_PORT_BASE", "20000")
+    assert live_port_base() == 20000
