@@ -152,6 +152,16 @@ def test_up_starts_each_component_once_what_it_needs_is_ready(tmp_path: Path) ->
     assert _recorded(backend) == set(COMPONENTS) and time.monotonic() - real < 5.0
 
 
+def test_a_cold_up_returns_once_the_last_component_answers_without_probing_again(tmp_path: Path) -> None:
+    backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.5, "preprocess": 0.5, "gateway": 1.0})
+    probes, asked_when_ready = backend.probe, []
+    backend.report = lambda c, e, d: asked_when_ready.append(len(probes.asked)) if e == "ready" else None
+    status = backend.up()
+    assert len(asked_when_ready) == 3 and len(probes.asked) == asked_when_ready[-1]  # no second round on the tail
+    assert [(c.name, c.state, c.pid) for c in status.components] == [
+        (n, READY, backend.pid(n)) for n in COMPONENTS]  # fmt: skip
+
+
 def test_up_when_everything_runs_and_answers_starts_nothing(tmp_path: Path) -> None:
     backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.0, "preprocess": 0.0, "gateway": 0.0})
     backend.up()

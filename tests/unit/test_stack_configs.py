@@ -78,6 +78,18 @@ def test_prometheus_scrapes_every_component_at_1s_with_job_equal_to_component():
     assert jobs["chaosctl-run"] == [f"127.0.0.1:{TOPO.run_marker_port}"]
 
 
+@pytest.mark.parametrize("make", [configs.jaeger_config, configs.prometheus_config])
+def test_configs_are_written_byte_for_byte_as_the_pure_emitter_wrote_them(make):
+    import io
+
+    pytest.importorskip("_ruamel_yaml")  # ruamel.yaml.clib; without it to_yaml is the pure emitter itself
+    for base in (20000, 21500, 31500):
+        out, pure = io.StringIO(), YAML(typ="safe", pure=True)
+        pure.default_flow_style = False
+        pure.dump(make(Topology(base)), out)
+        assert configs.to_yaml(make(Topology(base))) == out.getvalue()
+
+
 def test_prometheus_config_of_a_partial_stack_scrapes_only_its_components():
     cfg = configs.prometheus_config(TOPO, ("registry-store[0]", "prometheus"))
     assert [j["job_name"] for j in cfg["scrape_configs"]] == ["registry-store-0", "prometheus", "chaosctl-run"]

@@ -1,6 +1,6 @@
 """What `up` does first (stack/starting.py, stack/startorder.first): the fork server before the
-pre-start checks, and of the components free to start together the slowest to get ready (the GPU
-model servers: their warm-up is the tail of `up`) before the light ones. Fake launcher and clock
+pre-start checks, and of the components free to start together the slowest to get ready (Prometheus:
+its first scrapes come 5-6 s after it starts; the GPU model servers: their warm-up) before the light ones. Fake launcher and clock
 from test_local_backend_fakes: no process is started."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from test_local_backend_fakes import BASE, FakeClock, FakeLauncher, FakeProbes
 
 from chaosctl.settings import SECRET_ENV, Settings
 from chaosctl.stack.local import LocalBackend
+from chaosctl.stack import components as comps
 from chaosctl.stack import startorder
 from chaosctl.stack.topology import EVENTS, MODEL_SERVERS, Topology
 
@@ -37,6 +38,13 @@ def test_first_puts_the_broker_then_the_gpu_servers_then_the_registry_ahead_keep
     names = ["registry", *CPU, *GPU, "preprocess", "postprocess", EVENTS]
     assert startorder.first(names) == [EVENTS, *GPU, "registry", *CPU, "preprocess", "postprocess"]
     assert startorder.first(["gateway", "analyser"]) == ["gateway", "analyser"]
+
+
+def test_up_spawns_prometheus_first_its_first_scrapes_being_the_last_wait() -> None:
+    stage = [s for s in comps.stages(Topology(BASE))][0]
+    assert stage[0] != "prometheus"  # the stage's order is not what puts it first
+    assert startorder.first(list(stage))[0] == "prometheus"
+    assert startorder.first([EVENTS, "prometheus", *GPU])[:2] == ["prometheus", EVENTS]
 
 
 def test_up_spawns_the_gpu_model_servers_before_the_registry_and_the_light_services(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from chaosctl.errors import StackUnavailable
 from chaosctl.settings import Settings
 from chaosctl.services.autoscaler.replicas import stop_recorded
 from chaosctl.stack import components as comps
-from chaosctl.stack import forkserver, procs, state
+from chaosctl.stack import forkserver, health, procs, state
 from chaosctl.stack.backend import (
     ENDPOINT_COMPONENTS, PAUSED, READY, STARTING, STOPPED, ComponentStatus, Reporter, StackStatus,
 )
@@ -77,7 +77,8 @@ class LocalBackend(StackStarter):
                     self.report(name, "running", "already running")
                 return self._ready_status(st)  # just probed, every one: no second round of probes
             self._start_stages(st, running)
-        return self.status()
+            # Each component was probed ready on the way, and the stack checks passed: no second round.
+            return self._ready_status(state.load(self.settings.state_dir, self.settings.port_base))
 
     def _ready_status(self, st: state.StackState) -> StackStatus:
         items = tuple(ComponentStatus(n, READY, self.topology.url(n), st.procs[n].pid) for n in self.components)
@@ -105,7 +106,7 @@ class LocalBackend(StackStarter):
 
     def status(self) -> StackStatus:
         st = self._load_checked()  # a stack on another port base in this state dir is an error
-        with httpx.Client() as client:
+        with health.client() as client:
             items = tuple(self._component_status(name, st, client) for name in self.components)
         endpoints = {n: self.topology.url(n) for n in ENDPOINT_COMPONENTS if n in self.components}
         return StackStatus("local", items, endpoints)
@@ -198,7 +199,7 @@ class LocalBackend(StackStarter):
         return forkserver.started(self.settings.state_dir / "logs" / "forkserver.log")
 
     def _all_ready(self, names: Iterable[str]) -> bool:
-        with httpx.Client() as client:
+        with health.client() as client:
             if not all(self.probe(n, client, self.topology).ok for n in names):
                 return False
             return all(check(client).ok for _, check in self._stack_checks())

@@ -26,6 +26,7 @@ from chaosctl.waiting import Clock, Sleep, wait_until
 POLL = 0.25
 LOG_TAIL_LINES = 25
 STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
+STACK_POLL = 0.05
 Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
 # forkserver.ForkServer, or a fake: spawn() -> a ProcRecord, or None (not forked); pending() -> bool;
 # optionally wait(seconds) -> bool: the poll's sleep while it imports, cut short once it can fork
@@ -69,23 +70,24 @@ class StackStarter:
         started: list[str] = []
         todo_all = [n for n in self.components if n not in running]
         services = sum(comps.kind(n) == "service" for n in todo_all)  # forking pays from the second on
-        # The fork server first: its imports are the longest pole of `up`; the checks run meanwhile.
-        with self.forks() if services > 1 else _no_forks() as forker:
-            self._check_startable(todo_all, running)  # fail before starting anything
+        with health.client() as client:  # one for every probe of this `up`
+            # The fork server first: its imports are the longest pole of `up`; the checks run meanwhile.
+            with self.forks() if services > 1 else _no_forks() as forker:
+                self._check_startable(todo_all, running)  # fail before starting anything
+                try:
+                    self._forker = forker
+                    self._start_when_needed(st, running, started, client)
+                except BaseException:
+                    self._undo_start(started, running)
+                    raise
+                finally:
+                    self._forker = None
             try:
-                self._forker = forker
-                self._start_when_needed(st, running, started)
+                for name, check in self._stack_checks():
+                    self._wait_for(name, check, client)
             except BaseException:
                 self._undo_start(started, running)
                 raise
-            finally:
-                self._forker = None
-        try:
-            for name, check in self._stack_checks():
-                self._wait_for(name, check)
-        except BaseException:
-            self._undo_start(started, running)
-            raise
 
     def _check_startable(self, todo: list[str], running: set[str]) -> None:
         self._check_ports_free(todo)
@@ -113,32 +115,32 @@ class StackStarter:
         state.save(self.settings.state_dir, st)
         return st
 
-    def _start_when_needed(self, st: state.StackState, running: set[str], started: list[str]) -> None:
+    def _start_when_needed(self, st: state.StackState, running: set[str], started: list[str],
+                           client: httpx.Client) -> None:
         """Start each component once what it needs is ready (startorder.needs: in parallel where
         the dependencies allow), until every one is ready, each on its own deadline."""
         order = [n for stage in comps.stages(self.topology) for n in stage if n in self.components]
         needs, waiting, ready = startorder.needs(self.topology, order), list(order), set[str]()
         pending: dict[str, float] = {}
-        with httpx.Client() as client:
 
-            def step() -> bool:
-                nonlocal st
-                held = self._forker is not None and self._forker.pending()  # still importing: services wait
-                startable = [n for n in waiting if needs[n] <= ready and not (held and comps.kind(n) == "service")]
-                for name in startorder.first(startable):
-                    waiting.remove(name)
-                    if name in running:
-                        self.report(name, "running", "already running")
-                    else:
-                        st = self._spawn(name, st)
-                        started.append(name)
-                    pending[name] = self.clock()
-                ready.update(self._settle(pending, st, client))
-                return not waiting and not pending
+        def step() -> bool:
+            nonlocal st
+            held = self._forker is not None and self._forker.pending()  # still importing: services wait
+            startable = [n for n in waiting if needs[n] <= ready and not (held and comps.kind(n) == "service")]
+            for name in startorder.first(startable):
+                waiting.remove(name)
+                if name in running:
+                    self.report(name, "running", "already running")
+                else:
+                    st = self._spawn(name, st)
+                    started.append(name)
+                pending[name] = self.clock()
+            ready.update(self._settle(pending, st, client))
+            return not waiting and not pending
 
-            # Each component's own deadline fails it inside _settle(); this bound only stops the loop.
-            bound = sum(comps.READY_TIMEOUT[comps.kind(n)] for n in order) + POLL
-            wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self._pause)
+        # Each component's own deadline fails it inside _settle(); this bound only stops the loop.
+        bound = sum(comps.READY_TIMEOUT[comps.kind(n)] for n in order) + POLL
+        wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self._pause)
 
     def _pause(self, seconds: float) -> None:
         """The poll's sleep, cut short when the fork server gets ready: the services held for it
@@ -154,7 +156,7 @@ class StackStarter:
         began = self.clock()
         pending = {n: began for n in names}
         bound = max((comps.READY_TIMEOUT[comps.kind(n)] for n in names), default=0.0) + POLL
-        with httpx.Client() as client:
+        with health.client() as client:
 
             def settle() -> bool:
                 self._settle(pending, st, client)
@@ -211,11 +213,11 @@ class StackStarter:
             checks.append(("prometheus", lambda c: health.prometheus_targets(c, prom, jobs)))
         return checks
 
-    def _wait_for(self, name: str, check: Callable[[httpx.Client], health.Probe]) -> None:
-        """Poll a stack-wide condition reported under component `name`."""
-        with httpx.Client() as client:
-            result = wait_until(lambda: check(client), STACK_CHECK_TIMEOUT, interval=POLL,
-                                done=lambda probe: probe.ok, clock=self.clock, sleep=self.sleep)  # fmt: skip
+    def _wait_for(self, name: str, check: Callable[[httpx.Client], health.Probe], client: httpx.Client) -> None:
+        """Poll a stack-wide condition reported under component `name`: more often than the
+        components (one cheap request, and the last wait of `up`: Prometheus's first scrapes)."""
+        result = wait_until(lambda: check(client), STACK_CHECK_TIMEOUT, interval=STACK_POLL,
+                            done=lambda probe: probe.ok, clock=self.clock, sleep=self.sleep)  # fmt: skip
         if not result.ok:
             self.report(name, "failed", result.reason)
             raise StackUnavailable(f"{name}: {result.reason} (after {STACK_CHECK_TIMEOUT:.0f} s)")
