@@ -74,7 +74,7 @@ def test_repeated_inputs_hit_and_skip_the_model_server() -> None:
     assert (first.headers["X-Prediction-Cache"], second.headers["X-Prediction-Cache"]) == ("miss", "hit")
     assert h.stack.upstream_calls() == ["model-gpu-1"]  # the second answer came from the cache
     assert (_lookups(h, "hit"), _lookups(h, "miss")) == (1.0, 1.0)
-    assert h.metric("chaosctl_gateway_prediction_cache_stores_total", {"result": "ok"}) == 1.0
+    assert _stores(h, "ok", 1.0) == 1.0
     assert h.metric("chaosctl_gateway_prediction_cache_duration_seconds_count", {"op": "get"}) == 2.0
     lookups = [s for s in h.spans.get_finished_spans() if s.name == "cache lookup"]
     assert [s.attributes["cache.hit"] for s in lookups] == [False, True]
@@ -140,7 +140,7 @@ def test_redis_down_is_bypassed_counted_and_retried_after_the_cooldown() -> None
     assert [a.status_code for a in answers] == [200] * 4
     assert [a.headers["X-Prediction-Cache"] for a in answers] == ["error", "error", "bypass", "bypass"]
     assert _lookups(h, "error") == 2.0 and _lookups(h, "bypass") == 2.0  # lookup + store failures open it
-    assert h.metric("chaosctl_gateway_prediction_cache_stores_total", {"result": "error"}) == 2.0
+    assert _stores(h, "error", 2.0) == 2.0
     calls = len(redis.calls)
     assert h.predict().status_code == 200 and len(redis.calls) == calls  # open: Redis not asked
     redis.mode = "ok"
@@ -152,11 +152,56 @@ def test_redis_down_is_bypassed_counted_and_retried_after_the_cooldown() -> None
 def test_a_hanging_redis_costs_at_most_the_timeout_and_is_counted() -> None:
     redis = FakeRedis(mode="hang")
     h = _harness(redis, prediction_cache=PredictionCacheConfig(ttl_s=30.0, timeout_s=0.02))
-    resp = h.predict()
-    assert resp.status_code == 200 and resp.headers["X-Prediction-Cache"] == "timeout"
-    assert _lookups(h, "timeout") == 1.0
-    assert h.metric("chaosctl_gateway_prediction_cache_stores_total", {"result": "timeout"}) == 1.0
+    with h.client:  # one event loop for the test (the store runs on after the answer)
+        resp = h.predict()
+        assert resp.status_code == 200 and resp.headers["X-Prediction-Cache"] == "timeout"
+        assert _lookups(h, "timeout") == 1.0
+        assert _stores(h, "timeout", 1.0) == 1.0  # the store, off the response path, timed out too
     assert h.stack.upstream_calls() == ["model-gpu-1"]
+
+
+def _stores(h: Harness, result: str, expected: float) -> float:
+    """The stores counted under `result`, once they reach `expected` (or 2 s passed): a store
+    runs after the answer went out."""
+    from chaosctl.waiting import wait_until
+
+    return wait_until(lambda: h.metric("chaosctl_gateway_prediction_cache_stores_total", {"result": result}), 2.0,
+                      interval=0.005, done=lambda v: v >= expected)  # fmt: skip
+
+
+@dataclass
+class SlowSetRedis(FakeRedis):
+    """Answers GET at once and every SET only after `set_delay_s`."""
+
+    set_delay_s: float = 0.5
+
+    async def set(self, name: str, value: bytes, px: int | None = None) -> bool:
+        await asyncio.sleep(self.set_delay_s)
+        return await super().set(name, value, px)
+
+
+def test_the_answer_does_not_wait_for_the_store_which_is_still_made_counted_and_traced() -> None:
+    redis = SlowSetRedis()
+    h = _harness(redis, prediction_cache=PredictionCacheConfig(ttl_s=30.0, timeout_s=1.0))
+    with h.client:  # one event loop for the test (the store runs on after the answer)
+        resp = h.predict()
+        assert resp.status_code == 200 and resp.headers["X-Prediction-Cache"] == "miss"
+        assert redis.data == {}  # answered while the SET was still under way (it takes 0.5 s)
+        assert _stores(h, "ok", 1.0) == 1.0 and len(redis.data) == 1
+        assert h.predict().headers["X-Prediction-Cache"] == "hit"
+    spans = h.spans.get_finished_spans()
+    (store,) = [s for s in spans if s.name == "cache store"]
+    (route,) = [s for s in spans if s.name == "POST /v1/models/{model}/predict" and s.attributes["prediction_cache"] == "miss"]
+    assert store.parent is not None and store.parent.span_id == route.context.span_id
+    assert store.context.trace_id == route.context.trace_id and store.start_time >= route.end_time
+
+
+def test_stores_under_way_are_awaited_when_the_gateway_closes() -> None:
+    redis = SlowSetRedis(set_delay_s=0.2)
+    h = _harness(redis, prediction_cache=PredictionCacheConfig(ttl_s=30.0, timeout_s=1.0))
+    with h.client:
+        assert h.predict().headers["X-Prediction-Cache"] == "miss" and redis.data == {}
+    assert len(redis.data) == 1 and h.metric("chaosctl_gateway_prediction_cache_stores_total", {"result": "ok"}) == 1.0
 
 
 def test_no_cache_configured_means_off_and_nothing_counted() -> None:

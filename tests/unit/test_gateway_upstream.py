@@ -1,4 +1,4 @@
-"""The predict try's own HTTP client (aiohttp, gateway/upstream.py) against a real local server.
+"""The predict try's own HTTP client (gateway/http_lean.py through gateway/upstream.py) against a real local server.
 
 The other gateway unit tests hand in an httpx transport (their fake model servers); these
 drive the production path: outcomes for an answer, an error status, a refused port, a server
@@ -89,7 +89,7 @@ def test_a_malformed_answer_is_a_server_error() -> None:
 
 def test_a_refused_port_is_a_connect_error() -> None:
     (result,), _ = _try(None)
-    assert result.outcome is Outcome.CONNECT_ERROR and result.detail.startswith("s: ClientConnectorError")
+    assert result.outcome is Outcome.CONNECT_ERROR and result.detail.startswith("s: ConnectError")
 
 
 def test_a_slow_server_times_out_within_the_try() -> None:

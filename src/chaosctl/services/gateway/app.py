@@ -29,7 +29,7 @@ from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, Gateway
 from chaosctl.services.gateway.events import EventPublisher, EventsConfig
 from chaosctl.services.gateway.fastpath import FastRequest, PredictFastPath, send_json
 from chaosctl.services.gateway.pipeline import Pipeline, PipelineConfig
-from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig
+from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig, stores_held
 from chaosctl.services.gateway.rollout import admin_router as rollout_admin_router
 from chaosctl.services.gateway.routing import CanaryRule
 from chaosctl.services.request_faults import RequestFacts, admin_router
@@ -214,15 +214,16 @@ def _add_fast_path(app: GatewayApp, gateway: Gateway, telemetry: Telemetry, pipe
 
     async def handle(scope: Scope, _receive: Receive, send: Send) -> None:
         req: FastRequest = scope["chaosctl.predict"]
-        try:
-            who = gateway.authenticate(req.authorization)
-            gateway.admit(who)
-            facts = RequestFacts.of(scope["path"], Headers(scope=scope))
-            answer, cached = await _answer(app.state.events, gateway, pipe, req.model, req.inputs, req.requested, facts, who)
-        except GatewayError as exc:
-            await send_json(send, exc.status, orjson.dumps({"detail": _error_detail(exc)}), exc.headers)
-            return
-        await send_json(send, 200, answer.model_dump_json().encode(), {"X-Prediction-Cache": cached})
+        with stores_held():  # the answer goes out before the prediction cache's store starts
+            try:
+                who = gateway.authenticate(req.authorization)
+                gateway.admit(who)
+                facts = RequestFacts.of(scope["path"], Headers(scope=scope))
+                answer, cached = await _answer(app.state.events, gateway, pipe, req.model, req.inputs, req.requested, facts, who)
+            except GatewayError as exc:
+                await send_json(send, exc.status, orjson.dumps({"detail": _error_detail(exc)}), exc.headers)
+                return
+            await send_json(send, 200, answer.model_dump_json().encode(), {"X-Prediction-Cache": cached})
 
     app.fast_path = PredictFastPath(app._stack, telemetry.wrap(handle), route, MAX_ROWS, MAX_FEATURES)
 

@@ -213,7 +213,8 @@ class Gateway:
         answer = await self._call_with_retries(model, inputs, candidates, has_gpu=any(r.is_gpu for r in records))
         if result != "bypass":  # an open cache breaker: do not knock on its door after the answer either
             # Under the version that answered (a fallback to another version is that version's answer).
-            await self.predictions.store(cache_key(model, answer.version, inputs), answer.model_dump_json().encode())
+            # Off the response path (the client does not wait for Redis's OK), still counted.
+            self.predictions.store_later(cache_key(model, answer.version, inputs), answer.model_dump_json().encode())
         return answer, result
 
     async def _cached(self, model: str, version: str, inputs: list[list[float]]) -> tuple[LookupResult, PredictResponse | None]:
@@ -315,7 +316,7 @@ class Gateway:
         breaker = self._breaker(name)
         attrs = {"attempt": attempt, "server": name, "model": model, "version": cand.record.version,
                  "device": cand.record.device, "region": cand.record.region}  # fmt: skip
-        with self.tel.tracer.start_as_current_span(f"upstream {name}", kind=SpanKind.CLIENT, attributes=attrs) as span:
+        with self.tel.span(f"upstream {name}", SpanKind.CLIENT, attrs) as span:
             self.inflight[name] += 1
             region, m = cand.record.region, self.metrics
             m.child(m.inflight, name).inc()

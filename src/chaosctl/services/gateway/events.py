@@ -116,8 +116,7 @@ class EventPublisher:
 
         start = self.clock()
         attrs = {"messaging.system": "kafka", "messaging.destination.name": self.config.topic}
-        with self.tel.tracer.start_as_current_span(f"publish {self.config.topic}", kind=SpanKind.PRODUCER,
-                                                   attributes=attrs) as span:  # fmt: skip
+        with self.tel.span(f"publish {self.config.topic}", SpanKind.PRODUCER, attrs) as span:
             headers = [(k, v.encode()) for k, v in self.tel.inject({}).items()]
             try:
                 self.producer.produce(self.config.topic, self.event(answer, inputs, subject), key=subject,

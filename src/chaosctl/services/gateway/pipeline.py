@@ -87,7 +87,7 @@ class Pipeline:
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         tel = self.gateway.tel
-        with tel.tracer.start_as_current_span(f"stage {stage}", kind=SpanKind.CLIENT) as span:
+        with tel.span(f"stage {stage}", SpanKind.CLIENT) as span:
             span.set_attribute("stage", stage)
             span.set_attribute("model", self.config.model)
             start = time.perf_counter()

@@ -12,10 +12,12 @@ every request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from chaosctl.services.telemetry import Telemetry
 
 KEY_PREFIX = "chaosctl:prediction:v1"
+# Stores asked for while an answer is being made, started once it was sent (`stores_held`).
+_HELD: ContextVar[list[Callable[[], None]] | None] = ContextVar("chaosctl_gateway_held_stores", default=None)
 LookupResult = Literal["hit", "miss", "error", "timeout", "bypass", "off"]
 LOOKUP_RESULTS: tuple[LookupResult, ...] = ("hit", "miss", "error", "timeout", "bypass")
 CACHE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
@@ -76,6 +80,21 @@ def redis_client(config: PredictionCacheConfig) -> CacheClient:
     return LeanRedis(config.url or "", config.password or None)
 
 
+@contextlib.contextmanager
+def stores_held() -> Iterator[None]:
+    """Stores asked for inside the block (this task's context) start when it ends: a handler sends its
+    answer inside, so a store's span begins after the request's own work, whatever the server's
+    send awaited meanwhile, and never counts on the request's critical path."""
+    held: list[Callable[[], None]] = []
+    token = _HELD.set(held)
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
+        for start in held:
+            start()
+
+
 class CacheMetrics:
     def __init__(self, registry: Any) -> None:
         from prometheus_client import Counter, Histogram
@@ -108,9 +127,10 @@ class PredictionCache:
         self.tel = telemetry
         self.metrics = CacheMetrics(telemetry.registry)
         self.breaker = CircuitBreaker(BreakerConfig(config.failure_threshold, config.cooldown_s), clock)
+        self._storing: set[asyncio.Task[None]] = set()  # stores under way off the response path
 
     async def lookup(self, key: str) -> tuple[LookupResult, bytes | None]:
-        with self.tel.tracer.start_as_current_span("cache lookup") as span:
+        with self.tel.span("cache lookup") as span:
             result, value = await self._call("get", lambda c: c.get(key))
             span.set_attributes({"cache.hit": result == "hit", "cache.result": result})
             if result != "off":
@@ -119,13 +139,33 @@ class PredictionCache:
 
     async def store(self, key: str, value: bytes) -> None:
         ttl_ms = int(self.config.ttl_s * 1000)
-        with self.tel.tracer.start_as_current_span("cache store") as span:
+        with self.tel.span("cache store") as span:
             result, _ = await self._call("set", lambda c: c.set(key, value, px=ttl_ms))
             span.set_attribute("cache.result", result)
             if result in ("hit", "miss"):
                 self.metrics.stores.labels("ok").inc()
             elif result in ("error", "timeout"):
                 self.metrics.stores.labels(result).inc()
+
+    def store_later(self, key: str, value: bytes) -> None:
+        """`store`, off the response path: the client does not wait for Redis's reply to a SET it
+        never reads. Started as a task of the running request's context, so its span stays a child
+        of the request's; it begins after the request's own code has run (the answer is sent
+        first), so the critical path no longer counts it. Same timeout, breaker and counts as
+        `store`; `aclose` waits for the stores under way (none is lost at shutdown). Inside
+        `stores_held` it starts when that block ends. On one Redis
+        connection (gateway/redis_lean.py) the SET goes out before any later GET of the same
+        key: a client repeating a request still gets the stored answer."""
+        held = _HELD.get()
+        if held is not None:
+            held.append(lambda: self._start_store(key, value))
+        else:
+            self._start_store(key, value)
+
+    def _start_store(self, key: str, value: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self.store(key, value))
+        self._storing.add(task)
+        task.add_done_callback(self._storing.discard)
 
     async def _call(self, op: str, call: Callable[[CacheClient], Any]) -> tuple[LookupResult, bytes | None]:
         """Run one Redis call within the timeout; never raises (but lets cancellation through)."""
@@ -154,5 +194,7 @@ class PredictionCache:
         return "miss", None
 
     async def aclose(self) -> None:
+        if self._storing:  # each bounded by timeout_s
+            await asyncio.gather(*self._storing, return_exceptions=True)
         if self.client is not None:
             await self.client.aclose()

@@ -27,7 +27,7 @@ class RegistryLookup:
 
     async def lookup(self, model: str) -> tuple[ServiceRecord, ...]:
         """The records of `model`'s servers this gateway may route to; RegistryUnavailable past the TTL."""
-        with self.tel.tracer.start_as_current_span("registry lookup", attributes={"model": model}) as span:
+        with self.tel.span("registry lookup", attributes={"model": model}) as span:
             try:
                 cached = await self.cache.get(model)
             except RegistryUnavailable:

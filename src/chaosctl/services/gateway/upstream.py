@@ -1,12 +1,12 @@
 """The gateway's HTTP side: its pooled connections and one predict try against a model server.
 
-Why the predict try goes through aiohttp and not httpx: per POST to a model server, httpx's
-transport (httpcore over anyio and h11, its pool scanned and each idle socket polled on every
-request) cost ~2.3 ms of client CPU at 16 concurrent requests against aiohttp's ~0.24 ms (C
-HTTP parser, a keep-alive connector; measured side by side against model-gpu-1), and was a
-third of the gateway's CPU per request. The registry and the pipeline stages still use the
-httpx clients (rare calls). A test's httpx transport (`Deps.transport`) takes the predict try
-too, so the unit tests' fake servers answer it; the live tests drive the aiohttp path.
+Why the predict try does not go through httpx: per POST to a model server, httpx's transport
+(httpcore over anyio and h11, its pool scanned and each idle socket polled on every request) cost
+~2.3 ms of client CPU at 16 concurrent requests, and was a third of the gateway's CPU per request.
+It went through aiohttp (~0.24 ms), now through gateway/http_lean.py (keep-alive connections on
+asyncio protocols, httptools' parser: less again, see there). The registry and the pipeline stages
+still use the httpx clients (rare calls). A test's httpx transport (`Deps.transport`) takes the
+predict try too, so the unit tests' fake servers answer it; the live tests drive the lean path.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chaosctl.services.gateway.http_lean import HttpFailed, LeanHttp
 from chaosctl.services.gateway.retry import Outcome, outcome_for_status
 
 # Why several: httpcore scans every connection of a pool on each request and each response
@@ -64,7 +64,7 @@ class HttpPool:
         self._transports: list[httpx.AsyncBaseTransport] = []
         self._clients: list[httpx.AsyncClient] = []
         self._turn = 0
-        self._session: aiohttp.ClientSession | None = None
+        self._lean = LeanHttp(UPSTREAM_CONNECTIONS, UPSTREAM_KEEPALIVE_S)
 
     def _shard(self) -> int:
         if not self._clients or self._clients[0].is_closed:
@@ -90,15 +90,10 @@ class HttpPool:
         (`timeout` is handed to a test's httpx transport too, as its per-read timeout)."""
         if self._given is not None:
             return await self._post_httpx(url, body, headers, timeout)
-        if self._session is None or self._session.closed:  # made in the running loop (aiohttp binds to it)
-            connector = aiohttp.TCPConnector(limit=UPSTREAM_CONNECTIONS, keepalive_timeout=UPSTREAM_KEEPALIVE_S)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
-                                                  skip_auto_headers=("User-Agent", "Accept-Encoding"))  # fmt: skip
         try:
-            async with self._session.post(url, data=body, headers=headers) as resp:
-                return resp.status, await resp.read()
-        except aiohttp.ClientError as exc:
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from None
+            return await self._lean.post(url, body, headers)
+        except HttpFailed as exc:
+            raise ConnectionFailed(str(exc)) from None
 
     async def _post_httpx(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
         request = httpx.Request(
@@ -120,9 +115,7 @@ class HttpPool:
         clients, self._clients, self._transports = self._clients, [], []
         for client in clients:
             await client.aclose()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._lean.aclose()
 
 
 class ConnectionFailed(Exception):
