@@ -81,3 +81,21 @@ def test_up_starts_the_fork_server_before_its_checks_of_ports_and_binaries(tmp_p
 
 
 MODEL_SERVERS_IN_STAGE_ORDER = tuple(m.name for m in MODEL_SERVERS)
+
+
+def test_up_makes_its_probe_client_after_the_first_spawns_and_only_one(tmp_path: Path, monkeypatch) -> None:
+    import httpx
+
+    from chaosctl.stack import health
+
+    clock = FakeClock()
+    launcher = FakeLauncher(clock)
+    made: list[int] = []
+
+    def client() -> httpx.Client:  # making the first client imports httpcore: Prometheus should not wait for it
+        made.append(len(launcher.spawned))
+        return httpx.Client()
+
+    monkeypatch.setattr(health, "client", client)
+    _backend(tmp_path, ("registry", "preprocess", "gateway"), launcher, clock).up()
+    assert made == [2]  # after the registry's and the stage's spawns, before their first probe; one for the whole up

@@ -7,8 +7,9 @@ the fork server (forkserver.py) when it can; every wait runs on the backend's cl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -70,7 +71,10 @@ class StackStarter:
         started: list[str] = []
         todo_all = [n for n in self.components if n not in running]
         services = sum(comps.kind(n) == "service" for n in todo_all)  # forking pays from the second on
-        with health.client() as client:  # one for every probe of this `up`
+        with ExitStack() as closing:
+            # One client for every probe of this `up`, made on first use, after the first spawns: making
+            # it imports httpcore (~0.1 s), which Prometheus's start (the last wait of `up`) should not wait behind.
+            client = functools.cache(lambda: closing.enter_context(health.client()))
             # The fork server first: its imports are the longest pole of `up`; the checks run meanwhile.
             with self.forks() if services > 1 else _no_forks() as forker:
                 self._check_startable(todo_all, running)  # fail before starting anything
@@ -84,7 +88,7 @@ class StackStarter:
                     self._forker = None
             try:
                 for name, check in self._stack_checks():
-                    self._wait_for(name, check, client)
+                    self._wait_for(name, check, client())
             except BaseException:
                 self._undo_start(started, running)
                 raise
@@ -116,7 +120,7 @@ class StackStarter:
         return st
 
     def _start_when_needed(self, st: state.StackState, running: set[str], started: list[str],
-                           client: httpx.Client) -> None:
+                           client: Callable[[], httpx.Client]) -> None:
         """Start each component once what it needs is ready (startorder.needs: in parallel where
         the dependencies allow), until every one is ready, each on its own deadline."""
         order = [n for stage in comps.stages(self.topology) for n in stage if n in self.components]
@@ -135,7 +139,7 @@ class StackStarter:
                     st = self._spawn(name, st)
                     started.append(name)
                 pending[name] = self.clock()
-            ready.update(self._settle(pending, st, client))
+            ready.update(self._settle(pending, st, client()))
             return not waiting and not pending
 
         # Each component's own deadline fails it inside _settle(); this bound only stops the loop.
