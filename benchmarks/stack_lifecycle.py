@@ -4,9 +4,11 @@ an etcd member (a follower) killed and restarted to ready, and `down` to no proc
     .venv/bin/python benchmarks/stack_lifecycle.py --port-base 21000 --state-dir /tmp/chaosctl-bench --rounds 2
     # before/after side by side, rounds interleaved: BEFORE is another tree's src/ (e.g. a `git archive` of HEAD)
     .venv/bin/python benchmarks/stack_lifecycle.py --port-base 21000 --rounds 3 --compare /tmp/before/src
+    # ... --components registry-store[0],registry-store[1],registry-store[2],toxiproxy,jaeger,prometheus: a part
     # ... --timings: per component, when it was ready in the cold `up` and the CPU seconds it
     # (with its children) had used by then (the critical path, and who eats the 2 cores); also
-    # "(fork server)": when it could first fork, and its CPU by then (not in the stack's CPU sum)
+    # "(fork server)": when it could first fork, and its CPU by then (not in the stack's CPU sum);
+    # "(prometheus: every target up)" and the other stack-wide checks: when each passed
 
 With --compare each round runs once per tree in its own process (PYTHONPATH=<tree>; the
 services it starts inherit it), on the components both trees know, so the two stacks are
@@ -45,6 +47,8 @@ def report(name, event, detail):
     if event == "ready" and name in pids and name not in ready:  # the first: later ones are stack-wide checks
         ready[name] = time.monotonic() - began
         cpu[name] = cpu_of(pids[name])
+    elif event == "ready" and name in ready:  # a stack-wide check under its name: "(prometheus: every target up)"
+        ready[f"({name}: {detail})"], cpu[f"({name}: {detail})"] = time.monotonic() - began, 0.0
 def cpu_of(pid):
     try:
         proc = psutil.Process(pid)
@@ -78,7 +82,7 @@ try:
     began = time.monotonic()
     out = {"up": timed(backend.up)}
     timings = {n: [ready[n], cpu[n]] for n in ready}
-    out["CPU s of the stack at ready"] = sum(c for n, (_, c) in timings.items() if n != FORK)
+    out["CPU s of the stack at ready"] = sum(c for n, (_, c) in timings.items() if not n.startswith("("))
     out["up (again)"] = timed(backend.up)
     member = follower()
     backend.kill(member)
@@ -135,9 +139,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--compare", type=Path, default=None, help="the BEFORE tree's src/ folder")
     parser.add_argument("--timings", action="store_true", help="per component: ready at, CPU s by then")
+    parser.add_argument("--components", default=None,
+                        help="only these, comma-separated (keep the etcd members: the restart figure needs one)")
     args = parser.parse_args()
     trees: list[Path | None] = [args.compare, None] if args.compare else [None]
-    wanted = json.dumps(common_components(trees, args.port_base, args.state_dir) if args.compare else [])
+    names = common_components(trees, args.port_base, args.state_dir) if args.compare or args.components else []
+    if args.components:  # e.g. no Python service: what is left of `up` is the binaries' and Prometheus's first scrapes
+        names = [n for n in names if n in args.components.split(",")]
+    wanted = json.dumps(names)
     results: dict[str, list[dict[str, float]]] = {str(t or "this tree"): [] for t in trees}
     timings: dict[str, list[dict[str, list[float]]]] = {k: [] for k in results}
     failed = dict.fromkeys(results, 0)
@@ -153,8 +162,8 @@ def main() -> None:
             timings[str(tree or "this tree")].append(results[str(tree or "this tree")][-1].pop("timings"))
             load.append(os.getloadavg()[0])
     print(f"load average (1 min) during the run: {min(load):.2f}..{max(load):.2f} on {os.cpu_count()} cpus")
-    if args.compare:
-        print(f"components ({len(json.loads(wanted))}): {', '.join(json.loads(wanted))}")
+    if args.compare or args.components:
+        print(f"components ({len(names)}): {', '.join(names)}")
     medians = {}
     for tree, rounds in results.items():
         print(f"{tree}: {len(rounds)} rounds, {failed[tree]} failed")
