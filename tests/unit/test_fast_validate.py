@@ -88,10 +88,14 @@ def test_usage_errors_still_come_from_typer() -> None:
 
 def test_validate_imports_neither_typer_nor_the_heavy_modules() -> None:
     probe = (
-        "import runpy, sys\n"
+        "import atexit, os, runpy, sys, threading\n"
+        "def _exit(code):\n    raise SystemExit(code)\n"
+        "os._exit = _exit  # the short path leaves by os._exit (no teardown): seen here as SystemExit\n"
         f"sys.argv = ['chaosctl', 'validate', {str(SMOKE)!r}]\n"
         "try:\n    runpy.run_module('chaosctl', run_name='__main__')\n"
         "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "# os._exit skips atexit work and does not wait for threads: the path must have neither\n"
+        "assert atexit._ncallbacks() == 0 and threading.active_count() == 1, (atexit._ncallbacks(), threading.enumerate())\n"
         "heavy = ('typer', 'click', 'rich', 'httpx', 'importlib.metadata', 'chaosctl.cli', 'chaosctl.stack.display', 'locust', 'docker',\n"
         "         'nodesemver', 'importlib.resources', 'chaosctl.stack.factory', 'chaosctl.stack.backend',\n"
         "         'chaosctl.system.model',  # the reference System is checked on its facts (system/facts.py)\n"
