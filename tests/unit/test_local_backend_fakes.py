@@ -19,6 +19,7 @@ from chaosctl.stack import state
 from chaosctl.stack.backend import READY, STOPPED
 from chaosctl.stack.health import Probe
 from chaosctl.stack.local import POLL, LocalBackend
+from chaosctl.stack.starting import RETRY_MARGIN
 from chaosctl.stack.procs import ProcRecord
 from chaosctl.stack.topology import Topology
 
@@ -112,13 +113,15 @@ class FakeProbes:
     clock: FakeClock
     ready_after: dict[str, float]
     asked: list[str] = field(default_factory=list)
+    say_when: frozenset[str] = frozenset()  # these answer how long they still need (a warming GPU server)
 
     def __call__(self, name: str, client: httpx.Client, topo: Topology) -> Probe:
         self.asked.append(name)
         began = max((t for n, t in self.launcher.spawned if n == name), default=None)
         after = self.ready_after.get(name)
         if began is None or after is None or self.clock() - began < after:
-            return Probe(False, "connection refused")
+            left = began + after - self.clock() if began is not None and after is not None else None
+            return Probe(False, "connection refused", left if name in self.say_when else None)
         return Probe(True)
 
 
@@ -160,6 +163,18 @@ def test_a_cold_up_returns_once_the_last_component_answers_without_probing_again
     assert len(asked_when_ready) == 3 and len(probes.asked) == asked_when_ready[-1]  # no second round on the tail
     assert [(c.name, c.state, c.pid) for c in status.components] == [
         (n, READY, backend.pid(n)) for n in COMPONENTS]  # fmt: skip
+
+
+def test_up_asks_a_warming_component_again_when_it_said_it_would_be_ready_not_a_poll_later(tmp_path: Path) -> None:
+    backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.3, "preprocess": 0.3, "gateway": 0.0})
+    backend.probe.say_when = frozenset({"registry"})
+    ready_at: dict[str, float] = {}
+    backend.report = lambda c, e, d: ready_at.setdefault(c, clock()) if e == "ready" else None
+    began = clock()
+    backend.up()
+    assert ready_at["registry"] - began == pytest.approx(0.3 + RETRY_MARGIN)  # asked again at 0.25 (the poll), then when it said
+    assert ready_at["preprocess"] - began == pytest.approx(0.3 + RETRY_MARGIN)  # probed in that round too
+    assert ready_at["gateway"] - began == pytest.approx(0.3 + RETRY_MARGIN)  # started at once, ready at its first probe
 
 
 def test_up_when_everything_runs_and_answers_starts_nothing(tmp_path: Path) -> None:

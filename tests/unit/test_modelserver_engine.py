@@ -211,3 +211,29 @@ def test_admin_needs_token_and_drives_faults() -> None:
         _wait_ready(cpu)
         assert cpu.get("/admin/gpu", headers=auth).status_code == 409
         assert cpu.post("/v1/models/fraud-detector/predict", json={"inputs": _rows()}).json()["device"] == "cpu"
+
+
+def test_a_warming_gpu_server_says_how_long_its_warm_up_still_runs() -> None:
+    class Clock:
+        now = 100.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    engine = Engine(model_server("model-gpu-1"), ModelServerConfig(warmup_s=4.0), clock=clock)
+    app = create_app(engine, Telemetry("model-gpu-1", None), TOKEN, trainer=fast_trainer, service_token=SERVICE_TOKEN)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 10
+        while not engine.loaded:  # the lifespan places the models in the background
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        clock.now += 1.5
+        warming = client.get("/healthz")
+        assert warming.status_code == 503 and warming.json()["ready_in_s"] == 2.5  # the warm-up, not shortened
+        clock.now += 2.5
+        assert client.get("/healthz").status_code == 200 and "ready_in_s" not in client.get("/healthz").json()
+    cpu = Engine(model_server("model-cpu-1"), ModelServerConfig(warmup_s=4.0), clock=clock)
+    with TestClient(create_app(cpu, Telemetry("model-cpu-1", None), TOKEN, trainer=fast_trainer,
+                               service_token=SERVICE_TOKEN)) as client:  # fmt: skip
+        assert "ready_in_s" not in client.get("/healthz").json()  # no device, no warm-up

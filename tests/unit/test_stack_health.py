@@ -78,3 +78,21 @@ def test_proxies_names_the_missing_links():
         probe = health.proxies(client, "http://t", ("gateway__registry", "gateway__model-gpu-1"))
         assert not probe.ok and probe.reason == "proxies missing: gateway__model-gpu-1"
         assert health.proxies(client, "http://t", ("gateway__registry",)).ok
+
+
+def test_a_warming_service_says_when_to_ask_again_and_nothing_else_does():
+    answers = {
+        21530: (503, {"status": "warming", "reason": "warming up after model load", "ready_in_s": 0.42}),
+        21531: (503, {"status": "warming", "reason": "loading models"}),
+        21532: (503, {"status": "warming", "ready_in_s": "soon"}),
+        21533: (200, {"status": "ready"}),
+    }
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        code, body = answers[req.url.port]
+        return httpx.Response(code, json=body)
+
+    with _client(handler) as client:
+        probes = [health.service(client, f"http://127.0.0.1:{port}/healthz") for port in answers]
+    assert [(p.ok, p.retry_in) for p in probes] == [(False, 0.42), (False, None), (False, None), (True, None)]
+    assert "warming up after model load" in probes[0].reason

@@ -241,4 +241,4 @@ def probe(name: str, client: httpx.Client, topo: Topology) -> health.Probe:
         return health.redis_ping(HOST, topo.prediction_cache_port)
     if k == "kafka":
         return health.kafka_broker(HOST, topo.events_port("internal"))
-    return health.http_ok(client, f"{topo.url(name)}/healthz")
+    return health.service(client, f"{topo.url(name)}/healthz")

@@ -27,6 +27,7 @@ def client() -> httpx.Client:
 class Probe:
     ok: bool
     reason: str = ""
+    retry_in: float | None = None  # not ready, but says when it expects to be (seconds): ask again then
 
 
 def _get(client: httpx.Client, url: str) -> httpx.Response | Probe:
@@ -88,6 +89,22 @@ def http_ok(client: httpx.Client, url: str) -> Probe:
     if resp.status_code != 200:
         return Probe(False, f"{url}: HTTP {resp.status_code} {resp.text[:200]}")
     return Probe(True)
+
+
+def service(client: httpx.Client, url: str) -> Probe:
+    """A service's /healthz answers 200. A warming GPU model server's 503 says how long its warm-up
+    still runs (`ready_in_s`), so that `up` asks again then rather than up to a poll later."""
+    resp = _get(client, url)
+    if isinstance(resp, Probe):
+        return resp
+    if resp.status_code == 200:
+        return Probe(True)
+    try:
+        ready_in = resp.json().get("ready_in_s")
+    except (ValueError, AttributeError):
+        ready_in = None
+    retry_in = float(ready_in) if isinstance(ready_in, int | float) and 0 <= ready_in < 60 else None
+    return Probe(False, f"{url}: HTTP {resp.status_code} {resp.text[:200]}", retry_in)
 
 
 def etcd_member(client: httpx.Client, url: str) -> Probe:

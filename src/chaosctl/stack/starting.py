@@ -25,6 +25,7 @@ from chaosctl.waiting import Clock, Sleep, wait_until
 # Probe interval while waiting. 0.1 s was measured no faster (cold up 10.40 s against 10.10 s at
 # load 4-5): the probes' own CPU (every pending service answers each one) costs what it saves.
 POLL = 0.25
+RETRY_MARGIN = 0.01  # past a warming component's own "ready in": its clock and ours are the host's
 LOG_TAIL_LINES = 25
 STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
 STACK_POLL = 0.05
@@ -53,6 +54,7 @@ class StackStarter:
     report: Reporter
     forks: Forks
     _forker: Forker | None
+    _last_probes: dict[str, health.Probe]  # of the components still pending: their latest answer
 
     def _check_ports_free(self, names: list[str]) -> None:
         raise NotImplementedError  # LocalBackend's
@@ -126,8 +128,9 @@ class StackStarter:
         order = [n for stage in comps.stages(self.topology) for n in stage if n in self.components]
         needs, waiting, ready = startorder.needs(self.topology, order), list(order), set[str]()
         pending: dict[str, float] = {}
+        self._last_probes = {}
 
-        def step() -> bool:
+        def start_startable() -> None:
             nonlocal st
             held = self._forker is not None and self._forker.pending()  # still importing: services wait
             startable = [n for n in waiting if needs[n] <= ready and not (held and comps.kind(n) == "service")]
@@ -139,7 +142,15 @@ class StackStarter:
                     st = self._spawn(name, st)
                     started.append(name)
                 pending[name] = self.clock()
-            ready.update(self._settle(pending, st, client()))
+
+        def step() -> bool:
+            start_startable()
+            got = self._settle(pending, st, client())
+            while got:  # what waited for these starts now, not a poll later (the gateway on the registry)
+                ready.update(got)
+                before = len(pending)
+                start_startable()
+                got = self._settle(pending, st, client()) if len(pending) > before else []
             return not waiting and not pending
 
         # Each component's own deadline fails it inside _settle(); this bound only stops the loop.
@@ -147,18 +158,22 @@ class StackStarter:
         wait_until(step, bound, interval=POLL, clock=self.clock, sleep=self._pause)
 
     def _pause(self, seconds: float) -> None:
-        """The poll's sleep, cut short when the fork server gets ready: the services held for it
-        start at once, not up to POLL later. A forker without `wait` (a test's fake, on the fake
-        clock) leaves the backend's sleep."""
+        """The poll's sleep, cut short when the fork server gets ready (the services held for it
+        start at once, not up to POLL later) or when a warming component said it would be ready
+        sooner (the GPU model servers' warm-up is the tail of `up`). A forker without `wait` (a
+        test's fake, on the fake clock) leaves the backend's sleep."""
         wait = getattr(self._forker, "wait", None)
-        if wait is None or not wait(seconds):
-            self.sleep(seconds)
+        if wait is not None and wait(seconds):
+            return
+        soonest = min((p.retry_in for p in self._last_probes.values() if p.retry_in is not None), default=None)
+        self.sleep(seconds if soonest is None else min(seconds, soonest + RETRY_MARGIN))
 
     def _wait_ready(self, names: list[str], st: state.StackState) -> None:
         """Poll every component in `names` until ready; fail fast when one exits, and each
         on its own deadline (its kind's READY_TIMEOUT)."""
         began = self.clock()
         pending = {n: began for n in names}
+        self._last_probes = {}
         bound = max((comps.READY_TIMEOUT[comps.kind(n)] for n in names), default=0.0) + POLL
         with health.client() as client:
 
@@ -176,11 +191,12 @@ class StackStarter:
             rec, limit = st.procs[name], comps.READY_TIMEOUT[comps.kind(name)]
             if self.launcher.process(rec) is None:
                 self._fail(name, rec, f"exited ({self.launcher.exit_status(rec)})")
-            result = self.probe(name, client, self.topology)
+            result = self._last_probes[name] = self.probe(name, client, self.topology)
             if result.ok:
                 self._after_ready(name, client)
                 self.report(name, "ready", "")
                 del pending[name]
+                del self._last_probes[name]
                 done.append(name)
             elif self.clock() - began >= limit:
                 self._fail(name, rec, f"not ready after {limit:.0f} s: {result.reason}")

@@ -152,6 +152,11 @@ class SimulatedGpu:
             return now < self._ready_at.get(key, float("inf"))
         return any(now < t for t in self._ready_at.values())
 
+    def warm_in(self) -> float:
+        """Seconds until every placed model is warm (0 once they are)."""
+        now = self._clock()
+        return max((t - now for t in self._ready_at.values()), default=0.0) if self.warming() else 0.0
+
     # -- compute ------------------------------------------------------------------
 
     def utilization(self) -> float:

@@ -128,6 +128,8 @@ def _public_routes(app: FastAPI, engine: Engine, credential: Callable[..., None]
             body["reason"] = "loading models"
         elif health == "warming":
             body["reason"] = "warming up after model load"
+            if engine.device is not None:  # when to ask again (`up` waits on it): the warm-up is not cut short
+                body["ready_in_s"] = round(engine.device.warm_in(), 3)
         elif health == "unhealthy":
             body["reason"] = "GPU device lost (simulated)"
         return JSONResponse(body, status_code=200 if health in ("ready", "saturated") else 503)
