@@ -15,7 +15,7 @@ from chaosctl.settings import SECRET_ENV, Settings
 from chaosctl.stack.local import LocalBackend
 from chaosctl.stack import components as comps
 from chaosctl.stack import startorder
-from chaosctl.stack.topology import EVENTS, MODEL_SERVERS, Topology
+from chaosctl.stack.topology import ANALYSER, EVENTS, MODEL_SERVERS, Topology
 
 GPU = [m.name for m in MODEL_SERVERS if m.device == "gpu"]
 CPU = [m.name for m in MODEL_SERVERS if m.device == "cpu"]
@@ -37,7 +37,12 @@ def _backend(tmp_path: Path, components: tuple[str, ...], launcher: FakeLauncher
 def test_first_puts_the_broker_then_the_gpu_servers_then_the_registry_ahead_keeping_the_rest_in_order() -> None:
     names = ["registry", *CPU, *GPU, "preprocess", "postprocess", EVENTS]
     assert startorder.first(names) == [EVENTS, *GPU, "registry", *CPU, "preprocess", "postprocess"]
-    assert startorder.first(["gateway", "analyser"]) == ["gateway", "analyser"]
+    assert startorder.first(["gateway", "autoscaler"]) == ["gateway", "autoscaler"]
+
+
+def test_the_analyser_is_forked_right_after_the_gpu_servers_ahead_of_the_registry() -> None:
+    names = ["registry", *CPU, *GPU, "preprocess", "postprocess", ANALYSER]
+    assert startorder.first(names) == [*GPU, ANALYSER, "registry", *CPU, "preprocess", "postprocess"]
 
 
 def test_up_spawns_prometheus_first_its_first_scrapes_being_the_last_wait() -> None:

@@ -20,8 +20,9 @@ critical path, each because nothing the component does at start depends on more:
 Of the components that may start at the same moment, `first` puts the slowest to get ready in
 front: Prometheus (it hands its targets to its scrapers 5 s after it starts, a fixed throttle of
 its discovery, and first scrapes each up to a scrape interval later: that is the last wait of a
-cold `up`), the broker, then the GPU model servers (their simulated warm-up): each fork or spawn
-takes a moment, and theirs should not wait behind the light ones.
+cold `up`), the broker, the GPU model servers (their simulated warm-up), then the analyser (once
+forked it still joins the broker's consumer group: ready 2-3 s after the broker): each fork or
+spawn takes a moment (~0.1 s at load 7), and theirs should not wait behind the light ones.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from chaosctl.stack.topology import ANALYSER, AUTOSCALER, EVENTS, MODEL_SERVERS,
 
 def first(names: list[str]) -> list[str]:
     """`names` (in start order), the slowest to get ready first: Prometheus, the broker, the GPU model
-    servers, the registry (what the gateway and the autoscaler wait for), then the rest in their order."""
-    ahead = ("prometheus", EVENTS, *(m.name for m in MODEL_SERVERS if m.device == "gpu"), "registry")
+    servers, the analyser, the registry (what the gateway and the autoscaler wait for), then the rest
+    in their order."""
+    ahead = ("prometheus", EVENTS, *(m.name for m in MODEL_SERVERS if m.device == "gpu"), ANALYSER, "registry")
     return sorted(names, key=lambda n: ahead.index(n) if n in ahead else len(ahead))  # stable: the rest keep order
 
 
