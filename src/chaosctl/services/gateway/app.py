@@ -32,6 +32,7 @@ from chaosctl.services.gateway.pipeline import Pipeline, PipelineConfig
 from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig, stores_held
 from chaosctl.services.gateway.rollout import admin_router as rollout_admin_router
 from chaosctl.services.gateway.routing import CanaryRule
+from chaosctl.services.gateway.spans import LeanTracer
 from chaosctl.services.request_faults import RequestFacts, admin_router
 from chaosctl.services.telemetry import Telemetry
 from chaosctl.settings import Settings
@@ -109,6 +110,8 @@ def default_pipeline(topology: Topology) -> PipelineConfig:
 
 def create_app(config: GatewayConfig, telemetry: Telemetry, deps: Deps | None = None,
                pipeline: PipelineConfig | None = None, events: EventPublisher | None = None) -> FastAPI:
+    if not isinstance(telemetry.tracer, LeanTracer):  # the same spans, made for less (gateway/spans.py)
+        telemetry.tracer = LeanTracer(telemetry.tracer)
     gateway = Gateway(config, telemetry, deps or Deps())
     app = GatewayApp(title="chaosctl gateway", version="1", lifespan=_lifespan(gateway, telemetry))
     app.state.gateway = gateway

@@ -23,7 +23,7 @@ from chaosctl.services.gateway.breaker import BreakerBoard, BreakerConfig, Break
 from chaosctl.services.gateway.cache import CacheConfig, RegistryUnavailable
 from chaosctl.services.gateway.metrics import GatewayMetrics
 from chaosctl.services.gateway.prediction_cache import (
-    CacheClient, LookupResult, PredictionCache, PredictionCacheConfig, cache_key, redis_client,
+    CacheClient, LookupResult, PredictionCache, PredictionCacheConfig, inputs_digest, key_of, redis_client,
 )
 from chaosctl.services.gateway.ratelimit import RateLimitConfig, RateLimiter
 from chaosctl.services.gateway.records import ServiceRecord
@@ -204,7 +204,8 @@ class Gateway:
                 await self.request_faults.apply(request.routed(model, versions[0]))
             except RequestAborted as exc:
                 raise GatewayError(exc.status, exc.detail, exc.headers) from None
-        result, hit = await self._cached(model, versions[0], inputs)
+        digest = inputs_digest(inputs)
+        result, hit = await self._cached(model, versions[0], digest)
         if hit is not None:
             return hit, result
         candidates, skipped = self._candidates(records, versions)
@@ -214,11 +215,11 @@ class Gateway:
         if result != "bypass":  # an open cache breaker: do not knock on its door after the answer either
             # Under the version that answered (a fallback to another version is that version's answer).
             # Off the response path (the client does not wait for Redis's OK), still counted.
-            self.predictions.store_later(cache_key(model, answer.version, inputs), answer.model_dump_json().encode())
+            self.predictions.store_later(key_of(model, answer.version, digest), answer.model_dump_json().encode())
         return answer, result
 
-    async def _cached(self, model: str, version: str, inputs: list[list[float]]) -> tuple[LookupResult, PredictResponse | None]:
-        result, raw = await self.predictions.lookup(cache_key(model, version, inputs))
+    async def _cached(self, model: str, version: str, digest: str) -> tuple[LookupResult, PredictResponse | None]:
+        result, raw = await self.predictions.lookup(key_of(model, version, digest))
         if raw is None:
             return result, None
         try:

@@ -68,7 +68,15 @@ def canonical_inputs(inputs: Sequence[Sequence[float]]) -> bytes:
 
 
 def cache_key(model: str, version: str, inputs: Sequence[Sequence[float]]) -> str:
-    digest = hashlib.sha256(canonical_inputs(inputs)).hexdigest()
+    return key_of(model, version, inputs_digest(inputs))
+
+
+def inputs_digest(inputs: Sequence[Sequence[float]]) -> str:
+    """The inputs' part of a key (a miss needs it twice: lookup and store; computed once)."""
+    return hashlib.sha256(canonical_inputs(inputs)).hexdigest()
+
+
+def key_of(model: str, version: str, digest: str) -> str:
     return f"{KEY_PREFIX}:{model}:{version}:{digest}"
 
 
@@ -116,6 +124,13 @@ class CacheMetrics:
             self.lookups.labels(result)  # exported at 0 from the start, so rate() works at once
         for result in ("ok", "error", "timeout"):
             self.stores.labels(result)
+        self._children: dict[tuple[Any, str], Any] = {}  # (metric, label) -> child: labels() locks and hashes
+
+    def child(self, metric: Any, label: str) -> Any:
+        child = self._children.get((metric, label))
+        if child is None:  # made on first use, as labels() would (no series exported earlier than before)
+            child = self._children[(metric, label)] = metric.labels(label)
+        return child
 
 
 class PredictionCache:
@@ -134,7 +149,7 @@ class PredictionCache:
             result, value = await self._call("get", lambda c: c.get(key))
             span.set_attributes({"cache.hit": result == "hit", "cache.result": result})
             if result != "off":
-                self.metrics.lookups.labels(result).inc()
+                self.metrics.child(self.metrics.lookups, result).inc()
             return result, value
 
     async def store(self, key: str, value: bytes) -> None:
@@ -143,9 +158,9 @@ class PredictionCache:
             result, _ = await self._call("set", lambda c: c.set(key, value, px=ttl_ms))
             span.set_attribute("cache.result", result)
             if result in ("hit", "miss"):
-                self.metrics.stores.labels("ok").inc()
+                self.metrics.child(self.metrics.stores, "ok").inc()
             elif result in ("error", "timeout"):
-                self.metrics.stores.labels(result).inc()
+                self.metrics.child(self.metrics.stores, result).inc()
 
     def store_later(self, key: str, value: bytes) -> None:
         """`store`, off the response path: the client does not wait for Redis's reply to a SET it
@@ -187,7 +202,7 @@ class PredictionCache:
             self.breaker.record_failure()
             return "error", None
         finally:
-            self.metrics.duration.labels(op).observe(time.perf_counter() - start)
+            self.metrics.child(self.metrics.duration, op).observe(time.perf_counter() - start)
         self.breaker.record_success()
         if op == "get" and isinstance(value, bytes):
             return "hit", value

@@ -1,0 +1,117 @@
+"""The gateway's lean spans (gateway/spans.py) against the SDK's: each scenario is played once
+through the SDK's tracer and once through `LeanTracer` over the same provider, and the exported
+spans are compared as the OTLP JSON the gateway sends (ids and times aside), plus parentage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from chaosctl.services.gateway.spans import LeanSpan, LeanTracer
+from chaosctl.services.otlp_json import _span
+
+Scenario = Callable[[Any], None]
+
+
+def _exported(scenario: Scenario, lean: bool, limits: SpanLimits | None = None) -> list[dict[str, Any]]:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=limits or SpanLimits())
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    sdk = provider.get_tracer("chaosctl.t")
+    scenario(LeanTracer(sdk) if lean else sdk)
+    out = []
+    for span in spans.get_finished_spans():
+        encoded = _span(span)
+        for key in ("traceId", "spanId", "parentSpanId", "startTimeUnixNano", "endTimeUnixNano"):
+            encoded.pop(key, None)
+        for event in encoded.get("events", []):
+            event.pop("timeUnixNano")
+            for attr in event["attributes"]:  # the stack differs by the frames of the tracer called
+                if attr["key"] == "exception.stacktrace":
+                    attr["value"] = attr["value"]["stringValue"].splitlines()[-1]
+        encoded["has_parent"] = span.parent is not None
+        encoded["dropped"] = (span.dropped_attributes, span.dropped_events, span.dropped_links)
+        encoded["resource"] = dict(span.resource.attributes)
+        encoded["scope"] = span.instrumentation_scope.name if span.instrumentation_scope else None
+        out.append(encoded)
+    return out
+
+
+def _request(tracer: Any) -> None:
+    """The gateway's shape: a server span with children, attributes set at start and later."""
+    with tracer.start_as_current_span("POST /v1/models/x/predict", kind=SpanKind.SERVER) as server:
+        with tracer.start_as_current_span("registry lookup", attributes={"model": "m"}) as span:
+            span.set_attributes({"cache.result": "hit", "cache.age_s": 0.5})
+        attrs = {"attempt": 1, "server": "gpu-1", "model": "m", "version": "2.3.1", "device": "gpu", "region": "eu"}
+        with tracer.start_as_current_span("upstream gpu-1", kind=SpanKind.CLIENT, attributes=attrs) as span:
+            span.set_attributes({"outcome": "ok", "http.response.status_code": 200})
+            span.set_attribute("attempt", 2)  # an updated key moves to the end
+        with tracer.start_as_current_span("cache store") as span:
+            span.set_status(Status(StatusCode.ERROR, "redis down"))
+        server.update_name("POST /v1/models/{model}/predict")
+        server.set_attributes({"http.route": "/v1/models/{model}/predict", "ok": True, "ratio": 0.25})
+
+
+def _odd_values(tracer: Any) -> None:
+    """Values the SDK cleans: lists, None, an object, an empty key; events and links."""
+    with tracer.start_as_current_span("odd", attributes={"list": [1, 2], "none": None}) as span:
+        span.set_attribute("obj", object())
+        span.set_attribute("", "empty key")
+        span.set_attribute("later", "plain again")
+        span.set_attributes({"tuple": ("a", "b"), 3: "int key"})
+        span.add_event("evt", {"k": "v"})
+        span.add_link(SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(1)), {"l": 1})
+    span.set_attribute("after end", 1)  # ignored, as by the SDK
+
+
+def _failure(tracer: Any) -> None:
+    with pytest.raises(ValueError):
+        with tracer.start_as_current_span("fails") as span:
+            span.set_attribute("a", 1)
+            raise ValueError("boom")
+
+
+def _many(tracer: Any) -> None:
+    with tracer.start_as_current_span("many", attributes={"a": 1, "b": "x" * 10}) as span:
+        for i in range(5):
+            span.set_attribute(f"k{i}", "y" * 20)
+        for i in range(4):
+            span.add_event(f"e{i}")
+
+
+@pytest.mark.parametrize("scenario", [_request, _odd_values, _failure, _many])
+def test_lean_spans_export_as_the_sdks(scenario: Scenario) -> None:
+    assert _exported(scenario, lean=True) == _exported(scenario, lean=False)
+
+
+def test_limits_drop_and_truncate_as_the_sdk() -> None:
+    limits = SpanLimits(max_span_attributes=3, max_events=2, max_span_attribute_length=8)
+    lean, sdk = _exported(_many, True, limits), _exported(_many, False, limits)
+    assert lean == sdk and lean[0]["dropped"] == (4, 2, 0)
+    only_count = SpanLimits(max_span_attributes=3)
+    assert _exported(_many, True, only_count) == _exported(_many, False, only_count)
+
+
+def test_parents_sampling_and_the_current_span() -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    tracer = LeanTracer(provider.get_tracer("t"))
+    with tracer.start_as_current_span("root") as root:
+        assert isinstance(root, LeanSpan) and trace.get_current_span() is root
+        child = tracer.start_span("child")
+        child.end()
+    assert child.parent.span_id == root.get_span_context().span_id
+    assert child.get_span_context().trace_id == root.get_span_context().trace_id
+    assert child.get_span_context().trace_flags == root.get_span_context().trace_flags
+    unsampled = trace.set_span_in_context(NonRecordingSpan(SpanContext(5, 6, is_remote=True, trace_flags=TraceFlags(0))))
+    dropped = tracer.start_span("not sampled", context=unsampled)
+    assert not dropped.is_recording() and dropped.get_span_context().trace_id == 5
+    assert [s.name for s in spans.get_finished_spans()] == ["child", "root"]
