@@ -68,10 +68,12 @@ def _without_pydantic_plugins() -> None:
 
 def run_validate(args: ValidateArgs) -> None:
     """What cli.py's `validate` command does, in the same order."""
+    from chaosctl.scenario.fault_base import lazy_fault_schemas
     from chaosctl.settings import load_settings
     from chaosctl.setup.shipped import resolve_scenario
     from chaosctl.system.validate import validate_files
 
+    lazy_fault_schemas()  # this process only validates: each fault kind's validator is built on first use
     files = [resolve_scenario(f) for f in args.files]  # a shipped scenario's name works as a file
     validate_files(files, args.system, load_settings(port_base=args.port_base, create_secrets=False).port_base)
 
