@@ -177,6 +177,28 @@ def test_up_asks_a_warming_component_again_when_it_said_it_would_be_ready_not_a_
     assert ready_at["gateway"] - began == pytest.approx(0.3 + RETRY_MARGIN)  # started at once, ready at its first probe
 
 
+def test_a_component_that_does_not_answer_does_not_hold_the_others_probes_back(tmp_path: Path) -> None:
+    import threading
+
+    backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.0, "preprocess": 0.0, "gateway": 0.0})
+    preprocess_asked = threading.Event()
+    probes = backend.probe
+
+    def probe(name: str, client: httpx.Client, topo: Topology) -> Probe:
+        if name == "preprocess":
+            preprocess_asked.set()
+        elif name == "registry" and not preprocess_asked.wait(timeout=2.0):  # hangs, as etcd before its leader
+            return Probe(False, "ReadTimeout")
+        return probes(name, client, topo)
+
+    backend.probe = probe
+    ready_at: dict[str, float] = {}
+    backend.report = lambda c, e, d: ready_at.setdefault(c, clock()) if e == "ready" else None
+    began = clock()
+    backend.up()
+    assert ready_at == {"registry": began, "preprocess": began, "gateway": began}  # one round, asked together
+
+
 def test_up_when_everything_runs_and_answers_starts_nothing(tmp_path: Path) -> None:
     backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.0, "preprocess": 0.0, "gateway": 0.0})
     backend.up()

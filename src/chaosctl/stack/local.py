@@ -59,6 +59,8 @@ class LocalBackend(StackStarter):
         self.forks = forks if forks is not None else (self._fork_server if real else _no_forks)
         self._forker: Forker | None = None
         self._last_probes: dict[str, health.Probe] = {}
+        self._probes = None
+        self._round_began = 0.0
         self.launcher = launcher if launcher is not None else procs.ProcessLauncher(clock, sleep)
         self.probe = probe
         self.topology = Topology(settings.port_base)

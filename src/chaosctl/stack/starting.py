@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -29,6 +30,7 @@ RETRY_MARGIN = 0.01  # past a warming component's own "ready in": its clock and 
 LOG_TAIL_LINES = 25
 STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
 STACK_POLL = 0.05
+PROBES_AT_ONCE = 8
 Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
 # forkserver.ForkServer, or a fake: spawn() -> a ProcRecord, or None (not forked); pending() -> bool;
 # optionally wait(seconds) -> bool: the poll's sleep while it imports, cut short once it can fork
@@ -55,6 +57,8 @@ class StackStarter:
     forks: Forks
     _forker: Forker | None
     _last_probes: dict[str, health.Probe]  # of the components still pending: their latest answer
+    _probes: ThreadPoolExecutor | None  # during `up`'s start: what probes the pending components at once
+    _round_began: float  # when `up`'s current round of starts and probes began (its clock)
 
     def _check_ports_free(self, names: list[str]) -> None:
         raise NotImplementedError  # LocalBackend's
@@ -77,6 +81,7 @@ class StackStarter:
             # One client for every probe of this `up`, made on first use, after the first spawns: making
             # it imports httpcore (~0.1 s), which Prometheus's start (the last wait of `up`) should not wait behind.
             client = functools.cache(lambda: closing.enter_context(health.client()))
+            self._probes = closing.enter_context(ThreadPoolExecutor(PROBES_AT_ONCE, thread_name_prefix="probe"))
             # The fork server first: its imports are the longest pole of `up`; the checks run meanwhile.
             with self.forks() if services > 1 else _no_forks() as forker:
                 self._check_startable(todo_all, running)  # fail before starting anything
@@ -88,6 +93,7 @@ class StackStarter:
                     raise
                 finally:
                     self._forker = None
+                    self._probes = None
             try:
                 for name, check in self._stack_checks():
                     self._wait_for(name, check, client())
@@ -144,6 +150,7 @@ class StackStarter:
                 pending[name] = self.clock()
 
         def step() -> bool:
+            self._round_began = self.clock()
             start_startable()
             got = self._settle(pending, st, client())
             while got:  # what waited for these starts now, not a poll later (the gateway on the registry)
@@ -162,6 +169,9 @@ class StackStarter:
         start at once, not up to POLL later) or when a warming component said it would be ready
         sooner (the GPU model servers' warm-up is the tail of `up`). A forker without `wait` (a
         test's fake, on the fake clock) leaves the backend's sleep."""
+        # A poll every POLL, not POLL after a round: a round lasts as long as its slowest probe (etcd
+        # without a leader answers nothing for ETCD_TIMEOUT's read timeout).
+        seconds = max(seconds - (self.clock() - self._round_began), RETRY_MARGIN)
         wait = getattr(self._forker, "wait", None)
         if wait is not None and wait(seconds):
             return
@@ -186,12 +196,22 @@ class StackStarter:
     def _settle(self, pending: dict[str, float], st: state.StackState, client: httpx.Client) -> list[str]:
         """Probe each pending component once (`pending`: name -> when it started); drop and return
         the ready ones; fail one that exited or is past its kind's READY_TIMEOUT."""
-        done = []
-        for name, began in list(pending.items()):
+        done, names = [], list(pending)
+        for name in names:
+            if self.launcher.process(st.procs[name]) is None:
+                self._fail(name, st.procs[name], f"exited ({self.launcher.exit_status(st.procs[name])})")
+
+        def probe(name: str) -> health.Probe:
+            return self.probe(name, client, self.topology)
+
+        # All at once: one that does not answer (etcd before its cluster has a leader: each request
+        # hangs until its timeout) must not hold the others' probes, or the next poll, back.
+        pool = self._probes if len(names) > 1 else None
+        answers = list(pool.map(probe, names) if pool is not None else map(probe, names))
+        for name, result in zip(names, answers):
+            began = pending[name]
             rec, limit = st.procs[name], comps.READY_TIMEOUT[comps.kind(name)]
-            if self.launcher.process(rec) is None:
-                self._fail(name, rec, f"exited ({self.launcher.exit_status(rec)})")
-            result = self._last_probes[name] = self.probe(name, client, self.topology)
+            self._last_probes[name] = result
             if result.ok:
                 self._after_ready(name, client)
                 self.report(name, "ready", "")
