@@ -11,8 +11,10 @@ interpreter and installed from PyPI when absent. Each round runs every command o
 `chaosctl --help`, `chaosctl validate` of one shipped scenario, and with --compare the same two
 chaosctl commands from a BEFORE tree (PYTHONPATH). Printed: median wall and CPU (user+sys, less
 sensitive to a busy machine) per command, the ratios to `chaos validate`, and the load average;
+with --instructions, each validate's instruction count (callgrind: the same on a busy machine);
 then an in-process breakdown of chaosctl's imports and validation in CPU seconds (as the short
-path of `chaosctl validate` in chaosctl/__main__.py runs it: no typer, no pydantic plugin discovery).
+path of `chaosctl validate` in chaosctl/__main__.py runs it: no typer, no pydantic plugin discovery,
+each fault kind's validator built on first use).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -57,6 +60,7 @@ mark("pydantic + first model")
 import chaosctl.stack.topology; mark("chaosctl.stack.topology")
 import ruamel.yaml; mark("ruamel.yaml")
 import chaosctl.scenario; mark("scenario models")
+from chaosctl.scenario.fault_base import lazy_fault_schemas; lazy_fault_schemas()  # as the short path does
 import chaosctl.system.validate; mark("system.validate (no System models: facts.py)")
 import sys
 from chaosctl.system.validate import validate_file
@@ -107,6 +111,21 @@ def commands(chaos: Path, experiment: Path, compare: Path | None) -> dict[str, t
     return out
 
 
+def instructions(cmds: dict[str, tuple[list[str], dict[str, str] | None]]) -> None:
+    """Instructions executed by each command (valgrind's callgrind, once each): unlike wall or CPU
+    time, the same on an idle or a busy machine, so the ratio holds when other work shares the cores."""
+    counts: dict[str, int] = {}
+    for name, (cmd, env) in cmds.items():
+        if "--help" in cmd:
+            continue
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+        counts[name] = int(re.search(r"Collected : (\d+)", out.stderr).group(1))  # type: ignore[union-attr]
+    print("instructions (callgrind, one run each):")
+    for name, count in counts.items():
+        print(f"  {name:<26} {count / 1e6:8.1f} M   x chaos validate: {count / counts['chaos validate']:.3f}")
+
+
 def breakdown(rounds: int) -> None:
     rows: dict[str, list[float]] = {}
     for _ in range(rounds):
@@ -124,6 +143,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ctk-venv", type=Path, default=Path("/tmp/chaosctl-bench-ctk"))
     parser.add_argument("--compare", type=Path, default=None, help="a BEFORE tree's src/ (PYTHONPATH)")
+    parser.add_argument("--instructions", action="store_true", help="also count each command's instructions (needs valgrind)")
     args = parser.parse_args()
     chaos = ensure_ctk(args.ctk_venv)
     experiment = args.ctk_venv / "experiment.json"
@@ -142,6 +162,8 @@ def main() -> None:
         wall, cpu = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
         print(f"  {name:<26} wall median {wall:.3f}s  cpu median {cpu:.3f}s   "
               f"x chaos validate: wall {wall / ref_wall:.2f}  cpu {cpu / ref_cpu:.2f}")
+    if args.instructions:
+        instructions(cmds)
     breakdown(args.rounds)
 
 
