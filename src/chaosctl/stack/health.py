@@ -15,9 +15,10 @@ from chaosctl.stack.topology import HOST, Topology
 
 TIMEOUT = httpx.Timeout(2.0)
 # etcd (3.4) answers HTTP on its client port only once its cluster has a leader: before that a request
-# hangs until its timeout. `up` probes the pending components one after the other, so 2 s per member
-# stalled the whole poll while the cluster formed (0.5-3.5 s): the fork server's readiness was seen,
-# and the services forked, up to ~1 s late. A healthy member answers in ms (10 ms at most at load 5).
+# hangs until its timeout. A round of `up`'s probes lasts as long as its slowest one (`status` asks one
+# component after the other), so 2 s per member stalled `up` while the cluster formed (0.5-3.5 s): the
+# fork server's readiness was seen, and the services forked, up to ~1 s late. A healthy member answers
+# in ms (10 ms at most at load 5); one that does not answer in time is asked again at the next poll.
 ETCD_TIMEOUT = httpx.Timeout(2.0, read=0.25)
 
 
