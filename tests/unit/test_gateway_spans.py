@@ -86,7 +86,18 @@ def _many(tracer: Any) -> None:
             span.add_event(f"e{i}")
 
 
-@pytest.mark.parametrize("scenario", [_request, _odd_values, _failure, _many])
+def _remote_parent(tracer: Any) -> None:
+    """A caller's sampled traceparent with a tracestate: the children carry its trace state."""
+    from opentelemetry.trace import TraceState
+
+    caller = SpanContext(7, 8, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("k", "v")]))
+    with tracer.start_as_current_span("server", context=trace.set_span_in_context(NonRecordingSpan(caller)),
+                                      kind=SpanKind.SERVER):  # fmt: skip
+        with tracer.start_as_current_span("child", attributes={"a": "b"}):
+            pass
+
+
+@pytest.mark.parametrize("scenario", [_request, _odd_values, _failure, _many, _remote_parent])
 def test_lean_spans_export_as_the_sdks(scenario: Scenario) -> None:
     assert _exported(scenario, lean=True) == _exported(scenario, lean=False)
 
@@ -97,6 +108,38 @@ def test_limits_drop_and_truncate_as_the_sdk() -> None:
     assert lean == sdk and lean[0]["dropped"] == (4, 2, 0)
     only_count = SpanLimits(max_span_attributes=3)
     assert _exported(_many, True, only_count) == _exported(_many, False, only_count)
+
+
+def test_a_sampler_of_its_own_is_asked_as_by_the_sdk() -> None:
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    class Counting(IdGenerator):  # the same ids in both runs: the ratio sampler decides by them
+        def __init__(self) -> None:
+            self.n = 0
+
+        def generate_span_id(self) -> int:
+            self.n += 1
+            return self.n
+
+        def generate_trace_id(self) -> int:
+            self.n += 1
+            return self.n * 0x0F0F0F0F0F0F0F0F0F
+
+    def run(lean: bool) -> list[str]:
+        spans = InMemorySpanExporter()
+        sampler = ParentBased(TraceIdRatioBased(0.5), local_parent_sampled=TraceIdRatioBased(0.0))
+        provider = TracerProvider(sampler=sampler, id_generator=Counting())
+        provider.add_span_processor(SimpleSpanProcessor(spans))
+        tracer: Any = LeanTracer(provider.get_tracer("t")) if lean else provider.get_tracer("t")
+        for i in range(20):
+            ctx = trace.set_span_in_context(NonRecordingSpan(SpanContext(i << 60 | 1, 1, is_remote=False, trace_flags=TraceFlags(1))))
+            tracer.start_span(f"s{i}", context=ctx).end()
+            tracer.start_span(f"root{i}").end()
+        return sorted(s.name for s in spans.get_finished_spans())
+
+    lean = run(True)
+    assert lean == run(False) and not any(n.startswith("s") for n in lean) and 0 < len(lean) < 20
 
 
 def test_parents_sampling_and_the_current_span() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Span, Tracer
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace.status import Status, StatusCode
 
@@ -86,9 +87,14 @@ class LeanSpan(Span):
             attrs[key] = value
 
     def _put_all(self, attributes: Any) -> None:
-        if type(self._attributes) is dict and all(self._plain(k, v) for k, v in attributes.items()):
-            for key, value in attributes.items():
-                self._put(key, value)
+        attrs, limit = self._attributes, self._limits.max_span_attributes
+        if (type(attrs) is dict and self._limits.max_span_attribute_length is None
+                and (limit is None or len(attrs) + len(attributes) <= limit)
+                and all(type(k) is str and k != "" and type(v) in _PLAIN for k, v in attributes.items())):  # fmt: skip
+            for key, value in attributes.items():  # plain, within the limit: as _put, unchecked
+                if key in attrs:
+                    del attrs[key]
+                attrs[key] = value
         else:
             self._bounded()._set_items(attributes)  # noqa: SLF001 - the SDK's own path
 
@@ -147,6 +153,9 @@ class LeanTracer:
 
     def __init__(self, tracer: Tracer) -> None:
         self.sdk = tracer
+        sampler = tracer.sampler  # the SDK's default (ParentBased(ALWAYS_ON)) samples every child of a sampled span
+        self._parent_on = (type(sampler) is ParentBased and sampler._local_parent_sampled is ALWAYS_ON  # noqa: SLF001
+                           and sampler._remote_parent_sampled is ALWAYS_ON)  # noqa: SLF001  # fmt: skip
 
     def start_span(self, name: str, context: Any = None, kind: trace_api.SpanKind = trace_api.SpanKind.INTERNAL,
                    attributes: Any = None, links: Any = (), start_time: int | None = None,
@@ -164,18 +173,23 @@ class LeanTracer:
             parent, trace_id, random_id = None, t.id_generator.generate_trace_id(), t.id_generator.is_trace_id_random()
         else:
             trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
-        sampling = t.sampler.should_sample(context, trace_id, name, kind, attributes, ())
-        flags = _SAMPLED if sampling.decision.is_sampled() else _DEFAULT
+        if self._parent_on and parent is not None and parent.trace_flags.sampled:
+            # ParentBased's delegate for a sampled parent is ALWAYS_ON: its result, without the two calls
+            decision, sampled_attributes, trace_state = Decision.RECORD_AND_SAMPLE, attributes, parent.trace_state
+        else:
+            sampling = t.sampler.should_sample(context, trace_id, name, kind, attributes, ())
+            decision, sampled_attributes, trace_state = sampling.decision, sampling.attributes, sampling.trace_state
+        flags = _SAMPLED if decision.is_sampled() else _DEFAULT
         if random_id:
             flags = trace_api.TraceFlags(flags | trace_api.TraceFlags.RANDOM_TRACE_ID)
         span_context = trace_api.SpanContext(trace_id, t.id_generator.generate_span_id(), is_remote=False,
-                                             trace_flags=flags, trace_state=sampling.trace_state)  # fmt: skip
-        end_metrics = t._tracer_metrics.start_span(parent, sampling.decision)  # noqa: SLF001
-        if not sampling.decision.is_recording():
+                                             trace_flags=flags, trace_state=trace_state)  # fmt: skip
+        end_metrics = t._tracer_metrics.start_span(parent, decision)  # noqa: SLF001
+        if not decision.is_recording():
             return trace_api.NonRecordingSpan(context=span_context)
         span = LeanSpan(name, span_context, parent, t, kind, end_metrics)
-        if sampling.attributes:
-            span._put_all(sampling.attributes)  # noqa: SLF001
+        if sampled_attributes:
+            span._put_all(sampled_attributes)  # noqa: SLF001
         span.start(start_time=start_time, parent_context=context)
         return span
 
