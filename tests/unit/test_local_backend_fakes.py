@@ -19,7 +19,7 @@ from chaosctl.stack import state
 from chaosctl.stack.backend import READY, STOPPED
 from chaosctl.stack.health import Probe
 from chaosctl.stack.local import POLL, LocalBackend
-from chaosctl.stack.starting import RETRY_MARGIN
+from chaosctl.stack.starting import RESTART_POLL, RETRY_MARGIN
 from chaosctl.stack.procs import ProcRecord
 from chaosctl.stack.topology import Topology
 
@@ -253,6 +253,16 @@ def test_a_failed_up_stops_the_replicas_the_autoscaler_recorded(tmp_path: Path) 
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_start_of_one_component_sees_it_ready_within_a_restart_poll(tmp_path: Path) -> None:
+    backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.0, "preprocess": 0.0, "gateway": 0.0})
+    backend.up()
+    backend.kill("registry")
+    backend.probe.ready_after["registry"] = 0.3
+    began = clock()
+    backend.start("registry")
+    assert 0.3 <= clock() - began <= 0.3 + RESTART_POLL  # not up to a whole POLL (0.25 s) later: 0.5
 
 
 def test_a_component_that_dies_at_start_fails_fast_with_its_log(tmp_path: Path) -> None:
