@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from chaosctl.services.gateway.http_lean import HttpFailed, LeanHttp
+from chaosctl.services.gateway.http_lean import HttpFailed, LeanHttp, _Connection
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}"
 Reply = Callable[[int, bytes], Awaitable[bytes | None]]  # (request number, request) -> answer (None: hang up)
@@ -178,3 +178,95 @@ def test_a_line_break_in_a_header_is_refused_and_a_garbled_answer_is_a_protocol_
         return True
 
     assert _run(garbled, both)[0] is True
+
+
+def test_a_request_on_a_connection_already_lost_fails_at_once() -> None:
+    """(HR8's test) Not a silent wait for the try's timeout (asyncio drops the write) nor uvloop's RuntimeError."""
+
+    async def main() -> None:
+        async def hang_up(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.close()
+
+        server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, conn = await asyncio.get_running_loop().create_connection(_Connection, "127.0.0.1", port)
+        async with asyncio.timeout(2):
+            while not conn.closed:
+                await asyncio.sleep(0.005)
+        with pytest.raises(HttpFailed, match="^ServerDisconnected"):
+            async with asyncio.timeout(2):
+                await conn.request(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        server.close()
+
+    asyncio.run(main())
+
+
+async def _answer_once_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One answer framed for keep-alive, then a FIN (a server closing its idle connections)."""
+    await reader.readuntil(b"\r\n\r\n")
+    await reader.readexactly(2)
+    writer.write(OK)
+    await writer.drain()
+    writer.close()
+
+
+def test_a_connection_the_server_is_closing_is_not_reused() -> None:
+    """Between the FIN read (transport closing) and connection_lost (a loop pass later) the idle
+    connection is not taken: the POST goes out on a new one instead of failing."""
+
+    async def main() -> None:
+        server = await asyncio.start_server(_answer_once_then_close, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}/p"
+        client = LeanHttp(8, 3.0, Clock())
+        try:
+            assert await client.post(url, b"{}", {}) == (200, b"{}")
+            (conn,) = client._idle[("127.0.0.1", port)]
+            deadline = asyncio.get_running_loop().time() + 2
+            while not conn.transport.is_closing():  # one loop pass at a time: stop inside the window
+                assert asyncio.get_running_loop().time() < deadline, "the server's FIN never came"
+                await asyncio.sleep(0)
+            assert not conn.closed  # connection_lost not yet run: the window this test is about
+            assert await client.post(url, b"{}", {}) == (200, b"{}")
+        finally:
+            await client.aclose()
+            server.close()
+
+    asyncio.run(main())
+
+
+def test_idle_connections_of_a_target_no_longer_asked_are_closed_and_forgotten() -> None:
+    clock = Clock()
+
+    async def main() -> None:
+        lost = asyncio.Event()
+
+        async def a_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            writer.write(OK)
+            await writer.drain()
+            await reader.read()  # b"" once the client closes its end
+            lost.set()
+            writer.close()
+
+        a = await asyncio.start_server(a_handler, "127.0.0.1", 0)
+        b, b_port, _, _ = await _serve(_ok)
+        a_port = a.sockets[0].getsockname()[1]
+        client = LeanHttp(8, 3.0, clock)
+        try:
+            await client.post(f"http://127.0.0.1:{a_port}/p", b"{}", {})
+            clock.now += 1.0
+            await client.post(f"http://127.0.0.1:{b_port}/p", b"{}", {})
+            assert not lost.is_set()  # still fresh: kept for reuse
+            clock.now += 2.5  # A's connection is now past the keep-alive; only B is asked
+            await client.post(f"http://127.0.0.1:{b_port}/p", b"{}", {})
+            async with asyncio.timeout(2):
+                await lost.wait()
+            assert list(client._idle) == [("127.0.0.1", b_port)] and len(client._open) == 1
+        finally:
+            await client.aclose()
+            a.close()
+            b.close()
+
+    asyncio.run(main())

@@ -8,7 +8,8 @@ the answer is collected by httptools' C parser (the one uvicorn serves with) str
 
 Kept from the aiohttp client: a bound on open connections (`limit`, callers beyond it wait), idle
 connections not reused past `keepalive_s` (below uvicorn's 5 s keep-alive, so no POST is sent on a
-connection the server is closing), no User-Agent/Accept-Encoding. The caller bounds the whole try
+connection the server is closing), nor once the server closed its end (its FIN read), every target's
+stale idle connections swept (as aiohttp's cleanup timer), no User-Agent/Accept-Encoding. The caller bounds the whole try
 (asyncio.timeout); a try cancelled mid-answer drops its connection (its late answer would otherwise
 be read as the next request's). Every failure to get a whole answer is `HttpFailed`, named:
 ConnectError (refused, unreachable), ServerDisconnected (closed before the whole answer),
@@ -73,6 +74,8 @@ class _Connection(asyncio.Protocol):
 
     def request(self, payload: bytes) -> asyncio.Future[tuple[int, bytes]]:
         assert self.transport is not None and self.waiter is None
+        if self.closed or self.transport.is_closing():  # lost: the write would be dropped (uvloop: raise)
+            raise HttpFailed("ServerDisconnected: closed before the request was sent")
         waiter = self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)
         return waiter
@@ -88,6 +91,12 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             if self.transport is not None:
                 self.transport.abort()
+
+
+def _gone(conn: _Connection) -> bool:
+    """Lost, or being lost: between the server's FIN (or a reset) and `connection_lost` (a loop pass
+    later) the transport is already closing while `closed` is not yet set; a request written then is lost."""
+    return conn.closed or conn.transport is None or conn.transport.is_closing()
 
 
 class _Target:
@@ -123,6 +132,7 @@ class LeanHttp:
         self._targets: dict[str, _Target] = {}
         self._slots: asyncio.Semaphore | None = None
         self._open: set[_Connection] = set()
+        self._next_sweep = 0.0  # clock time of the next sweep of every target's idle connections
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """(status, body) of a POST of `body` to `url`; HttpFailed when no whole answer came."""
@@ -143,8 +153,10 @@ class LeanHttp:
             if conn.closed:
                 self._open.discard(conn)
             else:
-                conn.idle_since = self.clock()
+                conn.idle_since = now = self.clock()
                 self._idle.setdefault((target.host, target.port), []).append(conn)
+                if now >= self._next_sweep:
+                    self._sweep(now)
             return answer
 
     def _reuse(self, target: _Target) -> _Connection | None:
@@ -153,14 +165,33 @@ class LeanHttp:
         if not idle:
             return None
         oldest = self.clock() - self.keepalive_s
-        while idle and (idle[0].closed or idle[0].idle_since < oldest):
+        while idle and idle[0].idle_since < oldest:
             self._drop(idle.pop(0))
         while idle:
             conn = idle.pop()
-            if not conn.closed:
+            if not (conn.closed or conn.transport.is_closing()):  # _gone, inline: once per request
                 return conn
             self._drop(conn)
         return None
+
+    def _sweep(self, now: float) -> None:
+        """Drop every target's lost and stale idle connections (and the lists left empty): `_reuse` prunes
+        only the target asked, so a server no longer asked (scaled down, its region removed) would keep
+        its connections' objects until `aclose`. At most once per `keepalive_s`, from `post` (no timer
+        task to own): a connection idle that long is never reused anyway, so none is kept past twice that."""
+        self._next_sweep = now + self.keepalive_s
+        oldest = now - self.keepalive_s
+        for key, idle in list(self._idle.items()):
+            kept = []
+            for conn in idle:
+                if _gone(conn) or conn.idle_since < oldest:
+                    self._drop(conn)
+                else:
+                    kept.append(conn)
+            if kept:
+                self._idle[key] = kept
+            else:
+                del self._idle[key]
 
     def _drop(self, conn: _Connection) -> None:
         conn.close()
