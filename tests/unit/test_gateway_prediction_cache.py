@@ -283,3 +283,32 @@ def test_prediction_cache_is_a_topology_target_and_not_scraped() -> None:
     assert "prediction-cache" not in scrape_targets(topo)
     proxies = {p["name"]: p for p in toxiproxy_proxies(topo)}
     assert proxies["gateway__prediction-cache"]["upstream"] == "127.0.0.1:21533"
+
+
+def test_a_store_asked_by_a_task_begun_inside_stores_held_after_it_ended_is_still_made() -> None:
+    """The held stores ride the context, which a task started inside the block inherits: once the block
+    ended, such a task's store starts at once (it used to join a list nobody drained: lost, no error)."""
+    from chaosctl.services.gateway.prediction_cache import PredictionCache, stores_held
+    from chaosctl.services.telemetry import Telemetry
+
+    redis = FakeRedis()
+
+    async def main() -> None:
+        cache = PredictionCache(PredictionCacheConfig(ttl_s=30.0, timeout_s=1.0), redis, Telemetry("gw", None))
+        block_ended = asyncio.Event()
+
+        async def background() -> None:
+            cache.store_later("inside", b"1")  # while the block runs: held until it ends
+            await block_ended.wait()
+            cache.store_later("after", b"2")
+
+        with stores_held():
+            task = asyncio.get_running_loop().create_task(background())
+            await asyncio.sleep(0)  # the task asks its first store inside the block
+            assert redis.calls == []
+        block_ended.set()
+        await task
+        await cache.aclose()  # waits for the stores under way
+
+    asyncio.run(main())
+    assert sorted(redis.data) == ["after", "inside"]

@@ -27,8 +27,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from chaosctl.services.telemetry import Telemetry
 
 KEY_PREFIX = "chaosctl:prediction:v1"
-# Stores asked for while an answer is being made, started once it was sent (`stores_held`).
-_HELD: ContextVar[list[Callable[[], None]] | None] = ContextVar("chaosctl_gateway_held_stores", default=None)
+
+
+class _Held:
+    """Stores asked for while an answer is being made, started once it was sent (`stores_held`). `open`
+    turns False when the block ends: a task started inside it inherits this object with the context, and
+    a store it asks for later must start at once, not join a list nobody drains any more."""
+
+    __slots__ = ("starts", "open")
+
+    def __init__(self) -> None:
+        self.starts: list[Callable[[], None]] = []
+        self.open = True
+
+
+_HELD: ContextVar[_Held | None] = ContextVar("chaosctl_gateway_held_stores", default=None)
 LookupResult = Literal["hit", "miss", "error", "timeout", "bypass", "off"]
 LOOKUP_RESULTS: tuple[LookupResult, ...] = ("hit", "miss", "error", "timeout", "bypass")
 CACHE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
@@ -93,13 +106,14 @@ def stores_held() -> Iterator[None]:
     """Stores asked for inside the block (this task's context) start when it ends: a handler sends its
     answer inside, so a store's span begins after the request's own work, whatever the server's
     send awaited meanwhile, and never counts on the request's critical path."""
-    held: list[Callable[[], None]] = []
+    held = _Held()
     token = _HELD.set(held)
     try:
         yield
     finally:
+        held.open = False
         _HELD.reset(token)
-        for start in held:
+        for start in held.starts:
             start()
 
 
@@ -172,8 +186,8 @@ class PredictionCache:
         connection (gateway/redis_lean.py) the SET goes out before any later GET of the same
         key: a client repeating a request still gets the stored answer."""
         held = _HELD.get()
-        if held is not None:
-            held.append(lambda: self._start_store(key, value))
+        if held is not None and held.open:
+            held.starts.append(lambda: self._start_store(key, value))
         else:
             self._start_store(key, value)
 
