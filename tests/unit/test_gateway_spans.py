@@ -158,3 +158,20 @@ def test_parents_sampling_and_the_current_span() -> None:
     dropped = tracer.start_span("not sampled", context=unsampled)
     assert not dropped.is_recording() and dropped.get_span_context().trace_id == 5
     assert [s.name for s in spans.get_finished_spans()] == ["child", "root"]
+
+
+def test_lean_spans_set_the_same_fields_as_the_sdks_and_the_private_ones_read_exist() -> None:
+    """LeanSpan sets Span.__init__'s fields itself and LeanTracer reads the SDK's private fields: an SDK
+    upgrade that adds, renames or drops one must fail here, not export subtly different spans."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    sdk = provider.get_tracer("t")
+    sdk_span, lean_span = sdk.start_span("s", attributes={"a": 1}), LeanTracer(sdk).start_span("s", attributes={"a": 1})
+    assert isinstance(lean_span, LeanSpan) and type(sdk_span) is not LeanSpan
+    assert set(vars(lean_span)) == set(vars(sdk_span))
+    for obj, names in ((sdk, ("_tracer_metrics", "_span_limits", "_instrumentation_scope", "_is_enabled")),
+                       (sdk.span_processor, ("_on_ending",)),
+                       (sdk.sampler, ("_local_parent_sampled", "_remote_parent_sampled"))):  # fmt: skip
+        assert [n for n in names if not hasattr(obj, n)] == []
+    sdk_span.end()
+    lean_span.end()

@@ -14,7 +14,9 @@ a key set again moves to the end, as in `BoundedAttributes`; anything else, a st
 the attribute limit reached, and the span's attributes become the SDK's `BoundedAttributes` from
 then on, which clean, truncate and count what they drop), whose event and link lists are made on first use, and which takes no locks.
 Everything else (events, exceptions, status, names, the ReadableSpan handed to the processors on
-end) is the SDK's code. Exported spans are the same, field for field (tests/unit/test_gateway_spans.py).
+end) is the SDK's code. Exported spans are the same, field for field (tests/unit/test_gateway_spans.py),
+and a LeanSpan's fields are an SDK Span's, the private SDK fields read here existing (same file: an SDK
+upgrade that changes them fails there, loudly).
 """
 
 from __future__ import annotations
