@@ -86,3 +86,32 @@ def test_only_the_kinds_a_file_uses_are_built() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[-2] == "['Latency']"  # smoke.yaml has one latency fault
+
+
+DIRECT = r"""
+import warnings
+warnings.simplefilter("error")
+from chaosctl.scenario.fault_base import lazy_fault_schemas
+lazy_fault_schemas()
+from chaosctl.scenario.faults import Latency, ProcessKill
+kw = {"type": "latency", "target": "link:gateway->model-gpu-1", "latency": "300ms"}
+built, validated = Latency(**kw), Latency.model_validate(kw)
+assert built == validated and built.target == kw["target"], (built, validated)
+print(repr(ProcessKill(type="process-kill", target="gateway")))
+"""
+
+
+def test_a_kind_built_directly_in_lazy_mode_is_whole() -> None:
+    # Code on the validate path may construct a fault itself; the lazy stub must not leave it empty.
+    out = subprocess.run([sys.executable, "-c", DIRECT], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "target='gateway'" in out.stdout
+
+
+def test_a_scenario_with_its_own_system_is_checked_against_that_system_in_lazy_mode() -> None:
+    # validate's short path runs in lazy mode; the faults' targets (lb->replica-1, replica-2) exist
+    # only in the example's System, passed down as validation context, never the reference one.
+    example = ROOT / "examples" / "third-party-mlserver" / "replica-chaos.yaml"
+    out = subprocess.run([sys.executable, "-m", "chaosctl", "validate", str(example)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stderr) == (0, ""), out.stderr

@@ -26,6 +26,17 @@ class FaultBase(Frozen):
         False, description="fail the run unless the fault's effect is confirmed by what the system showed (docs/verdicts.md)"
     )
 
+    def __init__(self, **data: Any) -> None:
+        # In lazy mode a kind's own validator is the union stub's, which returns a new instance
+        # instead of filling `self`: Latency(...) would come out empty. Its full one first.
+        if _LAZY["on"]:
+            _kind_validator(type(self))
+        super().__init__(**data)
+
+    # Not a "custom" __init__ to pydantic: nested validation keeps filling fields itself (with the
+    # validation context, i.e. a System's topology) instead of calling __init__ without it.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @property
     def label(self) -> str:
         return f"{self.type} {self.target}"  # type: ignore[attr-defined]
