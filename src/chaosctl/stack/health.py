@@ -14,12 +14,6 @@ from chaosctl.stack.configs import RUN_MARKER_JOB
 from chaosctl.stack.topology import HOST, Topology
 
 TIMEOUT = httpx.Timeout(2.0)
-# etcd (3.4) answers HTTP on its client port only once its cluster has a leader: before that a request
-# hangs until its timeout. A round of `up`'s probes lasts as long as its slowest one (`status` asks one
-# component after the other), so 2 s per member stalled `up` while the cluster formed (0.5-3.5 s): the
-# fork server's readiness was seen, and the services forked, up to ~1 s late. A healthy member answers
-# in ms (10 ms at most at load 5); one that does not answer in time is asked again at the next poll.
-ETCD_TIMEOUT = httpx.Timeout(2.0, read=0.25)
 
 
 def client() -> httpx.Client:
@@ -36,9 +30,9 @@ class Probe:
     retry_in: float | None = None  # not ready, but says when it expects to be (seconds): ask again then
 
 
-def _get(client: httpx.Client, url: str, timeout: httpx.Timeout = TIMEOUT) -> httpx.Response | Probe:
+def _get(client: httpx.Client, url: str) -> httpx.Response | Probe:
     try:
-        return client.get(url, timeout=timeout)
+        return client.get(url, timeout=TIMEOUT)
     except httpx.HTTPError as exc:
         return Probe(False, f"{url}: {type(exc).__name__}")
 
@@ -114,9 +108,10 @@ def service(client: httpx.Client, url: str) -> Probe:
 
 
 def etcd_member(client: httpx.Client, url: str) -> Probe:
-    """`/health` is true only when the member is up and sees a leader (quorum); no answer within
-    ETCD_TIMEOUT's read timeout is not ready yet (no leader), and the poll goes on."""
-    resp = _get(client, f"{url}/health", ETCD_TIMEOUT)
+    """`/health` is true only when the member is up and sees a leader (quorum). etcd (3.4) answers
+    nothing on its client port before its cluster has a leader: the request hangs until its timeout
+    (`up` asks every pending component at once and does not wait for this one: starting.py)."""
+    resp = _get(client, f"{url}/health")
     if isinstance(resp, Probe):
         return resp
     try:

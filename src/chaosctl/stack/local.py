@@ -60,6 +60,7 @@ class LocalBackend(StackStarter):
         self._forker: Forker | None = None
         self._last_probes: dict[str, health.Probe] = {}
         self._probes = None
+        self._asking = {}
         self._round_began = 0.0
         self.launcher = launcher if launcher is not None else procs.ProcessLauncher(clock, sleep)
         self.probe = probe

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -32,6 +33,7 @@ STACK_CHECK_TIMEOUT = 40.0  # registrations, Prometheus targets
 STACK_POLL = 0.05
 RESTART_POLL = 0.1
 PROBES_AT_ONCE = 8
+ROUND_WAIT = 0.2  # what a round of `up`'s probes waits for answers at most (a healthy component answers in ms)
 Probe = Callable[[str, httpx.Client, Topology], health.Probe]  # comps.probe: is component NAME ready?
 # forkserver.ForkServer, or a fake: spawn() -> a ProcRecord, or None (not forked); pending() -> bool;
 # optionally wait(seconds) -> bool: the poll's sleep while it imports, cut short once it can fork
@@ -59,6 +61,7 @@ class StackStarter:
     _forker: Forker | None
     _last_probes: dict[str, health.Probe]  # of the components still pending: their latest answer
     _probes: ThreadPoolExecutor | None  # during `up`'s start: what probes the pending components at once
+    _asking: dict[str, futures.Future[health.Probe]]  # probes of `up` not answered yet (carried to the next round)
     _round_began: float  # when `up`'s current round of starts and probes began (its clock)
 
     def _check_ports_free(self, names: list[str]) -> None:
@@ -135,7 +138,7 @@ class StackStarter:
         order = [n for stage in comps.stages(self.topology) for n in stage if n in self.components]
         needs, waiting, ready = startorder.needs(self.topology, order), list(order), set[str]()
         pending: dict[str, float] = {}
-        self._last_probes = {}
+        self._last_probes, self._asking = {}, {}
 
         def start_startable() -> None:
             nonlocal st
@@ -204,16 +207,9 @@ class StackStarter:
         for name in names:
             if self.launcher.process(st.procs[name]) is None:
                 self._fail(name, st.procs[name], f"exited ({self.launcher.exit_status(st.procs[name])})")
-
-        def probe(name: str) -> health.Probe:
-            return self.probe(name, client, self.topology)
-
-        # All at once: one that does not answer (etcd before its cluster has a leader: each request
-        # hangs until its timeout) must not hold the others' probes, or the next poll, back.
-        pool = self._probes if len(names) > 1 else None
-        answers = list(pool.map(probe, names) if pool is not None else map(probe, names))
-        for name, result in zip(names, answers):
-            began = pending[name]
+        answers = self._answers(names, client)
+        for name in names:
+            began, result = pending[name], answers.get(name, health.Probe(False, "no answer yet"))
             rec, limit = st.procs[name], comps.READY_TIMEOUT[comps.kind(name)]
             self._last_probes[name] = result
             if result.ok:
@@ -225,6 +221,23 @@ class StackStarter:
             elif self.clock() - began >= limit:
                 self._fail(name, rec, f"not ready after {limit:.0f} s: {result.reason}")
         return done
+
+    def _answers(self, names: list[str], client: httpx.Client) -> dict[str, health.Probe]:
+        """This round's answers. In `up` (a pool) every pending component is asked at once and the
+        round waits at most ROUND_WAIT: one that has not answered yet (etcd answers nothing before
+        its cluster has a leader) is still being asked next round and holds none of the others, nor
+        the next poll, back. Alone (`start`), a component is asked and waited for."""
+
+        def probe(name: str) -> health.Probe:
+            return self.probe(name, client, self.topology)
+
+        if self._probes is None:
+            return {name: probe(name) for name in names}
+        for name in names:
+            if name not in self._asking:
+                self._asking[name] = self._probes.submit(probe, name)
+        futures.wait([self._asking[n] for n in names], timeout=ROUND_WAIT)
+        return {n: self._asking.pop(n).result() for n in names if self._asking[n].done()}
 
     def _after_ready(self, name: str, client: httpx.Client) -> None:
         if name != "toxiproxy":
