@@ -165,6 +165,18 @@ def test_a_cold_up_returns_once_the_last_component_answers_without_probing_again
         (n, READY, backend.pid(n)) for n in COMPONENTS]  # fmt: skip
 
 
+def test_a_component_that_exits_after_it_answered_is_not_returned_ready(tmp_path: Path) -> None:
+    backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.5, "preprocess": 0.5, "gateway": 1.0})
+
+    def registry_dies_when_the_gateway_is_ready(component: str, event: str, detail: str) -> None:
+        if (component, event) == ("gateway", "ready"):
+            launcher.alive.pop(backend.pid("registry"))
+    backend.report = registry_dies_when_the_gateway_is_ready
+    status = backend.up()
+    assert {c.name: c.state for c in status.components} == {"registry": STOPPED, "preprocess": READY, "gateway": READY}
+    assert not status.all_ready
+
+
 def test_up_asks_a_warming_component_again_when_it_said_it_would_be_ready_not_a_poll_later(tmp_path: Path) -> None:
     backend, launcher, clock, events = _stack(tmp_path, {"registry": 0.3, "preprocess": 0.3, "gateway": 0.0})
     backend.probe.say_when = frozenset({"registry"})

@@ -85,7 +85,10 @@ class LocalBackend(StackStarter):
             return self._ready_status(state.load(self.settings.state_dir, self.settings.port_base))
 
     def _ready_status(self, st: state.StackState) -> StackStatus:
-        items = tuple(ComponentStatus(n, READY, self.topology.url(n), st.procs[n].pid) for n in self.components)
+        # Each was probed ready on the way; one that exited since (during the stack-wide checks)
+        # is not READY. A process lookup, not a second round of probes.
+        items = tuple(ComponentStatus(n, READY if self.launcher.process(st.procs[n]) is not None else STOPPED,
+                                      self.topology.url(n), st.procs[n].pid) for n in self.components)
         endpoints = {n: self.topology.url(n) for n in ENDPOINT_COMPONENTS if n in self.components}
         return StackStatus("local", items, endpoints)
 
