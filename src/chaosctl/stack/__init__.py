@@ -58,6 +58,7 @@ def up(settings: Settings) -> StackStatus:
     with _term_as_interrupt(), ProgressReporter(console, title="chaosctl up") as reporter:
         status = _backend(settings, reporter).up()
         already = reporter.all_already_running
+    _require_ready(status)  # one that exited after it answered: not "stack ready", and exit 3
     elapsed = time.monotonic() - began
     if already:
         console.print(f"[green]stack already up[/] ({len(status.components)} components ready); nothing to do")
@@ -108,12 +109,16 @@ def show_status(settings: Settings, json_out: bool = False) -> StackStatus:
             f"stack not up: nothing runs from {settings.state_dir} on port base {settings.port_base}; "
             "start it with `chaosctl up`"
         )
+    _require_ready(status)
+    return status
+
+
+def _require_ready(status: StackStatus) -> None:
     if not status.all_ready:
         from chaosctl.stack.backend import READY
 
         bad = [f"{c.name} ({c.state})" for c in status.components if c.state != READY]
         raise StackUnavailable("stack not fully up: " + ", ".join(bad))
-    return status
 
 
 def _print_table(console: Console, status: StackStatus) -> None:
