@@ -80,3 +80,27 @@ def test_the_span_is_current_inside_and_the_parent_again_after() -> None:
             assert trace.get_current_span() is child
         assert trace.get_current_span() is parent
         assert child.kind is SpanKind.INTERNAL and not child.is_recording()  # ended on exit
+
+
+def test_inject_writes_what_the_w3c_propagator_writes() -> None:
+    """`Telemetry.inject` (the propagator's steps inline) against TraceContextTextMapPropagator.inject:
+    a sampled span, an unsampled one with a trace state, a headers dict given, and no span at all."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState, use_span
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    tel, w3c = Telemetry("t", None, exporter=InMemorySpanExporter()), TraceContextTextMapPropagator()
+
+    def both(given: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        expected = dict(given)
+        w3c.inject(expected)
+        return dict(tel.inject(dict(given))), expected
+
+    with tel.tracer.start_as_current_span("sampled"):
+        ours, theirs = both({"authorization": "Bearer x"})
+        assert ours == theirs and ours["traceparent"].startswith("00-") and len(ours) == 2
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(0),
+                         trace_state=TraceState([("vendor", "v1"), ("other", "o")]))  # fmt: skip
+    with use_span(NonRecordingSpan(remote)):
+        ours, theirs = both({})
+        assert ours == theirs == {"traceparent": f"00-{0xABC:032x}-{0xDEF:016x}-00", "tracestate": "vendor=v1,other=o"}
+    assert both({}) == ({}, {})

@@ -107,9 +107,13 @@ def _tracer_provider(
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif export and topology is not None:
+        # Batches of up to half the queue (the SDK's default: 512): a busy gateway (~3,500 spans/s)
+        # then exports every `span_delay_ms` (~2 POSTs/s) rather than every 512 spans (~7/s), each
+        # POST's fixed cost shared by more spans. Spans wait no longer: the delay still bounds it.
+        queue = max(2048, 8 * span_delay_ms)
         provider.add_span_processor(
             BatchSpanProcessor(_otlp_exporter(topology), schedule_delay_millis=span_delay_ms,
-                               max_queue_size=max(2048, 8 * span_delay_ms))
+                               max_queue_size=queue, max_export_batch_size=queue // 2)
         )
     return provider
 
@@ -171,6 +175,9 @@ class Telemetry:
 
         self._internal = SpanKind.INTERNAL
         self._propagator = TraceContextTextMapPropagator()
+        from opentelemetry.trace import INVALID_SPAN_CONTEXT, get_current_span
+
+        self._get_current_span, self._invalid = get_current_span, INVALID_SPAN_CONTEXT
 
     # -- spans ---------------------------------------------------------------
 
@@ -193,7 +200,12 @@ class Telemetry:
     def inject(self, headers: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
         """Add `traceparent` for the current span to `headers` (for an outgoing httpx call)."""
         carrier: MutableMapping[str, str] = {} if headers is None else headers
-        self._propagator.inject(carrier)
+        # TraceContextTextMapPropagator.inject's steps, inline (the gateway injects twice per request).
+        ctx = self._get_current_span().get_span_context()
+        if ctx != self._invalid:
+            carrier["traceparent"] = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
+            if ctx.trace_state:
+                carrier["tracestate"] = ctx.trace_state.to_header()
         return carrier
 
     # -- metrics -------------------------------------------------------------

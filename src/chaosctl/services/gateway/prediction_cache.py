@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chaosctl.services.gateway.breaker import BreakerConfig, CircuitBreaker
+from chaosctl.services.gateway.deadline import deadline
 
 if TYPE_CHECKING:  # pragma: no cover
     from chaosctl.services.telemetry import Telemetry
@@ -204,7 +205,7 @@ class PredictionCache:
             return "bypass", None
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(self.config.timeout_s):
+            with deadline(self.config.timeout_s):
                 value = await call(self.client)
         except asyncio.CancelledError:
             self.breaker.release()

@@ -11,7 +11,6 @@ predict try too, so the unit tests' fake servers answer it; the live tests drive
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chaosctl.services.gateway.deadline import deadline
 from chaosctl.services.gateway.http_lean import HttpFailed, LeanHttp
 from chaosctl.services.gateway.retry import Outcome, outcome_for_status
 
@@ -126,7 +126,7 @@ async def predict_try(pool: HttpPool, name: str, url: str, payload: Mapping[str,
                       timeout: float) -> TryResult:  # fmt: skip
     """POST `payload` to `url` within `timeout` (the whole try, not only each socket read)."""
     try:
-        async with asyncio.timeout(timeout):
+        with deadline(timeout):
             status, content = await pool.post(
                 url, orjson.dumps(payload), {**headers, "content-type": "application/json"}, timeout
             )
