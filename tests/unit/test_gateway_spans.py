@@ -175,3 +175,21 @@ def test_lean_spans_set_the_same_fields_as_the_sdks_and_the_private_ones_read_ex
         assert [n for n in names if not hasattr(obj, n)] == []
     sdk_span.end()
     lean_span.end()
+
+
+def test_dropped_events_and_links_counted_while_the_attributes_stay_plain() -> None:
+    """otlp_json skips the dropped counts only for a span whose attributes, events and links are all
+    still plain (nothing dropped): events or links over their limit (even a limit of 0, which leaves
+    the list empty) are counted beside plain attributes, as from the SDK's spans."""
+
+    def plain_attrs(tracer: Any) -> None:
+        with tracer.start_as_current_span("s", attributes={"a": "b"}) as span:
+            for i in range(3):
+                span.add_event(f"e{i}")
+            span.add_link(SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(1)))
+
+    for limits, counts in ((SpanLimits(max_events=1), {"droppedEventsCount": 2}),
+                           (SpanLimits(max_events=0, max_links=0), {"droppedEventsCount": 3, "droppedLinksCount": 1})):  # fmt: skip
+        lean, sdk = _exported(plain_attrs, True, limits), _exported(plain_attrs, False, limits)
+        assert lean == sdk
+        assert {k: v for k, v in lean[0].items() if k.startswith("dropped") and k != "dropped"} == counts

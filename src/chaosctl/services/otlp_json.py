@@ -68,17 +68,29 @@ def attributes(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return [_pair(k, v) for k, v in attrs.items()] if attrs else []
 
 
-def _span(span: Any) -> dict[str, Any]:
-    ctx = span.context
+def _span(span: Any, hexes: dict[int, str] | None = None, traces: dict[int, str] | None = None) -> dict[str, Any]:
+    """One span. `hexes`, `traces`: span and trace ids already written in this request (a trace's
+    spans, and a parent and its children, are usually neighbours in a batch: each id formatted once)."""
+    if hexes is None or traces is None:
+        hexes, traces = {}, {}
+    ctx, parent = span.context, span.parent
+    span_id = hexes.get(ctx.span_id)
+    if span_id is None:
+        span_id = hexes[ctx.span_id] = f"{ctx.span_id:016x}"
+    trace_id = traces.get(ctx.trace_id)
+    if trace_id is None:
+        trace_id = traces[ctx.trace_id] = f"{ctx.trace_id:032x}"
     out: dict[str, Any] = {
-        "traceId": f"{ctx.trace_id:032x}", "spanId": f"{ctx.span_id:016x}", "name": span.name,
+        "traceId": trace_id, "spanId": span_id, "name": span.name,
         "kind": span.kind.value + 1,  # the API's INTERNAL=0..CONSUMER=4; OTLP's UNSPECIFIED=0, INTERNAL=1..
         "startTimeUnixNano": str(span.start_time), "endTimeUnixNano": str(span.end_time),
         "attributes": attributes(span.attributes), "flags": 0x100,  # as the SDK's encoder: "is the parent remote" is known
     }  # fmt: skip
-    parent = span.parent
     if parent is not None:
-        out["parentSpanId"] = f"{parent.span_id:016x}"
+        parent_id = hexes.get(parent.span_id)
+        if parent_id is None:
+            parent_id = hexes[parent.span_id] = f"{parent.span_id:016x}"
+        out["parentSpanId"] = parent_id
         out["flags"] = 0x300 if parent.is_remote else 0x100
     if ctx.trace_state:
         out["traceState"] = ctx.trace_state.to_header()
@@ -90,16 +102,24 @@ def _span(span: Any) -> dict[str, Any]:
                                   "attributes": attributes(link.attributes),
                                   "flags": 0x300 if link.context.is_remote else 0x100}, link.dropped_attributes)
                         for link in span.links]  # fmt: skip
+    if not (type(getattr(span, "_attributes", None)) is dict and type(getattr(span, "_events", None)) is tuple
+            and type(getattr(span, "_links", None)) is tuple):  # fmt: skip
+        _counts(out, span)  # else a lean gateway span's plain stores, which drop nothing: every count is 0
+    status, out["status"] = span.status, {}  # always there, as from the SDK's encoder (empty: unset)
+    code = status.status_code.value
+    if code:
+        out["status"]["code"] = code
+    if status.description:
+        out["status"]["message"] = status.description
+    return out
+
+
+def _counts(out: dict[str, Any], span: Any) -> None:
+    """What the span limits dropped (0 is left out)."""
     dropped = (span.dropped_attributes, span.dropped_events, span.dropped_links)
     for key, n in zip(("droppedAttributesCount", "droppedEventsCount", "droppedLinksCount"), dropped):
         if n:
             out[key] = n
-    status, out["status"] = span.status, {}  # always there, as from the SDK's encoder (empty: unset)
-    if status.status_code.value:
-        out["status"]["code"] = status.status_code.value
-    if status.description:
-        out["status"]["message"] = status.description
-    return out
 
 
 def _dropped(entry: dict[str, Any], n: int) -> dict[str, Any]:
@@ -112,8 +132,10 @@ def _dropped(entry: dict[str, Any], n: int) -> dict[str, Any]:
 def encode(spans: Sequence[Any]) -> bytes:
     """An ExportTraceServiceRequest as OTLP JSON: spans grouped by resource, then by scope."""
     grouped: dict[Any, dict[Any, list[dict[str, Any]]]] = {}
+    hexes: dict[int, str] = {}
+    traces: dict[int, str] = {}
     for span in spans:
-        grouped.setdefault(span.resource, {}).setdefault(span.instrumentation_scope, []).append(_span(span))
+        grouped.setdefault(span.resource, {}).setdefault(span.instrumentation_scope, []).append(_span(span, hexes, traces))
     resource_spans = []
     for resource, scopes in grouped.items():
         scope_spans = []

@@ -39,6 +39,9 @@ _NO_LOCK = nullcontext()
 _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED)
 _DEFAULT = trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT)
+_FLAGS = {(sampled, random): trace_api.TraceFlags((_SAMPLED if sampled else _DEFAULT)
+                                                  | (trace_api.TraceFlags.RANDOM_TRACE_ID if random else 0))
+          for sampled in (False, True) for random in (False, True)}  # fmt: skip
 
 
 class LeanSpan(Span):
@@ -147,7 +150,9 @@ class LeanSpan(Span):
         if self._record_end_metrics:
             self._record_end_metrics()
         self._span_processor._on_ending(self)  # noqa: SLF001
-        self._span_processor.on_end(self._readable_span())
+        # The span itself, not a ReadableSpan copy of its fields (Span._readable_span): a LeanSpan is a
+        # ReadableSpan whose fields no longer change once ended (every setter checks _end_time first).
+        self._span_processor.on_end(self)
 
 
 class LeanTracer:
@@ -181,9 +186,7 @@ class LeanTracer:
         else:
             sampling = t.sampler.should_sample(context, trace_id, name, kind, attributes, ())
             decision, sampled_attributes, trace_state = sampling.decision, sampling.attributes, sampling.trace_state
-        flags = _SAMPLED if decision.is_sampled() else _DEFAULT
-        if random_id:
-            flags = trace_api.TraceFlags(flags | trace_api.TraceFlags.RANDOM_TRACE_ID)
+        flags = _FLAGS[decision.is_sampled(), bool(random_id)]  # the SDK's TraceFlags(...) for each case, made once
         span_context = trace_api.SpanContext(trace_id, t.id_generator.generate_span_id(), is_remote=False,
                                              trace_flags=flags, trace_state=trace_state)  # fmt: skip
         end_metrics = t._tracer_metrics.start_span(parent, decision)  # noqa: SLF001
