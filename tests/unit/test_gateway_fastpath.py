@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from _gateway_fakes import FakeStack, Harness, make_harness, record
-from chaosctl.services.gateway.fastpath import parse_inputs, plain_headers
+from chaosctl.services.gateway.fastpath import header_map, parse_inputs, plain_headers
 
 
 def _h() -> tuple[Harness, list[str]]:
@@ -112,3 +112,16 @@ def test_a_body_in_several_chunks_is_replayed_to_fastapi_when_not_plain() -> Non
                          headers={"Authorization": f"Bearer {h.token()}", "Content-Type": "application/json"})  # fmt: skip
     assert resp.status_code == 200, resp.text
     assert served == []
+
+
+def test_header_map_is_request_facts_headers_from_starlette() -> None:
+    """The fast path's request-fault facts: the same header map RequestFacts.of(path, Headers(scope))
+    makes (mixed case, a repeated name: the last wins, latin-1 values), in one pass."""
+    from starlette.datastructures import Headers
+
+    from chaosctl.services.request_faults import RequestFacts
+
+    raw = [(b"Authorization", b"Bearer t"), (b"x-chaos", b"a"), (b"X-Chaos", b"b"), (b"x-v", "\u00e9".encode("latin-1"))]
+    scope = {"type": "http", "path": "/v1/models/m/predict", "headers": raw}
+    assert header_map(scope) == RequestFacts.of(scope["path"], Headers(scope=scope)).headers
+    assert header_map(scope) == {"authorization": "Bearer t", "x-chaos": "b", "x-v": "\u00e9"}

@@ -19,7 +19,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
 from pydantic import AllowInfNan, BaseModel, Field, Strict, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
@@ -27,7 +26,7 @@ from chaosctl.services.gateway.auth import Principal
 from chaosctl.services.validation import invalid_request
 from chaosctl.services.gateway.core import Deps, Gateway, GatewayConfig, GatewayError, PredictResponse
 from chaosctl.services.gateway.events import EventPublisher, EventsConfig
-from chaosctl.services.gateway.fastpath import FastRequest, PredictFastPath, send_json
+from chaosctl.services.gateway.fastpath import FastRequest, PredictFastPath, header_map, send_json
 from chaosctl.services.gateway.pipeline import Pipeline, PipelineConfig
 from chaosctl.services.gateway.prediction_cache import PredictionCacheConfig, stores_held
 from chaosctl.services.gateway.rollout import admin_router as rollout_admin_router
@@ -221,7 +220,7 @@ def _add_fast_path(app: GatewayApp, gateway: Gateway, telemetry: Telemetry, pipe
             try:
                 who = gateway.authenticate(req.authorization)
                 gateway.admit(who)
-                facts = RequestFacts.of(scope["path"], Headers(scope=scope))
+                facts = RequestFacts(scope["path"], header_map(scope))  # as RequestFacts.of(path, Headers(scope))
                 answer, cached = await _answer(app.state.events, gateway, pipe, req.model, req.inputs, req.requested, facts, who)
             except GatewayError as exc:
                 await send_json(send, exc.status, orjson.dumps({"detail": _error_detail(exc)}), exc.headers)

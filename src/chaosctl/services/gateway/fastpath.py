@@ -78,6 +78,12 @@ def plain_headers(scope: Scope) -> tuple[str, str] | None:
     return auth[0], version[0].strip() if version else ""
 
 
+def header_map(scope: Scope) -> dict[str, str]:
+    """The request's headers as `RequestFacts.of(path, starlette Headers(scope=scope))` keeps them
+    (names lower-cased, the last of a repeated name), made in one pass over the raw ones."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+
+
 async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     """The request body (up to `limit` bytes) and whether it was all read."""
     chunks: list[bytes] = []
