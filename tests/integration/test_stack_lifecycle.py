@@ -44,20 +44,6 @@ def test_prometheus_sees_every_stack_target_up(stack):
     assert "chaosctl-run" in health  # scraped; down while no run is active
 
 
-def test_prometheus_scrapes_at_the_steady_cadence_once_up_returned(stack):
-    """`up` starts Prometheus at 500 ms scrapes (configs.STARTING_SCRAPE_INTERVAL) and reloads it at 1 s
-    once every target was scraped: the reload is Prometheus's own, after a SIGHUP, so wait for it."""
-    from chaosctl.waiting import wait_until
-
-    def intervals() -> set[str]:
-        resp = httpx.get(f"{stack.topology.url('prometheus')}/api/v1/targets", timeout=5)
-        return {t["scrapeInterval"] for t in resp.json()["data"]["activeTargets"]}
-
-    assert wait_until(lambda: intervals() == {configs.SCRAPE_INTERVAL}, 10.0, interval=0.2), intervals()
-    written = (stack.settings.state_dir / "config" / "prometheus.yml").read_text()
-    assert written == configs.to_yaml(configs.prometheus_config(stack.topology, stack.backend.components))
-
-
 def test_toxiproxy_carries_one_proxy_per_link(stack):
     proxies = httpx.get(f"{stack.topology.url('toxiproxy')}/proxies", timeout=5).json()
     for link in stack.topology.links:

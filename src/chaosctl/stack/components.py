@@ -190,27 +190,9 @@ def _redis(settings: Settings, topo: Topology) -> Launch:
     return Launch((str(require_tool("redis-server", settings)), str(path)))
 
 
-def _prometheus_config_path(settings: Settings) -> Path:
-    return config_dir(settings) / "prometheus.yml"
-
-
-def steady_prometheus_config(settings: Settings, topo: Topology, components: tuple[str, ...]) -> bool:
-    """Write Prometheus's steady config (1 s scrapes) over the starting one; True if it changed
-    (then Prometheus must reload it: SIGHUP)."""
-    path = _prometheus_config_path(settings)
-    text = configs.to_yaml(configs.prometheus_config(topo, components))
-    try:
-        if path.read_text() == text:
-            return False
-    except FileNotFoundError:
-        return False  # not started by this stack's `up`: nothing to reload
-    _write(path, text)
-    return True
-
-
 def _prometheus(settings: Settings, topo: Topology, components: tuple[str, ...]) -> Launch:
-    starting = configs.prometheus_config(topo, components, interval=configs.STARTING_SCRAPE_INTERVAL)
-    cfg = _write(_prometheus_config_path(settings), configs.to_yaml(starting))
+    text = configs.to_yaml(configs.prometheus_config(topo, components))
+    cfg = _write(config_dir(settings) / "prometheus.yml", text)
     return Launch((
         str(require_tool("prometheus", settings)),
         f"--config.file={cfg}",

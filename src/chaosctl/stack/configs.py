@@ -226,21 +226,12 @@ def kafka_properties(topo: Topology, data_dir: Path) -> str:
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
-SCRAPE_INTERVAL = "1s"
-# While `up` starts the stack. Prometheus hands its targets to the scrapers ~5 s after it starts, and
-# each target's first scrape then comes at its own slot within the interval: the last wait of a cold
-# `up` is the latest of ~19 slots, ~0.95 s at 1 s. `up` writes the steady config and reloads
-# Prometheus (SIGHUP) once every target was scraped, so the faster cadence lasts about a second.
-STARTING_SCRAPE_INTERVAL = "500ms"
-
-
-def prometheus_config(topo: Topology, components: tuple[str, ...] | None = None,
-                      interval: str = SCRAPE_INTERVAL) -> dict[str, object]:
-    """Scrape every component at `interval` (1 s), plus the run's phase marker (down between runs)."""
+def prometheus_config(topo: Topology, components: tuple[str, ...] | None = None) -> dict[str, object]:
+    """Scrape every component at 1 s, plus the run's phase marker (down between runs)."""
     jobs = scrape_targets(topo, components)
     jobs[RUN_MARKER_JOB] = f"{HOST}:{topo.run_marker_port}"
     return {
-        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": "1s"},
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
             {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in jobs.items()
         ],

@@ -79,21 +79,10 @@ class LocalBackend(StackStarter):
             if running == set(self.components) and self._all_ready(running):
                 for name in self.components:
                     self.report(name, "running", "already running")
-                self._steady_prometheus(st)  # an `up` stopped before its end left the starting cadence
                 return self._ready_status(st)  # just probed, every one: no second round of probes
             self._start_stages(st, running)
-            st = state.load(self.settings.state_dir, self.settings.port_base)
-            self._steady_prometheus(st)
             # Each component was probed ready on the way, and the stack checks passed: no second round.
-            return self._ready_status(st)
-
-    def _steady_prometheus(self, st: state.StackState) -> None:
-        """Every target was scraped: from now on at the steady 1 s (configs.STARTING_SCRAPE_INTERVAL)."""
-        rec = st.procs.get("prometheus")
-        if rec is None or "prometheus" not in self.components:
-            return
-        if comps.steady_prometheus_config(self.settings, self.topology, self.components):
-            self.launcher.signal_group(rec, signal.SIGHUP)  # Prometheus reloads its config on SIGHUP
+            return self._ready_status(state.load(self.settings.state_dir, self.settings.port_base))
 
     def _ready_status(self, st: state.StackState) -> StackStatus:
         # Each was probed ready on the way; one that exited since (during the stack-wide checks)
