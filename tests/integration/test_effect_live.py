@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -69,27 +70,34 @@ def _recovery_time(report: dict) -> dict:
     return ttr
 
 
-def _print_recovery(report: dict) -> None:
+def _recovery_evidence(report: dict) -> str:
     """The recovery phase's p99 per second and its top critical-path rows: evidence for a slow recovery."""
     phase = next(p for p in report["phases"] if p["name"] == "recovery")
+    lines = [f"recovery time: {_recovery_time(report)}"]
     for series in report["series"]:
         if series["name"].startswith("latency p99"):
-            print("recovery p99 by second:", [round(v, 3) for t, v in series["points"] if t >= phase["start"]])
+            lines.append(f"recovery p99 by second: {[round(v, 3) for t, v in series['points'] if t >= phase['start']]}")
     for row in report["bottlenecks"].get("recovery", [])[:6]:
-        print("recovery row:", row["service"], row["operation"], f"{row['critical_path_share']:.0%}",
-              f"p99 {row['p99_ms']:.0f} ms", f"errors {row['errors']}/{row['count']}")
+        lines.append(f"recovery row: {row['service']} {row['operation']} {row['critical_path_share']:.0%} "
+                     f"p99 {row['p99_ms']:.0f} ms, errors {row['errors']}/{row['count']}")
+    return "\n".join(lines)
+
+
+def _gpu_toxic_confirmed(report: dict, out: str) -> None:
+    fault = next(p for p in report["phases"] if p["name"] == "fault")
+    gpu = next(r for r in fault["faults"] if r["label"] == "latency link:gateway->model-gpu-1")
+    print("toxic:", gpu["effect"], gpu["evidence"])
+    assert gpu["effect"] == "confirmed", out
+    added_ms = float(re.search(r"\(\+([0-9.]+) ms, injected \+250\.0 ms", gpu["evidence"])[1])
+    assert 125 <= added_ms <= 550  # the tolerance rule: [0.5 x, 2 x + 50 ms] of the injected 250 ms
 
 
 def test_toxic_confirmed_idle_link_not_observed_ttr_passes_then_fails_when_recovery_is_short(stack, tmp_path):
     rc, report, out = _run(stack, tmp_path, "effects", _scenario(tmp_path, "15s", idle_fault=True))
     fault = next(p for p in report["phases"] if p["name"] == "fault")
-    rows = {r["label"]: r for r in fault["faults"]}
-    gpu, idle = rows["latency link:gateway->model-gpu-1"], rows[f"latency {IDLE_LINK}"]
-    print("toxic:", gpu["effect"], gpu["evidence"])
+    idle = next(r for r in fault["faults"] if r["label"] == f"latency {IDLE_LINK}")
     print("idle link:", idle["effect"], idle["evidence"])
-    assert gpu["effect"] == "confirmed", out
-    added_ms = float(re.search(r"\(\+([0-9.]+) ms, injected \+250\.0 ms", gpu["evidence"])[1])
-    assert 125 <= added_ms <= 550  # the tolerance rule: [0.5 x, 2 x + 50 ms] of the injected 250 ms
+    _gpu_toxic_confirmed(report, out)
     assert idle["effect"] == "not observed" and "carried no traffic" in idle["evidence"]
     effects = {c["name"]: c for c in _check(report, "effect", "fault")}
     assert effects["latency link:gateway->model-gpu-1 took effect"]["status"] == "pass"
@@ -103,9 +111,12 @@ def test_toxic_confirmed_idle_link_not_observed_ttr_passes_then_fails_when_recov
         # On CI's 2-core machine the other xdist worker starts stacks and runs load beside this
         # module; that can hold a p99 over 3 s (the worst of ~60 answers) above 2x the baseline's
         # median for the whole 15 s (CI at f8b0a47: recovery p99 552 ms, never 3 s in band).
-        # One rerun of the same scenario; a second miss fails. First, where the time went.
-        _print_recovery(report)
-        rc, report, out = _run(stack, tmp_path, "effects-again", _scenario(tmp_path, "15s", idle_fault=False))
+        # One rerun of the same scenario (its toxic confirmed again, or the TTR means nothing); a
+        # second miss fails. The first attempt's evidence goes to the warnings summary, which
+        # pytest prints for a passing test too.
+        warnings.warn(f"test_effect_live: TTR not recovered, rerun once\n{_recovery_evidence(report)}", stacklevel=1)
+        rc, report, out = _run(stack, tmp_path, "effects-again", _scenario(tmp_path, "15s", idle_fault=True))
+        _gpu_toxic_confirmed(report, out)
         ttr = _recovery_time(report)
         print("ttr (rerun):", ttr)
     assert ttr["status"] == "pass" and ttr["objective"] == "ttr(latency_p99) < 15s", ttr
