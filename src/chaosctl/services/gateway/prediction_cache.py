@@ -12,11 +12,10 @@ every request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -102,18 +101,22 @@ def redis_client(config: PredictionCacheConfig) -> CacheClient:
     return LeanRedis(config.url or "", config.password or None)
 
 
-@contextlib.contextmanager
-def stores_held() -> Iterator[None]:
+class stores_held:  # noqa: N801 - used as the context manager function it was
     """Stores asked for inside the block (this task's context) start when it ends: a handler sends its
     answer inside, so a store's span begins after the request's own work, whatever the server's
-    send awaited meanwhile, and never counts on the request's critical path."""
-    held = _Held()
-    token = _HELD.set(held)
-    try:
-        yield
-    finally:
+    send awaited meanwhile, and never counts on the request's critical path. A class, not a
+    @contextmanager generator: entered on every predict request, it costs a third as much."""
+
+    __slots__ = ("held", "token")
+
+    def __enter__(self) -> None:
+        self.held = _Held()
+        self.token = _HELD.set(self.held)
+
+    def __exit__(self, *_exc: object) -> None:
+        held = self.held
         held.open = False
-        _HELD.reset(token)
+        _HELD.reset(self.token)
         for start in held.starts:
             start()
 
