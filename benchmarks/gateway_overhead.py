@@ -23,7 +23,6 @@ Prints a table and the ratios; exits 3 when the stack or a tool is missing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -42,97 +41,12 @@ from chaosctl.services.gateway.auth import mint_token
 from chaosctl.settings import Settings, load_settings
 from chaosctl.stack.topology import EVENTS, PREDICTION_CACHE, Topology
 from chaosctl.waiting import http_answers, wait_until
+from gateway_load import MODEL, NGINX_CONF, VERSION, run_wrk, wrk_script  # beside this script
+from gateway_report import Result, merged, ratios, table
 
 SERVER = "model-gpu-1"
-MODEL, VERSION, WIDTH = "fraud-detector", "2.3.1", 20
 PATH = f"/v1/models/{MODEL}/predict"
 GATEWAY_OFFSET, NGINX_OFFSET, BEFORE_OFFSET = 88, 89, 87  # free offsets of the topology's port layout (90-95: pipeline)
-
-# The request's body: a fresh input per request (each wrk thread seeded apart, a per-thread
-# counter in the second feature), since one fixed body is answered by the gateway's prediction
-# cache and flatters its figures; or (WRK_FIXED, the --hits leg) one fixed body.
-WRK_VARIED = """
-local rest = string.rep(", 0.25", %(width_rest)d)
-local threads, n = 0, 0
-setup = function(thread) threads = threads + 1; thread:set("id", threads) end
-init = function(args) math.randomseed((id or 0) * 7919 + os.time()) end
-request = function()
-  n = n + 1
-  local body = '{"inputs": [[' .. string.format("%%.9f, %%d.%%07d", math.random(), id or 0, n) .. rest ..
-    ']], "version": "%(version)s"}'
-  return wrk.format(nil, nil, nil, body)
-end
-"""
-WRK_FIXED = """
-wrk.body = [==[%(body)s]==]
-"""
-WRK_COMMON = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %(token)s"
-wrk.headers["X-Model-Version"] = "%(version)s"
-done = function(summary, latency, requests)
-  io.write(string.format(
-    'WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "non2xx": %%d, "socket_errors": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-"""
-
-
-def wrk_script(path: Path, token: str, *, fixed: bool) -> Path:
-    """A wrk script posting as `token`: varied bodies (cache misses) or one fixed body (hits)."""
-    body = json.dumps({"inputs": [[0.25] * WIDTH], "version": VERSION})
-    part = WRK_FIXED % {"body": body} if fixed else WRK_VARIED % {"width_rest": WIDTH - 2, "version": VERSION}
-    path.write_text(part + WRK_COMMON % {"token": token, "version": VERSION})
-    return path
-
-
-NGINX_CONF = """
-daemon off;
-worker_processes 1;
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path %(dir)s/body;
-  proxy_temp_path %(dir)s/proxy;
-  fastcgi_temp_path %(dir)s/fastcgi;
-  uwsgi_temp_path %(dir)s/uwsgi;
-  scgi_temp_path %(dir)s/scgi;
-  upstream model { server 127.0.0.1:%(upstream)d; keepalive 64; }
-  server {
-    listen 127.0.0.1:%(port)d;
-    location / {
-      proxy_pass http://model;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-"""
-
-
-@dataclass(frozen=True)
-class Result:
-    leg: str
-    requests: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    non2xx: int
-    socket_errors: int
-    hop_cpu_ms: float = 0.0  # CPU of the hop's processes (nginx / gateway) per request
-    server_cpu_ms: float = 0.0  # CPU of the model server per request
-    cache_hit_pct: float | None = None  # prediction cache hits among a gateway's lookups (None: no gateway)
-    cache_skipped_pct: float | None = None  # lookups answered without Redis (bypass, timeout, error)
-    added_p50_ms: float = 0.0  # over the direct leg: the median of the rounds' differences (latency mode)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
 
 # -- processes -----------------------------------------------------------------------
 
@@ -203,17 +117,6 @@ def serve_bench_gateway(port_base: int, port: int) -> None:
 # -- load ----------------------------------------------------------------------------
 
 
-def run_wrk(leg: str, url: str, script: Path, connections: int, seconds: float) -> Result:
-    threads = 1 if connections == 1 else 2
-    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "5s",
-           "-s", str(script), url]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("WRKJSON "))
-    data = json.loads(line.removeprefix("WRKJSON "))
-    return Result(leg, data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1e3, data["p99_us"] / 1e3,
-                  data["non2xx"], data["socket_errors"])  # fmt: skip
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User+system CPU of processes and their children (nginx workers)."""
     import psutil
@@ -255,12 +158,13 @@ def cache_counts(metrics_url: str | None) -> tuple[float, float, float]:
 
 def measure(legs: list[Leg], server_pid: int, connections: int, seconds: float,
             profile: Path | None = None, rounds: int = 1) -> list[Result]:
-    """`rounds` wrk runs per leg of seconds/rounds each, the legs' order reversed every other round
-    (a drift of the shared machine falls on every leg alike), with the CPU that the hop and the model
-    server spent (and, through a gateway, the share of prediction cache hits). A leg's p50/p99: the
-    median over its rounds; its added p50: the median of (its p50 - the direct leg's) per round, so
-    that an nginx hop's ~0.1 ms is not lost in the drift between two long runs. `profile`: py-spy
-    records the "gateway" leg's process (one round).
+    """`rounds` wrk runs per leg of seconds/rounds each (whole seconds: wrk's), the legs' order
+    reversed every other round, with the CPU that the hop and the model server spent (and, through a
+    gateway, the share of prediction cache hits). A leg's p50/p99: the median over its rounds; its
+    added p50: the mean of (its p50 - the direct leg's) per round. With an even number of rounds the
+    order is A B B A ..., so a drift of the shared machine that is linear over the run cancels out of
+    that mean, and an nginx hop's ~0.1 ms is not lost in it. `profile`: py-spy records the "gateway"
+    leg's process (first round).
 
     CPU per request does not depend on how busy the (shared) machine is; latency and
     throughput do."""
@@ -272,34 +176,36 @@ def measure(legs: list[Leg], server_pid: int, connections: int, seconds: float,
     for r in range(rounds):
         for leg in legs if r % 2 == 0 else reversed(legs):
             spy = profile if r == 0 and leg.name == "gateway" else None
-            runs[leg.name].append(_measure_leg(leg, server_pid, connections, max(1, round(seconds / rounds)), spy))  # wrk: whole seconds
+            runs[leg.name].append(_measure_leg(leg, server_pid, connections, round_seconds(seconds, rounds), spy))
     direct = [res.p50_ms for res in runs[legs[0].name]]
-    return [_merged(name, results, statistics.median(res.p50_ms - d for res, d in zip(results, direct)))
+    return [merged(name, results, statistics.fmean(res.p50_ms - d for res, d in zip(results, direct)))
             for name, results in runs.items()]  # fmt: skip
 
 
-def _merged(name: str, results: list[Result], added_p50_ms: float) -> Result:
-    import statistics
-
-    n = max(1, sum(res.requests for res in results))
-    def per_request(field: str) -> float:
-        return sum(getattr(res, field) * res.requests for res in results) / n
-    def pct(field: str) -> float | None:
-        known = [getattr(res, field) for res in results if getattr(res, field) is not None]
-        return statistics.fmean(known) if known else None
-    return Result(name, sum(res.requests for res in results), sum(res.seconds for res in results),
-                  statistics.median(res.p50_ms for res in results), statistics.median(res.p99_ms for res in results),
-                  sum(res.non2xx for res in results), sum(res.socket_errors for res in results),
-                  per_request("hop_cpu_ms"), per_request("server_cpu_ms"), pct("cache_hit_pct"),
-                  pct("cache_skipped_pct"), added_p50_ms)  # fmt: skip
+def round_seconds(seconds: float, rounds: int) -> int:
+    return max(1, round(seconds / rounds))
 
 
-def _measure_leg(leg: Leg, server_pid: int, connections: int, seconds: float, profile: Path | None) -> Result:
+def wait_cpu_settled(pids: list[int], still_ms: float = 3.0, limit_s: float = 3.0) -> None:
+    """Until the CPU of `pids` stopped rising (under `still_ms` in 0.2 s): after wrk ends, a gateway
+    still encodes and exports the run's spans (a 500 ms batch delay); read at once, that CPU would
+    be missed, once per round."""
+    last = [cpu_seconds(pids)]
+
+    def still() -> bool:
+        now = cpu_seconds(pids)
+        rose, last[0] = now - last[0], now
+        return rose * 1e3 < still_ms
+    wait_until(still, limit_s, interval=0.2)
+
+
+def _measure_leg(leg: Leg, server_pid: int, connections: int, seconds: int, profile: Path | None) -> Result:
     from dataclasses import replace
 
     spy = py_spy(leg.hop_pids[0], seconds, profile) if profile is not None else None
     (hop0, srv0), (hit0, skip0, look0) = (cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])), cache_counts(leg.metrics_url)
     res = run_wrk(leg.name, leg.url, leg.script, connections, seconds)
+    wait_cpu_settled([*leg.hop_pids, server_pid])  # the run's tail (its spans' export) counts in its leg
     (hop1, srv1), (hit1, skip1, look1) = (cpu_seconds(list(leg.hop_pids)), cpu_seconds([server_pid])), cache_counts(leg.metrics_url)
     if spy is not None:
         spy.wait(seconds + 30)
@@ -327,54 +233,6 @@ def listening_pid(port: int) -> int:
     raise SystemExit(f"error: no process listens on 127.0.0.1:{port}")
 
 
-# -- report --------------------------------------------------------------------------
-
-
-def table(title: str, results: list[Result]) -> str:
-    base = results[0]
-    rows = [f"{title}", f"  {'leg':<9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'req/s':>9} "
-                        f"{'non-2xx':>8} {'sock err':>8} {'hop cpu ms/req':>15} {'server cpu ms/req':>18} {'cache hits':>10} {'no redis':>9}"]  # fmt: skip
-    for r in results:
-        rows.append(f"  {r.leg:<9} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.p50_ms - base.p50_ms:8.2f} "
-                    f"{r.p99_ms - base.p99_ms:8.2f} {r.rps:9.0f} {r.non2xx:8d} {r.socket_errors:8d} "
-                    f"{r.hop_cpu_ms:15.2f} {r.server_cpu_ms:18.2f} "
-                    f"{'-' if r.cache_hit_pct is None else f'{r.cache_hit_pct:.0f}%':>10} "
-                    f"{'-' if r.cache_skipped_pct is None else f'{r.cache_skipped_pct:.0f}%':>9}")  # fmt: skip
-    return "\n".join(rows)
-
-
-def ratios(lat: dict[str, Result], thr: dict[str, Result]) -> str:
-    lines = ["ratios (latency: higher is slower; throughput: higher is better)"]
-    pairs = [("gateway", "direct"), ("nginx", "direct"), ("gateway", "nginx")]
-    if "before" in lat:
-        pairs += [("before", "direct"), ("before", "nginx"), ("gateway", "before")]
-    for a, b in pairs:
-        lines.append(
-            f"  {a}/{b}: p50 x{lat[a].p50_ms / lat[b].p50_ms:.2f}  p99 x{lat[a].p99_ms / lat[b].p99_ms:.2f}  "
-            f"max throughput x{thr[a].rps / thr[b].rps:.2f}"
-        )
-    lines.append("  added p50 (1 connection, median of the rounds' differences): " + ", ".join(
-        f"{leg} {lat[leg].added_p50_ms:.3f} ms" for leg in lat if leg != "direct"))
-    return "\n".join(lines + targets(lat, thr))
-
-
-def targets(lat: dict[str, Result], thr: dict[str, Result]) -> list[str]:
-    """Each gateway leg against issue 14's bounds: <= 1 ms CPU per request, added p50 <= 3x an
-    nginx hop's, >= 0.5x the direct throughput at the throughput mode's connections."""
-    nginx_added = lat["nginx"].added_p50_ms
-    lines = [f"targets: cpu <= 1 ms/req, added p50 <= 3x nginx's ({nginx_added:.3f} ms), throughput >= 0.5x direct"]
-    for leg in (name for name in lat if name not in ("direct", "nginx")):
-        added = lat[leg].added_p50_ms
-        lines.append(
-            f"  {leg:<8} cpu {lat[leg].hop_cpu_ms:.2f} ms/req (1 conn), {thr[leg].hop_cpu_ms:.2f} (max thr)  "
-            + (f"added p50 x{added / nginx_added:.1f} nginx's  " if nginx_added > 0 else
-               "added p50 vs nginx's: n/a (nginx's added p50 <= 0: a machine too busy to tell)  ")
-            + f"throughput x{thr[leg].rps / thr['direct'].rps:.2f} direct"
-        )
-    lines.append(f"  nginx    cpu {lat['nginx'].hop_cpu_ms:.3f} ms/req (1 conn), {thr['nginx'].hop_cpu_ms:.3f} (max thr)")
-    return lines
-
-
 def preflight(topology: Topology) -> None:
     missing = [t for t in ("wrk", "nginx") if shutil.which(t) is None]
     if missing:
@@ -400,8 +258,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port-base", type=int, default=None)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per leg and mode")
     parser.add_argument("--connections", type=int, default=32, help="connections for the throughput mode")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="latency mode: split each leg's --duration into this many runs, legs interleaved")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="latency mode: each leg's --duration in this many wrk runs (whole seconds each), "
+                             "the legs' order reversed every other round; keep it even")
     parser.add_argument("--serve-gateway", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--compare", type=Path, default=None,
                         help="a BEFORE tree's src/: its gateway as a leg \"before\" (PYTHONPATH), same run")
@@ -456,8 +315,9 @@ def main() -> int:
             load0 = os.getloadavg()
             lat = measure(legs, server_pid, 1, args.duration, rounds=max(1, args.rounds))
             thr = measure(legs, server_pid, args.connections, args.duration, args.profile)
+    rounds = max(1, args.rounds)
     print(f"gateway hop overhead: {SERVER} ({MODEL} {VERSION}), {args.duration:g}s per leg and mode "
-          f"(latency: {max(1, args.rounds)} interleaved rounds), wrk; "
+          f"(latency: {rounds} rounds of {round_seconds(args.duration, rounds)} s, order A B B A), wrk; "
           f"varied bodies (prediction cache misses){'; gw-hits: one fixed body' if args.hits else ''}")
     print(table("latency, 1 connection (closed loop)", lat))
     print(table(f"max throughput, {args.connections} connections", thr))
