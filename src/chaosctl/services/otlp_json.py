@@ -68,32 +68,41 @@ def attributes(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return [_pair(k, v) for k, v in attrs.items()] if attrs else []
 
 
+def _hex(memo: dict[int, str], n: int, width: int) -> str:
+    """`n` as `width` hex digits, formatted once per request (`memo`)."""
+    text = memo.get(n)
+    if text is None:
+        text = memo[n] = format(n, f"0{width}x")
+    return text
+
+
 def _span(span: Any, hexes: dict[int, str] | None = None, traces: dict[int, str] | None = None) -> dict[str, Any]:
     """One span. `hexes`, `traces`: span and trace ids already written in this request (a trace's
     spans, and a parent and its children, are usually neighbours in a batch: each id formatted once)."""
     if hexes is None or traces is None:
         hexes, traces = {}, {}
     ctx, parent = span.context, span.parent
-    span_id = hexes.get(ctx.span_id)
-    if span_id is None:
-        span_id = hexes[ctx.span_id] = f"{ctx.span_id:016x}"
-    trace_id = traces.get(ctx.trace_id)
-    if trace_id is None:
-        trace_id = traces[ctx.trace_id] = f"{ctx.trace_id:032x}"
     out: dict[str, Any] = {
-        "traceId": trace_id, "spanId": span_id, "name": span.name,
+        "traceId": _hex(traces, ctx.trace_id, 32), "spanId": _hex(hexes, ctx.span_id, 16), "name": span.name,
         "kind": span.kind.value + 1,  # the API's INTERNAL=0..CONSUMER=4; OTLP's UNSPECIFIED=0, INTERNAL=1..
         "startTimeUnixNano": str(span.start_time), "endTimeUnixNano": str(span.end_time),
         "attributes": attributes(span.attributes), "flags": 0x100,  # as the SDK's encoder: "is the parent remote" is known
     }  # fmt: skip
     if parent is not None:
-        parent_id = hexes.get(parent.span_id)
-        if parent_id is None:
-            parent_id = hexes[parent.span_id] = f"{parent.span_id:016x}"
-        out["parentSpanId"] = parent_id
+        out["parentSpanId"] = _hex(hexes, parent.span_id, 16)
         out["flags"] = 0x300 if parent.is_remote else 0x100
     if ctx.trace_state:
         out["traceState"] = ctx.trace_state.to_header()
+    if span.events or span.links:
+        _events_and_links(out, span)
+    if not (type(getattr(span, "_attributes", None)) is dict and type(getattr(span, "_events", None)) is tuple
+            and type(getattr(span, "_links", None)) is tuple):  # fmt: skip
+        _counts(out, span)  # else a lean gateway span's plain stores, which drop nothing: every count is 0
+    out["status"] = _status(span.status)
+    return out
+
+
+def _events_and_links(out: dict[str, Any], span: Any) -> None:
     if span.events:
         out["events"] = [_dropped({"timeUnixNano": str(e.timestamp), "name": e.name, "attributes": attributes(e.attributes)},
                                   e.dropped_attributes) for e in span.events]  # fmt: skip
@@ -102,15 +111,15 @@ def _span(span: Any, hexes: dict[int, str] | None = None, traces: dict[int, str]
                                   "attributes": attributes(link.attributes),
                                   "flags": 0x300 if link.context.is_remote else 0x100}, link.dropped_attributes)
                         for link in span.links]  # fmt: skip
-    if not (type(getattr(span, "_attributes", None)) is dict and type(getattr(span, "_events", None)) is tuple
-            and type(getattr(span, "_links", None)) is tuple):  # fmt: skip
-        _counts(out, span)  # else a lean gateway span's plain stores, which drop nothing: every count is 0
-    status, out["status"] = span.status, {}  # always there, as from the SDK's encoder (empty: unset)
-    code = status.status_code.value
-    if code:
-        out["status"]["code"] = code
+
+
+def _status(status: Any) -> dict[str, Any]:
+    """Always there, as from the SDK's encoder (empty: unset)."""
+    out: dict[str, Any] = {}
+    if status.status_code.value:
+        out["code"] = status.status_code.value
     if status.description:
-        out["status"]["message"] = status.description
+        out["message"] = status.description
     return out
 
 
